@@ -1,0 +1,94 @@
+"""The interpreter: runs a function op by op, each op computing its results with its ``evaluate`` method.
+
+With the ``graph`` dialect's numpy implementations this is the reference interpreter, checked against
+onnxruntime. Inputs are checked against the function's types first, and each intermediate is freed after its
+last use, so memory follows the live set rather than the whole graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from cimc.ir.core import Operation, Value
+from cimc.ir.dialects.builtin import FuncOp, ModuleOp, ReturnOp
+from cimc.ir.types import TensorType
+
+
+class InterpreterError(Exception):
+    """An input does not fit the function, or an op cannot be evaluated; the message names which and why."""
+
+
+def bind_inputs(func: FuncOp, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Order and check the inputs: a mapping keyed by input names, or a sequence in argument order."""
+    names = func.input_names
+    if isinstance(inputs, Mapping):
+        unknown = sorted(set(inputs) - set(names))
+        missing = [n for n in names if n not in inputs]
+        if unknown or missing:
+            raise InterpreterError(
+                f"inputs must be named {names}; missing {missing}" + (f", unknown {unknown}" if unknown else "")
+            )
+        arrays = [np.asarray(inputs[n]) for n in names]
+    else:
+        arrays = [np.asarray(a) for a in inputs]
+        if len(arrays) != len(names):
+            raise InterpreterError(f"the model takes {len(names)} inputs {names}, got {len(arrays)}")
+    for name, array, arg in zip(names, arrays, func.arguments):
+        ttype = arg.type
+        assert isinstance(ttype, TensorType)
+        if not ttype.accepts(array.shape, array.dtype):
+            raise InterpreterError(
+                f"input '{name}' is {array.dtype}{list(array.shape)} but the model expects {ttype} "
+                "('?' is any size)"
+            )
+    return arrays
+
+
+def run_function(func: FuncOp, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Evaluate ``func`` on ``inputs``; returns its outputs keyed by output name."""
+    env: dict[int, np.ndarray] = {}
+    remaining: dict[int, int] = {}
+    for arg, array in zip(func.arguments, bind_inputs(func, inputs)):
+        env[id(arg)] = array
+        remaining[id(arg)] = len(arg.uses)
+    outputs: list[np.ndarray] = []
+    for op in func.body.ops:
+        args = [env[id(v)] for v in op.operands]
+        if isinstance(op, ReturnOp):
+            outputs = args
+            break
+        results = _evaluate(op, args)
+        for value, array in zip(op.results, results):
+            env[id(value)] = array
+            remaining[id(value)] = len(value.uses)
+        for value in op.operands:
+            _release(value, env, remaining)
+    return dict(zip(func.output_names, outputs))
+
+
+def _release(value: Value, env: dict[int, np.ndarray], remaining: dict[int, int]) -> None:
+    remaining[id(value)] -= 1
+    if remaining[id(value)] == 0:
+        del env[id(value)]
+
+
+def _evaluate(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
+    evaluate = getattr(op, "evaluate", None)
+    if evaluate is None:
+        raise InterpreterError(f"'{op.name}' at {op.location} has no reference implementation")
+    try:
+        results = evaluate(args)
+    except InterpreterError:
+        raise
+    except Exception as exc:  # a kernel failing on real data: name the node
+        raise InterpreterError(f"'{op.name}' at {op.location} failed: {exc}") from exc
+    return [np.asarray(r) for r in results]
+
+
+def run_module(module: ModuleOp, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Evaluate the module's ``main`` function (or its only function)."""
+    functions = module.functions
+    func = functions[0] if len(functions) == 1 else module.function("main")
+    return run_function(func, inputs)

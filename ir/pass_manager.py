@@ -1,0 +1,150 @@
+"""Passes, their registry, pipeline strings and the pass manager.
+
+A pass is a frozen dataclass with a kebab-case ``name``; its fields are its options. Pipelines are strings:
+``"canonicalize,tile{rows=64,cols=64}"``. The manager runs them in order, and can verify after each pass
+(``--verify-each``), print the IR after each (``--print-ir-after-all``) and time each (``--timing``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from abc import ABC, abstractmethod
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, TextIO
+
+from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.verifier import verify
+
+
+class PipelineError(ValueError):
+    """A pipeline string names an unknown pass or option, or gives an option a bad value."""
+
+
+@dataclass(frozen=True)
+class Pass(ABC):
+    """Base of every pass: subclasses set ``name`` and implement ``run``; dataclass fields are options."""
+
+    name: ClassVar[str] = ""
+
+    @abstractmethod
+    def run(self, module: ModuleOp) -> None:
+        """Transform ``module`` in place."""
+
+    def __str__(self) -> str:
+        options = ",".join(
+            f"{f.name.replace('_', '-')}={_option_text(getattr(self, f.name))}" for f in dataclasses.fields(self)
+        )
+        return f"{self.name}{{{options}}}" if options else self.name
+
+
+PASSES: dict[str, type[Pass]] = {}
+
+
+def register_pass(cls: type[Pass]) -> type[Pass]:
+    """Class decorator: make a pass usable by name in pipeline strings."""
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", cls.name):
+        raise ValueError(f"pass name '{cls.name}' must be kebab-case")
+    if cls.name in PASSES and PASSES[cls.name] is not cls:
+        raise ValueError(f"pass '{cls.name}' registered twice")
+    PASSES[cls.name] = cls
+    return cls
+
+
+def _option_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _convert(text: str, field_type: object, where: str) -> object:
+    kind = field_type if isinstance(field_type, str) else getattr(field_type, "__name__", str(field_type))
+    try:
+        if kind == "bool":
+            if text not in ("true", "false", "1", "0"):
+                raise ValueError
+            return text in ("true", "1")
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+        return text
+    except ValueError:
+        raise PipelineError(f"{where}: '{text}' is not a valid {kind}") from None
+
+
+def parse_pipeline(text: str) -> list[Pass]:
+    """Passes from a pipeline string such as ``"canonicalize,dce"`` or ``"tile{rows=64,cols=64}"``."""
+    _load_passes()
+    passes: list[Pass] = []
+    for m in re.finditer(r"\s*([A-Za-z0-9_-]+)\s*(\{([^}]*)\})?\s*(,|$)", text):
+        if not m.group(1):
+            continue
+        name = m.group(1)
+        cls = PASSES.get(name)
+        if cls is None:
+            raise PipelineError(f"unknown pass '{name}' (known: {', '.join(sorted(PASSES))})")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        options: dict[str, object] = {}
+        for item in filter(None, (s.strip() for s in (m.group(3) or "").split(","))):
+            key, sep, value = item.partition("=")
+            attr = key.strip().replace("-", "_")
+            if not sep or attr not in fields:
+                known = ", ".join(f.replace("_", "-") for f in fields) or "none"
+                raise PipelineError(f"pass '{name}' has no option '{key.strip()}' (options: {known})")
+            options[attr] = _convert(value.strip(), fields[attr].type, f"pass '{name}' option '{key.strip()}'")
+        passes.append(cls(**options))
+    if not passes and text.strip():
+        raise PipelineError(f"cannot read pipeline '{text}'")
+    return passes
+
+
+def _load_passes() -> None:
+    import cimc.passes  # noqa: F401 - registers the passes
+
+
+@dataclass
+class PassTiming:
+    """Wall time of one pass run."""
+
+    name: str
+    seconds: float
+
+
+class PassManager:
+    """Runs passes in order, with optional verification, IR dumps and timing after each."""
+
+    def __init__(
+        self,
+        passes: Sequence[Pass] | str,
+        verify_each: bool = False,
+        print_ir_after_all: TextIO | None = None,
+        printer: Callable[[ModuleOp], str] | None = None,
+    ) -> None:
+        self.passes = parse_pipeline(passes) if isinstance(passes, str) else list(passes)
+        self.verify_each = verify_each
+        self.dump = print_ir_after_all
+        self.printer = printer or str
+        self.timings: list[PassTiming] = []
+
+    def run(self, module: ModuleOp) -> ModuleOp:
+        """Run every pass on ``module`` in place and return it."""
+        for p in self.passes:
+            start = time.perf_counter()
+            p.run(module)
+            self.timings.append(PassTiming(str(p), time.perf_counter() - start))
+            if self.verify_each:
+                verify(module)
+            if self.dump is not None:
+                self.dump.write(f"// -----// IR Dump After {p} //----- //\n{self.printer(module)}\n")
+        return module
+
+    def timing_report(self) -> str:
+        """A table of per-pass wall time, as ``--timing`` prints it."""
+        total = sum(t.seconds for t in self.timings) or 1e-12
+        lines = ["===- Pass execution timing report -===", f"  Total: {total:.4f} s", "   Time (s)   Share  Pass"]
+        for t in self.timings:
+            lines.append(f"  {t.seconds:9.4f}  {100 * t.seconds / total:5.1f}%  {t.name}")
+        return "\n".join(lines)
