@@ -141,7 +141,7 @@ class DenseElementsAttr(Attribute):
 
     @staticmethod
     def from_array(array: np.ndarray) -> DenseElementsAttr:
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")
         return DenseElementsAttr(TensorType.of(array), array.tobytes())
 
     @property
@@ -173,7 +173,7 @@ class ResourceBlob:
     def __init__(self, name: str, array: np.ndarray | None) -> None:
         self.name = name
         if array is not None:
-            array = np.ascontiguousarray(array)
+            array = np.asarray(array, order="C")
             array.flags.writeable = False
         self.array = array
 
@@ -219,7 +219,9 @@ def tensor_value(attr: Attribute) -> np.ndarray:
 def format_float(value: float, element: ElementType) -> str:
     """Shortest decimal that round-trips in ``element``, always with a '.', or MLIR hex bits for inf and NaN."""
     if not math.isfinite(value):
-        return "0x" + np.array(value, dtype=element.dtype).astype(element.dtype.newbyteorder(">")).tobytes().hex().upper()
+        return (
+            "0x" + np.array(value, dtype=element.dtype).astype(element.dtype.newbyteorder(">")).tobytes().hex().upper()
+        )
     text = str(element.dtype.type(value)) if element.name != "f64" else repr(float(value))
     mantissa, _, exponent = text.partition("e")
     if "." not in mantissa:

@@ -40,8 +40,7 @@ def bind_inputs(func: FuncOp, inputs: Mapping[str, np.ndarray] | Sequence[np.nda
         assert isinstance(ttype, TensorType)
         if not ttype.accepts(array.shape, array.dtype):
             raise InterpreterError(
-                f"input '{name}' is {array.dtype}{list(array.shape)} but the model expects {ttype} "
-                "('?' is any size)"
+                f"input '{name}' is {array.dtype}{list(array.shape)} but the model expects {ttype} ('?' is any size)"
             )
     return arrays
 

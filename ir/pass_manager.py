@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from abc import ABC, abstractmethod
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, TextIO
@@ -75,29 +75,46 @@ def _convert(text: str, field_type: object, where: str) -> object:
         raise PipelineError(f"{where}: '{text}' is not a valid {kind}") from None
 
 
+def _split_top_level(text: str) -> list[str]:
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0 or depth > 1:
+            raise PipelineError(f"unbalanced braces in pipeline '{text}'")
+        if ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise PipelineError(f"unbalanced braces in pipeline '{text}'")
+    return [*items, text[start:]]
+
+
 def parse_pipeline(text: str) -> list[Pass]:
     """Passes from a pipeline string such as ``"canonicalize,dce"`` or ``"tile{rows=64,cols=64}"``."""
     _load_passes()
     passes: list[Pass] = []
-    for m in re.finditer(r"\s*([A-Za-z0-9_-]+)\s*(\{([^}]*)\})?\s*(,|$)", text):
-        if not m.group(1):
-            continue
+    if not text.strip():
+        return passes
+    for item in _split_top_level(text):
+        m = re.fullmatch(r"\s*([a-z][a-z0-9-]*)\s*(?:\{([^{}]*)\})?\s*", item)
+        if m is None:
+            raise PipelineError(
+                f"cannot read '{item.strip()}' in pipeline '{text}' (expected name or name{{opt=value}})"
+            )
         name = m.group(1)
         cls = PASSES.get(name)
         if cls is None:
             raise PipelineError(f"unknown pass '{name}' (known: {', '.join(sorted(PASSES))})")
         fields = {f.name: f for f in dataclasses.fields(cls)}
         options: dict[str, object] = {}
-        for item in filter(None, (s.strip() for s in (m.group(3) or "").split(","))):
-            key, sep, value = item.partition("=")
+        for option in filter(None, (s.strip() for s in (m.group(2) or "").split(","))):
+            key, sep, value = option.partition("=")
             attr = key.strip().replace("-", "_")
             if not sep or attr not in fields:
                 known = ", ".join(f.replace("_", "-") for f in fields) or "none"
                 raise PipelineError(f"pass '{name}' has no option '{key.strip()}' (options: {known})")
             options[attr] = _convert(value.strip(), fields[attr].type, f"pass '{name}' option '{key.strip()}'")
         passes.append(cls(**options))
-    if not passes and text.strip():
-        raise PipelineError(f"cannot read pipeline '{text}'")
     return passes
 
 
@@ -141,10 +158,11 @@ class PassManager:
                 self.dump.write(f"// -----// IR Dump After {p} //----- //\n{self.printer(module)}\n")
         return module
 
-    def timing_report(self) -> str:
-        """A table of per-pass wall time, as ``--timing`` prints it."""
-        total = sum(t.seconds for t in self.timings) or 1e-12
-        lines = ["===- Pass execution timing report -===", f"  Total: {total:.4f} s", "   Time (s)   Share  Pass"]
-        for t in self.timings:
-            lines.append(f"  {t.seconds:9.4f}  {100 * t.seconds / total:5.1f}%  {t.name}")
-        return "\n".join(lines)
+
+def timing_table(timings: Sequence[PassTiming]) -> str:
+    """A table of per-pass wall time, as ``--timing`` prints it."""
+    total = sum(t.seconds for t in timings)
+    lines = ["===- Pass execution timing report -===", f"  Total: {total:.4f} s", "   Time (s)   Share  Pass"]
+    for t in timings:
+        lines.append(f"  {t.seconds:9.4f}  {100 * t.seconds / max(total, 1e-12):5.1f}%  {t.name}")
+    return "\n".join(lines)

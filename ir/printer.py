@@ -26,7 +26,7 @@ def resource_key(name: str) -> str:
 
 def blob_hex(array: np.ndarray) -> str:
     """MLIR's blob encoding: ``0x``, the alignment as 4 little-endian bytes, then the little-endian payload."""
-    array = np.ascontiguousarray(array)
+    array = np.asarray(array, order="C")
     little = array.astype(array.dtype.newbyteorder("<"), copy=False)
     alignment = max(array.dtype.itemsize, 1)
     return "0x" + alignment.to_bytes(4, "little").hex().upper() + little.tobytes().hex().upper()

@@ -3,5 +3,7 @@
 Importing this package registers every op, so the parser and verifier know them by name.
 """
 
-from cimc.ir.dialects import builtin  # noqa: F401
-from cimc.ir.dialects import graph  # noqa: F401
+from cimc.ir.dialects import (
+    builtin,  # noqa: F401
+    graph,  # noqa: F401
+)

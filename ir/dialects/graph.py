@@ -9,13 +9,17 @@ the reference interpreter, checked against onnxruntime.
 
 from __future__ import annotations
 
+import functools
+import math
 import re
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
+from cimc.ir import kernels
 from cimc.ir.attributes import (
     ArrayAttr,
     Attribute,
@@ -27,7 +31,21 @@ from cimc.ir.attributes import (
     StringAttr,
     tensor_attr,
 )
-from cimc.ir.core import REQUIRED, SEGMENTS, AttrDef, OpDef, OperandDef, Operation, ResultDef, VerifyError, register_op
+from cimc.ir.core import (
+    REQUIRED,
+    SEGMENTS,
+    UNKNOWN,
+    AttrDef,
+    Location,
+    OpDef,
+    OperandDef,
+    Operation,
+    OpResult,
+    ResultDef,
+    Value,
+    VerifyError,
+    register_op,
+)
 from cimc.ir.types import ElementType, TensorType, Type
 
 #: The one ONNX opset every imported model is converted to; the graph ops have its semantics.
@@ -140,6 +158,10 @@ def definition_from_schema(onnx_type: str, opset: int = OPSET) -> OpDef:
 
 # --- ops ---------------------------------------------------------------------------------------------------------
 
+#: Constant operands up to this many elements are handed to shape inference by ``GraphOp.build`` (shapes, axes,
+#: scales); weights are not, as no shape depends on them and copying them would cost time.
+_SHAPE_OPERAND_SIZE = 4096
+
 #: ONNX op type -> graph op class, for the importer and the ONNX backend.
 BY_ONNX_TYPE: dict[str, type[GraphOp]] = {}
 
@@ -171,6 +193,32 @@ class GraphOp(Operation):
 
     onnx_type: ClassVar[str] = ""
 
+    @classmethod
+    def build(
+        cls,
+        *operands: Value | Sequence[Value] | None,
+        attributes: dict[str, Attribute] | None = None,
+        result_types: Sequence[Type] | None = None,
+        location: Location = UNKNOWN,
+    ) -> Operation:
+        """``Operation.build``, with the values of small ``graph.constant`` operands given to shape inference, so
+        that a Reshape by a constant shape (or a Resize by constant scales) gets a static result type."""
+        op = super().build(*operands, attributes=attributes, result_types=result_types or (), location=location)
+        if result_types is None:
+            constants = {
+                i: v.op.value
+                for i, v in enumerate(op.operands)
+                if isinstance(v, OpResult) and isinstance(v.op, ConstantOp) and v.op.value.size <= _SHAPE_OPERAND_SIZE
+            }
+            inferred = infer_types(cls, [v.type for v in op.operands], op.attributes, constants)
+            op.results = [OpResult(t, op, i) for i, t in enumerate(inferred)]
+        return op
+
+    @classmethod
+    def result_count(cls, operand_types: list[Type], attributes: dict[str, Attribute]) -> int:
+        """How many results inference gives by default: the required ones (ops with variadic results override)."""
+        return sum(d.kind == "single" for d in cls.definition.results) or 1
+
     def group_args(self, args: list[np.ndarray]) -> list[np.ndarray | None | list[np.ndarray]]:
         """Runtime arrays arranged like the declared operands: an array, None (absent optional) or a list."""
         out: list[np.ndarray | None | list[np.ndarray]] = []
@@ -199,7 +247,19 @@ class GraphOp(Operation):
 
     @classmethod
     def infer_result_types(cls, operand_types: list[Type], attributes: dict[str, Attribute]) -> list[Type]:
-        return _infer_with_onnx(cls, operand_types, attributes, {})
+        return cls.infer(operand_types, attributes, {})
+
+    @classmethod
+    def infer(
+        cls,
+        operand_types: list[Type],
+        attributes: dict[str, Attribute],
+        constants: dict[int, np.ndarray],
+        num_results: int | None = None,
+    ) -> list[Type]:
+        """Result types by ONNX's shape inference for this op (see ``infer_types``); ops where onnxruntime's
+        result shapes differ from ONNX's inference override this, so types always match what ``evaluate`` gives."""
+        return _infer_with_onnx(cls, operand_types, attributes, constants, num_results)
 
     def verify_(self) -> None:
         for i, value in enumerate(self.operands):
@@ -230,12 +290,13 @@ def _infer_with_onnx(
     operand_types: list[Type],
     attributes: dict[str, Attribute],
     constants: dict[int, np.ndarray],
+    num_results: int | None = None,
 ) -> list[Type]:
     probe = cls([], [], attributes)
     probe._operands = [None] * len(operand_types)  # type: ignore[list-item]  # only groups are read
     names = [f"in{i}" for i in range(len(operand_types))]
     schema = onnx.defs.get_schema(cls.onnx_type, OPSET)
-    n_out = sum(d.kind == "single" for d in cls.definition.results) or 1
+    n_out = cls.result_count(operand_types, attributes) if num_results is None else num_results
     node = probe.to_onnx_node(names, [f"out{i}" for i in range(n_out)])
     types = {}
     for name, t in zip(names, operand_types):
@@ -253,9 +314,10 @@ def _infer_with_onnx(
 
 
 def infer_types(cls: type[GraphOp], operand_types: list[Type], attributes: dict[str, Attribute],
-                constants: dict[int, np.ndarray]) -> list[Type]:  # fmt: skip
-    """Result types of a graph op, with the values of constant operands (a Reshape's shape) where known."""
-    return _infer_with_onnx(cls, operand_types, attributes, constants)
+                constants: dict[int, np.ndarray], num_results: int | None = None) -> list[Type]:  # fmt: skip
+    """Result types of a graph op, with the values of constant operands (a Reshape's shape) where known;
+    ``num_results`` asks for optional results too (a LayerNormalization's Mean and InvStdDev)."""
+    return cls.infer(operand_types, attributes, constants, num_results)
 
 
 # --- the ops ----------------------------------------------------------------------------------------------------
@@ -269,7 +331,9 @@ class ConstantOp(Operation):
     """
 
     name = "graph.constant"
-    definition = OpDef(results=(ResultDef("output"),), attributes={"value": AttrDef((DenseElementsAttr, DenseResourceAttr))})
+    definition = OpDef(
+        results=(ResultDef("output"),), attributes={"value": AttrDef((DenseElementsAttr, DenseResourceAttr))}
+    )
 
     @staticmethod
     def create(array: np.ndarray, name: str = "tensor") -> ConstantOp:
@@ -288,22 +352,366 @@ class ConstantOp(Operation):
             raise self.error(f"result type {self.results[0].type} differs from its value's type")
 
 
-@graph_op("Relu")
-class ReluOp(GraphOp):
-    """max(x, 0): ``%1 = "graph.relu"(%0) : (tensor<1x8xf32>) -> tensor<1x8xf32>``."""
+def _ints(array: np.ndarray | None) -> list[int] | None:
+    """A 1-D integer operand (axes, shape, pads, ...) as Python ints; None when the operand is absent."""
+    return None if array is None else [int(v) for v in np.asarray(array).reshape(-1)]
+
+
+def _static_dim(value: Value, axis: int) -> int | None:
+    """Dimension ``axis`` of a tensor value when static, else None."""
+    ttype = value.type
+    if not isinstance(ttype, TensorType) or not -ttype.rank <= axis < ttype.rank:
+        return None
+    return ttype.shape[axis]
+
+
+def _rank(value: Value) -> int:
+    ttype = value.type
+    return ttype.rank if isinstance(ttype, TensorType) else 0
+
+
+# --- elementwise --------------------------------------------------------------------------------------------------
+
+
+class _Elementwise(GraphOp):
+    """Base of the elementwise ops: ``compute`` applies ``ufunc`` to the operands with numpy broadcasting.
+
+    numpy keeps float32 in float32 for these, so results have the element type ONNX gives. Ops whose function is
+    not one ufunc override ``compute``.
+    """
+
+    ufunc: ClassVar[np.ufunc]
+
+    def compute(self, *xs: np.ndarray) -> np.ndarray:
+        return self.ufunc(*xs)
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        (x,) = args
-        return [np.maximum(x, np.zeros((), x.dtype))]
+        return [np.asarray(self.compute(*args))]
+
+
+@graph_op("Relu")
+class ReluOp(_Elementwise):
+    """max(x, 0): ``%1 = "graph.relu"(%0) : (tensor<1x8xf32>) -> tensor<1x8xf32>``."""
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        return np.maximum(x, np.zeros((), x.dtype))
+
+
+@graph_op("LeakyRelu")
+class LeakyReluOp(_Elementwise):
+    """x, or alpha * x below 0: ``%1 = "graph.leaky_relu"(%0) <{alpha = 0.1 : f32}> : (...) -> tensor<8xf32>``."""
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        return np.where(x < 0, x * np.asarray(self.attr("alpha"), x.dtype), x)
+
+
+@graph_op("PRelu", name="prelu")
+class PReluOp(_Elementwise):
+    """x, or slope * x below 0, slope broadcast to x: ``%2 = "graph.prelu"(%0, %1) : (...) -> tensor<1x8x4x4xf32>``."""
+
+    def compute(self, x: np.ndarray, slope: np.ndarray) -> np.ndarray:
+        return np.where(x < 0, x * slope, x).astype(x.dtype, copy=False)
+
+
+@graph_op("Clip")
+class ClipOp(GraphOp):
+    """x limited to [min, max], both optional operands: ``%3 = "graph.clip"(%0, %1, %2) : (...) -> tensor<8xf32>``."""
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, low, high = self.group_args(args)
+        if low is not None:
+            x = np.maximum(x, np.asarray(low, x.dtype))
+        if high is not None:  # after min, so that min > max gives max, as ONNX says
+            x = np.minimum(x, np.asarray(high, x.dtype))
+        return [np.asarray(x)]
+
+
+@graph_op("Sigmoid")
+class SigmoidOp(_Elementwise):
+    """1 / (1 + exp(-x)): ``%1 = "graph.sigmoid"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        return np.exp(-np.logaddexp(0, -x))  # = 1 / (1 + exp(-x)), without overflow for very negative x
+
+
+@graph_op("HardSigmoid")
+class HardSigmoidOp(_Elementwise):
+    """max(0, min(1, alpha * x + beta)): ``%1 = "graph.hard_sigmoid"(%0) <{alpha = 0.2 : f32}> : (...) -> ...``."""
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        alpha, beta = np.asarray(self.attr("alpha"), x.dtype), np.asarray(self.attr("beta"), x.dtype)
+        return np.clip(x * alpha + beta, 0, 1).astype(x.dtype, copy=False)
+
+
+@graph_op("HardSwish")
+class HardSwishOp(_Elementwise):
+    """x * max(0, min(1, x / 6 + 1/2)): ``%1 = "graph.hard_swish"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        return x * np.clip(x * np.asarray(1 / 6, x.dtype) + np.asarray(0.5, x.dtype), 0, 1)
+
+
+@graph_op("Tanh")
+class TanhOp(_Elementwise):
+    """tanh(x): ``%1 = "graph.tanh"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    ufunc = np.tanh
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """The error function, elementwise, in x's float type (numpy has none; ``math.erf`` is exact)."""
+    return _ERF(np.asarray(x, np.float64)).astype(x.dtype)
+
+
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+@graph_op("Erf")
+class ErfOp(_Elementwise):
+    """The error function: ``%1 = "graph.erf"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        return _erf(x)
+
+
+@graph_op("Gelu")
+class GeluOp(_Elementwise):
+    """x * Phi(x), exact or tanh-approximated: ``%1 = "graph.gelu"(%0) <{approximate = "tanh"}> : (...) -> ...``."""
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        if self.attr("approximate") == "tanh":
+            inner = np.sqrt(2 / np.pi) * (x + 0.044715 * x.astype(np.float64) ** 3)
+            return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype)
+        return (0.5 * x * (1 + _erf(x.astype(np.float64) / np.sqrt(2)))).astype(x.dtype)
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.attr("approximate") not in ("none", "tanh"):
+            raise self.error(f"approximate must be 'none' or 'tanh', got '{self.attr('approximate')}'")
+
+
+@graph_op("Softplus")
+class SoftplusOp(_Elementwise):
+    """log(1 + exp(x)): ``%1 = "graph.softplus"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        return np.logaddexp(0, x).astype(x.dtype, copy=False)
+
+
+@graph_op("Mish")
+class MishOp(_Elementwise):
+    """x * tanh(softplus(x)): ``%1 = "graph.mish"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        return (x * np.tanh(np.logaddexp(0, x))).astype(x.dtype, copy=False)
+
+
+@graph_op("Sqrt")
+class SqrtOp(_Elementwise):
+    """Square root: ``%1 = "graph.sqrt"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    ufunc = np.sqrt
+
+
+@graph_op("Exp")
+class ExpOp(_Elementwise):
+    """e ** x: ``%1 = "graph.exp"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    ufunc = np.exp
+
+
+@graph_op("Log")
+class LogOp(_Elementwise):
+    """Natural logarithm: ``%1 = "graph.log"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    ufunc = np.log
+
+
+@graph_op("Neg")
+class NegOp(_Elementwise):
+    """-x: ``%1 = "graph.neg"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    ufunc = np.negative
+
+
+@graph_op("Abs")
+class AbsOp(_Elementwise):
+    """|x|: ``%1 = "graph.abs"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    ufunc = np.abs
+
+
+@graph_op("Reciprocal")
+class ReciprocalOp(_Elementwise):
+    """1 / x: ``%1 = "graph.reciprocal"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    ufunc = np.reciprocal
+
+
+@graph_op("Floor")
+class FloorOp(_Elementwise):
+    """Round down: ``%1 = "graph.floor"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    ufunc = np.floor
+
+
+@graph_op("Ceil")
+class CeilOp(_Elementwise):
+    """Round up: ``%1 = "graph.ceil"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    ufunc = np.ceil
+
+
+@graph_op("Sin")
+class SinOp(_Elementwise):
+    """Sine: ``%1 = "graph.sin"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    ufunc = np.sin
+
+
+@graph_op("Cos")
+class CosOp(_Elementwise):
+    """Cosine: ``%1 = "graph.cos"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    ufunc = np.cos
+
+
+@graph_op("Not")
+class NotOp(_Elementwise):
+    """Logical not of a bool tensor: ``%1 = "graph.not"(%0) : (tensor<8xi1>) -> tensor<8xi1>``."""
+
+    ufunc = np.logical_not
+
+
+@graph_op("Identity")
+class IdentityOp(_Elementwise):
+    """The input itself: ``%1 = "graph.identity"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        return x
 
 
 @graph_op("Add")
-class AddOp(GraphOp):
+class AddOp(_Elementwise):
     """Elementwise sum with numpy broadcasting: ``%2 = "graph.add"(%0, %1) : (...) -> tensor<1x8xf32>``."""
 
+    ufunc = np.add
+
+
+@graph_op("Sub")
+class SubOp(_Elementwise):
+    """Elementwise difference: ``%2 = "graph.sub"(%0, %1) : (tensor<1x8xf32>, tensor<8xf32>) -> tensor<1x8xf32>``."""
+
+    ufunc = np.subtract
+
+
+@graph_op("Mul")
+class MulOp(_Elementwise):
+    """Elementwise product: ``%2 = "graph.mul"(%0, %1) : (tensor<1x8xf32>, tensor<1xf32>) -> tensor<1x8xf32>``."""
+
+    ufunc = np.multiply
+
+
+def _truncating_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Integer division rounding toward zero (C's, onnxruntime's), where numpy's ``//`` rounds down."""
+    with np.errstate(divide="ignore"):
+        quotient = np.floor_divide(a, b)
+        inexact = (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
+    return quotient + inexact.astype(quotient.dtype)
+
+
+@graph_op("Div")
+class DivOp(_Elementwise):
+    """Elementwise quotient; integers truncate toward zero, as in C: ``%2 = "graph.div"(%0, %1) : (...) -> ...``."""
+
+    def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.divide(a, b) if a.dtype.kind not in "iu" else _truncating_divide(a, b)
+
+
+@graph_op("Pow")
+class PowOp(_Elementwise):
+    """base ** exponent, in the base's element type: ``%2 = "graph.pow"(%0, %1) : (...) -> tensor<8xf32>``."""
+
+    def compute(self, base: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+        if base.dtype.kind == "f":
+            return np.power(base, exponent.astype(base.dtype))
+        if exponent.dtype.kind in "iu" and np.all(exponent >= 0):
+            return np.power(base, exponent.astype(base.dtype))
+        # negative or fractional exponents of an integer base: pow in double, truncated back (as C++ casts)
+        return np.power(base.astype(np.float64), exponent.astype(np.float64)).astype(base.dtype)
+
+
+@graph_op("Equal")
+class EqualOp(_Elementwise):
+    """a == b as bool: ``%2 = "graph.equal"(%0, %1) : (tensor<8xi64>, tensor<8xi64>) -> tensor<8xi1>``."""
+
+    ufunc = np.equal
+
+
+@graph_op("Less")
+class LessOp(_Elementwise):
+    """a < b as bool: ``%2 = "graph.less"(%0, %1) : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xi1>``."""
+
+    ufunc = np.less
+
+
+@graph_op("Greater")
+class GreaterOp(_Elementwise):
+    """a > b as bool: ``%2 = "graph.greater"(%0, %1) : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xi1>``."""
+
+    ufunc = np.greater
+
+
+@graph_op("Where")
+class WhereOp(_Elementwise):
+    """X where condition else Y: ``%3 = "graph.where"(%0, %1, %2) : (tensor<8xi1>, ...) -> tensor<8xf32>``."""
+
+    def compute(self, condition: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.where(condition, x, y)
+
+
+class _Variadic(GraphOp):
+    """Base of the ops folding ``ufunc`` over any number of broadcast operands (Max, Min, Sum)."""
+
+    ufunc: ClassVar[np.ufunc]
+
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        a, b = args
-        return [np.add(a, b)]
+        return [np.asarray(functools.reduce(self.ufunc, args))]
+
+
+@graph_op("Max")
+class MaxOp(_Variadic):
+    """Elementwise maximum of N tensors: ``%2 = "graph.max"(%0, %1) : (...) -> tensor<8xf32>``."""
+
+    ufunc = np.maximum
+
+
+@graph_op("Min")
+class MinOp(_Variadic):
+    """Elementwise minimum of N tensors: ``%2 = "graph.min"(%0, %1) : (...) -> tensor<8xf32>``."""
+
+    ufunc = np.minimum
+
+
+@graph_op("Sum")
+class SumOp(_Variadic):
+    """Elementwise sum of N tensors: ``%3 = "graph.sum"(%0, %1, %2) : (...) -> tensor<8xf32>``."""
+
+    ufunc = np.add
+
+
+@graph_op("Mean")
+class MeanOp(_Variadic):
+    """Elementwise mean of N tensors: ``%2 = "graph.mean"(%0, %1) : (...) -> tensor<8xf32>``."""
+
+    ufunc = np.add
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (total,) = super().evaluate(args)
+        return [(total / np.asarray(len(args), total.dtype)).astype(total.dtype, copy=False)]
+
+
+# --- linear algebra and normalization -----------------------------------------------------------------------------
 
 
 @graph_op("MatMul", name="matmul")
@@ -313,3 +721,736 @@ class MatMulOp(GraphOp):
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         a, b = args
         return [np.matmul(a, b)]
+
+
+@graph_op("Gemm")
+class GemmOp(GraphOp):
+    """alpha * A' @ B' + beta * C (A', B' optionally transposed, C broadcast and optional):
+    ``%3 = "graph.gemm"(%0, %1, %2) <{transB = 1 : i64}> : (tensor<1x64xf32>, tensor<10x64xf32>, ...) -> ...``
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        a, b, c = self.group_args(args)
+        a = a.T if self.attr("transA") else a
+        b = b.T if self.attr("transB") else b
+        y = a @ b
+        if self.attr("alpha") != 1:
+            y = y * np.asarray(self.attr("alpha"), y.dtype)
+        if c is not None:
+            y = y + (c if self.attr("beta") == 1 else c * np.asarray(self.attr("beta"), c.dtype))
+        return [y.astype(a.dtype, copy=False)]
+
+    def verify_(self) -> None:
+        super().verify_()
+        for name in ("A", "B"):
+            if _rank(self.operand(name)) != 2:
+                raise self.error(f"operand {name} must be a matrix, got {self.operand(name).type}")
+
+
+@graph_op("BatchNormalization", name="batch_norm")
+class BatchNormOp(GraphOp):
+    """Inference-mode batch normalization over axis 1: scale * (x - mean) / sqrt(var + epsilon) + B:
+    ``%5 = "graph.batch_norm"(%0, %1, %2, %3, %4) <{epsilon = 1.0e-05 : f32}> : (tensor<1x8x4x4xf32>, ...) -> ...``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, scale, bias, mean, var = args
+        shape = (-1,) + (1,) * (x.ndim - 2)  # per channel, channels on axis 1
+        epsilon = np.asarray(self.attr("epsilon"), x.dtype)
+        inv_std = (scale.astype(x.dtype) / np.sqrt(var.astype(x.dtype) + epsilon)).reshape(shape)
+        return [((x - mean.astype(x.dtype).reshape(shape)) * inv_std + bias.astype(x.dtype).reshape(shape))]
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.attr("training_mode") != 0:
+            raise self.error("training_mode must be 0: only inference-mode batch normalization is supported")
+        if len(self.results) != 1:
+            raise self.error("running_mean and running_var exist only in training mode")
+        channels = _static_dim(self.operands[0], 1)
+        for i, name in enumerate(("scale", "B", "input_mean", "input_var"), start=1):
+            ttype = self.operands[i].type
+            if channels is not None and isinstance(ttype, TensorType) and ttype.shape not in ((channels,), (None,)):
+                raise self.error(f"{name} must have shape ({channels},) (the channels of X), got {ttype}")
+
+
+@graph_op("LayerNormalization", name="layer_norm")
+class LayerNormOp(GraphOp):
+    """Normalization over the axes from ``axis`` on, then Scale and B; Mean and InvStdDev are optional results:
+    ``%3 = "graph.layer_norm"(%0, %1, %2) <{axis = -1 : i64}> : (tensor<1x4x8xf32>, tensor<8xf32>, ...) -> ...``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, scale, bias = self.group_args(args)
+        stash = element_from_onnx(self.attr("stash_type")).dtype  # statistics are computed in this type
+        axes = tuple(range(self.attr("axis") % x.ndim, x.ndim))
+        xs = x.astype(stash)
+        mean = xs.mean(axis=axes, keepdims=True, dtype=stash)
+        centered = xs - mean
+        variance = np.mean(centered * centered, axis=axes, keepdims=True, dtype=stash)
+        inv_std = (1 / np.sqrt(variance + np.asarray(self.attr("epsilon"), stash))).astype(stash)
+        y = centered * inv_std * scale.astype(stash)
+        if bias is not None:
+            y = y + bias.astype(stash)
+        return [y.astype(x.dtype), mean, inv_std][: len(self.results)]
+
+
+@graph_op("Softmax")
+class SoftmaxOp(GraphOp):
+    """exp(x) / sum(exp(x)) on ``axis``: ``%1 = "graph.softmax"(%0) <{axis = 1 : i64}> : (tensor<2x9xf32>) -> ...``"""
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        axis = self.attr("axis")
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return [e / e.sum(axis=axis, keepdims=True)]
+
+
+# --- convolution and pooling --------------------------------------------------------------------------------------
+
+
+class _Windowed(GraphOp):
+    """Base of the ops sliding a kernel over the spatial axes (2..) of an NC... tensor: Conv and the pools."""
+
+    def window(self, spatial: Sequence[int], kernel: Sequence[int]) -> kernels.Window:
+        """The kernel geometry for an input with these spatial dims: strides, dilations and resolved pads."""
+        return kernels.Window.resolve(
+            spatial,
+            kernel,
+            strides=self.attr("strides"),
+            dilations=self.attr("dilations"),
+            pads=self.attr("pads"),
+            auto_pad=self.attr("auto_pad"),
+            ceil_mode=bool(self.attr("ceil_mode")) if "ceil_mode" in self.definition.attributes else False,
+        )
+
+    def verify_kernel_operands(self) -> None:
+        """Conv and ConvTranspose: X and W have one rank, and the window attributes fit its spatial axes."""
+        x, w = self.operand("X"), self.operand("W")
+        if _rank(x) < 3 or _rank(w) != _rank(x):
+            raise self.error(f"X and W must have the same rank (3 or more), got {x.type} and {w.type}")
+        self.verify_window(_rank(x) - 2)
+        if self.attr("group") < 1:
+            raise self.error(f"group must be positive, got {self.attr('group')}")
+
+    def verify_window(self, kernel_rank: int) -> None:
+        """Attribute lengths agree with the number of spatial axes."""
+        for name, length in (("strides", kernel_rank), ("dilations", kernel_rank), ("pads", 2 * kernel_rank)):
+            value = self.attr(name)
+            if value is not None and len(value) != length:
+                raise self.error(f"{name} must have {length} values for {kernel_rank} spatial axes, got {len(value)}")
+        if self.attr("auto_pad") not in kernels.AUTO_PADS:
+            raise self.error(f"auto_pad must be one of {', '.join(kernels.AUTO_PADS)}, got '{self.attr('auto_pad')}'")
+
+
+@graph_op("Conv")
+class ConvOp(_Windowed):
+    """N-d convolution (cross-correlation) with groups, strides, dilations and pads:
+    ``%2 = "graph.conv"(%0, %1) <{pads = array<i64: 1, 1, 1, 1>}> : (tensor<1x3x8x8xf32>, tensor<16x3x3x3xf32>) -> ...``
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, w, b = self.group_args(args)
+        window = self.window(x.shape[2:], w.shape[2:])
+        return [kernels.conv(x, w, b, window, self.attr("group"))]
+
+    def verify_(self) -> None:
+        super().verify_()
+        self.verify_kernel_operands()
+        x, w, b = self.operand("X"), self.operand("W"), self.operand("B")
+        group = self.attr("group")
+        channels, per_group, filters = _static_dim(x, 1), _static_dim(w, 1), _static_dim(w, 0)
+        if channels is not None and per_group is not None and channels != per_group * group:
+            raise self.error(f"X has {channels} channels but W takes {per_group} per group x {group} groups")
+        if filters is not None and filters % group:
+            raise self.error(f"W's {filters} filters do not split into {group} groups")
+        bias = None if b is None else b.type.shape if isinstance(b.type, TensorType) else ()
+        if bias is not None and (len(bias) != 1 or None not in (filters, bias[0]) and bias[0] != filters):
+            raise self.error(f"B must have shape ({filters},) (one bias per filter), got {b.type}")
+        kernel = self.attr("kernel_shape")
+        if (
+            kernel is not None
+            and isinstance(w.type, TensorType)
+            and w.type.is_static
+            and tuple(kernel) != w.type.shape[2:]
+        ):
+            raise self.error(f"kernel_shape {list(kernel)} differs from W's spatial shape {list(w.type.shape[2:])}")
+
+
+@graph_op("ConvTranspose")
+class ConvTransposeOp(_Windowed):
+    """Transposed (fractionally strided) convolution, the gradient of Conv:
+    ``%2 = "graph.conv_transpose"(%0, %1) <{strides = array<i64: 2, 2>}> : (...) -> tensor<1x8x9x9xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, w, b = self.group_args(args)
+        return [
+            kernels.conv_transpose(
+                x,
+                w,
+                b,
+                strides=self.attr("strides"),
+                dilations=self.attr("dilations"),
+                pads=self.attr("pads"),
+                auto_pad=self.attr("auto_pad"),
+                output_padding=self.attr("output_padding"),
+                output_shape=self.attr("output_shape"),
+                group=self.attr("group"),
+            )
+        ]
+
+    def verify_(self) -> None:
+        super().verify_()
+        self.verify_kernel_operands()
+        x, w = self.operand("X"), self.operand("W")
+        channels, w_channels, group = _static_dim(x, 1), _static_dim(w, 0), self.attr("group")
+        if channels is not None and w_channels is not None and channels != w_channels:
+            raise self.error(f"X has {channels} channels but W is for {w_channels} input channels")
+        if channels is not None and channels % group:
+            raise self.error(f"X's {channels} channels do not split into {group} groups")
+
+
+class _Pool(_Windowed):
+    """Base of MaxPool and AveragePool: a reduction over each kernel window."""
+
+    def verify_(self) -> None:
+        super().verify_()
+        kernel = self.attr("kernel_shape")
+        if _rank(self.operands[0]) != len(kernel) + 2:
+            raise self.error(f"kernel_shape {list(kernel)} does not fit input {self.operands[0].type}")
+        self.verify_window(len(kernel))
+
+
+@graph_op("MaxPool")
+class MaxPoolOp(_Pool):
+    """Maximum over each window, with the optional flat Indices of the maxima:
+    ``%1 = "graph.max_pool"(%0) <{kernel_shape = array<i64: 2, 2>, strides = array<i64: 2, 2>}> : (...) -> ...``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        window = self.window(x.shape[2:], self.attr("kernel_shape"))
+        values, indices = kernels.max_pool(x, window, with_indices=len(self.results) > 1)
+        if indices is not None and self.attr("storage_order") == 1:
+            indices = kernels.column_major_indices(indices, x.shape)
+        return [values] if indices is None else [values, indices]
+
+
+@graph_op("AveragePool")
+class AveragePoolOp(_Pool):
+    """Mean over each window, padding counted or not (count_include_pad):
+    ``%1 = "graph.average_pool"(%0) <{kernel_shape = array<i64: 3, 3>, pads = array<i64: 1, 1, 1, 1>}> : ...``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        window = self.window(x.shape[2:], self.attr("kernel_shape"))
+        return [kernels.average_pool(x, window, count_include_pad=bool(self.attr("count_include_pad")))]
+
+
+@graph_op("GlobalAveragePool")
+class GlobalAveragePoolOp(GraphOp):
+    """Mean over the spatial axes: ``%1 = "graph.global_average_pool"(%0) : (tensor<1x8x7x7xf32>) -> ...``."""
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        return [x.mean(axis=tuple(range(2, x.ndim)), keepdims=True, dtype=x.dtype)]
+
+
+@graph_op("GlobalMaxPool")
+class GlobalMaxPoolOp(GraphOp):
+    """Maximum over the spatial axes: ``%1 = "graph.global_max_pool"(%0) : (tensor<1x8x7x7xf32>) -> ...``."""
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        return [x.max(axis=tuple(range(2, x.ndim)), keepdims=True)]
+
+
+# --- shape and data movement --------------------------------------------------------------------------------------
+
+
+@graph_op("Flatten")
+class FlattenOp(GraphOp):
+    """To a matrix: axes before ``axis`` form the rows:
+    ``%1 = "graph.flatten"(%0) <{axis = 1 : i64}> : (tensor<1x8x2x2xf32>) -> tensor<1x32xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        axis = self.attr("axis") + (x.ndim if self.attr("axis") < 0 else 0)
+        rows = int(np.prod(x.shape[:axis], dtype=np.int64))
+        return [x.reshape(rows, int(np.prod(x.shape[axis:], dtype=np.int64)))]
+
+
+@graph_op("Reshape")
+class ReshapeOp(GraphOp):
+    """To the shape given as an operand (0 copies an input dim unless allowzero, -1 is inferred):
+    ``%2 = "graph.reshape"(%0, %1) : (tensor<1x8x2x2xf32>, tensor<2xi64>) -> tensor<1x32xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, shape = args
+        dims = _ints(shape)
+        if not self.attr("allowzero"):
+            dims = [x.shape[i] if d == 0 else d for i, d in enumerate(dims)]
+        return [x.reshape(dims)]
+
+
+@graph_op("Transpose")
+class TransposeOp(GraphOp):
+    """Permute the axes (reversed by default):
+    ``%1 = "graph.transpose"(%0) <{perm = array<i64: 0, 2, 1>}> : (tensor<1x4x8xf32>) -> tensor<1x8x4xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        return [np.transpose(x, self.attr("perm"))]
+
+    def verify_(self) -> None:
+        super().verify_()
+        perm = self.attr("perm")
+        if perm is not None and sorted(perm) != list(range(_rank(self.operands[0]))):
+            raise self.error(f"perm {list(perm)} is not a permutation of the {_rank(self.operands[0])} input axes")
+
+
+@graph_op("Concat")
+class ConcatOp(GraphOp):
+    """Join tensors along ``axis``: ``%2 = "graph.concat"(%0, %1) <{axis = 1 : i64}> : (...) -> tensor<1x16xf32>``."""
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.concatenate(args, axis=self.attr("axis"))]
+
+
+@graph_op("Split")
+class SplitOp(GraphOp):
+    """Cut along ``axis`` by the ``split`` sizes operand, or into ``num_outputs`` near-equal parts:
+    ``%0:2 = "graph.split"(%arg0) <{axis = 1 : i64, num_outputs = 2 : i64}> : (tensor<1x8xf32>) -> (...)``.
+    """
+
+    @classmethod
+    def result_count(cls, operand_types: list[Type], attributes: dict[str, Attribute]) -> int:
+        if "num_outputs" in attributes:
+            return attributes["num_outputs"].value  # type: ignore[attr-defined]
+        split = operand_types[1] if len(operand_types) > 1 else None
+        if isinstance(split, TensorType) and split.rank == 1 and split.shape[0] is not None:
+            return split.shape[0]
+        raise VerifyError(f"'{cls.name}': the number of outputs is unknown; give num_outputs or a static split")
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, split = self.group_args(args)
+        axis = self.attr("axis") % x.ndim
+        if split is None:
+            count = self.attr("num_outputs") or len(self.results)
+            chunk = -(-x.shape[axis] // count)  # ceil: the last part is the smaller one
+            sizes = [min(chunk, x.shape[axis] - i * chunk) for i in range(count)]
+        else:
+            sizes = _ints(split)
+        if sum(sizes) != x.shape[axis]:
+            raise ValueError(f"split sizes {sizes} do not add up to dim {axis} of size {x.shape[axis]}")
+        return np.split(x, np.cumsum(sizes)[:-1], axis=axis)
+
+    def verify_(self) -> None:
+        super().verify_()
+        if (self.operand("split") is None) == (self.attr("num_outputs") is None):
+            raise self.error("give exactly one of the split operand and the num_outputs attribute")
+
+
+@graph_op("Slice")
+class SliceOp(GraphOp):
+    """Strided slice by starts/ends/axes/steps operands (clamped as Python slices are):
+    ``%5 = "graph.slice"(%0, %1, %2, %3, %4) : (tensor<1x8xf32>, tensor<1xi64>, ...) -> tensor<1x4xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, starts, ends, axes, steps = self.group_args(args)
+        starts, ends = _ints(starts), _ints(ends)
+        axes = _ints(axes) or list(range(len(starts)))
+        steps = _ints(steps) or [1] * len(starts)
+        index = [slice(None)] * x.ndim
+        for start, end, axis, step in zip(starts, ends, axes, steps):
+            if step == 0:
+                raise ValueError("slice steps must not be 0")
+            index[axis] = slice(start, end, step)  # Python's clamping is ONNX's, for either sign of step
+        return [x[tuple(index)]]
+
+
+@graph_op("Gather")
+class GatherOp(GraphOp):
+    """Take entries of ``data`` along ``axis`` at ``indices`` (negative counts from the end):
+    ``%2 = "graph.gather"(%0, %1) <{axis = 0 : i64}> : (tensor<100x16xf32>, tensor<1x8xi64>) -> tensor<1x8x16xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        data, indices = args
+        axis = self.attr("axis") % data.ndim
+        size = data.shape[axis]
+        if np.any((indices < -size) | (indices >= size)):
+            raise ValueError(f"gather indices out of range [-{size}, {size - 1}] for axis {axis}")
+        return [np.take(data, np.where(indices < 0, indices + size, indices), axis=axis)]
+
+
+@graph_op("Squeeze")
+class SqueezeOp(GraphOp):
+    """Drop size-1 axes, those named by the optional ``axes`` operand or all:
+    ``%2 = "graph.squeeze"(%0, %1) : (tensor<1x8x1xf32>, tensor<1xi64>) -> tensor<1x8xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, axes = self.group_args(args)
+        if axes is None:
+            return [np.squeeze(x)]
+        return [np.squeeze(x, axis=tuple(a % x.ndim for a in _ints(axes)))]
+
+
+@graph_op("Unsqueeze")
+class UnsqueezeOp(GraphOp):
+    """Insert size-1 axes at the positions (of the result) named by ``axes``:
+    ``%2 = "graph.unsqueeze"(%0, %1) : (tensor<8xf32>, tensor<1xi64>) -> tensor<1x8xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, axes = args
+        rank = x.ndim + axes.size
+        return [np.expand_dims(x, tuple(a % rank for a in _ints(axes)))]
+
+
+@graph_op("Pad")
+class PadOp(GraphOp):
+    """Pad (or crop, for negative pads) with a constant, a reflection, the edge or a wrap-around:
+    ``%2 = "graph.pad"(%0, %1) <{mode = "reflect"}> : (tensor<1x3x8x8xf32>, tensor<8xi64>) -> tensor<1x3x10x10xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, pads, value, axes = self.group_args(args)
+        pads = _ints(pads)
+        axes = [a % x.ndim for a in _ints(axes)] if axes is not None else list(range(x.ndim))
+        if len(pads) != 2 * len(axes):
+            raise ValueError(f"pads has {len(pads)} values, expected 2 x {len(axes)} axes")
+        begins, ends = [0] * x.ndim, [0] * x.ndim
+        for i, axis in enumerate(axes):
+            begins[axis], ends[axis] = pads[i], pads[i + len(axes)]
+        fill = 0 if value is None or value.size == 0 else value.reshape(-1)[0]
+        return [kernels.pad(x, begins, ends, self.attr("mode"), fill)]
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.attr("mode") not in kernels.PAD_MODES:
+            raise self.error(f"mode must be one of {', '.join(kernels.PAD_MODES)}, got '{self.attr('mode')}'")
+
+
+@graph_op("Expand")
+class ExpandOp(GraphOp):
+    """Broadcast to a shape operand (both ways, as numpy broadcasting):
+    ``%2 = "graph.expand"(%0, %1) : (tensor<1x8xf32>, tensor<2xi64>) -> tensor<4x8xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, shape = args
+        return [np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(_ints(shape)))).copy()]
+
+
+@graph_op("Tile")
+class TileOp(GraphOp):
+    """Repeat the tensor ``repeats[i]`` times along axis i:
+    ``%2 = "graph.tile"(%0, %1) : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<4x3xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, repeats = args
+        return [np.tile(x, _ints(repeats))]
+
+
+@graph_op("Shape")
+class ShapeOp(GraphOp):
+    """The input's shape (dims start..end) as int64:
+    ``%1 = "graph.shape"(%0) : (tensor<?x8xf32>) -> tensor<2xi64>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        end = self.attr("end")
+        return [np.array(x.shape[self.attr("start") : end], dtype=np.int64)]
+
+
+@graph_op("ConstantOfShape")
+class ConstantOfShapeOp(GraphOp):
+    """A tensor of the shape operand filled with ``value`` (float 0 by default):
+    ``%1 = "graph.constant_of_shape"(%0) <{value = dense<1> : tensor<1xi64>}> : (tensor<2xi64>) -> tensor<?x?xi64>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (shape,) = args
+        value = self.attributes.get("value")
+        fill = np.zeros(1, np.float32) if value is None else value.array  # type: ignore[attr-defined]
+        return [np.full(_ints(shape), fill.reshape(-1)[0], dtype=fill.dtype)]
+
+
+@graph_op("Range")
+class RangeOp(GraphOp):
+    """start, start + delta, ... up to limit (excluded):
+    ``%3 = "graph.range"(%0, %1, %2) : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        start, limit, delta = (np.asarray(a).reshape(()) for a in args)
+        count = max(math.ceil(float(limit - start) / float(delta)), 0)
+        # each term is the previous plus delta, in the element type, as onnxruntime accumulates them
+        terms = np.full(count, delta, dtype=start.dtype)
+        if count:
+            terms[0] = start
+        return [np.cumsum(terms, dtype=start.dtype)]
+
+
+@graph_op("Cast")
+class CastOp(GraphOp):
+    """To the element type ``to`` (an ONNX TensorProto data type):
+    ``%1 = "graph.cast"(%0) <{to = 7 : i64}> : (tensor<8xf32>) -> tensor<8xi64>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        return [x.astype(element_from_onnx(self.attr("to")).dtype)]
+
+    def verify_(self) -> None:
+        super().verify_()
+        try:
+            element_from_onnx(self.attr("to"))
+        except ValueError as exc:
+            raise self.error(f"cannot cast to {exc}") from None
+
+
+@graph_op("Dropout")
+class DropoutOp(GraphOp):
+    """Inference-mode dropout: the input unchanged, and an all-true mask as the optional second result:
+    ``%1 = "graph.dropout"(%0) : (tensor<1x8xf32>) -> tensor<1x8xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, _, training = self.group_args(args)
+        if training is not None and bool(np.asarray(training).reshape(-1)[0]):
+            raise ValueError("training_mode is true; only inference-mode dropout is supported")
+        return [x, np.ones(x.shape, dtype=np.bool_)][: len(self.results)]
+
+
+# --- reductions ---------------------------------------------------------------------------------------------------
+
+
+class _Reduce(GraphOp):
+    """Base of the Reduce* ops: ``reduce`` over the axes operand (all axes when absent or empty, unless
+    noop_with_empty_axes), keeping reduced axes as size 1 when keepdims."""
+
+    def reduce(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        raise NotImplementedError  # every concrete reduction overrides this
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, axes = self.group_args(args)
+        axes = _ints(axes) or []
+        if not axes and self.attr("noop_with_empty_axes"):
+            return [x]
+        chosen = tuple(a % x.ndim for a in axes) if axes else tuple(range(x.ndim))
+        return [np.asarray(self.reduce(x, chosen, bool(self.attr("keepdims"))))]
+
+
+def _extreme(dtype: np.dtype, lowest: bool) -> float | int | bool:
+    """The lowest (or highest) value of an element type: the identity of max (or min)."""
+    if dtype.kind == "f":
+        return -np.inf if lowest else np.inf
+    if dtype.kind == "b":
+        return not lowest
+    return np.iinfo(dtype).min if lowest else np.iinfo(dtype).max
+
+
+@graph_op("ReduceMean")
+class ReduceMeanOp(_Reduce):
+    """Mean over axes: ``%2 = "graph.reduce_mean"(%0, %1) <{keepdims = 1 : i64}> : (...) -> tensor<1x8x1x1xf32>``."""
+
+    def reduce(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        if x.dtype.kind in "iu":  # integer mean truncates, in the element type
+            count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+            total = np.sum(x, axis=axes, keepdims=keepdims, dtype=np.int64)
+            return _truncating_divide(total, np.int64(count)).astype(x.dtype)
+        return np.mean(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
+
+
+@graph_op("ReduceSum")
+class ReduceSumOp(_Reduce):
+    """Sum over axes: ``%2 = "graph.reduce_sum"(%0, %1) <{keepdims = 0 : i64}> : (...) -> tensor<1x8xf32>``."""
+
+    def reduce(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        return np.sum(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
+
+
+@graph_op("ReduceMax")
+class ReduceMaxOp(_Reduce):
+    """Maximum over axes: ``%2 = "graph.reduce_max"(%0, %1) : (tensor<8x4xf32>, tensor<1xi64>) -> tensor<8x1xf32>``."""
+
+    def reduce(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        # the maximum of no elements is the lowest value (-inf for floats), as ONNX defines it
+        return np.max(x, axis=axes, keepdims=keepdims, initial=_extreme(x.dtype, lowest=True))
+
+
+@graph_op("ReduceMin")
+class ReduceMinOp(_Reduce):
+    """Minimum over axes: ``%2 = "graph.reduce_min"(%0, %1) : (tensor<8x4xf32>, tensor<1xi64>) -> tensor<8x1xf32>``."""
+
+    def reduce(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        # the minimum of no elements is the highest value (inf for floats), as ONNX defines it
+        return np.min(x, axis=axes, keepdims=keepdims, initial=_extreme(x.dtype, lowest=False))
+
+
+@graph_op("ArgMax")
+class ArgMaxOp(GraphOp):
+    """Index of the maximum along ``axis`` (first or last of ties), int64:
+    ``%1 = "graph.arg_max"(%0) <{axis = 1 : i64, keepdims = 0 : i64}> : (tensor<1x10xf32>) -> tensor<1xi64>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        axis = self.attr("axis") % x.ndim
+        if self.attr("select_last_index"):
+            index = x.shape[axis] - 1 - np.argmax(np.flip(x, axis), axis=axis, keepdims=True)
+        else:
+            index = np.argmax(x, axis=axis, keepdims=True)
+        return [(index if self.attr("keepdims") else np.squeeze(index, axis)).astype(np.int64)]
+
+
+# --- resize -------------------------------------------------------------------------------------------------------
+
+
+@graph_op("Resize")
+class ResizeOp(GraphOp):
+    """Resample by ``scales`` or to ``sizes`` (nearest, linear or cubic, any coordinate transformation except
+    tf_crop_and_resize):
+    ``%2 = "graph.resize"(%0, %1) <{operandSegmentSizes = array<i32: 1, 0, 1, 0>}> : (...) -> tensor<1x8x8x8xf32>``.
+    """
+
+    @classmethod
+    def infer(
+        cls,
+        operand_types: list[Type],
+        attributes: dict[str, Attribute],
+        constants: dict[int, np.ndarray],
+        num_results: int | None = None,
+    ) -> list[Type]:
+        # onnxruntime sizes the output as int(float32(scale) * size), ONNX's inference in double: 3.1 x 10 gives 31
+        # and 30. With the scales or sizes known, the output type is what ``evaluate`` will give.
+        types = super().infer(operand_types, attributes, constants, num_results)
+        x = operand_types[0]
+        if SEGMENTS not in attributes or not isinstance(x, TensorType) or not x.is_static:
+            return types
+        counts = attributes[SEGMENTS].value  # type: ignore[attr-defined]  # X, roi, scales, sizes
+        scales = constants.get(1 + counts[1]) if counts[2] else None
+        sizes = constants.get(1 + counts[1] + counts[2]) if counts[3] else None
+        scales = None if scales is None or scales.size == 0 else [float(v) for v in scales]
+        if scales is None and sizes is None:
+            return types
+        probe = cls([], [], attributes)
+        axes = probe.attr("axes")
+        axes = [a % x.rank for a in axes] if axes is not None else list(range(x.rank))
+        policy = probe.attr("keep_aspect_ratio_policy")
+        shape, _ = kernels.resize_shape(x.shape, scales, None if scales else _ints(sizes), axes, policy)
+        return [TensorType(tuple(shape), x.element)]
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, _, scales, sizes = self.group_args(args)
+        return [
+            kernels.resize(
+                x,
+                scales=None if scales is None or scales.size == 0 else [float(s) for s in scales],
+                sizes=None if sizes is None or sizes.size == 0 else _ints(sizes),
+                axes=self.attr("axes"),
+                mode=self.attr("mode"),
+                coordinate_transformation_mode=self.attr("coordinate_transformation_mode"),
+                nearest_mode=self.attr("nearest_mode"),
+                cubic_coeff_a=self.attr("cubic_coeff_a"),
+                exclude_outside=bool(self.attr("exclude_outside")),
+                keep_aspect_ratio_policy=self.attr("keep_aspect_ratio_policy"),
+            )
+        ]
+
+    def verify_(self) -> None:
+        super().verify_()
+        choices = {
+            "mode": kernels.RESIZE_MODES,
+            "coordinate_transformation_mode": kernels.COORDINATE_TRANSFORMATIONS,
+            "nearest_mode": kernels.NEAREST_MODES,
+            "keep_aspect_ratio_policy": kernels.ASPECT_RATIO_POLICIES,
+        }
+        for name, allowed in choices.items():
+            if self.attr(name) not in allowed:
+                raise self.error(f"{name} '{self.attr(name)}' is not supported; use one of {', '.join(allowed)}")
+        if self.attr("antialias"):
+            raise self.error("antialias = 1 is not supported; export the model without antialiasing")
+        scales = self.operand("scales")
+        if scales is not None and isinstance(scales.type, TensorType) and scales.type.shape == (0,):
+            scales = None  # an empty scales beside sizes, as older exporters write
+        if (scales is None) == (self.operand("sizes") is None):
+            raise self.error("give exactly one of the scales and sizes operands")
+
+
+# --- quantization -------------------------------------------------------------------------------------------------
+
+
+def _per_axis(param: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
+    """A scale or zero point shaped to broadcast against ``x``: a scalar as is, a 1-D one along ``axis``."""
+    if param.ndim == 0 or param.size == 1 and param.ndim <= 1:
+        return param.reshape(())
+    shape = [1] * x.ndim
+    shape[axis % x.ndim] = param.size
+    return param.reshape(shape)
+
+
+class _Quantization(GraphOp):
+    """Base of QuantizeLinear and DequantizeLinear: per-tensor or per-axis (blocked quantization is refused)."""
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.attr("block_size"):
+            raise self.error("block_size must be 0: blocked quantization is not supported")
+        scale = self.operands[1].type
+        if isinstance(scale, TensorType) and scale.rank > 1:
+            raise self.error(f"the scale must be a scalar or 1-D (per axis), got {scale}")
+
+
+@graph_op("QuantizeLinear")
+class QuantizeLinearOp(_Quantization):
+    """saturate(round_half_even(x / y_scale) + y_zero_point) in the zero point's integer type (uint8 by default):
+    ``%3 = "graph.quantize_linear"(%0, %1, %2) : (tensor<1x8xf32>, tensor<f32>, tensor<i8>) -> tensor<1x8xi8>``.
+    """
+
+    def output_dtype(self, zero_point: np.ndarray | None) -> np.dtype:
+        if zero_point is not None:
+            return zero_point.dtype
+        code = self.attr("output_dtype")
+        return np.dtype(np.uint8) if code == 0 else element_from_onnx(code).dtype
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, scale, zero_point = self.group_args(args)
+        dtype = self.output_dtype(zero_point)
+        axis = self.attr("axis")
+        q = np.rint(x / _per_axis(scale, x, axis).astype(x.dtype))
+        if zero_point is not None:
+            q = q + _per_axis(zero_point, x, axis).astype(q.dtype)
+        limits = np.iinfo(dtype)
+        return [np.clip(q, limits.min, limits.max).astype(dtype)]
+
+    def verify_(self) -> None:
+        super().verify_()
+        result = self.results[0].type
+        if isinstance(result, TensorType) and result.dtype.kind not in "iu":
+            raise self.error(f"only integer quantization is supported, got {result}")
+
+
+@graph_op("DequantizeLinear")
+class DequantizeLinearOp(_Quantization):
+    """(x - x_zero_point) * x_scale, per tensor or per axis, in the scale's float type:
+    ``%3 = "graph.dequantize_linear"(%0, %1, %2) : (tensor<1x8xi8>, tensor<f32>, tensor<i8>) -> tensor<1x8xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, scale, zero_point = self.group_args(args)
+        axis = self.attr("axis")
+        centered = x.astype(np.int64)
+        if zero_point is not None:
+            centered = centered - _per_axis(zero_point, x, axis).astype(np.int64)
+        return [centered.astype(scale.dtype) * _per_axis(scale, x, axis)]

@@ -1,0 +1,181 @@
+"""``fold-constants``: ops computed at compile time when their inputs are known.
+
+An op whose operands are all constants is evaluated with its numpy reference (``evaluate``) and replaced by
+constants; exporters' shape arithmetic (``Shape -> Gather -> Concat -> Reshape``) folds this way once the shape
+it starts from is known. A shape is known from the type alone when the dimensions asked for are static, so
+``graph.shape`` folds even though its operand is not constant. Casts to the type a value already has and
+reshapes to the shape it already has are dropped.
+
+Folding never makes a tensor larger than ``max-elements`` unless its inputs were at least as large (transposing
+a weight folds; broadcasting a scalar into a huge tensor does not), so weights are not blown up in the IR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cimc.ir.core import Operation
+from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.dialects.graph import GraphOp, element_to_onnx, infer_types
+from cimc.ir.pass_manager import Pass, register_pass
+from cimc.ir.rewrite import RewritePattern, Rewriter
+from cimc.ir.types import TensorType
+from cimc.passes.common import blob_name, constant_value, insert_constant, replace_op, rewrite_module
+
+#: ONNX ops whose results are random: evaluating them once at compile time would freeze one sample.
+NONDETERMINISTIC = frozenset(
+    {"Bernoulli", "Multinomial", "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike"}
+)
+
+#: The default bound on the elements of a folded tensor (see the module docstring).
+MAX_ELEMENTS = 1 << 20
+
+
+class FoldConstantOp(RewritePattern):
+    """Evaluate a graph op whose operands are all constants."""
+
+    # op(constant a, constant b, ...) -> constant(op.evaluate([a, b, ...]))
+    def __init__(self, max_elements: int = MAX_ELEMENTS) -> None:
+        self.max_elements = max_elements
+
+    def match_and_rewrite(self, op: Operation, rewriter: Rewriter) -> bool:
+        if not isinstance(op, GraphOp) or op.onnx_type in NONDETERMINISTIC or not hasattr(op, "evaluate"):
+            return False
+        args = [constant_value(v) for v in op.operands]
+        if any(a is None for a in args):
+            return False
+        limit = max(self.max_elements, sum(a.size for a in args))
+        if _static_size(op) > limit:
+            return False  # known too large without computing it
+        try:
+            results = [np.asarray(r) for r in op.evaluate(args)]
+        except Exception as exc:  # the model computes something invalid from its own constants: name the node
+            raise op.error(f"evaluating it on its constant operands failed: {exc}") from exc
+        if sum(r.size for r in results) > limit:
+            return False
+        arrays = []
+        for result, array in zip(op.results, results):
+            declared = result.type
+            assert isinstance(declared, TensorType)
+            array = array.astype(declared.dtype, copy=False)  # numpy may promote where ONNX does not
+            if not declared.accepts(array.shape, array.dtype):
+                return False  # the reference disagrees with the inferred type: leave the op to the interpreter
+            arrays.append(array)
+        several = len(arrays) > 1
+        values = [
+            insert_constant(rewriter, op, a, blob_name(op, f"_{i}" if several else "")) for i, a in enumerate(arrays)
+        ]
+        replace_op(rewriter, op, values)
+        return True
+
+
+def _static_size(op: Operation) -> int:
+    """Elements of the op's statically shaped results (dynamic ones count as 0: checked after evaluating)."""
+    return sum(r.type.num_elements for r in op.results if isinstance(r.type, TensorType) and r.type.is_static)
+
+
+def _shape_dims(op: Operation) -> list[int | None]:
+    """The dimensions a ``graph.shape`` returns (None where dynamic), after its ``start``/``end`` slicing."""
+    source = op.operands[0].type
+    assert isinstance(source, TensorType)
+    end = op.attr("end")
+    # ONNX clamps start and end into [-rank, rank] and counts negatives from the back: Python slicing does both
+    return list(source.shape[op.attr("start") : end if end is not None else None])
+
+
+class FoldStaticShape(RewritePattern):
+    """Read a Shape off its operand's type when the dimensions it returns are static."""
+
+    # shape(x : tensor<2x3x?xf32>, end=2) -> constant([2, 3])
+    def match_and_rewrite(self, op: Operation, rewriter: Rewriter) -> bool:
+        if op.name != "graph.shape":
+            return False
+        dims = _shape_dims(op)
+        if None in dims:
+            return False
+        replace_op(rewriter, op, [insert_constant(rewriter, op, np.array(dims, np.int64), blob_name(op))])
+        return True
+
+
+class FoldGatherOfShape(RewritePattern):
+    """Pick static dimensions out of the Shape of a tensor whose other dimensions may be dynamic."""
+
+    # gather(shape(x : tensor<?x128x768xf32>), constant [2]) -> constant([768])
+    def match_and_rewrite(self, op: Operation, rewriter: Rewriter) -> bool:
+        if op.name != "graph.gather" or op.attr("axis") != 0:
+            return False
+        data, indices = op.operands
+        shape_op = getattr(data, "op", None)
+        index = constant_value(indices)
+        if shape_op is None or shape_op.name != "graph.shape" or index is None:
+            return False
+        dims = _shape_dims(shape_op)
+        if not np.all((-len(dims) <= index) & (index < len(dims))):
+            return False  # out of range: an error the interpreter reports
+        picked = np.asarray(np.take(np.array(dims, dtype=object), index))
+        if any(d is None for d in picked.flat):
+            return False
+        replace_op(rewriter, op, [insert_constant(rewriter, op, picked.astype(np.int64), blob_name(op))])
+        return True
+
+
+class RemoveSameTypeCast(RewritePattern):
+    """Drop a Cast to the element type its input already has."""
+
+    # cast(x : tensor<...xT>, to=T) -> x
+    def match_and_rewrite(self, op: Operation, rewriter: Rewriter) -> bool:
+        if op.name != "graph.cast":
+            return False
+        source = op.operands[0].type
+        if not isinstance(source, TensorType) or element_to_onnx(source.element) != op.attr("to"):
+            return False
+        replace_op(rewriter, op, [op.operands[0]])
+        return True
+
+
+class RemoveSameShapeReshape(RewritePattern):
+    """Drop a Reshape to the static shape its input already has."""
+
+    # reshape(x : tensor<S>, shape) -> x   when the result is tensor<S> too
+    def match_and_rewrite(self, op: Operation, rewriter: Rewriter) -> bool:
+        if op.name != "graph.reshape":
+            return False
+        data, shape = op.operands
+        if not isinstance(data.type, TensorType) or not data.type.is_static:
+            return False
+        result_type = op.result.type
+        if isinstance(result_type, TensorType) and not result_type.is_static:
+            target = constant_value(shape)
+            if target is None:
+                return False
+            # the type predates the shape becoming constant: infer it again, with ONNX's rules
+            result_type = infer_types(type(op), [data.type, shape.type], op.attributes, {1: target})[0]
+        if result_type != data.type:
+            return False
+        replace_op(rewriter, op, [data])
+        return True
+
+
+def patterns(max_elements: int = MAX_ELEMENTS) -> tuple[RewritePattern, ...]:
+    """The patterns of ``fold-constants``."""
+    return (
+        FoldConstantOp(max_elements),
+        FoldStaticShape(),
+        FoldGatherOfShape(),
+        RemoveSameTypeCast(),
+        RemoveSameShapeReshape(),
+    )
+
+
+@register_pass
+@dataclass(frozen=True)
+class FoldConstantsPass(Pass):
+    """Evaluate ops on constants, fold known shapes, drop no-op casts and reshapes."""
+
+    name = "fold-constants"
+    max_elements: int = MAX_ELEMENTS
+
+    def run(self, module: ModuleOp) -> None:
+        rewrite_module(module, patterns(self.max_elements))
