@@ -333,7 +333,7 @@ class _Builder:
         self.types = {v.name: v.type for v in (*graph.input, *graph.value_info, *graph.output)}
         self.consumed = {name for node in graph.node for name in node.input} | {v.name for v in graph.output}
         self.values: dict[str, Value] = {}
-        self.constants: dict[str, np.ndarray] = {}  # values known at import time, for shape-dependent inference
+        self.constants: dict[str, np.ndarray] = {}  # the values of constant ops, by ONNX name
         self.func: FuncOp
 
     def build(self) -> ModuleOp:
@@ -394,9 +394,11 @@ class _Builder:
         self.constants[name] = op.value
 
     def _known(self, name: str) -> np.ndarray | None:
-        """The value of ``name`` when known at import time: a constant's, or the one value of an empty tensor."""
+        """The value of ``name`` when known at import time and small enough to steer shape inference: a constant's,
+        or the one value of an empty tensor."""
         if name in self.constants:
-            return self.constants[name]
+            value = self.constants[name]
+            return value if value.size <= SKELETON_ELEMENTS else None
         ttype = self.values[name].type
         if isinstance(ttype, TensorType) and ttype.is_static and ttype.num_elements == 0:
             return np.empty(ttype.shape, ttype.dtype)  # e.g. empty reduction axes given as a graph input
@@ -420,12 +422,13 @@ class _Builder:
                 raise self._error(node, index, problem)
             attributes[attr.name] = attribute_from_onnx(attr, f"{location.name}.{attr.name}")
         groups = self._operand_groups(cls, node, user)
-        operand_names = [n for n in node.input if n]
-        result_types = self._result_types(cls, node, index, operand_names, attributes)
-        try:
-            op = cls.build(*groups, attributes=attributes, result_types=result_types, location=location)
+        outputs = _kept_outputs(cls, node, self.consumed)
+        try:  # result types come once ``build`` has laid out the operand segments that inferring them may need
+            op = cls.build(*groups, attributes=attributes, result_types=[None] * len(outputs), location=location)
         except (VerifyError, ValueError) as exc:
             raise self._error(node, index, str(exc)) from None
+        for result, ttype in zip(op.results, self._result_types(op, node, index, outputs)):
+            result.type = ttype
         self.func.body.append(op)
         for name, result in zip(node.output, op.results):
             if name:
@@ -446,38 +449,25 @@ class _Builder:
             position += 1
         return groups
 
-    def _result_types(
-        self, cls: type[GraphOp], node: onnx.NodeProto, index: int, operand_names: list[str], attributes: dict
-    ) -> list[Type]:
-        """Result types: shape inference's where it gave them static (or its operands are dynamic anyway), else
-        inferred for this node alone with the constant operands' values, whichever is more static.
-
-        Trailing optional outputs nothing reads are dropped (a Dropout's mask, a MaxPool's indices); variadic
-        outputs are all kept, their count being part of the op's meaning (Split).
-        """
-        defs = cls.definition.results
-        outputs = list(node.output)
-        if not any(d.kind == "variadic" for d in defs):
-            used = [i for i, name in enumerate(outputs) if name and name in self.consumed]
-            required = sum(d.kind == "single" for d in defs)
-            outputs = outputs[: max(required, used[-1] + 1 if used else 0)]
+    def _result_types(self, op: GraphOp, node: onnx.NodeProto, index: int, outputs: list[str]) -> list[Type]:
+        """Shape inference's types where it gave them static (or the operands are dynamic anyway), else those
+        inferred for this node alone with the constant operands' values, whichever is more static."""
         where = f"node '{_node_name(node, index)}'"
         known = [self._graph_type(name, f"{where} output '{name}'") for name in outputs]
-        operand_types = [self.values[n].type for n in operand_names]
+        operand_types = [v.type for v in op.operands]
         operands_static = all(isinstance(t, TensorType) and t.is_static for t in operand_types)
         if all(t is not None and (t.is_static or not operands_static) for t in known):
             return known  # type: ignore[return-value]
-        constants = {i: self._known(n) for i, n in enumerate(operand_names)}
+        constants = {i: self._known(name) for i, name in enumerate(n for n in node.input if n)}
         constants = {i: array for i, array in constants.items() if array is not None}
         try:
-            inferred: list[Type] = infer_types(cls, operand_types, attributes, constants)
+            inferred: list[Type] = infer_types(type(op), operand_types, op.attributes, constants)
             failure = ""
         except (VerifyError, ValueError) as exc:
             inferred, failure = [], f" ({exc})"
         types = []
         for i, (name, graph_type) in enumerate(zip(outputs, known)):
-            node_type = inferred[i] if i < len(inferred) else None
-            best = max((graph_type, node_type), key=_static_dims)
+            best = max((graph_type, inferred[i] if i < len(inferred) else None), key=_static_dims)
             if best is None:
                 problem = f"cannot infer the type of output '{name}'{failure}; give the model static input shapes"
                 raise self._error(node, index, problem)
@@ -490,6 +480,18 @@ class _Builder:
         if tp is None or not tp.tensor_type.HasField("shape"):
             return None
         return self._type(tp, what)
+
+
+def _kept_outputs(cls: type[GraphOp], node: onnx.NodeProto, consumed: set[str]) -> list[str]:
+    """The node's outputs the op gets results for: trailing optional ones nothing reads are dropped (a Dropout's
+    mask, a MaxPool's indices); variadic outputs are all kept, their count being part of the op's meaning (Split)."""
+    defs = cls.definition.results
+    outputs = list(node.output)
+    if any(d.kind == "variadic" for d in defs):
+        return outputs
+    used = [i for i, name in enumerate(outputs) if name and name in consumed]
+    required = sum(d.kind == "single" for d in defs)
+    return outputs[: max(required, used[-1] + 1 if used else 0)]
 
 
 def _static_dims(ttype: Type | None) -> int:

@@ -156,7 +156,8 @@ class DenseElementsAttr(Attribute):
         if array.size == 0:
             return f"dense<> : {self.type}"
         flat = array.reshape(-1)
-        if array.ndim > 0 and np.all(flat == flat[0]):
+        bits = flat.view(np.dtype(f"u{flat.dtype.itemsize}"))  # by bits, so that -0.0 is not a splat of 0.0
+        if array.ndim > 0 and np.all(bits == bits[0]):
             return f"dense<{_element(flat[0], self.type.element)}> : {self.type}"
         return f"dense<{_nested(array, self.type.element)}> : {self.type}"
 

@@ -78,7 +78,8 @@ def _evaluate(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
     if evaluate is None:
         raise InterpreterError(f"'{op.name}' at {op.location} has no reference implementation")
     try:
-        results = evaluate(args)
+        with np.errstate(all="ignore"):  # NaN and inf are values here, as in onnxruntime, not warnings
+            results = evaluate(args)
     except InterpreterError:
         raise
     except Exception as exc:  # a kernel failing on real data: name the node

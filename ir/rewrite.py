@@ -28,13 +28,14 @@ class Rewriter:
         self.changed = True
         return op
 
-    def replace_op(self, op: Operation, values: Sequence[Value]) -> None:
-        """Replace every use of ``op``'s results with ``values`` and erase ``op``."""
+    def replace_op(self, op: Operation, values: Sequence[Value | None]) -> None:
+        """Replace every use of ``op``'s results with ``values`` (None for a result without uses) and erase ``op``."""
         if len(values) != len(op.results):
             raise ValueError(f"replacing '{op.name}' needs {len(op.results)} values, got {len(values)}")
         for result, value in zip(op.results, values):
-            result.replace_all_uses_with(value)
-        op.erase()
+            if value is not None:
+                result.replace_all_uses_with(value)
+        op.erase()  # raises if a result given None is still used
         self.changed = True
 
     def erase_op(self, op: Operation) -> None:

@@ -52,13 +52,8 @@ def erase_dead_producers(rewriter: Rewriter, values: Sequence[Value]) -> None:
 def replace_op(rewriter: Rewriter, op: Operation, values: Sequence[Value | None]) -> None:
     """Replace ``op``'s results by ``values`` (None for a result that has no uses), erase ``op``, then erase
     the producers of its operands that this left dead."""
-    if len(values) != len(op.results):
-        raise ValueError(f"replacing '{op.name}' needs {len(op.results)} values, got {len(values)}")
     operands = op.operands
-    for result, value in zip(op.results, values):
-        if value is not None:
-            result.replace_all_uses_with(value)
-    rewriter.erase_op(op)  # raises if a result given None is still used
+    rewriter.replace_op(op, values)
     erase_dead_producers(rewriter, operands)
 
 

@@ -6,8 +6,9 @@ it starts from is known. A shape is known from the type alone when the dimension
 ``graph.shape`` folds even though its operand is not constant. Casts to the type a value already has and
 reshapes to the shape it already has are dropped.
 
-Folding never makes a tensor larger than ``max-elements`` unless its inputs were at least as large (transposing
-a weight folds; broadcasting a scalar into a huge tensor does not), so weights are not blown up in the IR.
+Random ops are never folded, nor ``DequantizeLinear`` (see ``NEVER_FOLDED``). Folding never makes a tensor
+larger than ``max-elements`` unless its inputs were at least as large (transposing a weight folds; broadcasting a
+scalar into a huge tensor does not), so weights are not blown up in the IR.
 """
 
 from __future__ import annotations
@@ -24,9 +25,19 @@ from cimc.ir.rewrite import RewritePattern, Rewriter
 from cimc.ir.types import TensorType
 from cimc.passes.common import blob_name, constant_value, insert_constant, replace_op, rewrite_module
 
-#: ONNX ops whose results are random: evaluating them once at compile time would freeze one sample.
-NONDETERMINISTIC = frozenset(
-    {"Bernoulli", "Multinomial", "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike"}
+#: ONNX ops never folded: random ones (evaluating them once would freeze one sample), and DequantizeLinear, which
+#: keeps a quantized model's integer weights and their scales visible to the passes that program them into
+#: cells (onnxruntime's constant folding skips it by default for the same reason).
+NEVER_FOLDED = frozenset(
+    {
+        "Bernoulli",
+        "DequantizeLinear",
+        "Multinomial",
+        "RandomNormal",
+        "RandomNormalLike",
+        "RandomUniform",
+        "RandomUniformLike",
+    }
 )
 
 #: The default bound on the elements of a folded tensor (see the module docstring).
@@ -41,7 +52,7 @@ class FoldConstantOp(RewritePattern):
         self.max_elements = max_elements
 
     def match_and_rewrite(self, op: Operation, rewriter: Rewriter) -> bool:
-        if not isinstance(op, GraphOp) or op.onnx_type in NONDETERMINISTIC or not hasattr(op, "evaluate"):
+        if not isinstance(op, GraphOp) or op.onnx_type in NEVER_FOLDED or not hasattr(op, "evaluate"):
             return False
         args = [constant_value(v) for v in op.operands]
         if any(a is None for a in args):

@@ -13,6 +13,7 @@ import functools
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -170,6 +171,39 @@ def _snake(onnx_type: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", onnx_type).lower()
 
 
+#: ONNX type strings -> IR element type names (types the IR lacks map to nothing and are never allowed)
+_ONNX_TYPE_STRS = {
+    f"tensor({onnx_name})": ir_name
+    for onnx_name, ir_name in (
+        ("float", "f32"), ("float16", "f16"), ("double", "f64"), ("bool", "i1"),
+        ("int8", "i8"), ("int16", "i16"), ("int32", "i32"), ("int64", "i64"),
+        ("uint8", "ui8"), ("uint16", "ui16"), ("uint32", "ui32"), ("uint64", "ui64"),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TypeParams:
+    """An ONNX schema's element-type rules: each input's and output's type parameter (``T``) or fixed type, and
+    the element types each parameter allows. Values sharing a parameter must share their element type."""
+
+    operands: tuple[str, ...]
+    results: tuple[str, ...]
+    allowed: dict[str, frozenset[str]]
+
+
+def _type_params(onnx_type: str) -> TypeParams:
+    schema = onnx.defs.get_schema(onnx_type, OPSET)
+    allowed = {
+        c.type_param_str: frozenset(_ONNX_TYPE_STRS[t] for t in c.allowed_type_strs if t in _ONNX_TYPE_STRS)
+        for c in schema.type_constraints
+    }
+    for p in [*schema.inputs, *schema.outputs]:
+        if p.type_str not in allowed:  # a fixed type such as tensor(int64)
+            allowed[p.type_str] = frozenset({_ONNX_TYPE_STRS[p.type_str]} if p.type_str in _ONNX_TYPE_STRS else ())
+    return TypeParams(tuple(p.type_str for p in schema.inputs), tuple(p.type_str for p in schema.outputs), allowed)
+
+
 def graph_op(onnx_type: str, name: str | None = None):  # noqa: ANN201 - a class decorator
     """Class decorator: declare a graph op mirroring ONNX ``onnx_type`` (named ``graph.<snake_case>``)."""
 
@@ -177,6 +211,7 @@ def graph_op(onnx_type: str, name: str | None = None):  # noqa: ANN201 - a class
         cls.onnx_type = onnx_type
         cls.name = "graph." + (name or _snake(onnx_type))
         cls.definition = definition_from_schema(onnx_type)
+        cls.type_params = _type_params(onnx_type)
         BY_ONNX_TYPE[onnx_type] = cls
         register_op(cls)
         return cls
@@ -192,6 +227,7 @@ class GraphOp(Operation):
     """
 
     onnx_type: ClassVar[str] = ""
+    type_params: ClassVar[TypeParams]
 
     @classmethod
     def build(
@@ -268,6 +304,28 @@ class GraphOp(Operation):
         for r in self.results:
             if not isinstance(r.type, TensorType):
                 raise self.error(f"result {r.index} must be a tensor, got {r.type}")
+        self._verify_element_types()
+
+    def _verify_element_types(self) -> None:
+        """ONNX's type constraints: each element type allowed by its parameter, and one element type per parameter
+        (a Conv's input and weight are both ``T``)."""
+        params = self.type_params
+        named: list[tuple[str, str, str]] = []  # (what, type parameter, element type)
+        for d, param, group in zip(self.definition.operands, params.operands, self.operand_groups()):
+            named += [(f"operand '{d.name}'", param, v.type.element.name) for v in group]  # type: ignore[attr-defined]
+        result_params = list(params.results) + [params.results[-1]] * (len(self.results) - len(params.results))
+        for r, param in zip(self.results, result_params):
+            named.append((f"result {r.index}", param, r.type.element.name))  # type: ignore[attr-defined]
+        seen: dict[str, tuple[str, str]] = {}
+        for what, param, element in named:
+            allowed = params.allowed.get(param, frozenset())
+            if element not in allowed:
+                raise self.error(f"{what} has element type {element}; ONNX {self.onnx_type} allows {sorted(allowed)}")
+            first = seen.setdefault(param, (what, element))
+            if first[1] != element:
+                raise self.error(
+                    f"{first[0]} ({first[1]}) and {what} ({element}) must have the same element type ({param})"
+                )
 
 
 def onnx_type_proto(ttype: TensorType) -> onnx.TypeProto:

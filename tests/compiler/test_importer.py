@@ -27,12 +27,12 @@ def make_model(
     nodes: list[onnx.NodeProto],
     inputs: list[onnx.ValueInfoProto],
     outputs: list[onnx.ValueInfoProto],
-    initializers: list[np.ndarray] | dict[str, np.ndarray] = (),
+    initializers: dict[str, np.ndarray] | None = None,
     opset: int = OPSET,
     ir_version: int = ORT_IR_VERSION,
 ) -> onnx.ModelProto:
     """A model over ``nodes``; ``initializers`` maps names to arrays."""
-    tensors = [numpy_helper.from_array(a, n) for n, a in dict(initializers).items()]
+    tensors = [numpy_helper.from_array(a, n) for n, a in (initializers or {}).items()]
     graph = helper.make_graph(nodes, "test", inputs, outputs, tensors)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=ir_version)
 
@@ -66,7 +66,7 @@ def import_error(source: onnx.ModelProto | Path) -> str:
 
 
 def mlp() -> onnx.ModelProto:
-    """input[batch, 8] -> MatMul -> Add -> Relu -> logits[batch, 4], with one named and one unnamed node."""
+    """input[batch, 8] -> MatMul -> Add -> Relu -> logits[batch, 4]; the Relu node has no name."""
     rng = np.random.default_rng(0)
     weights = {"fc.weight": rng.standard_normal((8, 4), dtype=np.float32), "fc.bias": np.arange(4, dtype=np.float32)}
     nodes = [
@@ -169,6 +169,18 @@ def test_unused_optional_outputs_are_dropped_used_ones_kept() -> None:
     assert len(drop.results) == 1
     (drop,) = ops_named(import_onnx(dropout([("y", FLOAT), ("mask", TensorProto.BOOL)])), "graph.dropout")
     assert len(drop.results) == 2 and str(drop.results[1].type) == "tensor<2x3xi1>"
+
+
+def test_types_onnx_cannot_infer_are_inferred_per_node_with_known_values() -> None:
+    # ONNX's shape inference gives ReduceSum(data, axes) no rank when axes is an input; an int64[0] input can only
+    # be empty, though (reduce over all axes), which per-node inference is told
+    nodes = [helper.make_node("ReduceSum", ["data", "axes"], ["s"]), helper.make_node("Relu", ["s"], ["y"])]
+    inputs = [tensor("data", [2, 3]), tensor("axes", [0], TensorProto.INT64)]
+    model = make_model(nodes, inputs, [tensor("y", [1, 1])])
+    (reduce,) = ops_named(import_onnx(model), "graph.reduce_sum")
+    assert str(reduce.result.type) == "tensor<1x1xf32>"
+    feeds = {"data": np.arange(6, dtype=np.float32).reshape(2, 3), "axes": np.empty(0, np.int64)}
+    np.testing.assert_array_equal(run_cimc(model, feeds)[0], run_ort(model, feeds)[0])
 
 
 def test_local_functions_are_inlined() -> None:

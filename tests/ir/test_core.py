@@ -22,7 +22,7 @@ from cimc.ir import (
 )
 from cimc.ir.core import Use
 from cimc.ir.dialects.graph import AddOp, ConstantOp, ReluOp
-from cimc.ir.types import F32
+from cimc.ir.types import F32, ElementType
 
 
 def _relu_add() -> tuple:
@@ -136,3 +136,16 @@ def test_pass_manager_dumps_and_times() -> None:
     manager.run(module)
     assert "// -----// IR Dump After dce //----- //" in stream.getvalue()
     assert [t.name for t in manager.timings] == ["dce"]
+
+
+def test_verifier_applies_onnx_type_constraints() -> None:
+    func = FuncOp.create("main", [("a", TensorType((2,), F32)), ("b", TensorType((2,), ElementType("f64")))], [])
+    a, b = func.body.args
+    add = func.body.append(AddOp([a, b], [TensorType((2,), F32)], location=Location("add_0")))
+    func.body.append(ReturnOp([add.result]))
+    func.update_function_type()
+    with pytest.raises(VerifyError, match=r"operand 'A' \(f32\) and operand 'B' \(f64\) must have the same element"):
+        verify(new_module([func]))
+    relu = ReluOp([a], [TensorType((2,), ElementType("i1"))])
+    with pytest.raises(VerifyError, match=r"result 0 has element type i1; ONNX Relu allows"):
+        relu.verify_()

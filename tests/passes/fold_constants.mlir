@@ -79,4 +79,19 @@
     %3 = "graph.transpose"(%2) : (tensor<2x3xf32>) -> tensor<3x2xf32> loc("transpose")
     "func.return"(%1, %3) : (tensor<4x4xf32>, tensor<3x2xf32>) -> ()
   }) : () -> ()
+
+// A quantized weight keeps its integers and scale: DequantizeLinear is never folded, though the Transpose of
+// its integers is.
+// CHECK-LABEL: sym_name = "quantized_weight"
+// CHECK-NEXT:    %0 = "graph.constant"() <{value = dense<{{\[}}[1, 3], [-2, 4]]> : tensor<2x2xi8>}> {{.*}} loc("transpose_q")
+// CHECK-NEXT:    %1 = "graph.constant"() <{value = dense<0.5> : tensor<f32>}>
+// CHECK-NEXT:    %2 = "graph.dequantize_linear"(%0, %1) {{.*}} loc("dequantize")
+// CHECK-NEXT:    "func.return"(%2)
+  "func.func"() <{function_type = () -> tensor<2x2xf32>, sym_name = "quantized_weight"}> ({
+    %0 = "graph.constant"() <{value = dense<[[1, -2], [3, 4]]> : tensor<2x2xi8>}> : () -> tensor<2x2xi8>
+    %1 = "graph.transpose"(%0) : (tensor<2x2xi8>) -> tensor<2x2xi8> loc("transpose_q")
+    %2 = "graph.constant"() <{value = dense<0.5> : tensor<f32>}> : () -> tensor<f32>
+    %3 = "graph.dequantize_linear"(%1, %2) : (tensor<2x2xi8>, tensor<f32>) -> tensor<2x2xf32> loc("dequantize")
+    "func.return"(%3) : (tensor<2x2xf32>) -> ()
+  }) : () -> ()
 }) : () -> ()

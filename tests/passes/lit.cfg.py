@@ -1,7 +1,8 @@
 """lit configuration of the pass tests: each ``*.mlir`` file's ``RUN:`` lines pipe ``cimc opt`` into ``filecheck``.
 
-``cimc`` and ``filecheck`` in RUN lines are substituted by the tools' full paths, found on PATH or beside the
-running Python, so a virtual environment works without being activated.
+``cimc`` and ``filecheck`` in RUN lines are substituted by the tools' full paths, looked up beside the running
+Python first (the install lit itself runs from), then on PATH, so a virtual environment works without being
+activated.
 """
 
 import os

@@ -1,0 +1,35 @@
+"""README.md stays true: its Python example runs as written, and its first two commands are the ones CI uses."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def test_python_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    block = re.search(r"```python\n(.*?)```", README, re.S)
+    assert block is not None
+    monkeypatch.chdir(ROOT)
+    namespace: dict = {}
+    exec(compile(block.group(1), "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    assert namespace["logits"].shape == (450, 10)
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    commands = re.findall(r"```sh\n(.*?)\n```", README, re.S)
+    assert len(commands) >= 2
+    test_command = commands[1].strip()
+    assert "pytest" in test_command
+    assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_first_command_names_bundled_files() -> None:
+    first = re.findall(r"```sh\n(.*?)\n```", README, re.S)[0]
+    for path in re.findall(r"models/\S+", first):
+        assert os.path.exists(ROOT / path), path
