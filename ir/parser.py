@@ -7,6 +7,8 @@ It reads what the printer writes (and the usual MLIR variants: named values, ``{
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -35,6 +37,9 @@ _VALUE = re.compile(r"%[A-Za-z0-9_$.\-]+")
 _NUMBER = re.compile(r"[-+]?(0x[0-9A-Fa-f]+|[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?)")
 _DIMS = re.compile(r"((?:\?|[0-9]+)x)*")
 _ELEMENT = re.compile(r"(ui|i|f)[0-9]+")
+
+
+T = TypeVar("T")
 
 
 class ParseError(Exception):
@@ -95,6 +100,15 @@ class Parser:
             raise self.error(f"expected {what}, found '{found}'")
         self.pos = m.end()
         return m.group(0)
+
+    def sequence(self, close: str, item: Callable[[], T]) -> list[T]:
+        """Comma-separated items up to ``close`` (the opening bracket already read)."""
+        items: list[T] = []
+        while not self.accept(close):
+            items.append(item())
+            if not self.peek(close):
+                self.expect(",")
+        return items
 
     def string(self) -> str:
         self.skip()
@@ -182,23 +196,13 @@ class Parser:
         if cls is None:
             raise self.error(f"unknown op '{op_name}'", op_pos)
         self.expect("(")
-        operands: list[Value] = []
-        if not self.accept(")"):
-            while True:
-                operands.append(self.value_use())
-                if self.accept(")"):
-                    break
-                self.expect(",")
+        operands = self.sequence(")", self.value_use)
         attributes: dict[str, Attribute] = {}
         if self.accept("<{"):
             self.attribute_entries(attributes, "}>")
         regions: list[Region] = []
         if self.accept("("):
-            while True:
-                regions.append(self.region())
-                if self.accept(")"):
-                    break
-                self.expect(",")
+            regions = self.sequence(")", self.region)
         if self.peek("{") and not self.peek("{-#"):
             self.accept("{")
             self.attribute_entries(attributes, "}")
@@ -317,12 +321,7 @@ class Parser:
         if text.startswith('"', pos):
             return StringAttr(self.string())
         if self.accept("["):
-            items: list[Attribute] = []
-            while not self.accept("]"):
-                items.append(self.attribute())
-                if not self.peek("]"):
-                    self.expect(",")
-            return ArrayAttr(tuple(items))
+            return ArrayAttr(tuple(self.sequence("]", self.attribute)))
         if self.peek("{"):
             self.expect("{")
             entries: dict[str, Attribute] = {}
@@ -356,7 +355,7 @@ class Parser:
         if _NUMBER.match(text, pos):
             literal = self.match(_NUMBER, "a number")
             element = ElementType(self.match(_ELEMENT, "a type")) if self.accept(":") else None
-            is_float = "." in literal or "e" in literal.lower() and not literal.lower().startswith(("0x", "-0x"))
+            is_float = _is_float_literal(literal)
             if element is None:
                 element = ElementType("f64" if is_float else "i64")
             if element.is_float:
@@ -405,16 +404,11 @@ class Parser:
 
     def _dense_items(self, element: ElementType) -> list:
         if self.accept("["):
-            items = []
-            while not self.accept("]"):
-                items.append(self._dense_items(element))
-                if not self.peek("]"):
-                    self.expect(",")
-            return items
+            return self.sequence("]", lambda: self._dense_items(element))
         literal = self.match(re.compile(r"true|false|" + _NUMBER.pattern), "a dense element")
         if literal in ("true", "false"):
             return literal == "true"  # type: ignore[return-value]
-        if "." in literal or "e" in literal.lower() and not literal.lower().startswith(("0x", "-0x")):
+        if _is_float_literal(literal):
             return float(literal)  # type: ignore[return-value]
         return int(literal, 0)  # type: ignore[return-value]
 
@@ -424,20 +418,9 @@ class Parser:
         if self.peek("tensor<"):
             return self.tensor_type()
         if self.accept("("):
-            inputs: list[Type] = []
-            while not self.accept(")"):
-                inputs.append(self.type())
-                if not self.peek(")"):
-                    self.expect(",")
+            inputs = self.sequence(")", self.type)
             self.expect("->")
-            if self.accept("("):
-                results: list[Type] = []
-                while not self.accept(")"):
-                    results.append(self.type())
-                    if not self.peek(")"):
-                        self.expect(",")
-            else:
-                results = [self.type()]
+            results = self.sequence(")", self.type) if self.accept("(") else [self.type()]
             return FunctionType(tuple(inputs), tuple(results))
         pos = self.pos
         name = self.match(_ELEMENT, "a type")
@@ -477,6 +460,13 @@ def _decode_blob(parser: Parser, hexed: str) -> np.ndarray:
         return np.frombuffer(bytes.fromhex(hexed[10:]), dtype=np.uint8)
     except ValueError:
         raise parser.error("resource blob holds non-hex characters") from None
+
+
+def _is_float_literal(literal: str) -> bool:
+    """A decimal with a point or an exponent (hex literals hold bits, and their 'e' is a digit)."""
+    if literal.lower().lstrip("-+").startswith("0x"):
+        return False
+    return "." in literal or "e" in literal.lower()
 
 
 def _float_literal(literal: str, element: ElementType) -> float:
