@@ -1,4 +1,4 @@
-"""numpy kernels for the heavier graph ops: convolution, pooling, padding and resizing.
+"""numpy kernels for the heavier graph ops: convolution, pooling, padding, resizing, gathers, scatters and top-k.
 
 Everything here is vectorized: a kernel sliding over an image is a strided view of the padded image (one axis per
 output position, one per kernel offset), so convolution is one matrix product over ``im2col``'s patch matrix and
@@ -18,6 +18,7 @@ import numpy as np
 
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
 PAD_MODES = ("constant", "reflect", "edge", "wrap")
+SCATTER_REDUCTIONS = ("none", "add", "mul", "max", "min")
 RESIZE_MODES = ("nearest", "linear", "cubic")
 COORDINATE_TRANSFORMATIONS = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric")
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
@@ -277,6 +278,84 @@ def pad(
     if mode == "constant":
         return np.pad(x, widths, constant_values=np.asarray(fill).astype(x.dtype))
     return np.pad(x, widths, mode=mode)
+
+
+# --- indexing: gathers, scatters and top-k ------------------------------------------------------------------------
+
+
+def wrap_indices(indices: np.ndarray, sizes: int | Sequence[int], what: str) -> np.ndarray:
+    """``indices`` as int64 with negative ones counted from the end; ``sizes`` is one dim's size or, for index
+    tuples along the last axis, one size per tuple entry. ValueError (saying ``what`` indexes) when out of range."""
+    indices = np.asarray(indices).astype(np.int64)
+    limit = np.asarray(sizes, dtype=np.int64)
+    if np.any((indices < -limit) | (indices >= limit)):
+        bounds = f"[-{int(limit)}, {int(limit) - 1}]" if limit.ndim == 0 else f"dims {limit.tolist()}"
+        raise ValueError(f"{what} indices out of range {bounds}")
+    return np.where(indices < 0, indices + limit, indices)
+
+
+def gather_nd(data: np.ndarray, indices: np.ndarray, batch_dims: int = 0) -> np.ndarray:
+    """ONNX GatherND: the slices of ``data`` addressed by the index tuples along the last axis of ``indices``,
+    the first ``batch_dims`` axes of both running in step. Shape: ``indices.shape[:-1] + data.shape[b + m:]``
+    for index tuples of length m."""
+    b, m = batch_dims, indices.shape[-1]
+    if m > data.ndim - b:
+        raise ValueError(f"index tuples of length {m} exceed the {data.ndim - b} non-batch axes of the data")
+    batch = math.prod(data.shape[:b])
+    per_batch = math.prod(indices.shape[b:-1])
+    tuples = wrap_indices(indices, data.shape[b : b + m], "GatherND").reshape(batch, per_batch, m)
+    rows = np.broadcast_to(np.arange(batch).reshape(batch, 1), (batch, per_batch))
+    picked = data.reshape(batch, *data.shape[b:])[(rows, *np.moveaxis(tuples, -1, 0))]
+    return picked.reshape(*indices.shape[:-1], *data.shape[b + m :])
+
+
+_SCATTER_UFUNCS = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}
+
+
+def scatter(data: np.ndarray, index: tuple[np.ndarray, ...], updates: np.ndarray, reduction: str) -> np.ndarray:
+    """A copy of ``data`` with ``updates`` written at ``index`` (a tuple of index arrays, one per leading axis),
+    or combined with what is there by ``reduction``; a position indexed twice combines both updates in order
+    (with "none" the last one wins, as in onnxruntime's loop)."""
+    if reduction not in SCATTER_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(SCATTER_REDUCTIONS)}, got '{reduction}'")
+    out = data.copy()
+    if reduction == "none":
+        out[index] = updates
+    else:
+        _SCATTER_UFUNCS[reduction].at(out, index, updates)
+    return out
+
+
+def scatter_nd(data: np.ndarray, indices: np.ndarray, updates: np.ndarray, reduction: str = "none") -> np.ndarray:
+    """ONNX ScatterND: ``updates`` written at the index tuples along the last axis of ``indices``."""
+    m = indices.shape[-1]
+    tuples = wrap_indices(indices, data.shape[:m], "ScatterND")
+    return scatter(data, tuple(np.moveaxis(tuples, -1, 0)), updates, reduction)
+
+
+def scatter_elements(
+    data: np.ndarray, indices: np.ndarray, updates: np.ndarray, axis: int, reduction: str = "none"
+) -> np.ndarray:
+    """ONNX ScatterElements: ``updates[i...]`` goes to ``data`` at ``i...`` with the ``axis`` coordinate replaced
+    by ``indices[i...]``."""
+    index = list(np.indices(indices.shape, sparse=True))
+    index[axis] = wrap_indices(indices, data.shape[axis], "ScatterElements")
+    return scatter(data, tuple(index), updates, reduction)
+
+
+def top_k(x: np.ndarray, k: int, axis: int, largest: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` largest (or smallest) entries along ``axis``, sorted, and their int64 indices; equal values come
+    lowest index first, as in onnxruntime."""
+    n = x.shape[axis]
+    if not 0 <= k <= n:
+        raise ValueError(f"k = {k} is outside [0, {n}], the size of axis {axis}")
+    if largest:
+        # a stable ascending sort of the reversed axis, read backwards: descending, equal values by ascending index
+        order = n - 1 - np.flip(np.argsort(np.flip(x, axis), axis=axis, kind="stable"), axis)
+    else:
+        order = np.argsort(x, axis=axis, kind="stable")
+    indices = np.take(order, np.arange(k), axis=axis).astype(np.int64)
+    return np.take_along_axis(x, indices, axis), indices
 
 
 # --- resize -------------------------------------------------------------------------------------------------------

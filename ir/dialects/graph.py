@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -335,11 +335,12 @@ def onnx_type_proto(ttype: TensorType) -> onnx.TypeProto:
 
 
 def tensor_type_from_onnx(tp: onnx.TypeProto) -> TensorType:
-    """The IR tensor type of an ONNX tensor type; symbolic and unknown dims become dynamic."""
+    """The IR tensor type of an ONNX tensor type; symbolic, unknown and negative dims (PaddlePaddle's exporter
+    writes -1) become dynamic."""
     tensor = tp.tensor_type
     if not tensor.HasField("shape"):
         raise ValueError("tensor has unknown rank")
-    dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
+    dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else None for d in tensor.shape.dim)
     return TensorType(dims, element_from_onnx(tensor.elem_type))
 
 
@@ -424,7 +425,10 @@ def _static_dim(value: Value, axis: int) -> int | None:
 
 
 def _rank(value: Value) -> int:
-    ttype = value.type
+    return _rank_of(value.type)
+
+
+def _rank_of(ttype: Type) -> int:
     return ttype.rank if isinstance(ttype, TensorType) else 0
 
 
@@ -443,6 +447,10 @@ class _Elementwise(GraphOp):
     def compute(self, *xs: np.ndarray) -> np.ndarray:
         return self.ufunc(*xs)
 
+    def param(self, name: str, x: np.ndarray) -> np.ndarray:
+        """A float attribute (alpha, beta, ...) as a scalar of x's element type, so float32 math stays float32."""
+        return np.asarray(self.attr(name), x.dtype)
+
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         return [np.asarray(self.compute(*args))]
 
@@ -460,7 +468,7 @@ class LeakyReluOp(_Elementwise):
     """x, or alpha * x below 0: ``%1 = "graph.leaky_relu"(%0) <{alpha = 0.1 : f32}> : (...) -> tensor<8xf32>``."""
 
     def compute(self, x: np.ndarray) -> np.ndarray:
-        return np.where(x < 0, x * np.asarray(self.attr("alpha"), x.dtype), x)
+        return np.where(x < 0, x * self.param("alpha", x), x)
 
 
 @graph_op("PRelu", name="prelu")
@@ -497,8 +505,7 @@ class HardSigmoidOp(_Elementwise):
     """max(0, min(1, alpha * x + beta)): ``%1 = "graph.hard_sigmoid"(%0) <{alpha = 0.2 : f32}> : (...) -> ...``."""
 
     def compute(self, x: np.ndarray) -> np.ndarray:
-        alpha, beta = np.asarray(self.attr("alpha"), x.dtype), np.asarray(self.attr("beta"), x.dtype)
-        return np.clip(x * alpha + beta, 0, 1).astype(x.dtype, copy=False)
+        return np.clip(x * self.param("alpha", x) + self.param("beta", x), 0, 1).astype(x.dtype, copy=False)
 
 
 @graph_op("HardSwish")
@@ -562,6 +569,99 @@ class MishOp(_Elementwise):
 
     def compute(self, x: np.ndarray) -> np.ndarray:
         return (x * np.tanh(np.logaddexp(0, x))).astype(x.dtype, copy=False)
+
+
+@graph_op("Elu")
+class EluOp(_Elementwise):
+    """x, or alpha * (exp(x) - 1) below 0: ``%1 = "graph.elu"(%0) <{alpha = 1.0 : f32}> : (tensor<8xf32>) -> ...``."""
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        return np.where(x < 0, self.param("alpha", x) * np.expm1(x), x)
+
+
+@graph_op("Selu")
+class SeluOp(_Elementwise):
+    """gamma * x, or gamma * alpha * (exp(x) - 1) at and below 0 (the self-normalizing unit):
+    ``%1 = "graph.selu"(%0) <{alpha = 1.67326319 : f32, gamma = 1.05070102 : f32}> : (tensor<8xf32>) -> ...``.
+    """
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        negative = self.param("alpha", x) * np.exp(x) - self.param("alpha", x)
+        return self.param("gamma", x) * np.where(x > 0, x, negative)
+
+
+@graph_op("Celu")
+class CeluOp(_Elementwise):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)), the continuously differentiable ELU:
+    ``%1 = "graph.celu"(%0) <{alpha = 2.0 : f32}> : (tensor<8xf32>) -> tensor<8xf32>``.
+    """
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        alpha = self.param("alpha", x)
+        return np.maximum(x, 0) + np.minimum(alpha * np.expm1(x / alpha), 0)
+
+
+@graph_op("Softsign")
+class SoftsignOp(_Elementwise):
+    """x / (1 + |x|): ``%1 = "graph.softsign"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        return x / (1 + np.abs(x))
+
+
+@graph_op("ThresholdedRelu")
+class ThresholdedReluOp(_Elementwise):
+    """x above alpha, else 0: ``%1 = "graph.thresholded_relu"(%0) <{alpha = 1.0 : f32}> : (...) -> tensor<8xf32>``."""
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        return np.where(x > self.param("alpha", x), x, np.zeros((), x.dtype))
+
+
+@graph_op("Shrink")
+class ShrinkOp(_Elementwise):
+    """x + bias below -lambd, x - bias above lambd, else 0:
+    ``%1 = "graph.shrink"(%0) <{bias = 0.5 : f32, lambd = 0.5 : f32}> : (tensor<8xf32>) -> tensor<8xf32>``.
+
+    Integer inputs are shifted in float32 and truncated back, as onnxruntime's ``T(x + bias)`` does.
+    """
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        xs = x if x.dtype.kind == "f" else x.astype(np.float32)
+        lambd, bias = self.param("lambd", xs), self.param("bias", xs)
+        shrunk = np.where(xs < -lambd, xs + bias, np.where(xs > lambd, xs - bias, np.zeros((), xs.dtype)))
+        return shrunk.astype(x.dtype)
+
+
+@graph_op("Sign")
+class SignOp(_Elementwise):
+    """-1, 0 or 1 by the sign of x (NaN stays NaN): ``%1 = "graph.sign"(%0) : (tensor<8xi32>) -> tensor<8xi32>``."""
+
+    ufunc = np.sign
+
+
+@graph_op("Round")
+class RoundOp(_Elementwise):
+    """To the nearest integer, halves to even: ``%1 = "graph.round"(%0) : (tensor<8xf32>) -> tensor<8xf32>``."""
+
+    ufunc = np.rint
+
+
+@graph_op("IsNaN", name="is_nan")
+class IsNaNOp(_Elementwise):
+    """Whether x is NaN, as bool: ``%1 = "graph.is_nan"(%0) : (tensor<8xf32>) -> tensor<8xi1>``."""
+
+    ufunc = np.isnan
+
+
+@graph_op("IsInf")
+class IsInfOp(_Elementwise):
+    """Whether x is infinite, counting +inf and -inf as detect_positive and detect_negative say:
+    ``%1 = "graph.is_inf"(%0) <{detect_negative = 0 : i64}> : (tensor<8xf32>) -> tensor<8xi1>``.
+    """
+
+    def compute(self, x: np.ndarray) -> np.ndarray:
+        positive, negative = bool(self.attr("detect_positive")), bool(self.attr("detect_negative"))
+        return (np.isposinf(x) & positive) | (np.isneginf(x) & negative)
 
 
 @graph_op("Sqrt")
@@ -720,6 +820,59 @@ class GreaterOp(_Elementwise):
     ufunc = np.greater
 
 
+@graph_op("LessOrEqual")
+class LessOrEqualOp(_Elementwise):
+    """a <= b as bool: ``%2 = "graph.less_or_equal"(%0, %1) : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xi1>``."""
+
+    ufunc = np.less_equal
+
+
+@graph_op("GreaterOrEqual")
+class GreaterOrEqualOp(_Elementwise):
+    """a >= b as bool: ``%2 = "graph.greater_or_equal"(%0, %1) : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xi1>``."""
+
+    ufunc = np.greater_equal
+
+
+@graph_op("And")
+class AndOp(_Elementwise):
+    """Logical and of bool tensors: ``%2 = "graph.and"(%0, %1) : (tensor<8xi1>, tensor<8xi1>) -> tensor<8xi1>``."""
+
+    ufunc = np.logical_and
+
+
+@graph_op("Or")
+class OrOp(_Elementwise):
+    """Logical or of bool tensors: ``%2 = "graph.or"(%0, %1) : (tensor<8xi1>, tensor<8xi1>) -> tensor<8xi1>``."""
+
+    ufunc = np.logical_or
+
+
+@graph_op("Xor")
+class XorOp(_Elementwise):
+    """Logical exclusive or of bool tensors: ``%2 = "graph.xor"(%0, %1) : (tensor<8xi1>, ...) -> tensor<8xi1>``."""
+
+    ufunc = np.logical_xor
+
+
+@graph_op("Mod")
+class ModOp(_Elementwise):
+    """Remainder of a / b: with the divisor's sign (Python's %, integers only) or, when fmod, the dividend's (C's
+    fmod, integers and floats): ``%2 = "graph.mod"(%0, %1) <{fmod = 1 : i64}> : (...) -> tensor<8xf32>``.
+    """
+
+    def compute(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.fmod(a, b) if self.attr("fmod") else np.mod(a, b)
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.attr("fmod") not in (0, 1):
+            raise self.error(f"fmod must be 0 or 1, got {self.attr('fmod')}")
+        element = self.operands[0].type.element  # type: ignore[attr-defined]
+        if element.is_float and not self.attr("fmod"):
+            raise self.error(f"the remainder of {element} tensors needs fmod = 1 (fmod = 0 is for integers)")
+
+
 @graph_op("Where")
 class WhereOp(_Elementwise):
     """X where condition else Y: ``%3 = "graph.where"(%0, %1, %2) : (tensor<8xi1>, ...) -> tensor<8xf32>``."""
@@ -824,11 +977,24 @@ class BatchNormOp(GraphOp):
             raise self.error("training_mode must be 0: only inference-mode batch normalization is supported")
         if len(self.results) != 1:
             raise self.error("running_mean and running_var exist only in training mode")
-        channels = _static_dim(self.operands[0], 1)
-        for i, name in enumerate(("scale", "B", "input_mean", "input_var"), start=1):
-            ttype = self.operands[i].type
-            if channels is not None and isinstance(ttype, TensorType) and ttype.shape not in ((channels,), (None,)):
-                raise self.error(f"{name} must have shape ({channels},) (the channels of X), got {ttype}")
+        _verify_per_channel(self, ("scale", "B", "input_mean", "input_var"))
+
+
+def _verify_per_channel(op: GraphOp, names: Sequence[str]) -> None:
+    """The named operands of a normalization hold one value per channel (axis 1 of the first operand)."""
+    channels = _static_dim(op.operands[0], 1)
+    for name in names:
+        ttype = op.operand(name).type  # type: ignore[union-attr]
+        if channels is not None and isinstance(ttype, TensorType) and ttype.shape not in ((channels,), (None,)):
+            raise op.error(f"{name} must have shape ({channels},) (the channels of the input), got {ttype}")
+
+
+def _moments(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over ``axes`` (kept as size 1), x minus it, and the variance (the mean square of that), all in x's
+    element type, as onnxruntime's normalizations compute them (two passes, not E[x^2] - E[x]^2)."""
+    mean = x.mean(axis=axes, keepdims=True, dtype=x.dtype)
+    centered = x - mean
+    return mean, centered, np.mean(centered * centered, axis=axes, keepdims=True, dtype=x.dtype)
 
 
 @graph_op("LayerNormalization", name="layer_norm")
@@ -841,10 +1007,7 @@ class LayerNormOp(GraphOp):
         x, scale, bias = self.group_args(args)
         stash = element_from_onnx(self.attr("stash_type")).dtype  # statistics are computed in this type
         axes = tuple(range(self.attr("axis") % x.ndim, x.ndim))
-        xs = x.astype(stash)
-        mean = xs.mean(axis=axes, keepdims=True, dtype=stash)
-        centered = xs - mean
-        variance = np.mean(centered * centered, axis=axes, keepdims=True, dtype=stash)
+        mean, centered, variance = _moments(x.astype(stash), axes)
         inv_std = (1 / np.sqrt(variance + np.asarray(self.attr("epsilon"), stash))).astype(stash)
         y = centered * inv_std * scale.astype(stash)
         if bias is not None:
@@ -852,15 +1015,137 @@ class LayerNormOp(GraphOp):
         return [y.astype(x.dtype), mean, inv_std][: len(self.results)]
 
 
-@graph_op("Softmax")
-class SoftmaxOp(GraphOp):
-    """exp(x) / sum(exp(x)) on ``axis``: ``%1 = "graph.softmax"(%0) <{axis = 1 : i64}> : (tensor<2x9xf32>) -> ...``"""
+@graph_op("InstanceNormalization", name="instance_norm")
+class InstanceNormOp(GraphOp):
+    """Normalization of each channel of each sample over the spatial axes, then per-channel scale and B:
+    ``%3 = "graph.instance_norm"(%0, %1, %2) <{epsilon = 1.0e-05 : f32}> : (tensor<1x8x4x4xf32>, ...) -> ...``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, scale, bias = args
+        _, centered, variance = _moments(x, tuple(range(2, x.ndim)))
+        shape = (-1,) + (1,) * (x.ndim - 2)  # per channel, channels on axis 1
+        normalized = centered / np.sqrt(variance + np.asarray(self.attr("epsilon"), x.dtype))
+        return [normalized * scale.reshape(shape) + bias.reshape(shape)]
+
+    def verify_(self) -> None:
+        super().verify_()
+        _verify_per_channel(self, ("scale", "B"))
+
+
+@graph_op("MeanVarianceNormalization", name="mean_variance_norm")
+class MeanVarianceNormOp(GraphOp):
+    """(x - mean) / standard deviation over ``axes`` (0, 2, 3 by default: per channel of an NCHW batch):
+    ``%1 = "graph.mean_variance_norm"(%0) <{axes = array<i64: 0, 2, 3>}> : (tensor<2x8x4x4xf32>) -> ...``.
+    """
+
+    @classmethod
+    def infer(
+        cls,
+        operand_types: list[Type],
+        attributes: dict[str, Attribute],
+        constants: dict[int, np.ndarray],
+        num_results: int | None = None,
+    ) -> list[Type]:
+        return operand_types[:1]  # ONNX defines this op as a function, without shape inference of its own
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         (x,) = args
-        axis = self.attr("axis")
+        _, centered, variance = _moments(x, tuple(a % x.ndim for a in self.attr("axes")))
+        return [centered / np.sqrt(variance)]
+
+
+class _AlongAxis(GraphOp):
+    """Base of the ops mapping each 1-D slice along ``axis`` to a slice of the same length: Softmax, LogSoftmax,
+    Hardmax and LpNormalization."""
+
+    def along(self, x: np.ndarray, axis: int) -> np.ndarray:
+        raise NotImplementedError  # every concrete op overrides this
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        return [np.asarray(self.along(x, self.attr("axis") % x.ndim))]
+
+
+@graph_op("Softmax")
+class SoftmaxOp(_AlongAxis):
+    """exp(x) / sum(exp(x)) on ``axis``: ``%1 = "graph.softmax"(%0) <{axis = 1 : i64}> : (tensor<2x9xf32>) -> ...``"""
+
+    def along(self, x: np.ndarray, axis: int) -> np.ndarray:
         e = np.exp(x - x.max(axis=axis, keepdims=True))
-        return [e / e.sum(axis=axis, keepdims=True)]
+        return e / e.sum(axis=axis, keepdims=True)
+
+
+@graph_op("LogSoftmax")
+class LogSoftmaxOp(_AlongAxis):
+    """log(softmax(x)) on ``axis``, as x - max - log(sum(exp(x - max))) so that large inputs do not overflow:
+    ``%1 = "graph.log_softmax"(%0) <{axis = -1 : i64}> : (tensor<2x9xf32>) -> tensor<2x9xf32>``.
+    """
+
+    def along(self, x: np.ndarray, axis: int) -> np.ndarray:
+        shifted = x - x.max(axis=axis, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+@graph_op("Hardmax")
+class HardmaxOp(_AlongAxis):
+    """1 at the first maximum along ``axis``, 0 elsewhere:
+    ``%1 = "graph.hardmax"(%0) <{axis = -1 : i64}> : (tensor<2x9xf32>) -> tensor<2x9xf32>``.
+    """
+
+    def along(self, x: np.ndarray, axis: int) -> np.ndarray:
+        hot = np.zeros_like(x)
+        np.put_along_axis(hot, np.argmax(x, axis=axis, keepdims=True), 1, axis)
+        return hot
+
+
+@graph_op("LpNormalization", name="lp_norm")
+class LpNormOp(_AlongAxis):
+    """x divided by its L1 or L2 norm (``p``) along ``axis``; all-zero slices stay zero:
+    ``%1 = "graph.lp_norm"(%0) <{axis = 1 : i64, p = 2 : i64}> : (tensor<2x9xf32>) -> tensor<2x9xf32>``.
+    """
+
+    def along(self, x: np.ndarray, axis: int) -> np.ndarray:
+        norm = _lp_norm(x, self.attr("p"), (axis,), keepdims=True)
+        return np.divide(x, norm, out=np.zeros_like(x), where=norm != 0)
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.attr("p") not in (1, 2):
+            raise self.error(f"p must be 1 or 2, got {self.attr('p')}")
+
+
+def _lp_norm(x: np.ndarray, p: int, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    """The Lp norm over ``axes`` in x's element type: (sum |x|^p)^(1/p), integer norms truncated as onnxruntime's
+    ``T(sqrt(sum))``; p = 1 and 2 without powers."""
+    if p == 1:
+        return np.sum(np.abs(x), axis=axes, keepdims=keepdims, dtype=x.dtype)
+    if p == 2:
+        return np.sqrt(np.sum(x * x, axis=axes, keepdims=keepdims, dtype=x.dtype)).astype(x.dtype)
+    total = np.sum(np.abs(x) ** p, axis=axes, keepdims=keepdims, dtype=x.dtype)
+    return np.power(total, np.asarray(1 / p, total.dtype)).astype(x.dtype)
+
+
+@graph_op("Einsum")
+class EinsumOp(GraphOp):
+    """Einstein summation by the ``equation`` attribute (numpy.einsum's notation, ``...`` included):
+    ``%2 = "graph.einsum"(%0, %1) <{equation = "bij,bjk->bik"}> : (tensor<2x3x4xf32>, ...) -> tensor<2x3x5xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(np.einsum(self.equation, *args))]
+
+    @property
+    def equation(self) -> str:
+        """The equation without spaces (ONNX allows them around terms; numpy does not)."""
+        return self.attr("equation").replace(" ", "")
+
+    def verify_(self) -> None:
+        super().verify_()
+        terms = self.equation.split("->")[0].split(",")
+        if len(terms) != len(self.operands):
+            count = f"{len(terms)} input terms for {len(self.operands)} operands"
+            raise self.error(f"equation '{self.attr('equation')}' has {count}")
 
 
 # --- convolution and pooling --------------------------------------------------------------------------------------
@@ -1006,22 +1291,46 @@ class AveragePoolOp(_Pool):
         return [kernels.average_pool(x, window, count_include_pad=bool(self.attr("count_include_pad")))]
 
 
-@graph_op("GlobalAveragePool")
-class GlobalAveragePoolOp(GraphOp):
-    """Mean over the spatial axes: ``%1 = "graph.global_average_pool"(%0) : (tensor<1x8x7x7xf32>) -> ...``."""
+class _GlobalPool(GraphOp):
+    """Base of the global pools: ``pool`` reduces the spatial axes (2..) of an NC... tensor to size 1."""
+
+    def pool(self, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        raise NotImplementedError  # every concrete pool overrides this
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         (x,) = args
-        return [x.mean(axis=tuple(range(2, x.ndim)), keepdims=True, dtype=x.dtype)]
+        return [np.asarray(self.pool(x, tuple(range(2, x.ndim))))]
+
+
+@graph_op("GlobalAveragePool")
+class GlobalAveragePoolOp(_GlobalPool):
+    """Mean over the spatial axes: ``%1 = "graph.global_average_pool"(%0) : (tensor<1x8x7x7xf32>) -> ...``."""
+
+    def pool(self, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        return x.mean(axis=axes, keepdims=True, dtype=x.dtype)
 
 
 @graph_op("GlobalMaxPool")
-class GlobalMaxPoolOp(GraphOp):
+class GlobalMaxPoolOp(_GlobalPool):
     """Maximum over the spatial axes: ``%1 = "graph.global_max_pool"(%0) : (tensor<1x8x7x7xf32>) -> ...``."""
 
-    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        (x,) = args
-        return [x.max(axis=tuple(range(2, x.ndim)), keepdims=True)]
+    def pool(self, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        return x.max(axis=axes, keepdims=True)
+
+
+@graph_op("GlobalLpPool")
+class GlobalLpPoolOp(_GlobalPool):
+    """Lp norm over the spatial axes, (sum |x|^p)^(1/p):
+    ``%1 = "graph.global_lp_pool"(%0) <{p = 2 : i64}> : (tensor<1x8x7x7xf32>) -> tensor<1x8x1x1xf32>``.
+    """
+
+    def pool(self, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        return _lp_norm(x, self.attr("p"), axes, keepdims=True)
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.attr("p") < 1:
+            raise self.error(f"p must be positive, got {self.attr('p')}")
 
 
 # --- shape and data movement --------------------------------------------------------------------------------------
@@ -1141,10 +1450,215 @@ class GatherOp(GraphOp):
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         data, indices = args
         axis = self.attr("axis") % data.ndim
-        size = data.shape[axis]
-        if np.any((indices < -size) | (indices >= size)):
-            raise ValueError(f"gather indices out of range [-{size}, {size - 1}] for axis {axis}")
-        return [np.take(data, np.where(indices < 0, indices + size, indices), axis=axis)]
+        return [np.take(data, kernels.wrap_indices(indices, data.shape[axis], f"gather axis {axis}"), axis=axis)]
+
+
+@graph_op("GatherElements")
+class GatherElementsOp(GraphOp):
+    """``data`` at each position of ``indices`` with the ``axis`` coordinate replaced by the index there (the
+    result has the indices' shape): ``%2 = "graph.gather_elements"(%0, %1) <{axis = 1 : i64}> : (...) -> ...``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        data, indices = args
+        axis = self.attr("axis") % data.ndim
+        return [np.take_along_axis(data, kernels.wrap_indices(indices, data.shape[axis], "GatherElements"), axis)]
+
+
+@graph_op("GatherND", name="gather_nd")
+class GatherNDOp(GraphOp):
+    """The slices of ``data`` at the index tuples along the last axis of ``indices``, the first batch_dims axes
+    of both in step:
+    ``%2 = "graph.gather_nd"(%0, %1) : (tensor<4x5x6xf32>, tensor<3x2xi64>) -> tensor<3x6xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        data, indices = args
+        return [kernels.gather_nd(data, indices, self.attr("batch_dims"))]
+
+
+class _Scatter(GraphOp):
+    """Base of ScatterND and ScatterElements: a copy of ``data`` with ``updates`` written in, or combined with
+    what is there by ``reduction`` (add, mul, max or min)."""
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.attr("reduction") not in kernels.SCATTER_REDUCTIONS:
+            allowed = ", ".join(kernels.SCATTER_REDUCTIONS)
+            raise self.error(f"reduction must be one of {allowed}, got '{self.attr('reduction')}'")
+
+
+@graph_op("ScatterND", name="scatter_nd")
+class ScatterNDOp(_Scatter):
+    """``updates`` written at the index tuples along the last axis of ``indices``:
+    ``%3 = "graph.scatter_nd"(%0, %1, %2) <{reduction = "add"}> : (tensor<4x5xf32>, tensor<3x1xi64>, ...) -> ...``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        data, indices, updates = args
+        return [kernels.scatter_nd(data, indices, updates, self.attr("reduction"))]
+
+
+@graph_op("ScatterElements")
+class ScatterElementsOp(_Scatter):
+    """Each of ``updates`` written at its own position with the ``axis`` coordinate replaced by the index there:
+    ``%3 = "graph.scatter_elements"(%0, %1, %2) <{axis = 1 : i64}> : (tensor<4x5xf32>, ...) -> tensor<4x5xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        data, indices, updates = args
+        axis = self.attr("axis") % data.ndim
+        return [kernels.scatter_elements(data, indices, updates, axis, self.attr("reduction"))]
+
+
+@graph_op("OneHot")
+class OneHotOp(GraphOp):
+    """``values[1]`` where a new ``axis`` of length ``depth`` equals the index (negative ones count from the end),
+    ``values[0]`` elsewhere:
+    ``%3 = "graph.one_hot"(%0, %1, %2) <{axis = -1 : i64}> : (tensor<4xi64>, tensor<i64>, tensor<2xf32>) -> ...``.
+
+    As in onnxruntime, float indices are compared as they are, so a fractional one matches no position.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        indices, depth, values = args
+        depth = int(np.asarray(depth).reshape(-1)[0])  # a float depth truncates
+        axis = self.attr("axis") % (indices.ndim + 1)
+        positions = np.where(indices < 0, indices + depth, indices)
+        shape = [depth if a == axis else 1 for a in range(indices.ndim + 1)]
+        hot = np.expand_dims(positions, axis) == np.arange(depth).reshape(shape)
+        off, on = values.reshape(-1)
+        return [np.where(hot, on, off)]
+
+    def verify_(self) -> None:
+        super().verify_()
+        values = self.operand("values").type
+        if isinstance(values, TensorType) and values.is_static and values.num_elements != 2:
+            raise self.error(f"values must hold 2 elements (off, on), got {values}")
+
+
+@graph_op("NonZero", name="nonzero")
+class NonZeroOp(GraphOp):
+    """The int64 indices of the nonzero elements, one row per axis, one column per element in row-major order;
+    the column count depends on the data, so the result type has a dynamic dim:
+    ``%1 = "graph.nonzero"(%0) : (tensor<3x4xi1>) -> tensor<2x?xi64>``.
+    """
+
+    @classmethod
+    def infer(
+        cls,
+        operand_types: list[Type],
+        attributes: dict[str, Attribute],
+        constants: dict[int, np.ndarray],
+        num_results: int | None = None,
+    ) -> list[Type]:
+        # onnxruntime takes a scalar as a 1-element vector, so it gets one row where ONNX's inference gives none
+        (result,) = super().infer(operand_types, attributes, constants, num_results)
+        assert isinstance(result, TensorType)
+        return [TensorType((max(_rank_of(operand_types[0]), 1), None), result.element)]
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        return [np.array(np.nonzero(np.atleast_1d(x)), dtype=np.int64)]
+
+
+@graph_op("Trilu")
+class TriluOp(GraphOp):
+    """The upper (or lower) triangle of the last two axes from diagonal ``k``, the rest zero:
+    ``%2 = "graph.trilu"(%0, %1) <{upper = 1 : i64}> : (tensor<2x4x4xf32>, tensor<i64>) -> tensor<2x4x4xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, k = self.group_args(args)
+        k = 0 if k is None else _ints(k)[0]
+        return [np.triu(x, k) if self.attr("upper") else np.tril(x, k)]
+
+
+@graph_op("CumSum", name="cumsum")
+class CumSumOp(GraphOp):
+    """Running sums along the axis operand, each including its own element or not (exclusive), from the start or
+    the end (reverse): ``%2 = "graph.cumsum"(%0, %1) <{exclusive = 1 : i64}> : (tensor<4x5xf32>, ...) -> ...``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, axis = args
+        axis = _ints(axis)[0] % x.ndim
+        reverse = bool(self.attr("reverse"))
+        x = np.flip(x, axis) if reverse else x
+        if self.attr("exclusive"):  # the sums of the elements before: shift by one, a zero first
+            shifted = np.zeros_like(x)
+            shifted[(slice(None),) * axis + (slice(1, None),)] = x[(slice(None),) * axis + (slice(None, -1),)]
+            x = shifted
+        y = np.cumsum(x, axis=axis, dtype=x.dtype)
+        return [np.flip(y, axis) if reverse else y]
+
+    def verify_(self) -> None:
+        super().verify_()
+        axis = self.operand("axis").type
+        if isinstance(axis, TensorType) and axis.shape not in ((), (1,), (None,)):
+            raise self.error(f"axis must be a scalar, got {axis}")
+
+
+@graph_op("TopK", name="top_k")
+class TopKOp(GraphOp):
+    """The K largest (or smallest) entries along ``axis`` and their int64 indices, sorted, equal values lowest
+    index first (with sorted = 0 the order is unspecified, and this order is used too):
+    ``%2:2 = "graph.top_k"(%0, %1) <{axis = -1 : i64}> : (tensor<2x9xf32>, tensor<1xi64>) -> (...)``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        x, k = args
+        axis = self.attr("axis") % x.ndim
+        return list(kernels.top_k(x, _ints(k)[0], axis, largest=bool(self.attr("largest"))))
+
+
+class _BlockRearrange(GraphOp):
+    """Base of DepthToSpace and SpaceToDepth: moving ``blocksize`` x ``blocksize`` blocks between the channels and
+    the spatial axes of an NCHW tensor."""
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.attr("blocksize") < 1:
+            raise self.error(f"blocksize must be positive, got {self.attr('blocksize')}")
+        if _rank(self.operands[0]) != 4:
+            raise self.error(f"the input must be NCHW (rank 4), got {self.operands[0].type}")
+
+
+@graph_op("DepthToSpace")
+class DepthToSpaceOp(_BlockRearrange):
+    """Channels into blocks of pixels: C x H x W -> C / b^2 x H b x W b, the channel read depth-column-row (DCR)
+    or column-row-depth (CRD):
+    ``%1 = "graph.depth_to_space"(%0) <{blocksize = 2 : i64, mode = "CRD"}> : (tensor<1x8x3x3xf32>) -> ...``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        b = self.attr("blocksize")
+        n, c, h, w = x.shape
+        if self.attr("mode") == "DCR":
+            blocks = x.reshape(n, b, b, c // b**2, h, w).transpose(0, 3, 4, 1, 5, 2)
+        else:
+            blocks = x.reshape(n, c // b**2, b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
+        return [blocks.reshape(n, c // b**2, h * b, w * b)]
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.attr("mode") not in ("DCR", "CRD"):
+            raise self.error(f"mode must be DCR or CRD, got '{self.attr('mode')}'")
+
+
+@graph_op("SpaceToDepth")
+class SpaceToDepthOp(_BlockRearrange):
+    """Blocks of pixels into channels (the inverse of DCR DepthToSpace): C x H x W -> C b^2 x H / b x W / b:
+    ``%1 = "graph.space_to_depth"(%0) <{blocksize = 2 : i64}> : (tensor<1x2x6x6xf32>) -> tensor<1x8x3x3xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        b = self.attr("blocksize")
+        n, c, h, w = x.shape
+        blocks = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+        return [blocks.reshape(n, c * b * b, h // b, w // b)]
 
 
 @graph_op("Squeeze")
@@ -1230,6 +1744,35 @@ class ShapeOp(GraphOp):
         return [np.array(x.shape[self.attr("start") : end], dtype=np.int64)]
 
 
+@graph_op("Size")
+class SizeOp(GraphOp):
+    """The number of elements, an int64 scalar: ``%1 = "graph.size"(%0) : (tensor<?x8xf32>) -> tensor<i64>``."""
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        return [np.array(x.size, dtype=np.int64)]
+
+
+@graph_op("EyeLike")
+class EyeLikeOp(GraphOp):
+    """Ones on diagonal ``k`` of a matrix shaped like the input, zeros elsewhere, of element type ``dtype`` (an
+    ONNX data type; the input's by default):
+    ``%1 = "graph.eye_like"(%0) <{k = 1 : i64}> : (tensor<3x4xf32>) -> tensor<3x4xf32>``.
+    """
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        code = self.attr("dtype")
+        dtype = x.dtype if code is None else element_from_onnx(code).dtype
+        return [np.eye(x.shape[0], x.shape[1], k=self.attr("k"), dtype=dtype)]
+
+    def verify_(self) -> None:
+        super().verify_()
+        _verify_element_code(self, "dtype", "dtype must be a type the IR has:")
+        if _rank(self.operands[0]) != 2:
+            raise self.error(f"the input must be a matrix, got {self.operands[0].type}")
+
+
 @graph_op("ConstantOfShape")
 class ConstantOfShapeOp(GraphOp):
     """A tensor of the shape operand filled with ``value`` (float 0 by default):
@@ -1271,10 +1814,18 @@ class CastOp(GraphOp):
 
     def verify_(self) -> None:
         super().verify_()
-        try:
-            element_from_onnx(self.attr("to"))
-        except ValueError as exc:
-            raise self.error(f"cannot cast to {exc}") from None
+        _verify_element_code(self, "to", "cannot cast to")
+
+
+def _verify_element_code(op: GraphOp, name: str, problem: str) -> None:
+    """An attribute naming an ONNX data type (Cast's ``to``, EyeLike's ``dtype``) names one the IR has."""
+    code = op.attr(name)
+    if code is None:
+        return
+    try:
+        element_from_onnx(code)
+    except ValueError as exc:
+        raise op.error(f"{problem} {exc}") from None
 
 
 @graph_op("Dropout")
@@ -1294,8 +1845,11 @@ class DropoutOp(GraphOp):
 
 
 class _Reduce(GraphOp):
-    """Base of the Reduce* ops: ``reduce`` over the axes operand (all axes when absent or empty, unless
-    noop_with_empty_axes), keeping reduced axes as size 1 when keepdims."""
+    """Base of the Reduce* ops: ``reduce`` over the axes operand, keeping reduced axes as size 1 when keepdims.
+
+    No axes means all axes, or with noop_with_empty_axes none: then each element is reduced alone, which keeps
+    it for most reductions but squares it for ReduceSumSquare (as in onnxruntime and ONNX's reference).
+    """
 
     def reduce(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
         raise NotImplementedError  # every concrete reduction overrides this
@@ -1303,9 +1857,10 @@ class _Reduce(GraphOp):
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         x, axes = self.group_args(args)
         axes = _ints(axes) or []
-        if not axes and self.attr("noop_with_empty_axes"):
-            return [x]
-        chosen = tuple(a % x.ndim for a in axes) if axes else tuple(range(x.ndim))
+        if axes:
+            chosen = tuple(a % x.ndim for a in axes)
+        else:
+            chosen = () if self.attr("noop_with_empty_axes") else tuple(range(x.ndim))
         return [np.asarray(self.reduce(x, chosen, bool(self.attr("keepdims"))))]
 
 
@@ -1356,20 +1911,95 @@ class ReduceMinOp(_Reduce):
         return np.min(x, axis=axes, keepdims=keepdims, initial=_extreme(x.dtype, lowest=False))
 
 
-@graph_op("ArgMax")
-class ArgMaxOp(GraphOp):
-    """Index of the maximum along ``axis`` (first or last of ties), int64:
-    ``%1 = "graph.arg_max"(%0) <{axis = 1 : i64, keepdims = 0 : i64}> : (tensor<1x10xf32>) -> tensor<1xi64>``.
+@graph_op("ReduceProd")
+class ReduceProdOp(_Reduce):
+    """Product over axes: ``%2 = "graph.reduce_prod"(%0, %1) : (tensor<8x4xf32>, tensor<1xi64>) -> tensor<8x1xf32>``."""
+
+    def reduce(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        return np.prod(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
+
+
+@graph_op("ReduceSumSquare")
+class ReduceSumSquareOp(_Reduce):
+    """Sum of squares over axes: ``%2 = "graph.reduce_sum_square"(%0, %1) : (...) -> tensor<8x1xf32>``."""
+
+    def reduce(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        return np.sum(x * x, axis=axes, keepdims=keepdims, dtype=x.dtype)
+
+
+@graph_op("ReduceL1")
+class ReduceL1Op(_Reduce):
+    """Sum of magnitudes over axes: ``%2 = "graph.reduce_l1"(%0, %1) : (...) -> tensor<8x1xf32>``."""
+
+    def reduce(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        return _lp_norm(x, 1, axes, keepdims)
+
+
+@graph_op("ReduceL2")
+class ReduceL2Op(_Reduce):
+    """Euclidean norm over axes (integers truncated): ``%2 = "graph.reduce_l2"(%0, %1) : (...) -> ...``."""
+
+    def reduce(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        return _lp_norm(x, 2, axes, keepdims)
+
+
+@graph_op("ReduceLogSum")
+class ReduceLogSumOp(_Reduce):
+    """log of the sum over axes (integers truncated): ``%2 = "graph.reduce_log_sum"(%0, %1) : (...) -> ...``."""
+
+    def reduce(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        return np.log(np.sum(x, axis=axes, keepdims=keepdims, dtype=x.dtype)).astype(x.dtype)
+
+
+@graph_op("ReduceLogSumExp")
+class ReduceLogSumExpOp(_Reduce):
+    """log(sum(exp(x))) over axes, as max + log(sum(exp(x - max))) so that large inputs do not overflow:
+    ``%2 = "graph.reduce_log_sum_exp"(%0, %1) : (tensor<8x4xf32>, tensor<1xi64>) -> tensor<8x1xf32>``.
+
+    Like onnxruntime, each exp(x - max) is in x's element type, so an integer sum counts the maxima.
     """
+
+    def reduce(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+        peak = np.max(x, axis=axes, keepdims=True, initial=_extreme(x.dtype, lowest=True))
+        if x.dtype.kind == "f":  # no elements, or only -inf: nothing to shift by
+            peak = np.where(np.isfinite(peak), peak, np.zeros((), x.dtype))
+        total = np.sum(np.exp(x - peak).astype(x.dtype), axis=axes, keepdims=True, dtype=x.dtype)
+        result = np.log(total).astype(x.dtype) + peak
+        return result if keepdims else np.squeeze(result, axes)
+
+
+class _ArgExtreme(GraphOp):
+    """Base of ArgMax and ArgMin: the int64 index of ``arg``'s pick along ``axis`` (the first of ties, or the last
+    with select_last_index), the axis kept as size 1 when keepdims."""
+
+    arg: ClassVar[Callable[..., np.ndarray]]  # numpy's argmax or argmin
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         (x,) = args
         axis = self.attr("axis") % x.ndim
         if self.attr("select_last_index"):
-            index = x.shape[axis] - 1 - np.argmax(np.flip(x, axis), axis=axis, keepdims=True)
+            index = x.shape[axis] - 1 - self.arg(np.flip(x, axis), axis=axis, keepdims=True)
         else:
-            index = np.argmax(x, axis=axis, keepdims=True)
+            index = self.arg(x, axis=axis, keepdims=True)
         return [(index if self.attr("keepdims") else np.squeeze(index, axis)).astype(np.int64)]
+
+
+@graph_op("ArgMax")
+class ArgMaxOp(_ArgExtreme):
+    """Index of the maximum along ``axis`` (first or last of ties), int64:
+    ``%1 = "graph.arg_max"(%0) <{axis = 1 : i64, keepdims = 0 : i64}> : (tensor<1x10xf32>) -> tensor<1xi64>``.
+    """
+
+    arg = staticmethod(np.argmax)
+
+
+@graph_op("ArgMin")
+class ArgMinOp(_ArgExtreme):
+    """Index of the minimum along ``axis`` (first or last of ties), int64:
+    ``%1 = "graph.arg_min"(%0) <{axis = 1 : i64, keepdims = 0 : i64}> : (tensor<1x10xf32>) -> tensor<1xi64>``.
+    """
+
+    arg = staticmethod(np.argmin)
 
 
 # --- resize -------------------------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +88,14 @@ def test_symbolic_batch_dim_becomes_dynamic() -> None:
     for batch in (1, 5):
         x = np.random.default_rng(batch).standard_normal((batch, 8), dtype=np.float32)
         np.testing.assert_allclose(run_cimc(model, {"input": x})[0], run_ort(model, {"input": x})[0], rtol=1e-5)
+
+
+def test_negative_dims_are_dynamic() -> None:
+    # PaddlePaddle's exporter writes -1 for a dynamic dimension
+    model = mlp()
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = -1
+    main = import_onnx(model).function("main")
+    assert main.function_type.inputs == (TensorType((None, 8), F32),)
 
 
 def test_locations_name_the_nodes() -> None:
@@ -274,13 +281,11 @@ def resnet50(rng: np.random.Generator) -> onnx.ModelProto:
     return make_model(nodes, [tensor("input", ["N", 3, 224, 224])], [tensor("logits", ["N", 1000])], weights, 13)
 
 
-def test_resnet50_imports_fast_and_matches_onnxruntime(tmp_path: Path) -> None:
+def test_resnet50_matches_onnxruntime(tmp_path: Path) -> None:
     model = resnet50(np.random.default_rng(4))
     path = tmp_path / "resnet50.onnx"
     onnx.save(model, path)
-    start = time.perf_counter()
-    module = import_onnx(path)
-    assert time.perf_counter() - start < 2.0  # about 0.15 s; opset conversion and inference run on a skeleton
+    module = import_onnx(path)  # its speed is measured in benchmarks/import_canonicalize.py, not here
     assert len(ops_named(module, "graph.conv")) == 53
     x = np.random.default_rng(5).standard_normal((1, 3, 224, 224), dtype=np.float32)
     got, (want,) = run_module(module, {"input": x})["logits"], run_ort(model, {"input": x})
