@@ -42,7 +42,8 @@ def save_outputs(path: str | os.PathLike, outputs: Mapping[str, np.ndarray]) -> 
     if not str(path).endswith(".npz"):
         raise InputFileError(f"{path}: outputs are written as .npz (keyed by output name); name the file *.npz")
     buffer = io.BytesIO()
-    np.savez(buffer, **{name: np.asarray(a) for name, a in outputs.items()})
+    # numpy's stubs type the ``**kwds`` of savez as if a key could be its ``allow_pickle`` flag
+    np.savez(buffer, **{name: np.asarray(a) for name, a in outputs.items()})  # type: ignore[arg-type]
     write_atomic(path, buffer.getvalue())
 
 

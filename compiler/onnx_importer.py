@@ -401,7 +401,7 @@ class _Builder:
             return value if value.size <= SKELETON_ELEMENTS else None
         ttype = self.values[name].type
         if isinstance(ttype, TensorType) and ttype.is_static and ttype.num_elements == 0:
-            return np.empty(ttype.shape, ttype.dtype)  # e.g. empty reduction axes given as a graph input
+            return np.empty(ttype.static_shape, ttype.dtype)  # e.g. empty reduction axes given as a graph input
         return None
 
     def _node(self, node: onnx.NodeProto, index: int) -> None:
@@ -423,8 +423,9 @@ class _Builder:
             attributes[attr.name] = attribute_from_onnx(attr, f"{location.name}.{attr.name}")
         groups = self._operand_groups(cls, node, user)
         outputs = _kept_outputs(cls, node, self.consumed)
+        pending = [Type()] * len(outputs)  # placeholders until the result types are known, below
         try:  # result types come once ``build`` has laid out the operand segments that inferring them may need
-            op = cls.build(*groups, attributes=attributes, result_types=[None] * len(outputs), location=location)
+            op = cls.build(*groups, attributes=attributes, result_types=pending, location=location)
         except (VerifyError, ValueError) as exc:
             raise self._error(node, index, str(exc)) from None
         for result, ttype in zip(op.results, self._result_types(op, node, index, outputs)):
@@ -434,10 +435,10 @@ class _Builder:
             if name:
                 self.values[name] = result
 
-    def _operand_groups(self, cls: type[GraphOp], node: onnx.NodeProto, user: str) -> list[object]:
+    def _operand_groups(self, cls: type[GraphOp], node: onnx.NodeProto, user: str) -> list[Value | list[Value] | None]:
         """One entry per declared operand: a value, None for an absent optional (``""``), a list for variadics."""
         names = list(node.input)
-        groups: list[object] = []
+        groups: list[Value | list[Value] | None] = []
         position = 0
         for d in cls.definition.operands:
             if d.kind == "variadic":  # ONNX puts variadic inputs last
@@ -458,8 +459,8 @@ class _Builder:
         operands_static = all(isinstance(t, TensorType) and t.is_static for t in operand_types)
         if all(t is not None and (t.is_static or not operands_static) for t in known):
             return known  # type: ignore[return-value]
-        constants = {i: self._known(name) for i, name in enumerate(n for n in node.input if n)}
-        constants = {i: array for i, array in constants.items() if array is not None}
+        known_values = {i: self._known(name) for i, name in enumerate(n for n in node.input if n)}
+        constants = {i: array for i, array in known_values.items() if array is not None}
         try:
             inferred: list[Type] = infer_types(type(op), operand_types, op.attributes, constants)
             failure = ""

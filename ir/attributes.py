@@ -147,7 +147,7 @@ class DenseElementsAttr(Attribute):
     @property
     def array(self) -> np.ndarray:
         """The payload as a read-only numpy array."""
-        return np.frombuffer(self.data, dtype=self.type.dtype).reshape(self.type.shape)
+        return np.frombuffer(self.data, dtype=self.type.dtype).reshape(self.type.static_shape)
 
     def __str__(self) -> str:
         array = self.array

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Self
 
 from cimc.ir.attributes import Attribute, DenseArrayAttr
 from cimc.ir.types import ElementType, Type
@@ -37,7 +37,8 @@ class Location:
 UNKNOWN = Location()
 
 
-class Use(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Use:
     """One use of a value: operand ``index`` of ``op``."""
 
     op: Operation
@@ -191,13 +192,13 @@ class Operation:
         attributes: dict[str, Attribute] | None = None,
         result_types: Sequence[Type] | None = None,
         location: Location = UNKNOWN,
-    ) -> Operation:
+    ) -> Self:
         """Create an op from one entry per declared operand group (a value, None, or a list for variadics);
         segment sizes are filled in and result types inferred when not given."""
         flat: list[Value] = []
         sizes: list[int] = []
         for entry in operands:
-            group = [] if entry is None else list(entry) if isinstance(entry, (list, tuple)) else [entry]
+            group = [] if entry is None else [entry] if isinstance(entry, Value) else list(entry)
             flat.extend(group)
             sizes.append(len(group))
         attributes = dict(attributes or {})
@@ -253,6 +254,13 @@ class Operation:
             if d.name == name:
                 return group[0] if group else None
         raise KeyError(f"'{self.name}' has no operand '{name}'")
+
+    def required_operand(self, name: str) -> Value:
+        """The operand of a single group, by its declared name; a VerifyError when it is missing."""
+        value = self.operand(name)
+        if value is None:
+            raise self.error(f"operand '{name}' is missing")
+        return value
 
     @property
     def result(self) -> OpResult:

@@ -62,8 +62,8 @@ def run_function(func: FuncOp, inputs: Mapping[str, np.ndarray] | Sequence[np.nd
         for value, array in zip(op.results, results):
             env[id(value)] = array
             remaining[id(value)] = len(value.uses)
-        for value in op.operands:
-            _release(value, env, remaining)
+        for operand in op.operands:
+            _release(operand, env, remaining)
     return dict(zip(func.output_names, outputs))
 
 

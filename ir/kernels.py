@@ -10,14 +10,19 @@ Geometry follows ONNX (pads as begins then ends, ``auto_pad``, ``ceil_mode``); t
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import EllipsisType
+from typing import Literal, cast
 
 import numpy as np
 
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
-PAD_MODES = ("constant", "reflect", "edge", "wrap")
+PadMode = Literal["constant", "reflect", "edge", "wrap"]
+PAD_MODES: tuple[PadMode, ...] = ("constant", "reflect", "edge", "wrap")
 SCATTER_REDUCTIONS = ("none", "add", "mul", "max", "min")
 RESIZE_MODES = ("nearest", "linear", "cubic")
 COORDINATE_TRANSFORMATIONS = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric")
@@ -64,8 +69,8 @@ class Window:
             totals = [max((o - 1) * s + e - n, 0) for o, s, e, n in zip(output, strides, extents, spatial)]
             small = [t // 2 for t in totals]
             big = [t - t // 2 for t in totals]
-            begin, end = (small, big) if auto_pad == "SAME_UPPER" else (big, small)
-            return Window(tuple(spatial), tuple(kernel), strides, dilations, tuple(begin), tuple(end), tuple(output))
+            before, after = (small, big) if auto_pad == "SAME_UPPER" else (big, small)
+            return Window(tuple(spatial), tuple(kernel), strides, dilations, tuple(before), tuple(after), tuple(output))
         if auto_pad == "VALID":
             pads = (0,) * (2 * rank)
         elif auto_pad != "NOTSET":
@@ -191,12 +196,14 @@ def conv_transpose(
     size = [max(f, start + o) for f, start, o in zip(full, begin, out)]
     buffer = np.zeros((n, group, per_group, *size), dtype=np.result_type(x.dtype, w.dtype))
     for offset in np.ndindex(*kernel):
-        target = tuple(
-            slice(k * d, k * d + s * (i - 1) + 1, s) for k, d, s, i in zip(offset, dilations, strides, spatial)
+        target: tuple[EllipsisType | slice, ...] = (
+            Ellipsis,
+            *(slice(k * d, k * d + s * (i - 1) + 1, s) for k, d, s, i in zip(offset, dilations, strides, spatial)),
         )
-        buffer[(Ellipsis, *target)] += contributions[(Ellipsis, *offset)]
-    crop = tuple(slice(start, start + o) for start, o in zip(begin, out))
-    y = buffer[(Ellipsis, *crop)].reshape(n, group * per_group, *out)
+        source: tuple[EllipsisType | int, ...] = (Ellipsis, *offset)
+        buffer[target] += contributions[source]
+    crop: tuple[EllipsisType | slice, ...] = (Ellipsis, *(slice(start, start + o) for start, o in zip(begin, out)))
+    y = buffer[crop].reshape(n, group * per_group, *out)
     if bias is not None:
         y = y + bias.reshape(-1, *(1,) * rank).astype(y.dtype)
     return np.ascontiguousarray(y, dtype=x.dtype)
@@ -277,7 +284,7 @@ def pad(
     widths = [(max(b, 0), max(e, 0)) for b, e in zip(begins, ends)]
     if mode == "constant":
         return np.pad(x, widths, constant_values=np.asarray(fill).astype(x.dtype))
-    return np.pad(x, widths, mode=mode)
+    return np.pad(x, widths, mode=cast(PadMode, mode))  # one of PAD_MODES, checked above
 
 
 # --- indexing: gathers, scatters and top-k ------------------------------------------------------------------------
@@ -338,7 +345,7 @@ def scatter_elements(
 ) -> np.ndarray:
     """ONNX ScatterElements: ``updates[i...]`` goes to ``data`` at ``i...`` with the ``axis`` coordinate replaced
     by ``indices[i...]``."""
-    index = list(np.indices(indices.shape, sparse=True))
+    index: list[np.ndarray] = list(np.indices(indices.shape, sparse=True))
     index[axis] = wrap_indices(indices, data.shape[axis], "ScatterElements")
     return scatter(data, tuple(index), updates, reduction)
 
@@ -398,19 +405,19 @@ def source_coordinates(size_in: int, size_out: int, scale: float, transformation
     """For each output index along one axis, its coordinate in the input (float32, as onnxruntime computes it)."""
     f32 = np.float32
     x = np.arange(size_out, dtype=f32)
-    scale = f32(scale)
+    scale32 = f32(scale)
     if transformation == "half_pixel":
-        return (x + f32(0.5)) / scale - f32(0.5)
+        return (x + f32(0.5)) / scale32 - f32(0.5)
     if transformation == "pytorch_half_pixel":
-        return (x + f32(0.5)) / scale - f32(0.5) if size_out > 1 else np.zeros(size_out, f32)
+        return (x + f32(0.5)) / scale32 - f32(0.5) if size_out > 1 else np.zeros(size_out, f32)
     if transformation == "half_pixel_symmetric":  # the last steps in double, as onnxruntime does
-        adjustment = f32(size_out) / (scale * f32(size_in))
+        adjustment = f32(size_out) / (scale32 * f32(size_in))
         offset = f32(size_in) / f32(2) * (f32(1) - adjustment)
-        return (np.float64(offset) + (x + 0.5) / np.float64(scale) - 0.5).astype(f32)
+        return (np.float64(offset) + (x + 0.5) / np.float64(scale32) - 0.5).astype(f32)
     if transformation == "align_corners":
         return x * f32(size_in - 1) / f32(size_out - 1) if size_out > 1 else np.zeros(size_out, f32)
     if transformation == "asymmetric":
-        return x / scale
+        return x / scale32
     raise ValueError(
         f"coordinate_transformation_mode must be one of {', '.join(COORDINATE_TRANSFORMATIONS)}, got '{transformation}'"
     )
@@ -491,11 +498,11 @@ def resize(
         index, weights = _taps(coords, mode, x.shape[axis], cubic_coeff_a, exclude_outside)
         shape = [1] * y.ndim
         shape[axis] = out[axis]
-        total = None
-        for tap in range(index.shape[1]):
-            term = np.take(y, index[:, tap], axis=axis) * weights[:, tap].reshape(shape).astype(y.dtype)
-            total = term if total is None else total + term
-        y = total
+        terms = (
+            np.take(y, index[:, tap], axis=axis) * weights[:, tap].reshape(shape).astype(y.dtype)
+            for tap in range(index.shape[1])
+        )
+        y = functools.reduce(operator.add, terms)
     if y.dtype != x.dtype:  # integer images: round to the nearest representable value
         limits = np.iinfo(x.dtype)
         y = np.clip(np.trunc(y), limits.min, limits.max)

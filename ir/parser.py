@@ -337,7 +337,7 @@ class Parser:
             if raw is not None and not ttype.accepts(raw.shape, raw.dtype):
                 if raw.dtype != np.uint8 or raw.nbytes != ttype.num_elements * ttype.dtype.itemsize:
                     raise self.error(f"resource '{key}' holds {raw.nbytes} bytes, not a {ttype}", pos)
-                typed = raw.view(ttype.dtype.newbyteorder("<")).astype(ttype.dtype).reshape(ttype.shape)
+                typed = raw.view(ttype.dtype.newbyteorder("<")).astype(ttype.dtype).reshape(ttype.static_shape)
                 blob = self.blobs[key] = ResourceBlob(key, typed)
             return DenseResourceAttr(ttype, blob)
         if self.accept("dense<"):
@@ -354,15 +354,15 @@ class Parser:
             return DenseArrayAttr(element, tuple(values))
         if _NUMBER.match(text, pos):
             literal = self.match(_NUMBER, "a number")
-            element = ElementType(self.match(_ELEMENT, "a type")) if self.accept(":") else None
             is_float = _is_float_literal(literal)
-            if element is None:
-                element = ElementType("f64" if is_float else "i64")
-            if element.is_float:
-                return FloatAttr(_float_literal(literal, element), element)
+            number_type = ElementType(
+                self.match(_ELEMENT, "a type") if self.accept(":") else "f64" if is_float else "i64"
+            )
+            if number_type.is_float:
+                return FloatAttr(_float_literal(literal, number_type), number_type)
             if is_float:
-                raise self.error(f"float literal {literal} with integer type {element}", pos)
-            return IntAttr(int(literal, 0), element)
+                raise self.error(f"float literal {literal} with integer type {number_type}", pos)
+            return IntAttr(int(literal, 0), number_type)
         return TypeAttr(self.type())
 
     def number(self, element: ElementType) -> float | int:
@@ -385,7 +385,7 @@ class Parser:
             ttype = self.tensor_type()
             data = bytes.fromhex(raw[2:])
             array = np.frombuffer(data, dtype=ttype.dtype.newbyteorder("<")).astype(ttype.dtype)
-            return DenseElementsAttr.from_array(array.reshape(ttype.shape))
+            return DenseElementsAttr.from_array(array.reshape(ttype.static_shape))
         items: list = []
         nested = self.peek("[")
         if not self.peek(">"):
@@ -397,10 +397,10 @@ class Parser:
             raise self.error("dense attribute needs a static shape", pos)
         values = np.array(items, dtype=np.float64 if ttype.element.is_float else object)
         if not nested and ttype.rank > 0 and values.size == 1:
-            values = np.full(ttype.shape, values.reshape(()).item())
+            values = np.full(ttype.static_shape, values.reshape(()).item())
         if values.size != ttype.num_elements or (nested and values.shape != ttype.shape):
             raise self.error(f"dense literal of shape {values.shape} does not fit {ttype}", pos)
-        return DenseElementsAttr.from_array(values.astype(ttype.dtype).reshape(ttype.shape))
+        return DenseElementsAttr.from_array(values.astype(ttype.dtype).reshape(ttype.static_shape))
 
     def _dense_items(self, element: ElementType) -> list:
         if self.accept("["):

@@ -91,11 +91,17 @@ class TensorType(Type):
         return all(d is not None for d in self.shape)
 
     @property
+    def static_shape(self) -> tuple[int, ...]:
+        """The shape of a static tensor type (ValueError when a dim is dynamic)."""
+        dims = tuple(d for d in self.shape if d is not None)
+        if len(dims) != self.rank:
+            raise ValueError(f"{self} has dynamic dimensions")
+        return dims
+
+    @property
     def num_elements(self) -> int:
         """Element count of a static shape."""
-        if not self.is_static:
-            raise ValueError(f"{self} has dynamic dimensions")
-        return int(np.prod(self.shape, dtype=np.int64))
+        return int(np.prod(self.static_shape, dtype=np.int64))
 
     @property
     def dtype(self) -> np.dtype:

@@ -19,7 +19,7 @@ import numpy as np
 
 from cimc.ir.core import Operation
 from cimc.ir.dialects.builtin import ModuleOp
-from cimc.ir.dialects.graph import GraphOp, element_to_onnx, infer_types
+from cimc.ir.dialects.graph import GraphOp, ReshapeOp, element_to_onnx, infer_types
 from cimc.ir.pass_manager import Pass, register_pass
 from cimc.ir.rewrite import RewritePattern, Rewriter
 from cimc.ir.types import TensorType
@@ -54,8 +54,9 @@ class FoldConstantOp(RewritePattern):
     def match_and_rewrite(self, op: Operation, rewriter: Rewriter) -> bool:
         if not isinstance(op, GraphOp) or op.onnx_type in NEVER_FOLDED or not hasattr(op, "evaluate"):
             return False
-        args = [constant_value(v) for v in op.operands]
-        if any(a is None for a in args):
+        known = [constant_value(v) for v in op.operands]
+        args = [a for a in known if a is not None]
+        if len(args) != len(known):
             return False
         limit = max(self.max_elements, sum(a.size for a in args))
         if _static_size(op) > limit:
@@ -151,7 +152,7 @@ class RemoveSameShapeReshape(RewritePattern):
 
     # reshape(x : tensor<S>, shape) -> x   when the result is tensor<S> too
     def match_and_rewrite(self, op: Operation, rewriter: Rewriter) -> bool:
-        if op.name != "graph.reshape":
+        if not isinstance(op, ReshapeOp):
             return False
         data, shape = op.operands
         if not isinstance(data.type, TensorType) or not data.type.is_static:

@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self, overload
 
 import numpy as np
 import onnx
@@ -53,7 +53,7 @@ from cimc.ir.types import ElementType, TensorType, Type
 OPSET = 21
 
 # ONNX tensor element type <-> IR element type
-_ONNX_ELEMENTS = {
+_ONNX_ELEMENTS: dict[int, str] = {
     TensorProto.FLOAT: "f32",
     TensorProto.FLOAT16: "f16",
     TensorProto.DOUBLE: "f64",
@@ -84,14 +84,16 @@ def element_to_onnx(element: ElementType) -> int:
 
 # --- attributes: ONNX AttributeProto <-> IR attributes ----------------------------------------------------------
 
-_ATTR_KINDS: dict[int, type[Attribute] | tuple[type[Attribute], ...]] = {
-    AttributeProto.INT: IntAttr,
-    AttributeProto.FLOAT: FloatAttr,
-    AttributeProto.STRING: StringAttr,
-    AttributeProto.INTS: DenseArrayAttr,
-    AttributeProto.FLOATS: DenseArrayAttr,
-    AttributeProto.STRINGS: ArrayAttr,
-    AttributeProto.TENSOR: (DenseElementsAttr, DenseResourceAttr),
+#: ONNX schema attribute kind -> the IR attribute class(es) holding its values
+_SCHEMA_ATTR = onnx.defs.OpSchema.AttrType
+_ATTR_KINDS: dict[onnx.defs.OpSchema.AttrType, type[Attribute] | tuple[type[Attribute], ...]] = {
+    _SCHEMA_ATTR.INT: IntAttr,
+    _SCHEMA_ATTR.FLOAT: FloatAttr,
+    _SCHEMA_ATTR.STRING: StringAttr,
+    _SCHEMA_ATTR.INTS: DenseArrayAttr,
+    _SCHEMA_ATTR.FLOATS: DenseArrayAttr,
+    _SCHEMA_ATTR.STRINGS: ArrayAttr,
+    _SCHEMA_ATTR.TENSOR: (DenseElementsAttr, DenseResourceAttr),
 }
 
 
@@ -122,7 +124,10 @@ def attribute_to_onnx(name: str, attr: Attribute) -> AttributeProto:
         kind = AttributeProto.FLOATS if attr.element.is_float else AttributeProto.INTS
         return helper.make_attribute(name, values, attr_type=kind)
     if isinstance(attr, ArrayAttr):
-        return helper.make_attribute(name, [a.value for a in attr.value], attr_type=AttributeProto.STRINGS)
+        strings = [a.value for a in attr.value if isinstance(a, StringAttr)]
+        if len(strings) != len(attr.value):
+            raise ValueError(f"attribute '{name}' is a list of strings in ONNX, got {attr}")
+        return helper.make_attribute(name, strings, attr_type=AttributeProto.STRINGS)
     if isinstance(attr, (DenseElementsAttr, DenseResourceAttr)):
         return helper.make_attribute(name, numpy_helper.from_array(np.asarray(attr.array)))
     return helper.make_attribute(name, attr.value)  # type: ignore[attr-defined]
@@ -223,7 +228,7 @@ class GraphOp(Operation):
     """Base of the ONNX-mirroring ops: result types from ONNX shape inference.
 
     Every subclass defines ``evaluate(args) -> list[np.ndarray]``, its numpy reference implementation: one array
-    per operand in, one per result out (``group_args`` arranges them by declared operand, None where absent).
+    per operand in, one per result out (``group_args`` splits them into required and optional ones).
     """
 
     onnx_type: ClassVar[str] = ""
@@ -236,7 +241,7 @@ class GraphOp(Operation):
         attributes: dict[str, Attribute] | None = None,
         result_types: Sequence[Type] | None = None,
         location: Location = UNKNOWN,
-    ) -> Operation:
+    ) -> Self:
         """``Operation.build``, with the values of small ``graph.constant`` operands given to shape inference, so
         that a Reshape by a constant shape (or a Resize by constant scales) gets a static result type."""
         op = super().build(*operands, attributes=attributes, result_types=result_types or (), location=location)
@@ -255,15 +260,23 @@ class GraphOp(Operation):
         """How many results inference gives by default: the required ones (ops with variadic results override)."""
         return sum(d.kind == "single" for d in cls.definition.results) or 1
 
-    def group_args(self, args: list[np.ndarray]) -> list[np.ndarray | None | list[np.ndarray]]:
-        """Runtime arrays arranged like the declared operands: an array, None (absent optional) or a list."""
-        out: list[np.ndarray | None | list[np.ndarray]] = []
+    def group_args(self, args: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        """Runtime arrays arranged like the declared operands of an op with optional ones: the required arrays,
+        then one entry per optional operand, None where absent (``(x, w), (b,) = self.group_args(args)``).
+        Ops with a variadic operand read ``args`` directly."""
+        required: list[np.ndarray] = []
+        optional: list[np.ndarray | None] = []
         start = 0
         for d, group in zip(self.definition.operands, self.operand_groups()):
+            if d.kind == "variadic":
+                raise TypeError(f"'{self.name}' has a variadic operand; read its arguments directly")
             chunk = args[start : start + len(group)]
             start += len(group)
-            out.append(chunk if d.kind == "variadic" else (chunk[0] if chunk else None))
-        return out
+            if d.kind == "single":
+                required.append(chunk[0])
+            else:
+                optional.append(chunk[0] if chunk else None)
+        return required, optional
 
     def to_onnx_node(self, input_names: list[str], output_names: list[str]) -> onnx.NodeProto:
         """This op as an ONNX node over the given value names (absent optional inputs become '')."""
@@ -411,6 +424,12 @@ class ConstantOp(Operation):
             raise self.error(f"result type {self.results[0].type} differs from its value's type")
 
 
+@overload
+def _ints(array: np.ndarray) -> list[int]: ...
+@overload
+def _ints(array: None) -> None: ...
+@overload
+def _ints(array: np.ndarray | None) -> list[int] | None: ...
 def _ints(array: np.ndarray | None) -> list[int] | None:
     """A 1-D integer operand (axes, shape, pads, ...) as Python ints; None when the operand is absent."""
     return None if array is None else [int(v) for v in np.asarray(array).reshape(-1)]
@@ -444,8 +463,11 @@ class _Elementwise(GraphOp):
 
     ufunc: ClassVar[np.ufunc]
 
-    def compute(self, *xs: np.ndarray) -> np.ndarray:
+    def _apply_ufunc(self, *xs: np.ndarray) -> np.ndarray:
         return self.ufunc(*xs)
+
+    #: the op's function of its operand arrays, one argument per operand
+    compute: Callable[..., np.ndarray] = _apply_ufunc
 
     def param(self, name: str, x: np.ndarray) -> np.ndarray:
         """A float attribute (alpha, beta, ...) as a scalar of x's element type, so float32 math stays float32."""
@@ -484,7 +506,7 @@ class ClipOp(GraphOp):
     """x limited to [min, max], both optional operands: ``%3 = "graph.clip"(%0, %1, %2) : (...) -> tensor<8xf32>``."""
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, low, high = self.group_args(args)
+        (x,), (low, high) = self.group_args(args)
         if low is not None:
             x = np.maximum(x, np.asarray(low, x.dtype))
         if high is not None:  # after min, so that min > max gives max, as ONNX says
@@ -525,7 +547,7 @@ class TanhOp(_Elementwise):
 
 def _erf(x: np.ndarray) -> np.ndarray:
     """The error function, elementwise, in x's float type (numpy has none; ``math.erf`` is exact)."""
-    return _ERF(np.asarray(x, np.float64)).astype(x.dtype)
+    return np.asarray(_ERF(np.asarray(x, np.float64))).astype(x.dtype)
 
 
 _ERF = np.frompyfunc(math.erf, 1, 1)
@@ -941,7 +963,7 @@ class GemmOp(GraphOp):
     """
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        a, b, c = self.group_args(args)
+        (a, b), (c,) = self.group_args(args)
         a = a.T if self.attr("transA") else a
         b = b.T if self.attr("transB") else b
         y = a @ b
@@ -954,8 +976,8 @@ class GemmOp(GraphOp):
     def verify_(self) -> None:
         super().verify_()
         for name in ("A", "B"):
-            if _rank(self.operand(name)) != 2:
-                raise self.error(f"operand {name} must be a matrix, got {self.operand(name).type}")
+            if _rank(self.required_operand(name)) != 2:
+                raise self.error(f"operand {name} must be a matrix, got {self.required_operand(name).type}")
 
 
 @graph_op("BatchNormalization", name="batch_norm")
@@ -984,7 +1006,7 @@ def _verify_per_channel(op: GraphOp, names: Sequence[str]) -> None:
     """The named operands of a normalization hold one value per channel (axis 1 of the first operand)."""
     channels = _static_dim(op.operands[0], 1)
     for name in names:
-        ttype = op.operand(name).type  # type: ignore[union-attr]
+        ttype = op.required_operand(name).type
         if channels is not None and isinstance(ttype, TensorType) and ttype.shape not in ((channels,), (None,)):
             raise op.error(f"{name} must have shape ({channels},) (the channels of the input), got {ttype}")
 
@@ -1004,7 +1026,7 @@ class LayerNormOp(GraphOp):
     """
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, scale, bias = self.group_args(args)
+        (x, scale), (bias,) = self.group_args(args)
         stash = element_from_onnx(self.attr("stash_type")).dtype  # statistics are computed in this type
         axes = tuple(range(self.attr("axis") % x.ndim, x.ndim))
         mean, centered, variance = _moments(x.astype(stash), axes)
@@ -1168,7 +1190,7 @@ class _Windowed(GraphOp):
 
     def verify_kernel_operands(self) -> None:
         """Conv and ConvTranspose: X and W have one rank, and the window attributes fit its spatial axes."""
-        x, w = self.operand("X"), self.operand("W")
+        x, w = self.required_operand("X"), self.required_operand("W")
         if _rank(x) < 3 or _rank(w) != _rank(x):
             raise self.error(f"X and W must have the same rank (3 or more), got {x.type} and {w.type}")
         self.verify_window(_rank(x) - 2)
@@ -1192,23 +1214,24 @@ class ConvOp(_Windowed):
     """
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, w, b = self.group_args(args)
+        (x, w), (b,) = self.group_args(args)
         window = self.window(x.shape[2:], w.shape[2:])
         return [kernels.conv(x, w, b, window, self.attr("group"))]
 
     def verify_(self) -> None:
         super().verify_()
         self.verify_kernel_operands()
-        x, w, b = self.operand("X"), self.operand("W"), self.operand("B")
+        x, w, b = self.required_operand("X"), self.required_operand("W"), self.operand("B")
         group = self.attr("group")
         channels, per_group, filters = _static_dim(x, 1), _static_dim(w, 1), _static_dim(w, 0)
         if channels is not None and per_group is not None and channels != per_group * group:
             raise self.error(f"X has {channels} channels but W takes {per_group} per group x {group} groups")
         if filters is not None and filters % group:
             raise self.error(f"W's {filters} filters do not split into {group} groups")
-        bias = None if b is None else b.type.shape if isinstance(b.type, TensorType) else ()
-        if bias is not None and (len(bias) != 1 or None not in (filters, bias[0]) and bias[0] != filters):
-            raise self.error(f"B must have shape ({filters},) (one bias per filter), got {b.type}")
+        if b is not None:
+            bias = b.type.shape if isinstance(b.type, TensorType) else ()
+            if len(bias) != 1 or None not in (filters, bias[0]) and bias[0] != filters:
+                raise self.error(f"B must have shape ({filters},) (one bias per filter), got {b.type}")
         kernel = self.attr("kernel_shape")
         if (
             kernel is not None
@@ -1226,7 +1249,7 @@ class ConvTransposeOp(_Windowed):
     """
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, w, b = self.group_args(args)
+        (x, w), (b,) = self.group_args(args)
         return [
             kernels.conv_transpose(
                 x,
@@ -1245,7 +1268,7 @@ class ConvTransposeOp(_Windowed):
     def verify_(self) -> None:
         super().verify_()
         self.verify_kernel_operands()
-        x, w = self.operand("X"), self.operand("W")
+        x, w = self.required_operand("X"), self.required_operand("W")
         channels, w_channels, group = _static_dim(x, 1), _static_dim(w, 0), self.attr("group")
         if channels is not None and w_channels is not None and channels != w_channels:
             raise self.error(f"X has {channels} channels but W is for {w_channels} input channels")
@@ -1404,7 +1427,7 @@ class SplitOp(GraphOp):
         raise VerifyError(f"'{cls.name}': the number of outputs is unknown; give num_outputs or a static split")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, split = self.group_args(args)
+        (x,), (split,) = self.group_args(args)
         axis = self.attr("axis") % x.ndim
         if split is None:
             count = self.attr("num_outputs") or len(self.results)
@@ -1429,10 +1452,10 @@ class SliceOp(GraphOp):
     """
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, starts, ends, axes, steps = self.group_args(args)
-        starts, ends = _ints(starts), _ints(ends)
-        axes = _ints(axes) or list(range(len(starts)))
-        steps = _ints(steps) or [1] * len(starts)
+        (x, start_array, end_array), (axis_array, step_array) = self.group_args(args)
+        starts, ends = _ints(start_array), _ints(end_array)
+        axes = _ints(axis_array) or list(range(len(starts)))
+        steps = _ints(step_array) or [1] * len(starts)
         index = [slice(None)] * x.ndim
         for start, end, axis, step in zip(starts, ends, axes, steps):
             if step == 0:
@@ -1521,8 +1544,8 @@ class OneHotOp(GraphOp):
     """
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        indices, depth, values = args
-        depth = int(np.asarray(depth).reshape(-1)[0])  # a float depth truncates
+        indices, depth_array, values = args
+        depth = int(np.asarray(depth_array).reshape(-1)[0])  # a float depth truncates
         axis = self.attr("axis") % (indices.ndim + 1)
         positions = np.where(indices < 0, indices + depth, indices)
         shape = [depth if a == axis else 1 for a in range(indices.ndim + 1)]
@@ -1532,7 +1555,7 @@ class OneHotOp(GraphOp):
 
     def verify_(self) -> None:
         super().verify_()
-        values = self.operand("values").type
+        values = self.required_operand("values").type
         if isinstance(values, TensorType) and values.is_static and values.num_elements != 2:
             raise self.error(f"values must hold 2 elements (off, on), got {values}")
 
@@ -1569,8 +1592,8 @@ class TriluOp(GraphOp):
     """
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, k = self.group_args(args)
-        k = 0 if k is None else _ints(k)[0]
+        (x,), (k_array,) = self.group_args(args)
+        k = 0 if k_array is None else _ints(k_array)[0]
         return [np.triu(x, k) if self.attr("upper") else np.tril(x, k)]
 
 
@@ -1594,7 +1617,7 @@ class CumSumOp(GraphOp):
 
     def verify_(self) -> None:
         super().verify_()
-        axis = self.operand("axis").type
+        axis = self.required_operand("axis").type
         if isinstance(axis, TensorType) and axis.shape not in ((), (1,), (None,)):
             raise self.error(f"axis must be a scalar, got {axis}")
 
@@ -1668,7 +1691,7 @@ class SqueezeOp(GraphOp):
     """
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, axes = self.group_args(args)
+        (x,), (axes,) = self.group_args(args)
         if axes is None:
             return [np.squeeze(x)]
         return [np.squeeze(x, axis=tuple(a % x.ndim for a in _ints(axes)))]
@@ -1693,9 +1716,9 @@ class PadOp(GraphOp):
     """
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, pads, value, axes = self.group_args(args)
-        pads = _ints(pads)
-        axes = [a % x.ndim for a in _ints(axes)] if axes is not None else list(range(x.ndim))
+        (x, pad_array), (value, axis_array) = self.group_args(args)
+        pads = _ints(pad_array)
+        axes = [a % x.ndim for a in _ints(axis_array)] if axis_array is not None else list(range(x.ndim))
         if len(pads) != 2 * len(axes):
             raise ValueError(f"pads has {len(pads)} values, expected 2 x {len(axes)} axes")
         begins, ends = [0] * x.ndim, [0] * x.ndim
@@ -1835,7 +1858,7 @@ class DropoutOp(GraphOp):
     """
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, _, training = self.group_args(args)
+        (x,), (_, training) = self.group_args(args)
         if training is not None and bool(np.asarray(training).reshape(-1)[0]):
             raise ValueError("training_mode is true; only inference-mode dropout is supported")
         return [x, np.ones(x.shape, dtype=np.bool_)][: len(self.results)]
@@ -1855,8 +1878,8 @@ class _Reduce(GraphOp):
         raise NotImplementedError  # every concrete reduction overrides this
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, axes = self.group_args(args)
-        axes = _ints(axes) or []
+        (x,), (axis_array,) = self.group_args(args)
+        axes = _ints(axis_array) or []
         if axes:
             chosen = tuple(a % x.ndim for a in axes)
         else:
@@ -1881,7 +1904,7 @@ class ReduceMeanOp(_Reduce):
         if x.dtype.kind in "iu":  # integer mean truncates, in the element type
             count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
             total = np.sum(x, axis=axes, keepdims=keepdims, dtype=np.int64)
-            return _truncating_divide(total, np.int64(count)).astype(x.dtype)
+            return _truncating_divide(np.asarray(total), np.asarray(count, np.int64)).astype(x.dtype)
         return np.mean(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
 
 
@@ -1972,7 +1995,7 @@ class _ArgExtreme(GraphOp):
     """Base of ArgMax and ArgMin: the int64 index of ``arg``'s pick along ``axis`` (the first of ties, or the last
     with select_last_index), the axis kept as size 1 when keepdims."""
 
-    arg: ClassVar[Callable[..., np.ndarray]]  # numpy's argmax or argmin
+    arg: ClassVar[Callable[..., np.ndarray | np.intp]]  # numpy's argmax or argmin
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         (x,) = args
@@ -2027,20 +2050,20 @@ class ResizeOp(GraphOp):
         if SEGMENTS not in attributes or not isinstance(x, TensorType) or not x.is_static:
             return types
         counts = attributes[SEGMENTS].value  # type: ignore[attr-defined]  # X, roi, scales, sizes
-        scales = constants.get(1 + counts[1]) if counts[2] else None
+        scale_array = constants.get(1 + counts[1]) if counts[2] else None
         sizes = constants.get(1 + counts[1] + counts[2]) if counts[3] else None
-        scales = None if scales is None or scales.size == 0 else [float(v) for v in scales]
+        scales = None if scale_array is None or scale_array.size == 0 else [float(v) for v in scale_array]
         if scales is None and sizes is None:
             return types
         probe = cls([], [], attributes)
         axes = probe.attr("axes")
         axes = [a % x.rank for a in axes] if axes is not None else list(range(x.rank))
         policy = probe.attr("keep_aspect_ratio_policy")
-        shape, _ = kernels.resize_shape(x.shape, scales, None if scales else _ints(sizes), axes, policy)
+        shape, _ = kernels.resize_shape(x.static_shape, scales, None if scales else _ints(sizes), axes, policy)
         return [TensorType(tuple(shape), x.element)]
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, _, scales, sizes = self.group_args(args)
+        (x,), (_, scales, sizes) = self.group_args(args)
         return [
             kernels.resize(
                 x,
@@ -2113,7 +2136,7 @@ class QuantizeLinearOp(_Quantization):
         return np.dtype(np.uint8) if code == 0 else element_from_onnx(code).dtype
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, scale, zero_point = self.group_args(args)
+        (x, scale), (zero_point,) = self.group_args(args)
         dtype = self.output_dtype(zero_point)
         axis = self.attr("axis")
         q = np.rint(x / _per_axis(scale, x, axis).astype(x.dtype))
@@ -2136,7 +2159,7 @@ class DequantizeLinearOp(_Quantization):
     """
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        x, scale, zero_point = self.group_args(args)
+        (x, scale), (zero_point,) = self.group_args(args)
         axis = self.attr("axis")
         centered = x.astype(np.int64)
         if zero_point is not None:
