@@ -21,6 +21,7 @@ import io
 import json
 import time
 import zipfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,7 @@ BN_MOMENTUM = 0.1  # weight of the new batch statistic in the running average (O
 
 
 @dataclass
-class Layer:
+class Layer(ABC):
     """One layer of a sequential network: ``forward`` caches what ``backward`` needs; ``export`` gives its ONNX
     node and initializers. ``params`` are the trainable arrays, ``grads`` their gradients after ``backward``."""
 
@@ -56,17 +57,17 @@ class Layer:
     params: dict[str, np.ndarray] = field(default_factory=dict)
     grads: dict[str, np.ndarray] = field(default_factory=dict)
 
+    @abstractmethod
     def forward(self, x: np.ndarray, train: bool) -> np.ndarray:
         """The layer's output; ``train`` selects batch statistics (and their running averages) over stored ones."""
-        raise NotImplementedError
 
+    @abstractmethod
     def backward(self, grad: np.ndarray) -> np.ndarray:
         """The gradient with respect to the last ``forward``'s input; fills ``grads``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def export(self, x: str, y: str) -> tuple[onnx.NodeProto, list[TensorProto]]:
         """The ONNX node named after the layer, from tensor ``x`` to ``y``, and the initializers it reads."""
-        raise NotImplementedError
 
     def initializer(self, key: str, array: np.ndarray) -> TensorProto:
         """A float32 ONNX initializer named ``<layer>.<key>``, as PyTorch's exporter names them."""

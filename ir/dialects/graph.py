@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Self, overload
@@ -1077,12 +1078,13 @@ class MeanVarianceNormOp(GraphOp):
         return [centered / np.sqrt(variance)]
 
 
-class _AlongAxis(GraphOp):
+class _AlongAxis(GraphOp, ABC):
     """Base of the ops mapping each 1-D slice along ``axis`` to a slice of the same length: Softmax, LogSoftmax,
     Hardmax and LpNormalization."""
 
+    @abstractmethod
     def along(self, x: np.ndarray, axis: int) -> np.ndarray:
-        raise NotImplementedError  # every concrete op overrides this
+        """What the op computes; each concrete op defines it."""
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         (x,) = args
@@ -1314,11 +1316,12 @@ class AveragePoolOp(_Pool):
         return [kernels.average_pool(x, window, count_include_pad=bool(self.attr("count_include_pad")))]
 
 
-class _GlobalPool(GraphOp):
+class _GlobalPool(GraphOp, ABC):
     """Base of the global pools: ``pool`` reduces the spatial axes (2..) of an NC... tensor to size 1."""
 
+    @abstractmethod
     def pool(self, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-        raise NotImplementedError  # every concrete pool overrides this
+        """What the op computes; each concrete op defines it."""
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         (x,) = args
@@ -1867,15 +1870,16 @@ class DropoutOp(GraphOp):
 # --- reductions ---------------------------------------------------------------------------------------------------
 
 
-class _Reduce(GraphOp):
+class _Reduce(GraphOp, ABC):
     """Base of the Reduce* ops: ``reduce`` over the axes operand, keeping reduced axes as size 1 when keepdims.
 
     No axes means all axes, or with noop_with_empty_axes none: then each element is reduced alone, which keeps
     it for most reductions but squares it for ReduceSumSquare (as in onnxruntime and ONNX's reference).
     """
 
+    @abstractmethod
     def reduce(self, x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
-        raise NotImplementedError  # every concrete reduction overrides this
+        """What the op computes; each concrete op defines it."""
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         (x,), (axis_array,) = self.group_args(args)
