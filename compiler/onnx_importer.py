@@ -434,6 +434,24 @@ class _Builder:
         for name, result in zip(node.output, op.results):
             if name:
                 self.values[name] = result
+        self._propagate_constants(op, node)
+
+    def _propagate_constants(self, op: GraphOp, node: onnx.NodeProto) -> None:
+        """Record the values of a node all of whose inputs are known small constants, evaluated with the op's
+        reference implementation, so that later nodes' types can be inferred from them: exporters compute Slice
+        bounds and Reshape shapes from constants through ops ONNX's data propagation does not follow (Mod, Add).
+        The op itself stays in the IR; folding it is ``fold-constants``'s job."""
+        inputs = [self._known(name) for name in node.input if name]
+        if any(array is None for array in inputs):
+            return
+        try:
+            with np.errstate(all="ignore"):
+                results = op.evaluate(inputs)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - a value we cannot compute only means less precise types
+            return
+        for name, array in zip(node.output, results):
+            if name and np.asarray(array).size <= SKELETON_ELEMENTS:
+                self.constants[name] = np.asarray(array)
 
     def _operand_groups(self, cls: type[GraphOp], node: onnx.NodeProto, user: str) -> list[Value | list[Value] | None]:
         """One entry per declared operand: a value, None for an absent optional (``""``), a list for variadics."""

@@ -190,6 +190,38 @@ def test_types_onnx_cannot_infer_are_inferred_per_node_with_known_values() -> No
     np.testing.assert_array_equal(run_cimc(model, feeds)[0], run_ort(model, feeds)[0])
 
 
+def test_constant_chains_steer_type_inference() -> None:
+    # PyTorch's TorchScript exporter computes Slice bounds from constants through Mod and Reshape, which ONNX's
+    # data propagation does not follow; then neither Slice's length nor the final Reshape's rank is known to it.
+    ints = {
+        "seven": np.array(7),
+        "six": np.array(6),
+        "one": np.array([1]),
+        "zero": np.array([0]),
+        "tail": np.array([2, 3]),
+    }
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Mod", ["seven", "six"], ["m"]),
+        helper.make_node("Reshape", ["m", "one"], ["end"]),
+        helper.make_node("Slice", ["shape", "zero", "end"], ["batch"]),
+        helper.make_node("Concat", ["batch", "tail"], ["target"], axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["r"], name="reshape_out"),
+        helper.make_node("Relu", ["r"], ["y"]),
+    ]
+    initializers = {k: v.astype(np.int64) for k, v in ints.items()}
+    model = make_model(nodes, [tensor("x", ["n", 6])], [tensor("y", ["n", 2, 3])], initializers)
+    inferred = {v.name: v.type.tensor_type for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
+    assert "r" not in inferred or not inferred["r"].HasField("shape")  # ONNX alone finds no rank
+    module = import_onnx(model)
+    (reshape,) = [op for op in ops_named(module, "graph.reshape") if op.location.name == "reshape_out"]
+    assert str(reshape.result.type) == "tensor<?x?x?xf32>"  # its rank, from the length the Slice was given
+    (first, *_) = ops_named(module, "graph.mod")
+    assert first.location.name == "Mod_1"  # the ops stay; folding them is fold-constants' job
+    feeds = {"x": np.arange(12, dtype=np.float32).reshape(2, 6)}
+    np.testing.assert_array_equal(run_cimc(model, feeds)[0], run_ort(model, feeds)[0])
+
+
 def test_local_functions_are_inlined() -> None:
     body = [helper.make_node("Relu", ["a"], ["r"]), helper.make_node("Add", ["r", "r"], ["b"])]
     double_relu = helper.make_function("local", "DoubleRelu", ["a"], ["b"], body, [helper.make_opsetid("", OPSET)])
