@@ -10,35 +10,32 @@ import argparse
 import sys
 import traceback
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 import numpy as np
 
 from cimc.compiler.files import InputFileError, load_inputs, save_outputs, write_atomic
-from cimc.compiler.pipeline import STAGES, PipelineOptions, compile_onnx, load_module, run_passes
+from cimc.compiler.onnx_importer import OnnxImportError
+from cimc.compiler.pipeline import STAGES, PipelineOptions, compile_onnx, load_module, read_mlir, run_passes
 from cimc.ir.core import VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.interpreter import InterpreterError, run_module
-from cimc.ir.parser import ParseError, parse_module
+from cimc.ir.parser import ParseError
 from cimc.ir.pass_manager import PassTiming, PipelineError
 from cimc.ir.printer import print_module
 from cimc.ir.verifier import verify
 
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from cimc.compiler.onnx_importer import OnnxImportError
-
-    return (
-        OnnxImportError,
-        ParseError,
-        VerifyError,
-        InterpreterError,
-        PipelineError,
-        InputFileError,
-        FileNotFoundError,
-        IsADirectoryError,
-        PermissionError,
-    )
+#: Errors that mean bad input, reported in one line; anything else is an internal error.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    OnnxImportError,
+    ParseError,
+    VerifyError,
+    InterpreterError,
+    PipelineError,
+    InputFileError,
+    FileNotFoundError,
+    IsADirectoryError,
+    PermissionError,
+)
 
 
 def _version() -> str:
@@ -126,15 +123,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _cmd_opt(args: argparse.Namespace) -> int:
-    if args.input == "-":
-        text, name = sys.stdin.read(), "<stdin>"
-    else:
-        path = Path(args.input)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such file")
-        text, name = path.read_text(encoding="utf-8", errors="replace"), str(path)
-    module = parse_module(text, name)
-    verify(module)
+    module = read_mlir(args.input)
     timings = run_passes(module, args.passes, _options(args))
     verify(module)
     _emit(module, args)
@@ -185,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
-        known = isinstance(exc, _user_errors())
+        known = isinstance(exc, USER_ERRORS)
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if known:
             print(f"cimc: error: {message}", file=sys.stderr)

@@ -14,7 +14,7 @@ from typing import TextIO
 
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.parser import parse_module
-from cimc.ir.pass_manager import PassManager, PassTiming
+from cimc.ir.pass_manager import PassManager, PassTiming, write_dump
 from cimc.ir.printer import print_module
 from cimc.ir.verifier import verify
 
@@ -65,17 +65,24 @@ def run_passes(module: ModuleOp, pipeline: str, options: PipelineOptions | None 
 
 def load_module(path: str | os.PathLike, options: PipelineOptions | None = None) -> ModuleOp:
     """A model file as IR: ``.onnx`` is compiled to the graph stage, ``.mlir`` is parsed and verified."""
-    path = Path(path)
-    if path.suffix == ".mlir":
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such file")
-        module = parse_module(path.read_text(encoding="utf-8", errors="replace"), str(path))
-        verify(module)
-        return module
+    if Path(path).suffix == ".mlir":
+        return read_mlir(path)
     return compile_onnx(path, options)[0]
+
+
+def read_mlir(path: str | os.PathLike) -> ModuleOp:
+    """The verified module in an ``.mlir`` file; ``-`` reads standard input."""
+    if str(path) == "-":
+        text, name = sys.stdin.read(), "<stdin>"
+    else:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        text, name = Path(path).read_text(encoding="utf-8", errors="replace"), str(path)
+    module = parse_module(text, name)
+    verify(module)
+    return module
 
 
 def _dump(options: PipelineOptions, stage: str, module: ModuleOp) -> None:
     if options.print_ir_after_all:
-        stream = options.dump or sys.stderr
-        stream.write(f"// -----// IR Dump After {stage} //----- //\n{print_module(module)}\n")
+        write_dump(options.dump or sys.stderr, stage, print_module(module))

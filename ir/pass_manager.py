@@ -155,7 +155,7 @@ class PassManager:
             if self.verify_each:
                 verify(module)
             if self.dump is not None:
-                self.dump.write(f"// -----// IR Dump After {p} //----- //\n{self.printer(module)}\n")
+                write_dump(self.dump, str(p), self.printer(module))
         return module
 
 
@@ -166,3 +166,8 @@ def timing_table(timings: Sequence[PassTiming]) -> str:
     for t in timings:
         lines.append(f"  {t.seconds:9.4f}  {100 * t.seconds / max(total, 1e-12):5.1f}%  {t.name}")
     return "\n".join(lines)
+
+
+def write_dump(stream: TextIO, after: str, text: str) -> None:
+    """One ``--print-ir-after-all`` entry, headed as mlir-opt heads it."""
+    stream.write(f"// -----// IR Dump After {after} //----- //\n{text}\n")

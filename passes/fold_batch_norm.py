@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cimc.ir.attributes import FloatAttr
-from cimc.ir.core import Operation
+from cimc.ir.attributes import Attribute, FloatAttr
+from cimc.ir.core import Operation, Value
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.graph import BY_ONNX_TYPE
 from cimc.ir.pass_manager import Pass, register_pass
@@ -52,6 +52,29 @@ def channel_affine(bn: Operation, producer_name: str) -> ChannelAffine | None:
     return ChannelAffine(producer, scale, beta - mean * scale)
 
 
+def replace_with_refolded(
+    rewriter: Rewriter,
+    bn: Operation,
+    producer: Operation,
+    data: Value,
+    weight: tuple[np.ndarray, np.dtype],
+    bias: np.ndarray,
+    attributes: dict[str, Attribute],
+) -> None:
+    """Replace ``bn`` by a new op of ``producer``'s kind over ``data`` with the folded weight and bias (both rounded
+    to the weight's original dtype), placed and located where ``producer`` is."""
+    new_weight, dtype = weight
+    folded = type(producer).build(
+        data,
+        insert_constant(rewriter, producer, new_weight, blob_name(producer, ".weight"), dtype),
+        insert_constant(rewriter, producer, bias, blob_name(producer, ".bias"), dtype),
+        attributes=attributes,
+        result_types=[bn.results[0].type],
+        location=producer.location,
+    )
+    replace_op(rewriter, bn, [rewriter.insert_before(producer, folded).result])
+
+
 class FoldBatchNormIntoConv(RewritePattern):
     """Scale a Conv's output channels and shift its bias."""
 
@@ -61,21 +84,13 @@ class FoldBatchNormIntoConv(RewritePattern):
         if affine is None:
             return False
         conv = affine.producer
-        x, w, b = conv.operand("X"), constant_value(conv.operand("W")), conv.operand("B")
+        x, w, b = conv.required_operand("X"), constant_value(conv.operand("W")), conv.operand("B")
         bias = np.zeros(len(affine.scale)) if b is None else constant_value(b)
         if w is None or bias is None or w.shape[0] != len(affine.scale) or bias.shape != affine.scale.shape:
             return False
         new_w = w * affine.scale.reshape(-1, *[1] * (w.ndim - 1))
         new_b = bias * affine.scale + affine.shift
-        folded = type(conv).build(
-            x,
-            insert_constant(rewriter, conv, new_w, blob_name(conv, ".weight"), w.dtype),
-            insert_constant(rewriter, conv, new_b, blob_name(conv, ".bias"), w.dtype),
-            attributes=dict(conv.attributes),
-            result_types=[op.results[0].type],
-            location=conv.location,
-        )
-        replace_op(rewriter, op, [rewriter.insert_before(conv, folded).result])
+        replace_with_refolded(rewriter, op, conv, x, (new_w, w.dtype), new_b, dict(conv.attributes))
         return True
 
 
@@ -97,15 +112,8 @@ class FoldBatchNormIntoGemm(RewritePattern):
         new_c = float(gemm.attr("beta")) * bias * affine.scale + affine.shift
         attributes = dict(gemm.attributes)
         attributes["beta"] = FloatAttr(1.0)
-        folded = type(gemm).build(
-            gemm.operand("A"),
-            insert_constant(rewriter, gemm, new_b, blob_name(gemm, ".weight"), b.dtype),
-            insert_constant(rewriter, gemm, new_c, blob_name(gemm, ".bias"), b.dtype),
-            attributes=attributes,
-            result_types=[op.results[0].type],
-            location=gemm.location,
-        )
-        replace_op(rewriter, op, [rewriter.insert_before(gemm, folded).result])
+        a = gemm.required_operand("A")
+        replace_with_refolded(rewriter, op, gemm, a, (new_b, b.dtype), new_c, attributes)
         return True
 
 
