@@ -5,6 +5,15 @@ pipeline up to a stage; ``load_module(path)`` takes an ``.onnx`` or ``.mlir`` fi
 """
 
 from cimc.compiler.onnx_importer import OnnxImportError, import_onnx
-from cimc.compiler.pipeline import STAGES, PipelineOptions, compile_onnx, load_module, run_passes
+from cimc.compiler.pipeline import STAGES, CrossbarOptions, PipelineOptions, compile_onnx, load_module, run_passes
 
-__all__ = ["STAGES", "OnnxImportError", "PipelineOptions", "compile_onnx", "import_onnx", "load_module", "run_passes"]
+__all__ = [
+    "STAGES",
+    "CrossbarOptions",
+    "OnnxImportError",
+    "PipelineOptions",
+    "compile_onnx",
+    "import_onnx",
+    "load_module",
+    "run_passes",
+]

@@ -13,12 +13,22 @@ from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
+from cimc.compiler.calibration import CalibrationError
 from cimc.compiler.files import InputFileError, load_inputs, save_outputs, write_atomic
 from cimc.compiler.onnx_importer import OnnxImportError
-from cimc.compiler.pipeline import STAGES, PipelineOptions, compile_onnx, load_module, read_mlir, run_passes
+from cimc.compiler.pipeline import (
+    STAGES,
+    CrossbarOptions,
+    PipelineOptions,
+    compile_onnx,
+    load_module,
+    read_mlir,
+    run_passes,
+)
 from cimc.ir.core import VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
-from cimc.ir.interpreter import InterpreterError, run_module
+from cimc.ir.dialects.cim import SIGN_ENCODINGS
+from cimc.ir.interpreter import InterpreterError, main_function, run_module
 from cimc.ir.parser import ParseError
 from cimc.ir.pass_manager import PassTiming, PipelineError
 from cimc.ir.printer import print_module
@@ -32,6 +42,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     InterpreterError,
     PipelineError,
     InputFileError,
+    CalibrationError,
     FileNotFoundError,
     IsADirectoryError,
     PermissionError,
@@ -64,6 +75,58 @@ def _add_output_flags(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def _array_size(text: str) -> tuple[int, int]:
+    rows, sep, cols = text.lower().partition("x")
+    if not (sep and rows.isdigit() and cols.isdigit() and int(rows) > 0 and int(cols) > 0):
+        raise argparse.ArgumentTypeError(f"'{text}' is not ROWSxCOLS, e.g. 64x64")
+    return int(rows), int(cols)
+
+
+def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("lowering onto crossbars (stages quantized and cim)")
+    group.add_argument(
+        "--calib",
+        metavar="FILE",
+        help="calibration inputs (.npz keyed by input name) for float models; default: the bundled set beside a "
+        "bundled model (<prefix>_calib.npz)",
+    )
+    group.add_argument("--calib-method", choices=["minmax", "percentile"], default="minmax", help="activation ranges")
+    defaults = CrossbarOptions()
+    for flag, help_ in (
+        ("input-bits", "bits of the input codes"),
+        ("weight-bits", "bits of the weights"),
+        ("cell-bits", "bits per memory cell (1..8)"),
+        ("dac-bits", "bits per DAC step: inputs stream in ceil(input-bits / dac-bits) bit planes"),
+        ("adc-bits", "ADC resolution; 0 reads every array column exactly"),
+    ):
+        key = flag.replace("-", "_")
+        group.add_argument(
+            f"--{flag}", type=int, default=getattr(defaults, key), help=f"{help_} (default: %(default)s)"
+        )
+    group.add_argument(
+        "--sign-encoding",
+        choices=list(SIGN_ENCODINGS),
+        default=defaults.sign_encoding,
+        help="signed weights as differential array pairs or offset codes (default: %(default)s)",
+    )
+    group.add_argument(
+        "--array-size",
+        type=_array_size,
+        default=(defaults.array_rows, defaults.array_cols),
+        metavar="ROWSxCOLS",
+        help="crossbar array size (default: 64x64)",
+    )
+    group.add_argument(
+        "--replicate",
+        choices=["none", "auto"],
+        default="none",
+        help="auto: replicate the arrays of the conv layers that dominate latency, under --array-budget",
+    )
+    group.add_argument(
+        "--array-budget", type=int, default=0, help="arrays replication may use; 0: twice the unreplicated count"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cimc`` command."""
     parser = argparse.ArgumentParser(prog="cimc", description="Compiler and simulator for analog compute-in-memory.")
@@ -78,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output_flags(compile_, "the IR")
     _add_pipeline_flags(compile_)
+    _add_lowering_flags(compile_)
 
     opt = sub.add_parser("opt", help="run passes on textual IR, like mlir-opt")
     opt.add_argument("input", help="an .mlir file, or - for stdin")
@@ -89,7 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("model", help="an .onnx or .mlir file")
     run.add_argument("--input", "-i", required=True, metavar="FILE", help=".npy (single input) or .npz keyed by name")
     run.add_argument("--output", metavar="FILE", help="write outputs to this .npz, keyed by output name")
-    run.add_argument("--stage", choices=["graph"], default="graph", help="which IR level executes (default: graph)")
+    run.add_argument(
+        "--stage",
+        choices=STAGES[1:],
+        help="which IR level of an .onnx model executes: graph (float reference), quantized (integer reference) "
+        "or cim (the exact crossbar executor); default: graph",
+    )
+    _add_lowering_flags(run)
 
     ops = sub.add_parser("ops", help="list the ONNX operators cimc imports")
     for command in (compile_, opt, run, ops):
@@ -112,7 +182,28 @@ def _report_timing(args: argparse.Namespace, timings: list[PassTiming]) -> None:
 
 
 def _options(args: argparse.Namespace, emit: str = "graph") -> PipelineOptions:
-    return PipelineOptions(emit=emit, verify_each=args.verify_each, print_ir_after_all=args.print_ir_after_all)
+    lowering = {}
+    if hasattr(args, "calib"):
+        rows, cols = args.array_size
+        crossbar = CrossbarOptions(
+            input_bits=args.input_bits,
+            weight_bits=args.weight_bits,
+            cell_bits=args.cell_bits,
+            dac_bits=args.dac_bits,
+            adc_bits=args.adc_bits,
+            sign_encoding=args.sign_encoding,
+            array_rows=rows,
+            array_cols=cols,
+            replicate=args.replicate,
+            array_budget=args.array_budget,
+        )
+        lowering = {"crossbar": crossbar, "calib": args.calib, "calib_method": args.calib_method}
+    return PipelineOptions(
+        emit=emit,
+        verify_each=getattr(args, "verify_each", False),
+        print_ir_after_all=getattr(args, "print_ir_after_all", False),
+        **lowering,
+    )
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
@@ -132,8 +223,10 @@ def _cmd_opt(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    module = load_module(args.model)
-    func = module.functions[0] if len(module.functions) == 1 else module.function("main")
+    if args.model.endswith(".mlir") and args.stage is not None:
+        raise InputFileError(f"{args.model}: an .mlir file runs at the stage it was written at; --stage is for .onnx")
+    module = load_module(args.model, _options(args, args.stage or "graph"))
+    func = main_function(module)
     inputs = load_inputs(args.input, func.input_names)
     outputs = run_module(module, inputs)
     if args.output:

@@ -1,57 +1,146 @@
 """The compilation pipeline, read top to bottom: each stage named, the IR dumped after each on request.
 
-Stages so far: ``import`` (ONNX -> graph dialect) and ``graph`` (canonicalization: constants folded, Identity and
-Dropout removed, BatchNorm folded into its Conv/Gemm, dead code gone). Later stages lower to crossbars.
+- ``import``: ONNX -> the ``graph`` dialect.
+- ``graph``: canonicalization (constants folded, Identity and Dropout removed, BatchNorm folded, dead code gone).
+- ``quantized``: calibration on sample inputs (float models), then ``lower-to-cim``: every layer with constant
+  weights becomes exact integer crossbar arithmetic (``cim.linear``), everything else a digital-unit op. This is
+  the integer reference.
+- ``cim``: ``tile`` (row blocks of one array's height), ``bit-slice`` (weights over cells, inputs over DAC bit
+  planes, ADC reads, shift-add) and, on request, ``replicate``: the arithmetic exactly as the chip does it.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from cimc.compiler.files import InputFileError, load_inputs
 from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.interpreter import main_function
 from cimc.ir.parser import parse_module
 from cimc.ir.pass_manager import PassManager, PassTiming, write_dump
 from cimc.ir.printer import print_module
 from cimc.ir.verifier import verify
 
-#: The stages ``--emit`` can stop after, in pipeline order.
-STAGES = ("import", "graph")
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
 
-#: The passes of each stage after the import.
-STAGE_PIPELINES = {"graph": "canonicalize"}
+#: The stages ``--emit`` can stop after, in pipeline order.
+STAGES = ("import", "graph", "quantized", "cim")
+
+
+@dataclass(frozen=True)
+class CrossbarOptions:
+    """The parameters that change crossbar arithmetic: quantization widths, cells, converters, arrays.
+
+    ``adc_bits`` 0 means an ADC exact for its array (see ``cimc.ir.dialects.cim.exact_adc_bits``);
+    ``array_budget`` 0 with ``replicate="auto"`` means twice the arrays the model needs unreplicated.
+    """
+
+    input_bits: int = 8
+    weight_bits: int = 8
+    cell_bits: int = 2
+    dac_bits: int = 1
+    adc_bits: int = 0
+    sign_encoding: str = "differential"
+    array_rows: int = 64
+    array_cols: int = 64
+    replicate: str = "none"
+    array_budget: int = 0
+
+    def stage_pipelines(self) -> dict[str, str]:
+        """The passes of each stage after the import."""
+        cim = (
+            f"tile{{array-rows={self.array_rows}}},"
+            f"bit-slice{{cell-bits={self.cell_bits} dac-bits={self.dac_bits} adc-bits={self.adc_bits} "
+            f"sign-encoding={self.sign_encoding} array-rows={self.array_rows} array-cols={self.array_cols}}}"
+        )
+        if self.replicate == "auto":
+            cim += f",replicate{{budget={self.array_budget}}}"
+        return {
+            "graph": "canonicalize",
+            "quantized": f"lower-to-cim{{input-bits={self.input_bits} weight-bits={self.weight_bits}}}",
+            "cim": cim,
+        }
 
 
 @dataclass
 class PipelineOptions:
-    """How to run the pipeline: stop after ``emit``; verify, dump and time each pass when asked."""
+    """How to run the pipeline: stop after ``emit``; calibrate float models on ``calib`` (arrays keyed by input
+    name, or an ``.npz`` of them; by default the bundled set beside a bundled model); verify, dump and time each
+    pass when asked."""
 
     emit: str = "graph"
     verify_each: bool = False
     print_ir_after_all: bool = False
     dump: TextIO | None = None
+    crossbar: CrossbarOptions = CrossbarOptions()
+    calib: str | os.PathLike | Mapping[str, np.ndarray] | None = None
+    calib_method: str = "minmax"
 
     def __post_init__(self) -> None:
         if self.emit not in STAGES:
             raise ValueError(f"unknown stage '{self.emit}' (stages: {', '.join(STAGES)})")
+        if self.crossbar.replicate not in ("none", "auto"):
+            raise ValueError(f"replicate must be 'none' or 'auto', got '{self.crossbar.replicate}'")
 
 
 def compile_onnx(
-    source: str | os.PathLike, options: PipelineOptions | None = None
+    source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions | None = None
 ) -> tuple[ModuleOp, list[PassTiming]]:
-    """ONNX model -> IR at the requested stage; also returns per-pass timings."""
+    """ONNX model (a file or a ``ModelProto``) -> IR at the requested stage; also returns per-pass timings."""
     from cimc.compiler.onnx_importer import import_onnx
 
     options = options or PipelineOptions()
+    pipelines = options.crossbar.stage_pipelines()
     timings: list[PassTiming] = []
     module = import_onnx(source)  # stage: import
     _dump(options, "import", module)
     for stage in STAGES[STAGES.index("import") + 1 : STAGES.index(options.emit) + 1]:
-        timings += run_passes(module, STAGE_PIPELINES[stage], options)  # stage: graph
+        if stage == "quantized":
+            timings.append(_calibrate(module, source, options))
+        timings += run_passes(module, pipelines[stage], options)  # stages: graph, quantized, cim
     return module, timings
+
+
+def _calibrate(module: ModuleOp, source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions) -> PassTiming:
+    """Annotate the float layers of ``module`` with activation ranges measured on the calibration set."""
+    from cimc.compiler.calibration import calibrate
+    from cimc.passes.lower_to_cim import crossbar_input
+
+    start = time.perf_counter()
+    func = main_function(module)
+    if any(crossbar_input(op) is not None for op in func.body.ops):
+        calib = options.calib
+        from_file = isinstance(source, (str, os.PathLike))
+        if calib is None and from_file:
+            calib = default_calibration(source)
+        if calib is None:
+            where = source if from_file else "the model"
+            raise InputFileError(
+                f"{where}: quantizing its float layers for the crossbars needs calibration inputs; "
+                "pass --calib data.npz (sample inputs keyed by input name, like --input)"
+            )
+        if not isinstance(calib, Mapping):
+            calib = load_inputs(calib, func.input_names)
+        calibrate(module, calib, method=options.calib_method)
+    return PassTiming("calibrate", time.perf_counter() - start)
+
+
+def default_calibration(model: str | os.PathLike) -> Path | None:
+    """The calibration set shipped beside a model: ``<prefix>_calib.npz`` in its folder, where ``<prefix>`` starts
+    the model's name (``models/digits_calib.npz`` for ``models/digits_cnn.onnx``); the longest prefix wins."""
+    model = Path(model)
+    found = [
+        path for path in model.parent.glob("*_calib.npz") if model.stem.startswith(path.name.removesuffix("_calib.npz"))
+    ]
+    return max(found, key=lambda p: len(p.name), default=None)
 
 
 def run_passes(module: ModuleOp, pipeline: str, options: PipelineOptions | None = None) -> list[PassTiming]:
@@ -64,7 +153,8 @@ def run_passes(module: ModuleOp, pipeline: str, options: PipelineOptions | None 
 
 
 def load_module(path: str | os.PathLike, options: PipelineOptions | None = None) -> ModuleOp:
-    """A model file as IR: ``.onnx`` is compiled to the graph stage, ``.mlir`` is parsed and verified."""
+    """A model file as IR: ``.onnx`` is compiled to the stage ``options.emit`` (default graph), ``.mlir`` is parsed
+    and verified as it is."""
     if Path(path).suffix == ".mlir":
         return read_mlir(path)
     return compile_onnx(path, options)[0]

@@ -163,6 +163,8 @@ class Operation:
 
     name: ClassVar[str] = ""
     definition: ClassVar[OpDef] = OpDef()
+    #: Whether the op's regions see only their own block arguments (functions, modules, digital units).
+    isolated: ClassVar[bool] = False
 
     def __init__(
         self,

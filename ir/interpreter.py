@@ -7,13 +7,16 @@ last use, so memory follows the live set rather than the whole graph.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from cimc.ir.core import Operation, Value
-from cimc.ir.dialects.builtin import FuncOp, ModuleOp, ReturnOp
+from cimc.ir.core import Block, Operation, Value
+from cimc.ir.dialects.builtin import FuncOp, ModuleOp
 from cimc.ir.types import TensorType
+
+#: Called with each op and its argument arrays before the op runs.
+Observer = Callable[[Operation, list[np.ndarray]], None]
 
 
 class InterpreterError(Exception):
@@ -45,26 +48,34 @@ def bind_inputs(func: FuncOp, inputs: Mapping[str, np.ndarray] | Sequence[np.nda
     return arrays
 
 
-def run_function(func: FuncOp, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-    """Evaluate ``func`` on ``inputs``; returns its outputs keyed by output name."""
+def run_function(
+    func: FuncOp, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray], observe: Observer | None = None
+) -> dict[str, np.ndarray]:
+    """Evaluate ``func`` on ``inputs``; returns its outputs keyed by output name. ``observe(op, args)`` is
+    called before each op of the function body runs (calibration watches activations this way)."""
+    return dict(zip(func.output_names, run_block(func.body, bind_inputs(func, inputs), observe)))
+
+
+def run_block(block: Block, args: Sequence[np.ndarray], observe: Observer | None = None) -> list[np.ndarray]:
+    """Evaluate a block on its arguments; returns the operands of its last op, the terminator (``func.return``,
+    ``cim.yield``)."""
     env: dict[int, np.ndarray] = {}
     remaining: dict[int, int] = {}
-    for arg, array in zip(func.arguments, bind_inputs(func, inputs)):
+    for arg, array in zip(block.args, args):
         env[id(arg)] = array
         remaining[id(arg)] = len(arg.uses)
-    outputs: list[np.ndarray] = []
-    for op in func.body.ops:
-        args = [env[id(v)] for v in op.operands]
-        if isinstance(op, ReturnOp):
-            outputs = args
-            break
-        results = _evaluate(op, args)
+    *body, terminator = block.ops
+    for op in body:
+        values = [env[id(v)] for v in op.operands]
+        if observe is not None:
+            observe(op, values)
+        results = _evaluate(op, values)
         for value, array in zip(op.results, results):
             env[id(value)] = array
             remaining[id(value)] = len(value.uses)
         for operand in op.operands:
             _release(operand, env, remaining)
-    return dict(zip(func.output_names, outputs))
+    return [env[id(v)] for v in terminator.operands]
 
 
 def _release(value: Value, env: dict[int, np.ndarray], remaining: dict[int, int]) -> None:
@@ -87,8 +98,14 @@ def _evaluate(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(r) for r in results]
 
 
-def run_module(module: ModuleOp, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+def run_module(
+    module: ModuleOp, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray], observe: Observer | None = None
+) -> dict[str, np.ndarray]:
     """Evaluate the module's ``main`` function (or its only function)."""
+    return run_function(main_function(module), inputs, observe)
+
+
+def main_function(module: ModuleOp) -> FuncOp:
+    """The module's ``main`` function, or its only function."""
     functions = module.functions
-    func = functions[0] if len(functions) == 1 else module.function("main")
-    return run_function(func, inputs)
+    return functions[0] if len(functions) == 1 else module.function("main")

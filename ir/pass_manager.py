@@ -90,7 +90,8 @@ def _split_top_level(text: str) -> list[str]:
 
 
 def parse_pipeline(text: str) -> list[Pass]:
-    """Passes from a pipeline string such as ``"canonicalize,dce"`` or ``"tile{rows=64,cols=64}"``."""
+    """Passes from a pipeline string such as ``"canonicalize,dce"`` or ``"tile{array-rows=64}"``; options are
+    separated by spaces (as in MLIR) or commas."""
     _load_passes()
     passes: list[Pass] = []
     if not text.strip():
@@ -107,13 +108,13 @@ def parse_pipeline(text: str) -> list[Pass]:
             raise PipelineError(f"unknown pass '{name}' (known: {', '.join(sorted(PASSES))})")
         fields = {f.name: f for f in dataclasses.fields(cls)}
         options: dict[str, object] = {}
-        for option in filter(None, (s.strip() for s in (m.group(2) or "").split(","))):
+        for option in filter(None, re.split(r"[\s,]+", m.group(2) or "")):
             key, sep, value = option.partition("=")
             attr = key.strip().replace("-", "_")
             if not sep or attr not in fields:
                 known = ", ".join(f.replace("_", "-") for f in fields) or "none"
                 raise PipelineError(f"pass '{name}' has no option '{key.strip()}' (options: {known})")
-            options[attr] = _convert(value.strip(), fields[attr].type, f"pass '{name}' option '{key.strip()}'")
+            options[attr] = _convert(value, fields[attr].type, f"pass '{name}' option '{key.strip()}'")
         passes.append(cls(**options))
     return passes
 

@@ -29,12 +29,11 @@ def _verify(op: Operation, visible: set[int]) -> None:
                 raise op.error(f"result {result.index} has a stale use in '{use.op.name}'")
     _verify_declaration(op)
     op.verify_()
-    isolated = op.name in ("func.func", "builtin.module")
     for region in op.regions:
         if region.parent is not op:
             raise op.error("region's parent link is wrong")
         for block in region.blocks:
-            scope: set[int] = set() if isolated else set(visible)
+            scope: set[int] = set() if op.isolated else set(visible)
             scope.update(id(a) for a in block.args)
             for inner in block.ops:
                 if inner.parent is not block:

@@ -1,5 +1,25 @@
 """The passes; importing this package registers each one by name for pipeline strings."""
 
-from cimc.passes import canonicalize, dce, fold_batch_norm, fold_constants, remove_identity
+from cimc.passes import (
+    bit_slice,
+    canonicalize,
+    dce,
+    fold_batch_norm,
+    fold_constants,
+    lower_to_cim,
+    remove_identity,
+    replicate,
+    tile,
+)
 
-__all__ = ["canonicalize", "dce", "fold_batch_norm", "fold_constants", "remove_identity"]
+__all__ = [
+    "bit_slice",
+    "canonicalize",
+    "dce",
+    "fold_batch_norm",
+    "fold_constants",
+    "lower_to_cim",
+    "remove_identity",
+    "replicate",
+    "tile",
+]

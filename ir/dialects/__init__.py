@@ -1,9 +1,11 @@
-"""The dialects: ``builtin``/``func`` (module and functions) and ``graph`` (ONNX-level ops).
+"""The dialects: ``builtin``/``func`` (module and functions) ``graph`` (ONNX-level ops) and ``cim``
+(crossbar arrays, DACs, ADCs and digital units).
 
 Importing this package registers every op, so the parser and verifier know them by name.
 """
 
 from cimc.ir.dialects import (
     builtin,  # noqa: F401
+    cim,  # noqa: F401
     graph,  # noqa: F401
 )

@@ -33,6 +33,7 @@ class ModuleOp(Operation):
     """
 
     name = "builtin.module"
+    isolated = True
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - the generic constructor's
         super().__init__(*args, **kwargs)
@@ -74,6 +75,7 @@ class FuncOp(Operation):
     """
 
     name = "func.func"
+    isolated = True
     definition = OpDef(
         attributes={
             "sym_name": AttrDef(StringAttr),

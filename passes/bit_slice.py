@@ -1,0 +1,162 @@
+"""``bit-slice``: each ``cim.linear`` of one array's height as the chip computes it, from DAC bit planes to shift-add.
+
+A weight of ``weight_bits`` bits does not fit one cell of ``cell_bits`` bits, and a code of ``input_bits`` bits
+does not fit one DAC step of ``dac_bits`` bits; so a row block becomes
+
+- ``cim.bit_planes``: the codes streamed ``dac_bits`` at a time (one per codes value and width, shared by every row
+  block that reads those codes, placed right after the codes are made);
+- ``cim.program``: the weights as conductance levels, ``ceil(weight_bits / cell_bits)`` slices of ``cell_bits``
+  bits each; signed weights as a ``differential`` pair of arrays (positive and negative parts) or as ``offset``
+  codes ``w + 2^(weight_bits - 1)`` in one array, the offset taken out digitally from the sum of the codes;
+- ``cim.mvm``: one array read per bit plane;
+- ``cim.adc``: every column read by an ADC of ``adc_bits`` bits over the full scale an array can reach
+  (``adc_bits = 0``: as many bits as that full scale, so the read is exact);
+- ``cim.shift_add``: slices, planes and signs recombined into the block's partial sums.
+
+With an exact ADC the result equals the ``cim.linear`` bit for bit. After this pass no ``cim.linear`` remains
+(checked); ``tile`` must run first, so that every row block fits one array's height.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cimc.ir.attributes import Attribute, IntAttr, StringAttr, tensor_attr
+from cimc.ir.core import UNKNOWN, BlockArgument, OpResult, Value
+from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.dialects.cim import (
+    SIGN_ENCODINGS,
+    AdcOp,
+    BitPlanesOp,
+    LinearOp,
+    MvmOp,
+    ProgramOp,
+    ShiftAddOp,
+    exact_adc_bits,
+    slices_for,
+)
+from cimc.ir.pass_manager import Pass, PipelineError, register_pass
+from cimc.passes.common import blob_name
+from cimc.passes.tile import linear_weights, linears
+
+
+def weight_levels(weights: np.ndarray, weight_bits: int, cell_bits: int, sign_encoding: str) -> tuple[np.ndarray, int]:
+    """Conductance levels ``[signs, slices, rows, cols]`` (ui8) holding signed ``weights``, and the weight offset
+    the shift-adder takes out again (0 for differential pairs): slice ``s`` holds bits ``s * cell_bits`` and up."""
+    w = weights.astype(np.int64)
+    if sign_encoding == "differential":
+        offset = 0
+        stored = np.stack([np.maximum(w, 0), np.maximum(-w, 0)])
+    else:
+        offset = 1 << (weight_bits - 1)
+        stored = (w + offset)[None]
+    shifts = cell_bits * np.arange(slices_for(weight_bits, cell_bits))
+    levels = (stored[:, None] >> shifts[None, :, None, None]) & ((1 << cell_bits) - 1)
+    return levels.astype(np.uint8), offset
+
+
+def bit_planes(codes: Value, dac_bits: int, input_bits: int) -> Value:
+    """The ``cim.bit_planes`` of ``codes`` for this DAC and code width: the one already made, else a new one right
+    after the codes' definition (so it dominates every row block reading them), located where the codes are made."""
+    attributes: dict[str, Attribute] = {"dac_bits": IntAttr(dac_bits), "input_bits": IntAttr(input_bits)}
+    for use in codes.uses:
+        if isinstance(use.op, BitPlanesOp) and use.op.attributes == attributes:
+            return use.op.result
+    if isinstance(codes, OpResult):
+        block, location = codes.op.parent, codes.op.location
+        assert block is not None
+        anchor = block.ops[block.ops.index(codes.op) + 1]
+    else:
+        assert isinstance(codes, BlockArgument)
+        block, location = codes.block, UNKNOWN
+        anchor = block.ops[0]
+    return block.insert_before(anchor, BitPlanesOp.build(codes, attributes=attributes, location=location)).result
+
+
+@register_pass
+@dataclass(frozen=True)
+class BitSlicePass(Pass):
+    """Lower every ``cim.linear`` to bit planes, programmed slices, array reads, ADC reads and shift-add."""
+
+    name = "bit-slice"
+    cell_bits: int = 2
+    dac_bits: int = 1
+    adc_bits: int = 0
+    sign_encoding: str = "differential"
+    array_rows: int = 64
+    array_cols: int = 64
+
+    def __post_init__(self) -> None:
+        for option, value, low, high in (
+            ("cell-bits", self.cell_bits, 1, 8),
+            ("dac-bits", self.dac_bits, 1, 8),
+            ("adc-bits", self.adc_bits, 0, 24),
+        ):
+            if not low <= value <= high:
+                raise PipelineError(f"pass 'bit-slice' option '{option}' must be {low}..{high}, got {value}")
+        if self.sign_encoding not in SIGN_ENCODINGS:
+            raise PipelineError(
+                f"pass 'bit-slice' option 'sign-encoding' must be one of {', '.join(SIGN_ENCODINGS)}, "
+                f"got '{self.sign_encoding}'"
+            )
+        if self.array_rows < 1 or self.array_cols < 1:
+            raise PipelineError(
+                f"pass 'bit-slice' options 'array-rows' and 'array-cols' must be positive, "
+                f"got {self.array_rows} and {self.array_cols}"
+            )
+
+    def run(self, module: ModuleOp) -> None:
+        for op in linears(module):
+            self.slice_linear(op)
+        left = linears(module)
+        if left:
+            raise left[0].error("remains after bit-slice")
+
+    def slice_linear(self, op: LinearOp) -> None:
+        """Replace ``op`` by its crossbar form."""
+        if op.rows > self.array_rows:
+            raise op.error(
+                f"{op.rows} rows do not fit arrays of {self.array_rows} rows; run "
+                f"'tile{{array-rows={self.array_rows}}}' before 'bit-slice'"
+            )
+        block = op.parent
+        assert block is not None
+        codes = op.operands[0]
+        weight_bits, input_bits = op.attr("weight_bits"), op.attr("input_bits")
+        dac_bits = min(self.dac_bits, input_bits)  # a code narrower than the DAC streams in one step
+        levels, weight_offset = weight_levels(linear_weights(op), weight_bits, self.cell_bits, self.sign_encoding)
+        planes = bit_planes(codes, dac_bits, input_bits)
+
+        def add(new: ProgramOp | MvmOp | AdcOp | ShiftAddOp) -> Value:
+            return block.insert_before(op, new).result
+
+        program = add(
+            ProgramOp.build(
+                attributes={
+                    "levels": tensor_attr(levels, blob_name(op, ".levels")),
+                    "cell_bits": IntAttr(self.cell_bits),
+                    "sign_encoding": StringAttr(self.sign_encoding),
+                    "array_rows": IntAttr(self.array_rows),
+                    "array_cols": IntAttr(self.array_cols),
+                },
+                location=op.location,
+            )
+        )
+        row_offset = op.attributes.get("row_offset", IntAttr(0))
+        currents = add(MvmOp.build(planes, program, attributes={"row_offset": row_offset}, location=op.location))
+        full_scale = exact_adc_bits(op.rows, dac_bits, self.cell_bits)
+        adc: dict[str, Attribute] = {
+            "bits": IntAttr(self.adc_bits or full_scale),
+            "full_scale_bits": IntAttr(full_scale),
+        }
+        readings = add(AdcOp.build(currents, attributes=adc, location=op.location))
+        recombine: dict[str, Attribute] = {"dac_bits": IntAttr(dac_bits), "cell_bits": IntAttr(self.cell_bits)}
+        if weight_offset:
+            recombine |= {"weight_offset": IntAttr(weight_offset), "row_offset": row_offset, "rows": IntAttr(op.rows)}
+        partial = add(
+            ShiftAddOp.build(readings, codes if weight_offset else None, attributes=recombine, location=op.location)
+        )
+        op.result.replace_all_uses_with(partial)
+        op.erase()

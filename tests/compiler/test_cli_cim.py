@@ -1,0 +1,101 @@
+"""``cimc compile --emit quantized|cim`` and ``cimc run --stage quantized|cim``: the crossbar stages from the shell,
+their flags, and one clear line with exit 1 on bad input."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cimc.compiler import CrossbarOptions, PipelineOptions, compile_onnx
+from cimc.compiler.cli import main
+from cimc.ir import run_module
+
+ROOT = Path(__file__).resolve().parents[2]
+CNN = ROOT / "models" / "digits_cnn.onnx"
+TEST = ROOT / "models" / "digits_test.npz"
+
+
+def test_compile_emit_cim_prints_crossbar_ir(capsys: pytest.CaptureFixture) -> None:
+    assert main(["compile", str(CNN), "--emit", "cim"]) == 0
+    captured = capsys.readouterr()
+    for op in ("cim.quantize", "cim.im2col", "cim.bit_planes", "cim.program", "cim.mvm", "cim.adc", "cim.shift_add"):
+        assert f'"{op}"' in captured.out, op
+    assert '"graph.conv"' not in captured.out and '"cim.digital"' in captured.out
+
+
+def test_compile_emit_quantized_writes_the_integer_reference(tmp_path: Path) -> None:
+    target = tmp_path / "q.mlir"
+    assert main(["compile", str(CNN), "--emit", "quantized", "-o", str(target)]) == 0
+    text = target.read_text()
+    assert '"cim.linear"' in text and '"cim.mvm"' not in text and "dialect_resources" in text
+
+
+def test_run_stage_cim_equals_the_python_api(tmp_path: Path) -> None:
+    out = tmp_path / "y.npz"
+    flags = ["--cell-bits", "1", "--dac-bits", "2", "--sign-encoding", "offset", "--array-size", "32x32"]
+    assert main(["run", str(CNN), "--stage", "cim", "--input", str(TEST), "--output", str(out), *flags]) == 0
+    options = CrossbarOptions(cell_bits=1, dac_bits=2, sign_encoding="offset", array_rows=32, array_cols=32)
+    module, _ = compile_onnx(CNN, PipelineOptions(emit="cim", crossbar=options))
+    expected = run_module(module, {"x": np.load(TEST)["x"]})
+    with np.load(out) as got:
+        assert got.files == list(expected)
+        for name in expected:
+            np.testing.assert_array_equal(got[name], expected[name])
+
+
+def test_run_stage_quantized_and_cim_agree(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    assert main(["run", str(CNN), "--stage", "quantized", "--input", str(TEST), "--output", str(a)]) == 0
+    assert main(["run", str(CNN), "--stage", "cim", "--input", str(TEST), "--output", str(b)]) == 0
+    with np.load(a) as x, np.load(b) as y:
+        np.testing.assert_array_equal(x["logits"], y["logits"])
+
+
+def test_a_float_model_without_calibration_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    alone = tmp_path / "cnn.onnx"
+    shutil.copy(CNN, alone)
+    assert main(["compile", str(alone), "--emit", "cim"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cimc: error: ") and str(alone) in err and "--calib" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_explicit_calibration_file(tmp_path: Path) -> None:
+    alone = tmp_path / "cnn.onnx"
+    shutil.copy(CNN, alone)
+    calib = ROOT / "models" / "digits_calib.npz"
+    assert main(["compile", str(alone), "--emit", "cim", "--calib", str(calib), "-o", str(tmp_path / "c.mlir")]) == 0
+
+
+def test_a_calibration_file_without_the_input_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    wrong = tmp_path / "calib.npz"
+    np.savez(wrong, images=np.zeros((2, 1, 8, 8), np.float32))
+    assert main(["compile", str(CNN), "--emit", "cim", "--calib", str(wrong)]) == 1
+    err = capsys.readouterr().err
+    assert str(wrong) in err and "'x'" in err
+
+
+def test_bad_array_size_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["compile", str(CNN), "--emit", "cim", "--array-size", "64"])
+    assert exit_.value.code == 2 and "ROWSxCOLS" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "names"),
+    [(["--cell-bits", "9"], "cell"), (["--dac-bits", "0"], "dac"), (["--input-bits", "0"], "input")],
+)
+def test_out_of_range_bits_are_refused(flags: list[str], names: str, capsys: pytest.CaptureFixture) -> None:
+    assert main(["compile", str(CNN), "--emit", "cim", *flags]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cimc: error: ") and names in err and len(err.strip().splitlines()) == 1
+
+
+def test_stage_is_for_onnx_models(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    ir = tmp_path / "m.mlir"
+    assert main(["compile", str(CNN), "-o", str(ir)]) == 0
+    assert main(["run", str(ir), "--stage", "cim", "--input", str(TEST)]) == 1
+    assert "--stage" in capsys.readouterr().err
