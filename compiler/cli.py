@@ -7,6 +7,7 @@ Bad input ends in one line on stderr (``cimc: error: ...``) and exit status 1, n
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import traceback
 from importlib.metadata import PackageNotFoundError, version
@@ -134,12 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    compile_ = sub.add_parser("compile", help="compile an ONNX model and print or write its IR")
+    compile_ = sub.add_parser(
+        "compile",
+        help="compile an ONNX model and print or write its IR (with --emit quantized|cim, also the crossbar report)",
+    )
     compile_.add_argument("model", help="an .onnx file")
     compile_.add_argument(
         "--emit", choices=STAGES, default="graph", help="stop after this stage and print its IR (default: graph)"
     )
     _add_output_flags(compile_, "the IR")
+    compile_.add_argument(
+        "--report-json",
+        metavar="FILE",
+        help="with --emit quantized|cim: write the crossbar report (per layer arrays, utilization, ADC) as JSON",
+    )
     _add_pipeline_flags(compile_)
     _add_lowering_flags(compile_)
 
@@ -208,7 +217,21 @@ def _options(args: argparse.Namespace, emit: str = "graph") -> PipelineOptions:
 
 def _cmd_compile(args: argparse.Namespace) -> int:
     module, timings = compile_onnx(args.model, _options(args, args.emit))
+    report = None
+    if args.emit in ("quantized", "cim"):
+        from cimc.compiler.crossbar_report import crossbar_report
+
+        report = crossbar_report(module)
+        if args.report_json:
+            from cimc.compiler.crossbar_report import report_json
+
+            write_atomic(args.report_json, json.dumps(report_json(report), indent=2, sort_keys=True) + "\n")
     _emit(module, args)
+    if report is not None:
+        from cimc.compiler.crossbar_report import format_report
+
+        # the IR owns stdout unless it went to a file
+        print(format_report(report), file=sys.stdout if args.output else sys.stderr)
     _report_timing(args, timings)
     return 0
 

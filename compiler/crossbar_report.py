@@ -2,10 +2,10 @@
 well its weights fill the cells, what the configured ADC loses, what the other sign encoding would cost, and what
 work stays on the digital units.
 
-It reads the IR of the ``cim`` stage (``cim.program`` / ``cim.mvm`` / ``cim.adc`` / ``cim.shift_add``) or of the
-``quantized`` stage (``cim.linear``, before arrays exist: matrix shapes and kinds only). A crossbar layer is one
-``cim.dequantize`` and the crossbar ops upstream of its accumulators; it is named by its location (the ONNX node).
-Every figure is counted from the IR, per input sample, so tests check it against closed forms.
+It reads the verified IR of the ``cim`` stage (``cim.program`` / ``cim.mvm`` / ``cim.adc`` / ``cim.shift_add``) or
+of the ``quantized`` stage (``cim.linear``, before arrays exist: matrix shapes and kinds only). A crossbar layer is
+one ``cim.dequantize`` and the crossbar ops upstream of its accumulators; it is named by its location (the ONNX
+node). Every figure is counted from the IR, per input sample, so tests check it against closed forms.
 """
 
 from __future__ import annotations
@@ -17,9 +17,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import numpy as np
-
-from cimc.ir.attributes import DenseElementsAttr, StringAttr
 from cimc.ir.core import Operation, OpResult, Value
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import (
@@ -34,18 +31,14 @@ from cimc.ir.dialects.cim import (
     ProgramOp,
     ShiftAddOp,
     planes_for,
+    signs_for,
+    slices_for,
 )
 from cimc.ir.interpreter import main_function
 from cimc.ir.types import TensorType
 from cimc.passes.lower_to_cim import KIND, REASON, WEIGHTS
 
-T = TypeVar("T")
 OpT = TypeVar("OpT", bound=Operation)
-
-
-def _signs(encoding: str) -> int:
-    """Arrays per bit slice that hold one signed weight: a differential pair (2) or one offset-coded array (1)."""
-    return 2 if encoding == "differential" else 1
 
 
 @dataclass(frozen=True)
@@ -71,13 +64,8 @@ class CrossbarLayer:
     ``weights`` is the layer's true weight count (``cim.weights``; below K x N for grouped convolutions, whose matrix
     is block-diagonal; None in IR written without it); ``row_blocks`` counts the distinct row offsets of its
     programmed blocks (a block of zero weights is not programmed); ``vectors`` is the input vectors one sample
-    streams (1 for a Gemm, output pixels for a convolution, tokens for a MatMul; None when a dimension is dynamic).
-
-    Weight bits: exact (``weight_bits_min == weight_bits_max``) at the ``quantized`` stage (``cim.linear``) and with
-    offset encoding (``cim.shift_add``'s ``weight_offset`` is ``2^(weight_bits-1)``). A differential layer stores
-    ``ceil(weight_bits / cell_bits)`` slices, so only ``(slices-1) * cell_bits < weight_bits <= slices * cell_bits``
-    is known from its shape; when the levels are in the IR, the largest stored magnitudes raise the lower end (a
-    positive magnitude of ``b`` bits needs ``b + 1`` signed bits, a negative one at least ``b``).
+    streams (1 for a Gemm, output pixels for a convolution, tokens for a MatMul; None when a dimension is dynamic);
+    ``input_bits`` and ``weight_bits`` are the widths of the input codes and of the signed weights.
 
     The rest is None at the ``quantized`` stage (no arrays yet; ``encodings`` is empty there):
 
@@ -96,7 +84,7 @@ class CrossbarLayer:
       2^(s*cell_bits)`` per sign, and one such sum per row block: ``sum_blocks e * signs * sum_p 2^(p*dac_bits) *
       sum_s 2^(s*cell_bits)``. 0 with an exact ADC;
     - ``adc_relative_error``: ``adc_error`` over the accumulator's full scale ``K * (2^input_bits - 1) *
-      2^(weight_bits-1)``, taken with ``weight_bits_min`` so that it stays a bound;
+      2^(weight_bits-1)``;
     - ``encodings``: the cost under each sign encoding (the one used and the other), by encoding name.
     """
 
@@ -108,8 +96,7 @@ class CrossbarLayer:
     row_blocks: int
     vectors: int | None
     input_bits: int
-    weight_bits_min: int
-    weight_bits_max: int
+    weight_bits: int
     cell_bits: int | None = None
     slices: int | None = None
     sign_encoding: str | None = None
@@ -219,26 +206,29 @@ def crossbar_report(module: ModuleOp) -> CrossbarReport:
     ops = main_function(module).body.ops
     layers = [_layer(op) for op in ops if isinstance(op, DequantizeOp)]
     digital = [
-        DigitalWork(op.work.name, op.location.name, _string(op, REASON)) for op in ops if isinstance(op, DigitalOp)
+        DigitalWork(op.work.name, op.location.name, _annotation(op, REASON)) for op in ops if isinstance(op, DigitalOp)
     ]
     return CrossbarReport(layers, digital)
 
 
-def _string(op: Operation, key: str) -> str | None:
-    attr = op.attributes.get(key)
-    return attr.value if isinstance(attr, StringAttr) else None
+def _annotation(op: Operation, key: str) -> Any:
+    """The value of an attribute ``lower-to-cim`` notes for reports (``cim.kind``, ...), None when absent."""
+    return getattr(op.attributes.get(key), "value", None)
 
 
 def _defining(value: Value) -> Operation | None:
     return value.op if isinstance(value, OpResult) else None
 
 
+def _found(op: Operation | None) -> str:
+    return f"'{op.name}'" if op is not None else "a block argument"
+
+
 def _expect(value: Value, kind: type[OpT], user: Operation) -> OpT:
     """The op of type ``kind`` that defines ``value``, an operand of ``user``."""
     op = _defining(value)
     if not isinstance(op, kind):
-        found = f"'{op.name}'" if op is not None else "a block argument"
-        raise user.error(f"the crossbar report expects '{kind.name}' here, found {found}")
+        raise user.error(f"the crossbar report expects '{kind.name}' here, found {_found(op)}")
     return op
 
 
@@ -253,85 +243,33 @@ def _partial_sums(dequantize: DequantizeOp) -> list[Operation]:
         elif isinstance(op, (ShiftAddOp, LinearOp)):
             found.append(op)
         else:
-            found_name = f"'{op.name}'" if op is not None else "a block argument"
-            raise dequantize.error(f"its accumulators come from {found_name}, not from crossbar ops")
+            raise dequantize.error(f"its accumulators come from {_found(op)}, not from crossbar ops")
     return found
 
 
-def _vectors(codes: Value) -> int | None:
-    """Input vectors per sample: the product of the codes' axes between the batch and the contraction axis."""
-    shape = _shape(codes)[1:-1]
-    return None if None in shape else math.prod(shape)  # type: ignore[arg-type]
-
-
-def _shape(value: Value) -> tuple[int | None, ...]:
-    assert isinstance(value.type, TensorType)
-    return value.type.shape
-
-
-def _uniform(dequantize: DequantizeOp, what: str, values: Iterable[T]) -> T:
-    """The one value every block of the layer of ``dequantize`` has for ``what``; a clear error when they differ."""
-    distinct = sorted(set(values), key=str)
+def _uniform(dequantize: DequantizeOp, ops: Iterable[Operation], key: str) -> Any:
+    """The one value of attribute ``key`` that the ops of the layer of ``dequantize`` share; a clear error when they
+    differ."""
+    distinct = sorted({op.attr(key) for op in ops}, key=str)
     if len(distinct) != 1:
-        raise dequantize.error(f"the blocks of its layer differ in {what} ({', '.join(map(str, distinct))})")
+        raise dequantize.error(f"the blocks of its layer differ in {key} ({', '.join(map(str, distinct))})")
     return distinct[0]
-
-
-def _layer(dequantize: DequantizeOp) -> CrossbarLayer:
-    sources = _partial_sums(dequantize)
-    weights = dequantize.attributes.get(WEIGHTS)
-    common: dict[str, Any] = {
-        "name": dequantize.location.name or "<unknown>",
-        "kind": _string(dequantize, KIND),
-        "columns": _shape(dequantize.result)[-1],
-        "weights": getattr(weights, "value", None),
-    }
-    linears = [op for op in sources if isinstance(op, LinearOp)]
-    shift_adds = [op for op in sources if isinstance(op, ShiftAddOp)]
-    if len(linears) == len(sources):
-        return _quantized_layer(dequantize, common, linears)
-    if len(shift_adds) != len(sources):
-        raise dequantize.error("its partial sums mix 'cim.linear' and 'cim.shift_add'")
-    return _sliced_layer(dequantize, common, [_Block.of(op) for op in shift_adds])
-
-
-def _depth(codes: Value, ends: Iterable[int]) -> int:
-    """K: the codes' contraction axis (rows past the last programmed block hold zero weights only)."""
-    return max([*ends, _shape(codes)[-1] or 0])
-
-
-def _quantized_layer(dequantize: DequantizeOp, common: dict[str, Any], linears: Sequence[LinearOp]) -> CrossbarLayer:
-    """A layer at the ``quantized`` stage: exact integer ``cim.linear`` blocks, no arrays yet."""
-    codes = linears[0].operands[0]
-    bits = _uniform(dequantize, "weight bits", (op.attr("weight_bits") for op in linears))
-    return CrossbarLayer(
-        **common,
-        rows=_depth(codes, (op.attr("row_offset") + op.rows for op in linears)),
-        row_blocks=len({op.attr("row_offset") for op in linears}),
-        vectors=_vectors(codes),
-        input_bits=_uniform(dequantize, "input bits", (op.attr("input_bits") for op in linears)),
-        weight_bits_min=bits,
-        weight_bits_max=bits,
-    )
 
 
 @dataclass(frozen=True)
 class _Block:
-    """One programmed row block and the ops that read it: its DAC planes, array reads, ADC and shift-add."""
+    """One programmed row block and the ops that read it: its DAC planes, array reads and ADC."""
 
     planes: BitPlanesOp
     mvm: MvmOp
     program: ProgramOp
     adc: AdcOp
-    shift_add: ShiftAddOp
 
     @staticmethod
     def of(shift_add: ShiftAddOp) -> _Block:
         adc = _expect(shift_add.operands[0], AdcOp, shift_add)
         mvm = _expect(adc.operands[0], MvmOp, adc)
-        planes = _expect(mvm.operands[0], BitPlanesOp, mvm)
-        program = _expect(mvm.operands[1], ProgramOp, mvm)
-        return _Block(planes, mvm, program, adc, shift_add)
+        return _Block(_expect(mvm.operands[0], BitPlanesOp, mvm), mvm, _expect(mvm.operands[1], ProgramOp, mvm), adc)
 
     @property
     def row_offset(self) -> int:
@@ -348,63 +286,72 @@ class _Block:
         return max(min((1 << k) >> 1, largest), largest - top)
 
 
-def _sliced_layer(dequantize: DequantizeOp, common: dict[str, Any], blocks: Sequence[_Block]) -> CrossbarLayer:
-    """A layer at the ``cim`` stage: programmed arrays, bit planes, ADC reads."""
+def _layer(dequantize: DequantizeOp) -> CrossbarLayer:
+    """One layer: its matrix from the row blocks its accumulators add, and its arrays once they are programmed."""
+    sources = _partial_sums(dequantize)
+    linears = [op for op in sources if isinstance(op, LinearOp)]
+    blocks = [_Block.of(op) for op in sources if isinstance(op, ShiftAddOp)]
+    if linears and blocks:
+        raise dequantize.error("its partial sums mix 'cim.linear' and 'cim.shift_add'")
+    if linears:  # the quantized stage: cim.linear holds the codes' and weights' widths
+        codes, spans = linears[0].operands[0], [(op.attr("row_offset"), op.rows) for op in linears]
+        inputs: Sequence[Operation] = linears
+        weights: Sequence[Operation] = linears
+    else:  # the cim stage: the bit planes hold the codes' width, the programs the weights'
+        codes, spans = blocks[0].planes.operands[0], [(b.row_offset, b.program.rows) for b in blocks]
+        inputs, weights = [b.planes for b in blocks], [b.program for b in blocks]
+    assert isinstance(codes.type, TensorType)
+    lead = codes.type.shape[1:-1]  # the axes between the batch and the contraction axis
+    layer = CrossbarLayer(
+        name=dequantize.location.name or "<unknown>",
+        kind=_annotation(dequantize, KIND),
+        # K: the codes' contraction axis (rows past the last programmed block hold zero weights only)
+        rows=max(*(offset + rows for offset, rows in spans), codes.type.shape[-1] or 0),
+        columns=dequantize.result.type.shape[-1],  # type: ignore[attr-defined]
+        weights=_annotation(dequantize, WEIGHTS),
+        row_blocks=len({offset for offset, _ in spans}),
+        vectors=None if None in lead else math.prod(lead),  # type: ignore[arg-type]
+        input_bits=_uniform(dequantize, inputs, "input_bits"),
+        weight_bits=_uniform(dequantize, weights, "weight_bits"),
+    )
+    return _programmed(dequantize, layer, blocks) if blocks else layer
 
-    def same(what: str, value: Callable[[_Block], T]) -> T:
-        return _uniform(dequantize, what, (value(b) for b in blocks))
 
-    cell_bits = same("cell bits", lambda b: b.program.attr("cell_bits"))
-    slices = same("slices", lambda b: b.program.slices)
-    signs = same("signs", lambda b: b.program.signs)
-    encoding = same("sign encoding", lambda b: b.program.attr("sign_encoding"))
-    replication = same("replication", lambda b: b.program.attr("replication"))
-    array_rows = same("array rows", lambda b: b.program.attr("array_rows"))
-    array_cols = same("array columns", lambda b: b.program.attr("array_cols"))
-    dac_bits = same("DAC bits", lambda b: b.planes.attr("dac_bits"))
-    input_bits = same("input bits", lambda b: b.planes.attr("input_bits"))
-    planes = planes_for(input_bits, dac_bits)
-
-    codes = blocks[0].planes.operands[0]
-    vectors = _vectors(codes)
-    rows = _depth(codes, (b.row_offset + b.program.rows for b in blocks))
+def _programmed(dequantize: DequantizeOp, layer: CrossbarLayer, blocks: Sequence[_Block]) -> CrossbarLayer:
+    """``layer`` with the figures of its programmed arrays, bit planes and ADC reads."""
+    programs = [b.program for b in blocks]
+    cell_bits, encoding, replication, array_rows, array_cols = (
+        _uniform(dequantize, programs, key)
+        for key in ("cell_bits", "sign_encoding", "replication", "array_rows", "array_cols")
+    )
+    dac_bits = _uniform(dequantize, (b.planes for b in blocks), "dac_bits")
+    slices, signs = slices_for(layer.weight_bits, cell_bits), signs_for(encoding)
+    planes = planes_for(layer.input_bits, dac_bits)
     offsets = {b.row_offset for b in blocks}
-    programs = list({id(b.program): b.program for b in blocks}.values())
-    arrays = sum(p.arrays for p in programs)
-    per_vector = None if vectors is None else vectors * planes
-    reads = None if per_vector is None else per_vector * sum(b.program.arrays // replication for b in blocks)
-    conversions = None if per_vector is None else per_vector * signs * slices * sum(b.program.columns for b in blocks)
-
-    weight_offset = same("weight offset", lambda b: b.shift_add.attr("weight_offset"))
-    low, high = _weight_bits(blocks, weight_offset, slices, cell_bits)
+    arrays = sum(p.arrays for p in set(programs))
+    per_vector = None if layer.vectors is None else layer.vectors * planes
+    reads = None if per_vector is None else per_vector * sum(p.arrays // replication for p in programs)
+    conversions = None if per_vector is None else per_vector * signs * slices * sum(p.columns for p in programs)
     # one output: each row block adds signs x planes x slices ADC readings, shift-added with these weights
     shift_weights = (
         signs * sum(1 << (p * dac_bits) for p in range(planes)) * sum(1 << (s * cell_bits) for s in range(slices))
     )
     error = shift_weights * sum(max(b.read_error() for b in blocks if b.row_offset == o) for o in offsets)
-    full_scale = rows * ((1 << input_bits) - 1) * (1 << (low - 1))
-    weights = common["weights"]
+    full_scale = layer.rows * ((1 << layer.input_bits) - 1) * (1 << (layer.weight_bits - 1))
     cells = arrays * array_rows * array_cols
-    weight_cells = None if weights is None else weights * slices * signs * replication
-
-    row_sums = None if vectors is None else vectors * len(offsets)  # offset encoding: one per vector and row block
+    weight_cells = None if layer.weights is None else layer.weights * slices * signs * replication
+    row_sums = None if layer.vectors is None else layer.vectors * len(offsets)  # offset: per vector and row block
 
     def cost(other: str) -> EncodingCost:
-        scale = _signs(other)
+        scale = signs_for(other)
         return EncodingCost(
             arrays // signs * scale,
             None if conversions is None else conversions // signs * scale,
             row_sums if other == "offset" else 0,
         )
 
-    return CrossbarLayer(
-        **common,
-        rows=rows,
-        row_blocks=len(offsets),
-        vectors=vectors,
-        input_bits=input_bits,
-        weight_bits_min=low,
-        weight_bits_max=high,
+    return dataclasses.replace(
+        layer,
         cell_bits=cell_bits,
         slices=slices,
         sign_encoding=encoding,
@@ -428,33 +375,6 @@ def _sliced_layer(dequantize: DequantizeOp, common: dict[str, Any], blocks: Sequ
     )
 
 
-def _weight_bits(blocks: Sequence[_Block], weight_offset: int, slices: int, cell_bits: int) -> tuple[int, int]:
-    """The weight bits of a sliced layer, as ``(lowest, highest)`` consistent with its IR (see ``CrossbarLayer``)."""
-    if weight_offset:  # offset encoding: 2^(weight_bits - 1)
-        exact = weight_offset.bit_length()
-        return exact, exact
-    low, high = (slices - 1) * cell_bits + 1, slices * cell_bits
-    for block in blocks:
-        levels = _levels(block.program)
-        if levels is None:
-            continue
-        top = levels.max(axis=(2, 3))  # [sign, slice]: the largest level of each slice
-        for sign, needs in ((0, 1), (1, 0)):  # +b bits need b + 1 signed bits, -b bits at least b
-            used = [s for s in range(slices) if top[sign, s]]
-            if used:
-                magnitude_bits = used[-1] * cell_bits + int(top[sign, used[-1]]).bit_length()
-                low = max(low, magnitude_bits + needs)
-    return min(low, high), high
-
-
-def _levels(program: ProgramOp) -> np.ndarray | None:
-    """The program's levels, or None when the IR was printed without its resources."""
-    attr = program.attributes["levels"]
-    if isinstance(attr, DenseElementsAttr) or attr.blob.array is not None:  # type: ignore[attr-defined]
-        return program.tensor_attr("levels")
-    return None
-
-
 # --- output ------------------------------------------------------------------------------------------------------
 
 
@@ -464,10 +384,10 @@ def report_json(report: CrossbarReport) -> dict[str, Any]:
 
     - ``layers``: one object per crossbar layer, in module order, with the fields of ``CrossbarLayer`` (see there):
       ``name``, ``kind``, ``rows``, ``columns``, ``weights``, ``row_blocks``, ``vectors``, ``input_bits``,
-      ``weight_bits_min``, ``weight_bits_max``, ``cell_bits``, ``slices``, ``sign_encoding``, ``replication``,
-      ``array_rows``, ``array_cols``, ``dac_bits``, ``planes``, ``arrays``, ``cells``, ``weight_cells``,
-      ``cell_utilization`` (0..1), ``array_reads``, ``adc_conversions``, ``adc_exact_bits``, ``adc_bits``,
-      ``adc_dropped_bits``, ``adc_error`` (accumulator units), ``adc_relative_error``, and ``encodings``:
+      ``weight_bits``, ``cell_bits``, ``slices``, ``sign_encoding``, ``replication``, ``array_rows``,
+      ``array_cols``, ``dac_bits``, ``planes``, ``arrays``, ``cells``, ``weight_cells``, ``cell_utilization``
+      (0..1), ``array_reads``, ``adc_conversions``, ``adc_exact_bits``, ``adc_bits``, ``adc_dropped_bits``,
+      ``adc_error`` (accumulator units), ``adc_relative_error``, and ``encodings``:
       ``{"differential": {"arrays", "adc_conversions", "row_sums"}, "offset": {...}}`` (empty at ``quantized``);
     - ``arrays``: the model's arrays (null at the ``quantized`` stage);
     - ``totals``: ``layers``, ``weights``, ``arrays``, ``cell_utilization`` (of all programmed cells),
@@ -489,15 +409,15 @@ def report_json(report: CrossbarReport) -> dict[str, Any]:
 def format_report(report: CrossbarReport) -> str:
     """The report as aligned terminal tables: layers and their arrays, work per sample and ADC, the cost of each sign
     encoding, and the digital work (counts per op kind, and the crossbar ops refused with their reasons)."""
-    layers, totals = report.layers, report.totals
+    totals = report.totals
     sections = [
         f"Crossbar report: {totals.layers} crossbar layer{'s' * (totals.layers != 1)}, "
         f"{_count(totals.weights)} weights, {_count(totals.arrays)} arrays, {totals.digital_ops} digital ops"
     ]
-    if layers:
-        sections.append(_layers_table(layers, totals))
-    if any(layer.arrays is not None for layer in layers):
-        sections += [_work_table(layers, totals), _encoding_table(layers, totals)]
+    if report.layers:
+        sections.append(_layer_table(_LAYERS_TITLE, _LAYERS, report))
+    if any(layer.arrays is not None for layer in report.layers):
+        sections += [_layer_table(_WORK_TITLE, _WORK, report), _layer_table(_ENCODINGS_TITLE, _ENCODINGS, report)]
     if report.digital:
         counts = [[op, str(count)] for op, count in report.digital_counts.items()]
         sections.append(_table("Digital units (ops per kind)", ["op", "count"], counts, "lr"))
@@ -519,86 +439,67 @@ def _relative(value: float | None) -> str:
     return "-" if value is None else f"{value:.1e}" if value else "0"
 
 
-def _bits(low: int, high: int) -> str:
-    return str(low) if low == high else f"{low}-{high}"
+def _encoding_cell(name: str, figure: str) -> Callable[[CrossbarLayer | Totals], str]:
+    """The cell of one figure of ``EncodingCost`` under encoding ``name``, for a layer or the totals."""
+    return lambda row: _count(getattr(row.encodings[name], figure)) if row.encodings else "-"
 
 
-def _layers_table(layers: Sequence[CrossbarLayer], totals: Totals) -> str:
-    header = ["layer", "kind", "matrix", "weights", "blocks", "w bits", "in bits", "cell", "slices", "encoding"]
-    header += ["repl", "arrays", "util"]
-    rows = [
-        [
-            layer.name,
-            layer.kind or "-",
-            f"{layer.rows} x {layer.columns}",
-            _count(layer.weights),
-            _count(layer.row_blocks),
-            _bits(layer.weight_bits_min, layer.weight_bits_max),
-            str(layer.input_bits),
-            _count(layer.cell_bits),
-            _count(layer.slices),
-            layer.sign_encoding or "-",
-            _count(layer.replication),
-            _count(layer.arrays),
-            _percent(layer.cell_utilization),
-        ]
-        for layer in layers
-    ]
-    total = [
-        "total",
-        "",
-        "",
-        _count(totals.weights),
-        *[""] * 7,
-        _count(totals.arrays),
-        _percent(totals.cell_utilization),
-    ]
-    title = "Crossbar layers (util: cells holding a weight / programmed cells)"
-    return _table(title, header, [*rows, total], "llrrrrrrrlrrr")
+#: The columns of a per-layer table: header, alignment (``l`` or ``r``), the cell of a layer, and the cell of the
+#: totals row (None: blank).
+_Column = tuple[str, str, Callable[[CrossbarLayer], str], Callable[[Totals], str] | None]
+
+_LAYERS_TITLE = "Crossbar layers (util: cells holding a weight / programmed cells)"
+_LAYERS: list[_Column] = [
+    ("kind", "l", lambda layer: layer.kind or "-", None),
+    ("matrix", "r", lambda layer: f"{layer.rows} x {layer.columns}", None),
+    ("weights", "r", lambda layer: _count(layer.weights), lambda totals: _count(totals.weights)),
+    ("blocks", "r", lambda layer: _count(layer.row_blocks), None),
+    ("w bits", "r", lambda layer: str(layer.weight_bits), None),
+    ("in bits", "r", lambda layer: str(layer.input_bits), None),
+    ("cell", "r", lambda layer: _count(layer.cell_bits), None),
+    ("slices", "r", lambda layer: _count(layer.slices), None),
+    ("encoding", "l", lambda layer: layer.sign_encoding or "-", None),
+    ("repl", "r", lambda layer: _count(layer.replication), None),
+    ("arrays", "r", lambda layer: _count(layer.arrays), lambda totals: _count(totals.arrays)),
+    ("util", "r", lambda layer: _percent(layer.cell_utilization), lambda totals: _percent(totals.cell_utilization)),
+]
+_WORK_TITLE = "Work per sample and ADC (error bound: of one output, in accumulator units; relative: to its full scale)"
+_WORK: list[_Column] = [
+    ("vectors", "r", lambda layer: _count(layer.vectors), None),
+    ("planes", "r", lambda layer: _count(layer.planes), None),
+    ("array reads", "r", lambda layer: _count(layer.array_reads), lambda totals: _count(totals.array_reads)),
+    ("ADC conv", "r", lambda layer: _count(layer.adc_conversions), lambda totals: _count(totals.adc_conversions)),
+    ("ADC exact", "r", lambda layer: _count(layer.adc_exact_bits), None),
+    ("ADC bits", "r", lambda layer: _count(layer.adc_bits), None),
+    ("dropped", "r", lambda layer: _count(layer.adc_dropped_bits), None),
+    ("error bound", "r", lambda layer: _count(layer.adc_error), None),
+    ("relative", "r", lambda layer: _relative(layer.adc_relative_error), None),
+]
+_ENCODINGS_TITLE = (
+    "Sign encodings per sample (differential: 2 arrays per slice; offset: 1, plus a digital row sum per vector)"
+)
+_ENCODINGS: list[_Column] = [
+    ("used", "l", lambda layer: layer.sign_encoding or "-", None),
+    *(
+        (header, "r", _encoding_cell(name, figure), _encoding_cell(name, figure))
+        for header, name, figure in (
+            ("arrays diff", "differential", "arrays"),
+            ("arrays offset", "offset", "arrays"),
+            ("ADC conv diff", "differential", "adc_conversions"),
+            ("ADC conv offset", "offset", "adc_conversions"),
+            ("row sums offset", "offset", "row_sums"),
+        )
+    ),
+]
 
 
-def _work_table(layers: Sequence[CrossbarLayer], totals: Totals) -> str:
-    header = ["layer", "vectors", "planes", "array reads", "ADC conv", "ADC exact", "ADC bits", "dropped"]
-    header += ["error bound", "relative"]
-    rows = [
-        [
-            layer.name,
-            _count(layer.vectors),
-            _count(layer.planes),
-            _count(layer.array_reads),
-            _count(layer.adc_conversions),
-            _count(layer.adc_exact_bits),
-            _count(layer.adc_bits),
-            _count(layer.adc_dropped_bits),
-            _count(layer.adc_error),
-            _relative(layer.adc_relative_error),
-        ]
-        for layer in layers
-    ]
-    total = ["total", "", "", _count(totals.array_reads), _count(totals.adc_conversions), *[""] * 5]
-    title = "Work per sample and ADC (error bound: of one output, in accumulator units; relative: to its full scale)"
-    return _table(title, header, [*rows, total], "lrrrrrrrrr")
-
-
-def _encoding_table(layers: Sequence[CrossbarLayer], totals: Totals) -> str:
-    header = ["layer", "used", "arrays diff", "arrays offset", "ADC conv diff", "ADC conv offset", "row sums offset"]
-
-    def figures(encodings: dict[str, EncodingCost]) -> list[str]:
-        if not encodings:
-            return ["-"] * 5
-        differential, offset = encodings["differential"], encodings["offset"]
-        return [
-            _count(differential.arrays),
-            _count(offset.arrays),
-            _count(differential.adc_conversions),
-            _count(offset.adc_conversions),
-            _count(offset.row_sums),
-        ]
-
-    rows = [[layer.name, layer.sign_encoding or "-", *figures(layer.encodings)] for layer in layers]
-    total = ["total", "", *figures(totals.encodings)]
-    title = "Sign encodings per sample (differential: 2 arrays per slice; offset: 1, plus a digital row sum per vector)"
-    return _table(title, header, [*rows, total], "llrrrrr")
+def _layer_table(title: str, columns: Sequence[_Column], report: CrossbarReport) -> str:
+    """A table of one row per layer, named in the first column, and a totals row."""
+    totals = report.totals
+    rows = [[layer.name, *(cell(layer) for _, _, cell, _ in columns)] for layer in report.layers]
+    total = ["total", *("" if cell is None else cell(totals) for _, _, _, cell in columns)]
+    header = ["layer", *(header for header, _, _, _ in columns)]
+    return _table(title, header, [*rows, total], "l" + "".join(align for _, align, _, _ in columns))
 
 
 def _table(title: str, header: list[str], rows: list[list[str]], align: str) -> str:

@@ -5,9 +5,10 @@ does not fit one DAC step of ``dac_bits`` bits; so a row block becomes
 
 - ``cim.bit_planes``: the codes streamed ``dac_bits`` at a time (one per codes value and width, shared by every row
   block that reads those codes, placed right after the codes are made);
-- ``cim.program``: the weights as conductance levels, ``ceil(weight_bits / cell_bits)`` slices of ``cell_bits``
-  bits each; signed weights as a ``differential`` pair of arrays (positive and negative parts) or as ``offset``
-  codes ``w + 2^(weight_bits - 1)`` in one array, the offset taken out digitally from the sum of the codes;
+- ``cim.program``: the weights as conductance levels (their width kept as its ``weight_bits``),
+  ``ceil(weight_bits / cell_bits)`` slices of ``cell_bits`` bits each; signed weights as a ``differential`` pair of
+  arrays (positive and negative parts) or as ``offset`` codes ``w + 2^(weight_bits - 1)`` in one array, the offset
+  taken out digitally from the sum of the codes;
 - ``cim.mvm``: one array read per bit plane;
 - ``cim.adc``: every column read by an ADC of ``adc_bits`` bits over the full scale an array can reach
   (``adc_bits = 0``: as many bits as that full scale, so the read is exact);
@@ -136,6 +137,7 @@ class BitSlicePass(Pass):
             ProgramOp.build(
                 attributes={
                     "levels": tensor_attr(levels, blob_name(op, ".levels")),
+                    "weight_bits": IntAttr(weight_bits),
                     "cell_bits": IntAttr(self.cell_bits),
                     "sign_encoding": StringAttr(self.sign_encoding),
                     "array_rows": IntAttr(self.array_rows),

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from cimc.compiler.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -33,3 +37,17 @@ def test_first_command_names_bundled_files() -> None:
     first = re.findall(r"```sh\n(.*?)\n```", README, re.S)[0]
     for path in re.findall(r"models/\S+", first):
         assert os.path.exists(ROOT / path), path
+
+
+def test_first_command_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command after the install, as a new user types it (from the repository root)."""
+    first = re.findall(r"```sh\n(.*?)\n```", README, re.S)[0]
+    command = first.split("&& ")[-1]
+    assert command.startswith("cimc ")
+    monkeypatch.chdir(ROOT)
+    args = shlex.split(command)[1:]
+    args[args.index("--output") + 1] = str(tmp_path / "logits.npz")
+    assert main(args) == 0
+    with np.load(tmp_path / "logits.npz") as out:
+        accuracy = (out["logits"].argmax(1) == np.load(ROOT / "models" / "digits_test.npz")["y"]).mean()
+    assert accuracy > 0.98

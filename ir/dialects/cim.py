@@ -68,6 +68,11 @@ def slices_for(weight_bits: int, cell_bits: int) -> int:
     return -(-weight_bits // cell_bits)
 
 
+def signs_for(sign_encoding: str) -> int:
+    """Arrays per slice: a differential pair holds the positive and negative parts apart, an offset code one."""
+    return 2 if sign_encoding == "differential" else 1
+
+
 def _tensor(value: Value) -> TensorType:
     assert isinstance(value.type, TensorType)
     return value.type
@@ -370,14 +375,15 @@ class DequantizeOp(_CimOp):
 
 @register_op
 class ProgramOp(_CimOp):
-    """A row block of a weight matrix programmed into crossbar arrays: conductance levels per cell,
-    ``levels[sign, slice, row, col]`` in ``0 .. 2^cell_bits - 1``. Slice ``s`` holds bits ``s * cell_bits`` and up
-    of each weight's magnitude (``differential``: sign 0 the positive part, sign 1 the negative) or of its offset
-    code (``offset``: ``w + 2^(weight_bits - 1)``, one sign). Every ``array_cols`` columns of one slice and sign
-    is one physical array of ``array_rows`` rows; ``replication`` copies of them serve alternate input vectors.
+    """A row block of a matrix of signed ``weight_bits``-bit weights programmed into crossbar arrays: conductance
+    levels per cell, ``levels[sign, slice, row, col]`` in ``0 .. 2^cell_bits - 1``. Slice ``s`` holds bits
+    ``s * cell_bits`` and up of each weight's magnitude (``differential``: sign 0 the positive part, sign 1 the
+    negative) or of its offset code (``offset``: ``w + 2^(weight_bits - 1)``, one sign), in
+    ``ceil(weight_bits / cell_bits)`` slices. Every ``array_cols`` columns of one slice and sign is one physical
+    array of ``array_rows`` rows; ``replication`` copies of them serve alternate input vectors.
 
     ``%4 = "cim.program"() <{array_cols = 64 : i64, array_rows = 64 : i64, cell_bits = 2 : i64,
-    levels = dense_resource<fc1.r0> : tensor<2x4x64x10xui8>, sign_encoding = "differential"}> :
+    levels = dense_resource<fc1.r0> : tensor<2x4x64x10xui8>, sign_encoding = "differential", weight_bits = 8 : i64}> :
     () -> tensor<2x4x64x10xui8>``
     """
 
@@ -386,6 +392,7 @@ class ProgramOp(_CimOp):
         results=(ResultDef("levels"),),
         attributes={
             "levels": AttrDef(_TENSOR),
+            "weight_bits": AttrDef(IntAttr),
             "cell_bits": AttrDef(IntAttr),
             "sign_encoding": AttrDef(StringAttr),
             "array_rows": AttrDef(IntAttr),
@@ -423,6 +430,7 @@ class ProgramOp(_CimOp):
         return self.signs * self.slices * blocks * self.attr("replication")
 
     def verify_(self) -> None:
+        weight_bits = self.check_bits("weight_bits")
         cell_bits = self.check_bits("cell_bits", 1, 8)
         levels = self.attr_type("levels")
         if levels.rank != 4 or levels.element.name != "ui8" or not levels.is_static:
@@ -432,9 +440,12 @@ class ProgramOp(_CimOp):
         encoding = self.attr("sign_encoding")
         if encoding not in SIGN_ENCODINGS:
             raise self.error(f"'sign_encoding' must be one of {', '.join(SIGN_ENCODINGS)}, got '{encoding}'")
-        if self.signs != (2 if encoding == "differential" else 1):
+        if self.signs != signs_for(encoding):
+            raise self.error(f"{encoding} encoding needs {signs_for(encoding)} signs, got {self.signs}")
+        if self.slices != slices_for(weight_bits, cell_bits):
             raise self.error(
-                f"{encoding} encoding needs {2 if encoding == 'differential' else 1} signs, got {self.signs}"
+                f"{weight_bits}-bit weights take {slices_for(weight_bits, cell_bits)} slices of {cell_bits}-bit "
+                f"cells, got {self.slices}"
             )
         if self.rows > self.attr("array_rows"):
             raise self.error(f"{self.rows} rows do not fit arrays of {self.attr('array_rows')} rows")
@@ -442,9 +453,17 @@ class ProgramOp(_CimOp):
             raise self.error("'array_cols' and 'replication' must be positive")
         attr = self.attributes["levels"]
         if isinstance(attr, DenseElementsAttr) or attr.blob.array is not None:  # type: ignore[attr-defined]
-            top = int(self.tensor_attr("levels").max(initial=0))
+            cells = self.tensor_attr("levels").astype(np.int64)
+            top = int(cells.max(initial=0))
             if top >= 1 << cell_bits:
                 raise self.error(f"level {top} does not fit a {cell_bits}-bit cell")
+            # the largest magnitude (differential) or offset code that one weight's slices add up to
+            shifts = cell_bits * np.arange(self.slices).reshape(-1, 1, 1)
+            stored = int((cells << shifts).sum(axis=1).max(initial=0))
+            limit = (1 << weight_bits) - 1 if encoding == "offset" else 1 << (weight_bits - 1)
+            if stored > limit:
+                what = "offset code" if encoding == "offset" else "magnitude"
+                raise self.error(f"levels hold {what} {stored}, beyond {weight_bits}-bit weights (at most {limit})")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         return [self.tensor_attr("levels")]

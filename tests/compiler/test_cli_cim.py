@@ -3,6 +3,7 @@ their flags, and one clear line with exit 1 on bad input."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -99,3 +100,16 @@ def test_stage_is_for_onnx_models(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert main(["compile", str(CNN), "-o", str(ir)]) == 0
     assert main(["run", str(ir), "--stage", "cim", "--input", str(TEST)]) == 1
     assert "--stage" in capsys.readouterr().err
+
+
+def test_compile_prints_the_crossbar_report_and_writes_its_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """With the IR in a file the report goes to stdout; its JSON has one entry per crossbar layer, arrays summing
+    to the total (digits CNN: 9x8, 72x16, 144x32 and 32x10 matrices on 64x64 arrays, 4 slices x 2 signs each)."""
+    target = tmp_path / "report.json"
+    args = ["compile", str(CNN), "--emit", "cim", "-o", str(tmp_path / "c.mlir"), "--report-json", str(target)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Crossbar layers" in out and "conv1" in out
+    report = json.loads(target.read_text())
+    assert [layer["arrays"] for layer in report["layers"]] == [8, 16, 24, 8]
+    assert report["arrays"] == 56

@@ -38,6 +38,7 @@ from cimc.ir.parser import parse_module
 from cimc.ir.printer import print_module
 from cimc.ir.types import ElementType, TensorType
 from cimc.ir.verifier import verify
+from cimc.passes.bit_slice import weight_levels
 
 I64 = ElementType("i64")
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -87,29 +88,27 @@ def sliced_layer(
     kind: str,
     weights: int,
     encoding: str = "differential",
+    weight_bits: int = 8,
     cell_bits: int = 2,
-    slices: int = 4,
     dac_bits: int = 1,
     adc_bits: int | None = None,
     replication: int = 1,
-    level: tuple[int, int, int] | None = None,
     rng: np.random.Generator | None = None,
 ) -> Value:
     """A crossbar layer as ``bit-slice`` writes it, from blocks ``(row_offset, rows, first column, end column)``;
-    levels drawn from ``rng``, else 0 but for ``level = (sign, slice, value)`` in the first cell of the first block."""
+    weights drawn from ``rng``, else 0."""
     loc = Location(name)
     bit_planes = {"dac_bits": IntAttr(dac_bits), "input_bits": IntAttr(8)}
     planes = b.add(BitPlanesOp.build(codes, attributes=bit_planes, location=loc)).result
-    signs = 2 if encoding == "differential" else 1
     partials = []
     for index, (offset, rows, c0, c1) in enumerate(blocks):
-        shape = (signs, slices, rows, c1 - c0)
-        levels = np.zeros(shape, np.uint8) if rng is None else rng.integers(0, 2**cell_bits, shape, np.uint8)
-        if level is not None and index == 0:
-            levels[level[0], level[1], 0, 0] = level[2]
+        top = 1 << (weight_bits - 1)
+        block = np.zeros((rows, c1 - c0), np.int64) if rng is None else rng.integers(-top, top, (rows, c1 - c0))
+        levels, weight_offset = weight_levels(block, weight_bits, cell_bits, encoding)
         program = ProgramOp.build(
             attributes={
                 "levels": tensor_attr(levels, f"{name}.r{index}"),
+                "weight_bits": IntAttr(weight_bits),
                 "cell_bits": IntAttr(cell_bits),
                 "sign_encoding": StringAttr(encoding),
                 "array_rows": IntAttr(64),
@@ -124,9 +123,9 @@ def sliced_layer(
         adc_attrs = {"bits": IntAttr(adc_bits or exact), "full_scale_bits": IntAttr(exact)}
         adc = b.add(AdcOp.build(mvm.result, attributes=adc_attrs, location=loc))
         shift = {"dac_bits": IntAttr(dac_bits), "cell_bits": IntAttr(cell_bits)}
-        if encoding == "offset":
-            shift |= {"weight_offset": IntAttr(1 << 7), "row_offset": IntAttr(offset), "rows": IntAttr(rows)}
-        offset_codes = codes if encoding == "offset" else None
+        if weight_offset:
+            shift |= {"weight_offset": IntAttr(weight_offset), "row_offset": IntAttr(offset), "rows": IntAttr(rows)}
+        offset_codes = codes if weight_offset else None
         partials.append(b.add(ShiftAddOp.build(adc.result, offset_codes, attributes=shift, location=loc)).result)
     offsets = DenseArrayAttr(I64, tuple(c0 for _, _, c0, _ in blocks))
     accumulate = AccumulateOp.build(partials, attributes={"col_offsets": offsets, "columns": IntAttr(columns)})
@@ -167,36 +166,27 @@ def test_dense_layer_arrays_reads_conversions() -> None:
     assert (offset.arrays, offset.adc_conversions, offset.row_sums) == (16, 4480, 2)
 
 
-def test_weight_bits_from_slices_and_stored_magnitudes() -> None:
-    # 4 slices of 2-bit cells: 6 < weight bits <= 8; all-zero levels say no more
-    (layer,) = crossbar_report(dense_module()).layers
-    assert (layer.weight_bits_min, layer.weight_bits_max) == (7, 8)
-    # +64 stored (slice 3 holds 1): a 7-bit magnitude needs 8 signed bits
-    (layer,) = crossbar_report(dense_module(level=(0, 3, 1))).layers
-    assert (layer.weight_bits_min, layer.weight_bits_max) == (8, 8)
-    # -64 stored (the negative array): fits signed 7 bits, nothing learned
-    (layer,) = crossbar_report(dense_module(level=(1, 3, 1))).layers
-    assert (layer.weight_bits_min, layer.weight_bits_max) == (7, 8)
-    # -128 stored (slice 3 holds 2): an 8-bit magnitude
-    (layer,) = crossbar_report(dense_module(level=(1, 3, 2))).layers
-    assert (layer.weight_bits_min, layer.weight_bits_max) == (8, 8)
-
-
 def test_ir_printed_without_its_weights() -> None:
-    """Parsed from text whose resources were elided: every figure but what the stored levels would tell."""
-    module = parse_module(print_module(dense_module(level=(0, 3, 1))))
-    (layer,) = crossbar_report(module).layers
-    assert (layer.arrays, layer.adc_conversions, layer.weight_bits_min, layer.weight_bits_max) == (32, 8960, 7, 8)
+    """Parsed from text whose resources were elided: the same figures, none of them read from the weights."""
+    module = dense_module(rng=np.random.default_rng(0))
+    elided = parse_module(print_module(module))
+    assert crossbar_report(elided) == crossbar_report(module)
+    (layer,) = crossbar_report(elided).layers
+    assert (layer.arrays, layer.adc_conversions, layer.weight_bits) == (32, 8960, 8)
 
 
 def test_adc_error_bound_of_a_narrow_adc() -> None:
-    (layer,) = crossbar_report(dense_module(adc_bits=6, level=(0, 3, 1))).layers
+    (layer,) = crossbar_report(dense_module(adc_bits=6)).layers
     # block 0: 64 rows x 1 x 3 = 192 -> 8 exact bits, 2 dropped, off by <= 2; block 1: 108 -> 7 bits, 1 dropped, <= 1
     assert (layer.adc_exact_bits, layer.adc_bits, layer.adc_dropped_bits) == (8, 6, 2)
     shift_add = 2 * (2**8 - 1) * (1 + 4 + 16 + 64)  # signs x sum of plane weights x sum of slice weights
     assert layer.adc_error == shift_add * (2 + 1) == 130050
     assert layer.adc_relative_error == 130050 / (100 * 255 * 2**7)
-    (exact,) = crossbar_report(dense_module(level=(0, 3, 1))).layers
+    # 7-bit weights take as many slices of 2-bit cells: the same error, over half the full scale
+    (layer,) = crossbar_report(dense_module(adc_bits=6, weight_bits=7)).layers
+    assert (layer.weight_bits, layer.slices, layer.adc_error) == (7, 4, 130050)
+    assert layer.adc_relative_error == 130050 / (100 * 255 * 2**6)
+    (exact,) = crossbar_report(dense_module()).layers
     assert (exact.adc_exact_bits, exact.adc_bits, exact.adc_dropped_bits, exact.adc_error) == (8, 8, 0, 0)
 
 
@@ -233,8 +223,8 @@ def test_adc_read_error_is_the_worst_over_every_current(rows: int, cell_bits: in
         3,
         kind="gemm",
         weights=3 * rows,
+        weight_bits=cell_bits,  # one slice
         cell_bits=cell_bits,
-        slices=1,
         adc_bits=adc_bits,
     )
     module = b.finish(y)
@@ -251,7 +241,7 @@ def test_offset_encoding_with_replication() -> None:
         b, b.quantize(b.input), "fc", [(0, 64, 0, 10)], 10, kind="matmul", weights=640, encoding="offset", replication=2
     )
     (layer,) = crossbar_report(b.finish(y)).layers
-    assert (layer.sign_encoding, layer.replication, layer.weight_bits_min, layer.weight_bits_max) == ("offset", 2, 8, 8)
+    assert (layer.sign_encoding, layer.replication, layer.weight_bits) == ("offset", 2, 8)
     assert layer.arrays == 1 * 1 * 4 * 1 * 2  # row blocks x column blocks x slices x 1 sign x replicas
     assert layer.cell_utilization == 640 * 4 * 2 / (8 * 64 * 64)
     assert layer.array_reads == 8 * 4  # replicas serve other vectors: no extra reads
@@ -340,7 +330,7 @@ def test_quantized_stage_lists_shapes_without_arrays() -> None:
     (layer,) = report.layers
     assert (layer.name, layer.kind, layer.rows, layer.columns) == ("fc1", "matmul", 100, 70)
     assert (layer.row_blocks, layer.vectors) == (2, 3)  # 3 tokens a sample
-    assert (layer.input_bits, layer.weight_bits_min, layer.weight_bits_max) == (8, 6, 6)
+    assert (layer.input_bits, layer.weight_bits) == (8, 6)
     assert (layer.arrays, layer.cell_utilization, layer.adc_conversions, layer.encodings) == (None, None, None, {})
     assert report.totals.arrays is None
     text = format_report(report)
@@ -358,7 +348,7 @@ def test_format_report_tables() -> None:
         "layer  kind           matrix  weights  blocks  w bits  in bits  cell  slices  encoding      repl  arrays  util"
     )
     assert lines[header + 2] == (
-        "conv   grouped conv  72 x 16      576       2     7-8        8     2       4  differential     1      16  7.0%"
+        "conv   grouped conv  72 x 16      576       2       8        8     2       4  differential     1      16  7.0%"
     )
     assert lines[header + 3] == "total" + " " * 29 + "576" + " " * 65 + "16  7.0%"
     assert "conv        16       4        1,024    12,288         10        10        0            0         0" in text
@@ -393,6 +383,10 @@ def test_malformed_layers_are_named() -> None:
     program.attributes["replication"] = IntAttr(2)
     with pytest.raises(VerifyError, match=r"at loc\(\"fc1\"\): the blocks of its layer differ in replication \(1, 2\)"):
         crossbar_report(b.finish(y))
+    module = quantized_module()
+    next(op for op in module.walk() if isinstance(op, LinearOp)).attributes["weight_bits"] = IntAttr(7)
+    with pytest.raises(VerifyError, match=r"at loc\(\"fc1\"\): the blocks of its layer differ in weight_bits \(6, 7\)"):
+        crossbar_report(module)
 
 
 @pytest.mark.parametrize(("encoding", "replicate"), [("differential", "none"), ("offset", "auto")])
@@ -417,5 +411,5 @@ def test_bundled_cnn_arrays_follow_the_closed_form(encoding: str, replicate: str
         k, n = matrices[layer.name]
         assert layer.replication is not None
         assert layer.arrays == math.ceil(k / 64) * math.ceil(n / 64) * 4 * signs * layer.replication
-        assert (layer.weight_bits_min, layer.weight_bits_max, layer.adc_error) == (8, 8, 0)
+        assert (layer.weight_bits, layer.adc_error) == (8, 0)
     assert any(layer.replication > 1 for layer in report.layers) == (replicate == "auto")

@@ -5,6 +5,7 @@ follow the greedy rule on a hand-worked example."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -271,6 +272,28 @@ def test_levels_hold_the_weights_slice_by_slice() -> None:
         assert shift_add.attr("weight_offset") == (8 if encoding == "offset" else 0)
     assert levels["differential"] == [[[0, 2], [0, 1]], [[1, 0], [1, 0]]]
     assert levels["offset"] == [[[3, 2], [0, 3]]]
+
+
+@pytest.mark.parametrize(
+    "sign_encoding, weight_bits, message",
+    [
+        # 5-bit weights would take 3 slices of 2-bit cells
+        ("differential", 5, "5-bit weights take 3 slices of 2-bit cells, got 2"),
+        # 3-bit weights: magnitudes up to 4, offset codes up to 7; -8 is stored as magnitude 8, 7 as offset code 15
+        ("differential", 3, "levels hold magnitude 8, beyond 3-bit weights (at most 4)"),
+        ("offset", 3, "levels hold offset code 15, beyond 3-bit weights (at most 7)"),
+    ],
+)
+def test_program_levels_are_checked_against_its_weight_bits(sign_encoding: str, weight_bits: int, message: str) -> None:
+    # -8 and 7, the extremes of 4-bit weights, on 2-bit cells: 2 slices, magnitudes up to 8, offset codes up to 15
+    b = CimBuilder({"codes": ((None, 2), 8)})
+    module = b.finish([b.linear(b.inputs["codes"], np.array([[-8], [7]]), 4, 8, "fc")])
+    lower(module, f"bit-slice{{cell-bits=2,sign-encoding={sign_encoding}}}")
+    (program,) = ops_of(module, ProgramOp)
+    assert program.attr("weight_bits") == 4  # the cim.linear's
+    program.attributes["weight_bits"] = IntAttr(weight_bits)
+    with pytest.raises(VerifyError, match=r"'cim.program' op at loc\(\"fc\"\): " + re.escape(message)):
+        verify(module)
 
 
 @pytest.mark.parametrize("sign_encoding, signs", [("differential", 2), ("offset", 1)])
