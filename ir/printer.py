@@ -39,6 +39,7 @@ class Printer:
         self.resources = resources
         self._names: dict[int, str] = {}
         self._blob_keys: dict[int, str] = {}
+        self._numbered: set[int] = set()  # ops inside an already numbered function
         self._blobs: list[tuple[str, ResourceBlob]] = []
         self._out = StringIO()
 
@@ -70,19 +71,27 @@ class Printer:
 
     # numbering
     def _number(self, op: Operation) -> None:
-        counter = 0
+        """Name every value of a function: ``%argN`` for block arguments, ``%N`` for results, each counted across
+        the whole function, nested regions included, so that no name shadows another (an MLIR parser that does not
+        know our ops treats their regions as one name scope with the function)."""
+        counters = {"args": 0, "results": 0}
+
+        def name_block(block: Block) -> None:
+            for arg in block.args:
+                self._names[id(arg)] = f"%arg{counters['args']}"
+                counters["args"] += 1
+            for inner in block.ops:
+                self._numbered.add(id(inner))
+                if inner.results:
+                    self._names[id(inner)] = f"%{counters['results']}"
+                    counters["results"] += 1
+                for region in inner.regions:
+                    for nested in region.blocks:
+                        name_block(nested)
+
         for region in op.regions:
             for block in region.blocks:
-                for arg in block.args:
-                    self._names[id(arg)] = f"%arg{arg.index}"
-                for inner in block.ops:
-                    if inner.results:
-                        self._names[id(inner)] = f"%{counter}"
-                        counter += 1
-                    for nested in inner.walk():
-                        if nested is not inner and nested.results:
-                            self._names[id(nested)] = f"%{counter}"
-                            counter += 1
+                name_block(block)
 
     def _value(self, value: Value) -> str:
         from cimc.ir.core import BlockArgument, OpResult
@@ -132,8 +141,8 @@ class Printer:
             items = sorted(op.attributes.items())
             out.write(" <{" + ", ".join(f"{format_key(k)} = {self.attribute(v)}" for k, v in items) + "}>")
         if op.regions:
-            if op.name != "builtin.module":
-                self._number(op)
+            if op.name != "builtin.module" and id(op) not in self._numbered:
+                self._number(op)  # a function: one name scope, its nested regions included
             out.write(" (")
             for r, region in enumerate(op.regions):
                 out.write("{\n" if r == 0 else ", {\n")

@@ -136,7 +136,10 @@ class BitSlicePass(Pass):
         program = add(
             ProgramOp.build(
                 attributes={
-                    "levels": tensor_attr(levels, blob_name(op, ".levels")),
+                    # named by row block: conv2.r1.levels holds rows 64..127 of conv2 on 64-row arrays
+                    "levels": tensor_attr(
+                        levels, blob_name(op, f".r{op.attr('row_offset') // self.array_rows}.levels")
+                    ),
                     "weight_bits": IntAttr(weight_bits),
                     "cell_bits": IntAttr(self.cell_bits),
                     "sign_encoding": StringAttr(self.sign_encoding),

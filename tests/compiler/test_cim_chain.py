@@ -189,3 +189,12 @@ def test_a_narrow_adc_loses_what_it_drops() -> None:
     x = {"x": TEST["x"][:100]}
     a, b = next(iter(run_module(exact, x).values())), next(iter(run_module(narrow, x).values()))
     assert not np.array_equal(a, b)
+
+
+def test_lowering_is_deterministic() -> None:
+    """Same model, options and calibration: byte-identical crossbar IR, resources included."""
+    from cimc.ir import print_module
+
+    options = CrossbarOptions(replicate="auto", sign_encoding="offset")
+    texts = {print_module(lower(MODELS / "digits_cnn.onnx", "cim", options), resources=True) for _ in range(2)}
+    assert len(texts) == 1

@@ -51,3 +51,19 @@ def test_xdsl_reads_our_text(name: str, resources: bool) -> None:
     actual = [theirs(op) for op in xdsl_parse(text).walk()]
     assert len(actual) == len(expected)
     assert actual == expected
+
+
+@pytest.mark.parametrize("stage", ["quantized", "cim"])
+def test_xdsl_reads_crossbar_ir(stage: str) -> None:
+    """The crossbar stages too: resources, nested ``cim.digital`` regions (numbered in the function's one name
+    scope, since an MLIR parser that does not know ``cim.digital`` does not open a new scope for it)."""
+    from pathlib import Path
+
+    from cimc.compiler import PipelineOptions, compile_onnx
+
+    model = Path(__file__).resolve().parents[2] / "models" / "digits_cnn.onnx"
+    module, _ = compile_onnx(model, PipelineOptions(emit=stage))
+    text = print_module(module, resources=True)
+    assert '"cim.digital"' in text
+    expected = [ours(op) for op in module.walk()]
+    assert [theirs(op) for op in xdsl_parse(text).walk()] == expected

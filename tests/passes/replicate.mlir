@@ -8,14 +8,14 @@
 // and 4 (512 -> 256 -> 170.7 -> 128), ties with B at 128 and, first in the module, wins the fourth (102.4). B and
 // the dense layer (never replicated: its arrays are read once per plane anyway) stay at one copy.
 // CHECK:      "cim.bit_planes"(%1)
-// CHECK-NEXT: "cim.program"() <{array_cols = 64 : i64, array_rows = 64 : i64, cell_bits = 2 : i64, levels = dense_resource<A.levels> : tensor<2x4x9x1xui8>, replication = 5 : i64, sign_encoding = "differential", weight_bits = 8 : i64}> {{.*}} loc("A")
-// CHECK:      "cim.program"() <{array_cols = 64 : i64, array_rows = 64 : i64, cell_bits = 2 : i64, levels = dense_resource<B.levels> : tensor<2x4x9x1xui8>, sign_encoding = "differential", weight_bits = 8 : i64}> {{.*}} loc("B")
-// CHECK:      "cim.program"() <{array_cols = 64 : i64, array_rows = 64 : i64, cell_bits = 2 : i64, levels = dense_resource<fc.levels> : tensor<2x4x4x1xui8>, sign_encoding = "differential", weight_bits = 8 : i64}> {{.*}} loc("fc")
+// CHECK-NEXT: "cim.program"() <{array_cols = 64 : i64, array_rows = 64 : i64, cell_bits = 2 : i64, levels = dense_resource<A.r0.levels> : tensor<2x4x9x1xui8>, replication = 5 : i64, sign_encoding = "differential", weight_bits = 8 : i64}> {{.*}} loc("A")
+// CHECK:      "cim.program"() <{array_cols = 64 : i64, array_rows = 64 : i64, cell_bits = 2 : i64, levels = dense_resource<B.r0.levels> : tensor<2x4x9x1xui8>, sign_encoding = "differential", weight_bits = 8 : i64}> {{.*}} loc("B")
+// CHECK:      "cim.program"() <{array_cols = 64 : i64, array_rows = 64 : i64, cell_bits = 2 : i64, levels = dense_resource<fc.r0.levels> : tensor<2x4x4x1xui8>, sign_encoding = "differential", weight_bits = 8 : i64}> {{.*}} loc("fc")
 
 // Without a budget: twice the 24 arrays, so 3 more copies, all A's (A's fifth would reach 56 > 48).
-// AUTO:      levels = dense_resource<A.levels> : tensor<2x4x9x1xui8>, replication = 4 : i64, sign_encoding
-// AUTO:      levels = dense_resource<B.levels> : tensor<2x4x9x1xui8>, sign_encoding
-// AUTO:      levels = dense_resource<fc.levels> : tensor<2x4x4x1xui8>, sign_encoding
+// AUTO:      levels = dense_resource<A.r0.levels> : tensor<2x4x9x1xui8>, replication = 4 : i64, sign_encoding
+// AUTO:      levels = dense_resource<B.r0.levels> : tensor<2x4x9x1xui8>, sign_encoding
+// AUTO:      levels = dense_resource<fc.r0.levels> : tensor<2x4x4x1xui8>, sign_encoding
 
 // SMALL: cimc: error: pass 'replicate': the array budget 23 is below the 24 arrays the module needs unreplicated
 "builtin.module"() ({
