@@ -99,6 +99,24 @@ class ResNetBuilder:
             x = self.batch_norm(f"{name}.downsample.1", shortcut, cout)
         return self.node("Relu", f"{name}.relu3", [self.node("Add", f"{name}.add", [y, x])])
 
+    def classifier(self, name: str, features: str, channels: int, classes: int, size: int) -> onnx.ModelProto:
+        """Global average pooling and a fully connected layer on ``features``, wrapped as the checked model
+        ``name`` with input ``x`` [N, 3, size, size] and output ``logits`` [N, classes]."""
+        y = self.node("Flatten", "flatten", [self.node("GlobalAveragePool", "avgpool", [features])], axis=1)
+        weight = self.rng.standard_normal((classes, channels), dtype=np.float32) / np.sqrt(channels)
+        head = [y, self.tensor("fc.weight", weight), self.tensor("fc.bias", np.zeros(classes))]
+        self.nodes.append(helper.make_node("Gemm", head, ["logits"], "fc", transB=1))
+        graph = helper.make_graph(
+            self.nodes,
+            name,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, size, size])],
+            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])],
+            self.initializers,
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+        onnx.checker.check_model(model)
+        return model
+
 
 def resnet50(rng: np.random.Generator) -> onnx.ModelProto:
     """ResNet-50 v1.5 for 224x224 RGB images and 1000 classes: input ``x`` [N, 3, 224, 224], output ``logits``."""
@@ -110,27 +128,7 @@ def resnet50(rng: np.random.Generator) -> onnx.ModelProto:
         for block in range(blocks):
             y = b.bottleneck(f"layer{stage}.{block}", y, channels, width, stride if block == 0 else 1)
             channels = 4 * width
-    y = b.node("Flatten", "flatten", [b.node("GlobalAveragePool", "avgpool", [y])], axis=1)
-    fc_weight = rng.standard_normal((1000, channels), dtype=np.float32) / np.sqrt(channels)
-    b.nodes.append(
-        helper.make_node(
-            "Gemm",
-            [y, b.tensor("fc.weight", fc_weight), b.tensor("fc.bias", np.zeros(1000))],
-            ["logits"],
-            "fc",
-            transB=1,
-        )
-    )
-    graph = helper.make_graph(
-        b.nodes,
-        "resnet50",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 224, 224])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1000])],
-        b.initializers,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    onnx.checker.check_model(model)
-    return model
+    return b.classifier("resnet50", y, channels, 1000, 224)
 
 
 # --- measurements, each in its own process -----------------------------------------------------------------------

@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 from import_canonicalize import MODELS_DIR, SEED, ResNetBuilder, milliseconds, resnet50, table
-from onnx import TensorProto, helper
 
 from cimc.compiler.crossbar_report import CrossbarReport, crossbar_report
 from cimc.compiler.pipeline import PipelineOptions, compile_onnx
@@ -70,23 +69,7 @@ def resnet18_cifar(rng: np.random.Generator) -> onnx.ModelProto:
         for block in range(2):
             y = basic_block(b, f"layer{stage}.{block}", y, channels, width, stride if block == 0 else 1)
             channels = width
-    y = b.node("Flatten", "flatten", [b.node("GlobalAveragePool", "avgpool", [y])], axis=1)
-    fc_weight = rng.standard_normal((10, channels), dtype=np.float32) / np.sqrt(channels)
-    b.nodes.append(
-        helper.make_node(
-            "Gemm", [y, b.tensor("fc.weight", fc_weight), b.tensor("fc.bias", np.zeros(10))], ["logits"], "fc", transB=1
-        )
-    )
-    graph = helper.make_graph(
-        b.nodes,
-        "resnet18_cifar",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32, 32])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
-        b.initializers,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    onnx.checker.check_model(model)
-    return model
+    return b.classifier("resnet18_cifar", y, channels, 10, 32)
 
 
 # --- measurements ------------------------------------------------------------------------------------------------
