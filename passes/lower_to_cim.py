@@ -1,12 +1,22 @@
 """``lower-to-cim``: a graph-dialect function as the integer reference of the ``cim`` dialect (the ``quantized``
 stage).
 
-Every Conv, Gemm and MatMul whose weights are constant becomes a crossbar layer, located at its ONNX node:
-``cim.quantize`` (float activations -> unsigned input codes) [-> ``cim.im2col`` for a Conv] -> ``cim.linear`` (one
-exact integer product with the integer weights ``[K, N]``) -> ``cim.dequantize`` (zero point out, per-column scale,
-bias) [-> a ``cim.digital`` transpose back to channels-first for a Conv]. A grouped Conv is one block-diagonal
-matrix: group ``g``'s filters read only the rows of its own channels. Every other graph op, and every layer that
-cannot be a crossbar's (``cim.reason`` says why), is wrapped alone in a ``cim.digital``.
+Every Conv, ConvTranspose, Gemm and MatMul whose weights are constant becomes a crossbar layer, located at its ONNX
+node: ``cim.quantize`` (float activations -> unsigned input codes) [-> ``cim.im2col`` for a Conv] -> ``cim.linear``
+(one exact integer product with the integer weights ``[K, N]``) -> ``cim.dequantize`` (zero point out, per-column
+scale, bias) [-> a ``cim.digital`` transpose back to channels-first for a Conv]. A grouped Conv is one
+block-diagonal matrix: group ``g``'s filters read only the rows of its own channels. Spatial dims may be dynamic
+when the padding does not depend on them (explicit or VALID). A ConvTranspose whose square kernel equals its stride
+(no pads: each input pixel makes its own ``k x k`` output block, as U-Net and DBNet decoders upsample) is a 1x1
+Conv with ``M k^2`` columns followed by a digital DepthToSpace. Where the contraction axis is not the activations'
+last (Gemm with transA, a MatMul ``W @ X`` with the constant first), digital transposes move the codes into the
+crossbar's layout and the result back.
+
+The per-channel affine work right after a layer (a bias Add as PyTorch exports Linear layers, a Mul, Sub or Div
+by a per-channel constant, an inference BatchNormalization that canonicalization could not fold) is done by its
+``cim.dequantize`` instead of a digital unit, as long as each intermediate result feeds only the next such op;
+``cim.fused`` lists the ONNX nodes absorbed. Every other graph op, and every layer that cannot be a crossbar's
+(``cim.reason`` says why), is wrapped alone in a ``cim.digital``.
 
 Quantization parameters come from the model or from calibration:
 
@@ -25,10 +35,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from cimc.ir.attributes import Attribute, DenseArrayAttr, FloatAttr, IntAttr, StringAttr, tensor_attr
+from cimc.ir.attributes import ArrayAttr, Attribute, DenseArrayAttr, FloatAttr, IntAttr, StringAttr, tensor_attr
 from cimc.ir.core import Block, Operation, OpResult, Region, Value
 from cimc.ir.dialects.builtin import FuncOp, ModuleOp
 from cimc.ir.dialects.cim import DequantizeOp, DigitalOp, Im2ColOp, LinearOp, QuantizeOp, YieldOp
@@ -39,11 +50,12 @@ from cimc.passes.common import blob_name, constant_value
 from cimc.passes.dce import eliminate_dead_code
 
 #: Discardable attributes: the activation range calibration measured (on a float layer, f64 ``[lo, hi]``), what
-#: a crossbar layer is and how many weights it holds (on its ``cim.dequantize``, for reports), and why a layer
-#: stays digital (on its ``cim.digital``).
+#: a crossbar layer is, how many weights it holds and which following ONNX nodes its dequantization absorbed (on
+#: its ``cim.dequantize``, for reports), and why a layer stays digital (on its ``cim.digital``).
 INPUT_RANGE = "cim.input_range"
 KIND = "cim.kind"
 WEIGHTS = "cim.weights"
+FUSED = "cim.fused"
 REASON = "cim.reason"
 
 #: The widest codes and weights ``cim.linear`` takes.
@@ -71,7 +83,12 @@ class InputQuantization:
 class Crossbar:
     """An op the lowering maps onto a crossbar: the float activations it quantizes, their quantization when the
     model gives it (QDQ; None when it comes from the calibrated range), and its constant weight and bias operands.
-    ``column_axis`` is the weight operand's axis of output columns; ``alpha`` and ``beta`` are a Gemm's."""
+    ``column_axis`` is the weight operand's axis of output channels; ``alpha`` and ``beta`` are a Gemm's; ``block``
+    is a ConvTranspose's kernel side: its matrix has ``block^2`` columns per output channel (one per output pixel
+    of the block an input pixel makes), 1 for every other layer. ``transpose_input``: the activations' contraction
+    axis is their second last (Gemm transA, constant-first MatMul), so their codes are transposed into the
+    crossbar's layout; ``transpose_output``: the result's output channels are its second last axis (constant-first
+    MatMul), so it is transposed back."""
 
     op: Operation
     kind: str
@@ -82,13 +99,27 @@ class Crossbar:
     bias: Value | None
     alpha: float = 1.0
     beta: float = 1.0
+    block: int = 1
+    transpose_input: bool = False
+    transpose_output: bool = False
+
+    @property
+    def channel_axis(self) -> int:
+        """The axis of output channels in the layer's float result: 1 (channels-first) for convolutions, the
+        last for Gemm and MatMul, the second last for a constant-first MatMul."""
+        if self.op.name in ("graph.conv", "graph.conv_transpose"):
+            return 1
+        return len(_shape(self.op.result)) - (2 if self.transpose_output else 1)
 
 
 def match_crossbar(op: Operation) -> Crossbar | str | None:
     """Whether ``op`` becomes a crossbar layer: its ``Crossbar`` when it does, the reason it stays digital when it
-    is a Conv, Gemm or MatMul that cannot, None for every other op. The one place eligibility is decided."""
+    is a Conv, ConvTranspose, Gemm or MatMul that cannot, None for every other op. The one place eligibility is
+    decided."""
     if op.name == "graph.conv":
         return _match_conv(op)
+    if op.name == "graph.conv_transpose":
+        return _match_conv_transpose(op)
     if op.name == "graph.gemm":
         return _match_gemm(op)
     if op.name == "graph.matmul":
@@ -103,24 +134,53 @@ def crossbar_input(op: Operation) -> Value | None:
     return match.data if isinstance(match, Crossbar) and match.given is None else None
 
 
-def _match_conv(op: Operation) -> Crossbar | str:
+def _convolution_operands(op: Operation) -> tuple[Value, Value, Value | None] | str:
+    """A Conv's or ConvTranspose's X, W and B when W and B (if any) are constant, else the reason."""
     x, w, b = op.required_operand("X"), op.required_operand("W"), op.operand("B")
     if not _is_constant(w):
         return "weights are not constant"
     if b is not None and not _is_constant(b):
         return "the bias is not constant"
-    if None in _shape(x)[2:]:
-        return "spatial dims are dynamic"
+    return x, w, b
+
+
+def _match_conv(op: Operation) -> Crossbar | str:
+    operands = _convolution_operands(op)
+    if isinstance(operands, str):
+        return operands
+    x, w, b = operands
+    if None in _shape(x)[2:] and op.attr("auto_pad") in ("SAME_UPPER", "SAME_LOWER"):
+        return f"spatial dims are dynamic and auto_pad={op.attr('auto_pad')} pads by them"
     group = op.attr("group")
     channels = _static_shape(w)[1] * group
     kind = "conv" if group == 1 else "depthwise conv" if group == channels else "grouped conv"
     return _crossbar(op, kind, x, w, 0, b)
 
 
+def _match_conv_transpose(op: Operation) -> Crossbar | str:
+    operands = _convolution_operands(op)
+    if isinstance(operands, str):
+        return operands
+    x, w, b = operands
+    kernel = _static_shape(w)[2:]
+    plain = (
+        len(kernel) == 2
+        and kernel[0] == kernel[1]
+        and tuple(op.attr("strides") or (1, 1)) == kernel
+        and op.attr("group") == 1
+        and not any(op.attr("pads") or ())
+        and not any(op.attr("output_padding") or ())
+        and set(op.attr("dilations") or (1,)) == {1}
+        and op.attr("output_shape") is None
+        and op.attr("auto_pad") in ("NOTSET", "VALID")
+    )
+    if not plain:
+        return "not a 2-d ConvTranspose with a square kernel equal to its strides, one group, no pads or dilations"
+    return _crossbar(op, "conv transpose", x, w, 1, b, block=kernel[0])
+
+
 def _match_gemm(op: Operation) -> Crossbar | str:
     a, b, c = op.required_operand("A"), op.required_operand("B"), op.operand("C")
-    if op.attr("transA"):
-        return "transA=1"
     if not _is_constant(b):
         return "weights are not constant"
     column_axis = 0 if op.attr("transB") else 1
@@ -130,11 +190,17 @@ def _match_gemm(op: Operation) -> Crossbar | str:
             return "the bias C is not constant"
         if _broadcast_shape(_static_shape(c), columns) != columns:
             return "the bias C is not one value per output column"
-    return _crossbar(op, "gemm", a, b, column_axis, c, float(op.attr("alpha")), float(op.attr("beta")))
+    alpha, beta = float(op.attr("alpha")), float(op.attr("beta"))
+    # transA = 1: A is [K, M], its input vectors are its columns
+    return _crossbar(op, "gemm", a, b, column_axis, c, alpha=alpha, beta=beta, transpose_input=bool(op.attr("transA")))
 
 
 def _match_matmul(op: Operation) -> Crossbar | str:
     x, w = op.operands
+    if not _is_constant(w) and _is_constant(x) and len(_shape(x)) == 2:
+        # W @ X with constant W [M, K]: the input vectors are the columns of X [..., K, N], the outputs the rows
+        columns_first = len(_shape(w)) >= 2
+        return _crossbar(op, "matmul", w, x, 0, None, transpose_input=columns_first, transpose_output=columns_first)
     if not _is_constant(w):
         return "weights are not constant"
     if len(_shape(w)) != 2:
@@ -143,17 +209,10 @@ def _match_matmul(op: Operation) -> Crossbar | str:
 
 
 def _crossbar(
-    op: Operation,
-    kind: str,
-    data: Value,
-    weight: Value,
-    column_axis: int,
-    bias: Value | None,
-    alpha: float = 1.0,
-    beta: float = 1.0,
+    op: Operation, kind: str, data: Value, weight: Value, column_axis: int, bias: Value | None, **layout: Any
 ) -> Crossbar | str:
     """The checks every crossbar layer shares: activations (after the model's own quantization, if any) in f32,
-    weights quantized per tensor or per output column."""
+    weights quantized per tensor or per output channel. ``layout`` sets the optional fields of ``Crossbar``."""
     given = _given_quantization(data)
     if isinstance(given, str):
         return given
@@ -167,8 +226,8 @@ def _crossbar(
     dq = _producer(weight, "graph.dequantize_linear")
     if dq is not None:
         if math.prod(_static_shape(dq.operands[1])) != 1 and dq.attr("axis") % len(_shape(weight)) != column_axis:
-            return f"weights are quantized along axis {dq.attr('axis')}, not per output column"
-    return Crossbar(op, kind, data, quantization, weight, column_axis, bias, alpha, beta)
+            return f"weights are quantized along axis {dq.attr('axis')}, not per output channel"
+    return Crossbar(op, kind, data, quantization, weight, column_axis, bias, **layout)
 
 
 def _given_quantization(value: Value) -> tuple[Value, InputQuantization] | str | None:
@@ -198,14 +257,90 @@ def _per_tensor(qdq: Operation) -> tuple[float, int] | None:
     return float(np.float32(scale.item())), int(zero_point.item())
 
 
+@dataclass(frozen=True)
+class Epilogue:
+    """The per-channel affine ops right after a crossbar layer, which its ``cim.dequantize`` does instead of a
+    digital unit: together they map the layer's result ``y`` to ``y * scale + shift`` (float64, one entry per
+    output channel). Each op in ``ops`` is the only user of the result before it."""
+
+    ops: tuple[Operation, ...]
+    scale: np.ndarray
+    shift: np.ndarray
+
+    @staticmethod
+    def after(match: Crossbar) -> Epilogue:
+        """The longest chain of absorbable ops after ``match.op`` (possibly none)."""
+        value = match.op.result
+        channels = _static_shape(match.weight)[match.column_axis]
+        scale, shift = np.ones(channels), np.zeros(channels)
+        ops: list[Operation] = []
+        while len(value.uses) == 1:
+            user = value.uses[0].op
+            step = _affine_step(user, value, match.channel_axis, channels)
+            if step is None:
+                break
+            times, plus = step
+            scale, shift = scale * times, shift * times + plus
+            ops.append(user)
+            value = user.result
+        return Epilogue(tuple(ops), scale, shift)
+
+
+def _affine_step(op: Operation, value: Value, channel_axis: int, channels: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``op`` applied to ``value`` as ``value * times + plus`` with per-channel constants, when it is one: an
+    Add, Sub, Mul or Div by a constant that broadcasts per channel without changing ``value``'s shape, or an
+    inference BatchNormalization over the channels. None otherwise."""
+    if op.name == "graph.batch_norm":
+        if op.operands[0] is not value or channel_axis != 1 or len(op.results) != 1:
+            return None
+        params = [constant_value(v) for v in op.operands[1:]]
+        if any(p is None for p in params):
+            return None
+        gamma, beta, mean, var = (p.astype(np.float64) for p in params)  # type: ignore[union-attr]
+        times = gamma / np.sqrt(var + np.float64(np.float32(op.attr("epsilon"))))
+        return times, beta - mean * times
+    if op.name not in ("graph.add", "graph.sub", "graph.mul", "graph.div") or len(op.operands) != 2:
+        return None
+    index = op.operands.index(value)
+    other = op.operands[1 - index]
+    if other is value:
+        return None
+    vector = _per_channel(constant_value(other), _shape(value), channel_axis, channels)
+    if vector is None or not np.isfinite(vector).all() or (op.name == "graph.div" and not vector.all()):
+        return None
+    one, zero = np.ones(channels), np.zeros(channels)
+    if op.name == "graph.add":
+        return one, vector
+    if op.name == "graph.sub":
+        return (one, -vector) if index == 0 else (-one, vector)
+    if op.name == "graph.mul":
+        return vector, zero
+    return (1 / vector, zero) if index == 0 else None  # a constant divided by the layer is not affine
+
+
+def _per_channel(
+    constant: np.ndarray | None, shape: tuple[int | None, ...], channel_axis: int, channels: int
+) -> np.ndarray | None:
+    """A float constant as one float64 value per channel of a result of ``shape``, when it broadcasts against that
+    result without changing its shape and varies along the channel axis only; else None."""
+    if constant is None or constant.dtype.kind != "f" or constant.ndim > len(shape):
+        return None
+    full = (1,) * (len(shape) - constant.ndim) + constant.shape
+    if any(size != 1 for axis, size in enumerate(full) if axis != channel_axis):
+        return None
+    if full[channel_axis] not in (1, channels):
+        return None
+    return np.broadcast_to(constant.astype(np.float64).reshape(-1), (channels,))
+
+
 # --- the lowering ------------------------------------------------------------------------------------------------
 
 
 @register_pass
 @dataclass(frozen=True)
 class LowerToCimPass(Pass):
-    """Conv, Gemm and MatMul with constant weights -> quantize / im2col / linear / dequantize; everything else
-    -> one ``cim.digital`` per graph op."""
+    """Conv, ConvTranspose, Gemm and MatMul with constant weights -> quantize / im2col / linear / dequantize (with
+    the per-channel affine ops after them); everything else -> one ``cim.digital`` per graph op."""
 
     name = "lower-to-cim"
     input_bits: int = 8
@@ -242,8 +377,11 @@ class LowerToCimPass(Pass):
                 key = (match.data, quantization)
                 if key not in shared:
                     shared[key] = _quantize(op, match.data, quantization)
-                op.result.replace_all_uses_with(_lower(match, shared[key], quantization, self.weight_bits))
-                op.erase()
+                epilogue = Epilogue.after(match)
+                result = _lower(match, epilogue, shared[key], quantization, self.weight_bits)
+                (epilogue.ops[-1] if epilogue.ops else op).result.replace_all_uses_with(result)
+                for absorbed in (*reversed(epilogue.ops), op):
+                    absorbed.erase()
         eliminate_dead_code(module)
         for func in module.functions:
             for op in list(func.body.ops):
@@ -282,46 +420,94 @@ def _quantize(op: Operation, data: Value, quantization: InputQuantization) -> Va
     return _insert(op, QuantizeOp.build(data, attributes=attributes, location=op.location))
 
 
-def _lower(match: Crossbar, codes: Value, quantization: InputQuantization, weight_bits: int) -> Value:
-    """Emit the crossbar layer of ``match.op`` on its input ``codes`` right before it; returns its float result."""
+def _lower(
+    match: Crossbar, epilogue: Epilogue, codes: Value, quantization: InputQuantization, weight_bits: int
+) -> Value:
+    """Emit the crossbar layer of ``match.op``, doing ``epilogue`` too, on its input ``codes`` right before it;
+    returns its float result (the epilogue's)."""
     op = match.op
     ints, weight_scale, bits = _integer_weights(match, weight_bits)
-    if op.name == "graph.conv":
-        x, w = _shape(op.operands[0]), _shape(match.weight)
-        window = op.window(x[2:], w[2:])  # type: ignore[attr-defined]
-        patches = {
-            "kernel_shape": window.kernel,
-            "strides": window.strides,
-            "dilations": window.dilations,
-            "pads": window.pads_begin + window.pads_end,
-        }
-        attributes: dict[str, Attribute] = {k: DenseArrayAttr(I64, v) for k, v in patches.items()}
-        attributes["fill"] = IntAttr(quantization.zero_point)
-        codes = _insert(op, Im2ColOp.build(codes, attributes=attributes, location=op.location))
+    convolution = op.name in ("graph.conv", "graph.conv_transpose")
+    if convolution:
+        codes = _insert(op, Im2ColOp.build(codes, attributes=_patches(match, quantization), location=op.location))
+    if match.transpose_input:
+        codes = _transpose(op, codes, _last_two_swapped(len(_shape(codes))))
     linear: dict[str, Attribute] = {
         "weights": tensor_attr(ints.astype(np.int8 if bits <= 8 else np.int16), blob_name(op, ".weights")),
         "weight_bits": IntAttr(bits),
         "input_bits": IntAttr(quantization.bits),
     }
     acc = _insert(op, LinearOp.build(codes, attributes=linear, location=op.location))
-    scale = np.float64(quantization.scale) * weight_scale * match.alpha
-    dequantize: dict[str, Attribute] = {
-        "scale": tensor_attr(scale, blob_name(op, ".scale")),
-        "zero_point": IntAttr(quantization.zero_point),
+    dequantize = _dequantization(match, epilogue, ints, np.float64(quantization.scale) * weight_scale)
+    dequantize["zero_point"] = IntAttr(quantization.zero_point)
+    y = _insert(op, DequantizeOp.build(acc, attributes=dequantize, location=op.location))
+    # back to the layer's layout
+    if convolution:
+        spatial = len(_shape(y)) - 2
+        y = _transpose(op, y, (0, spatial + 1, *range(1, spatial + 1)))
+    if match.block > 1:  # channels (m, i, j) of one input pixel -> the k x k output block at that pixel
+        blocks = {"blocksize": IntAttr(match.block), "mode": StringAttr("CRD")}
+        y = _insert(op, BY_ONNX_TYPE["DepthToSpace"].build(y, attributes=blocks, location=op.location))
+    if match.transpose_output:
+        y = _transpose(op, y, _last_two_swapped(len(_shape(y))))
+    return y
+
+
+def _dequantization(match: Crossbar, epilogue: Epilogue, ints: np.ndarray, scale: np.ndarray) -> dict[str, Attribute]:
+    """The ``cim.dequantize`` attributes but the zero point: ``scale`` (input x weight scale per column) times
+    the Gemm's alpha and the epilogue's scale; the bias (the layer's, times beta) through the epilogue."""
+    op = match.op
+    per_channel = match.block**2  # columns per output channel
+    times = np.repeat(epilogue.scale, per_channel)
+    attributes: dict[str, Attribute] = {
+        "scale": tensor_attr(scale * match.alpha * times, blob_name(op, ".scale")),
         "weight_sums": tensor_attr(ints.sum(axis=0), blob_name(op, ".weight_sums")),
         KIND: StringAttr(match.kind),
         WEIGHTS: IntAttr(math.prod(_static_shape(match.weight))),
     }
+    bias = np.repeat(epilogue.shift, per_channel)
     if match.bias is not None:
-        columns = ints.shape[1]
-        bias = np.broadcast_to(_constant_array(match.bias, op).astype(np.float64), (1, columns))[0] * match.beta
-        dequantize["bias"] = tensor_attr(bias.astype(np.float32), blob_name(op, ".bias"))
-    y = _insert(op, DequantizeOp.build(acc, attributes=dequantize, location=op.location))
-    if op.name == "graph.conv":
-        spatial = len(_shape(y)) - 2
-        perm = DenseArrayAttr(I64, (0, spatial + 1, *range(1, spatial + 1)))
-        y = _insert(op, BY_ONNX_TYPE["Transpose"].build(y, attributes={"perm": perm}, location=op.location))
-    return y
+        channels = len(epilogue.scale)
+        given = np.broadcast_to(_constant_array(match.bias, op).astype(np.float64), (1, channels))[0] * match.beta
+        bias = bias + np.repeat(given, per_channel) * times
+    if match.bias is not None or epilogue.shift.any():
+        attributes["bias"] = tensor_attr(bias.astype(np.float32), blob_name(op, ".bias"))
+    if epilogue.ops:
+        attributes[FUSED] = ArrayAttr(tuple(StringAttr(str(o.location.name)) for o in epilogue.ops))
+    return attributes
+
+
+def _transpose(op: Operation, value: Value, perm: tuple[int, ...]) -> Value:
+    """A ``graph.transpose`` of ``value`` right before ``op``, at its location: a digital unit after the lowering,
+    moving data between the layouts of a layer and of its crossbar."""
+    attributes: dict[str, Attribute] = {"perm": DenseArrayAttr(I64, perm)}
+    return _insert(op, BY_ONNX_TYPE["Transpose"].build(value, attributes=attributes, location=op.location))
+
+
+def _last_two_swapped(rank: int) -> tuple[int, ...]:
+    return (*range(rank - 2), rank - 1, rank - 2)
+
+
+def _patches(match: Crossbar, quantization: InputQuantization) -> dict[str, Attribute]:
+    """The ``cim.im2col`` attributes of a Conv (its window) or a ConvTranspose (each pixel alone: 1 x 1)."""
+    op = match.op
+    w = _static_shape(match.weight)
+    if op.name == "graph.conv_transpose":
+        window = {"kernel_shape": (1, 1), "strides": (1, 1), "dilations": (1, 1), "pads": (0, 0, 0, 0)}
+    else:
+        x = _shape(op.operands[0])
+        # explicit (or VALID) pads do not depend on the input size: a dynamic one is resolved at the kernel extent
+        extents = [(k - 1) * d + 1 for k, d in zip(w[2:], op.attr("dilations") or (1,) * len(w[2:]))]
+        resolved = op.window(extents if None in x[2:] else x[2:], w[2:])  # type: ignore[attr-defined]
+        window = {
+            "kernel_shape": resolved.kernel,
+            "strides": resolved.strides,
+            "dilations": resolved.dilations,
+            "pads": resolved.pads_begin + resolved.pads_end,
+        }
+    attributes: dict[str, Attribute] = {k: DenseArrayAttr(I64, v) for k, v in window.items()}
+    attributes["fill"] = IntAttr(quantization.zero_point)
+    return attributes
 
 
 def _integer_weights(match: Crossbar, weight_bits: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -348,7 +534,9 @@ def _integer_weights(match: Crossbar, weight_bits: int) -> tuple[np.ndarray, np.
     bits = max(2, 1 + max(high.bit_length(), max(-1 - low, 0).bit_length()))
     if bits > MAX_BITS:
         raise op.error(f"its quantized weights span [{low}, {high}]: {bits} bits, more than {MAX_BITS}")
-    return ints, np.broadcast_to(scale.astype(np.float64).reshape(-1), (ints.shape[1],)), bits
+    channels = ints.shape[1] // match.block**2
+    per_channel = np.broadcast_to(scale.astype(np.float64).reshape(-1), (channels,))
+    return ints, np.repeat(per_channel, match.block**2), bits
 
 
 def _matrix(match: Crossbar, weight: np.ndarray) -> np.ndarray:
@@ -356,9 +544,12 @@ def _matrix(match: Crossbar, weight: np.ndarray) -> np.ndarray:
 
     A Conv weight ``[M, C/G, *kernel]`` becomes ``[C * prod(kernel), M]`` in ``cim.im2col``'s row order (channel,
     then kernel offset), block-diagonal for ``G`` groups: filter ``m`` of group ``g`` has zeros outside the rows of
-    channels ``g * C/G .. (g + 1) * C/G - 1``.
+    channels ``g * C/G .. (g + 1) * C/G - 1``. A ConvTranspose weight ``[C, M, k, k]`` becomes ``[C, M k^2]``,
+    columns ordered as DepthToSpace's CRD mode reads channels: output channel, then kernel row and column.
     """
     op = match.op
+    if op.name == "graph.conv_transpose":
+        return weight.reshape(weight.shape[0], -1)
     if op.name == "graph.conv":
         groups = op.attr("group")
         filters = weight.shape[0]
@@ -375,7 +566,7 @@ def _matrix(match: Crossbar, weight: np.ndarray) -> np.ndarray:
 
 def wrap_digital(op: Operation, reason: str | None = None) -> DigitalOp:
     """Move ``op`` into its own ``cim.digital`` (its operands become the region's arguments, its results are
-    yielded), in its place and at its location; ``reason`` says why a Conv, Gemm or MatMul is not a crossbar's."""
+    yielded), in its place and at its location; ``reason`` says why a layer with weights is not a crossbar's."""
     block = Block([v.type for v in op.operands])
     attributes: dict[str, Attribute] = {} if reason is None else {REASON: StringAttr(reason)}
     digital = DigitalOp(op.operands, [r.type for r in op.results], attributes, [Region([block])], op.location)

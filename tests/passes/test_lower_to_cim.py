@@ -65,24 +65,36 @@ def ops_of(module, cls) -> list:
 # --- Gemm and MatMul -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("trans_a", [0, 1])
 @pytest.mark.parametrize("trans_b", [0, 1])
 @pytest.mark.parametrize("bias_shape", [None, (), (5,), (1, 5)], ids=["no-C", "C-scalar", "C-N", "C-1xN"])
 @pytest.mark.parametrize("bits", [(8, 8), (4, 3), (6, 12)], ids=["8-8", "4in-3w", "6in-12w"])
-def test_gemm_equals_the_quantized_formula(graph, rng, trans_b: int, bias_shape, bits) -> None:
+def test_gemm_equals_the_quantized_formula(graph, rng, trans_a: int, trans_b: int, bias_shape, bits) -> None:
     input_bits, weight_bits = bits
-    x = rng.normal(0.5, 1.0, (7, 6)).astype(np.float32)
+    x = rng.normal(0.5, 1.0, (7, 6)).astype(np.float32)  # the input vectors [M, K]; A is x.T [K, M] with transA
     w = rng.standard_normal((6, 5)).astype(np.float32)  # [K, N]
     w[:, 2] = 0  # an all-zero column: scale 1, integer weights 0
     c = None if bias_shape is None else rng.standard_normal(bias_shape).astype(np.float32)
-    g = graph({"x": TensorType((None, 6), F32)})
+    a = x.T.copy() if trans_a else x
+    g = graph({"x": TensorType((6, None) if trans_a else (None, 6), F32)})
     b = g.const(w.T.copy() if trans_b else w, "B")
     gemm = g.op(
-        "Gemm", g.inputs["x"], b, None if c is None else g.const(c), loc="fc", transB=trans_b, alpha=0.75, beta=1.5
+        "Gemm",
+        g.inputs["x"],
+        b,
+        None if c is None else g.const(c),
+        loc="fc",
+        transA=trans_a,
+        transB=trans_b,
+        alpha=0.75,
+        beta=1.5,
     )
     with_range(gemm, x)
     module = g.finish([gemm.result])
-    expected_float = run_module(module, [x])["y0"]
+    expected_float = run_module(module, [a])["y0"]
     lower(module, f"lower-to-cim{{input-bits={input_bits},weight-bits={weight_bits}}}")
+    # transA: the codes are transposed into the crossbar's layout [M, K] on a digital unit
+    assert [unit.work.name for unit in ops_of(module, DigitalOp)] == ["graph.transpose"] * trans_a
 
     (linear,) = ops_of(module, LinearOp)
     assert linear.attr("weight_bits") == weight_bits and linear.attr("input_bits") == input_bits
@@ -94,7 +106,7 @@ def test_gemm_equals_the_quantized_formula(graph, rng, trans_b: int, bias_shape,
     expected = ((xq @ wq).astype(np.float64) * (np.float64(sx) * sw * 0.75) + bias.astype(np.float64)).astype(
         np.float32
     )
-    y = run_module(module, [x])["y0"]
+    y = run_module(module, [a])["y0"]
     np.testing.assert_array_equal(y, expected)
 
     # float error bound: |x w - x^ w^| <= sum |x - x^| |w| + sum |x^| |w - w^|, with |x - x^| <= sx / 2 and
@@ -121,6 +133,34 @@ def test_matmul_equals_the_quantized_formula(graph, rng, x_shape) -> None:
     y = run_module(module, [x])["y0"]
     np.testing.assert_array_equal(y, expected)
     bound = sx / 2 * np.abs(w).sum(axis=0) + np.abs(xq * sx).sum(axis=-1, keepdims=True) * sw / 2
+    assert np.all(np.abs(y - expected_float) <= bound + 1e-6)
+
+
+@pytest.mark.parametrize("x_shape", [(4,), (4, 3), (2, 4, 3)])
+def test_constant_first_matmul_equals_the_quantized_formula(graph, rng, x_shape) -> None:
+    # W @ X: the columns of X are the input vectors, the rows of W the output channels (one weight scale each)
+    x = rng.uniform(-1.0, 3.0, x_shape).astype(np.float32)
+    w = rng.standard_normal((5, 4)).astype(np.float32)
+    g = graph({"x": TensorType(x_shape, F32)})
+    matmul = g.op("MatMul", g.const(w), g.inputs["x"], loc="proj")
+    assert crossbar_input(matmul) is g.inputs["x"]
+    with_range(matmul, x)
+    module = g.finish([matmul.result])
+    expected_float = run_module(module, [x])["y0"]
+    lower(module)
+    (linear,) = ops_of(module, LinearOp)
+    xq, sx = quantize_input(x, x.min(), x.max(), 8)
+    wq, sw = quantize_weights(w, 8, axis=0)
+    np.testing.assert_array_equal(linear.tensor_attr("weights"), wq.T)
+    per_row = (np.float64(sx) * sw).reshape(-1, *(1,) * (len(x_shape) > 1))
+    expected = ((wq @ xq).astype(np.float64) * per_row).astype(np.float32)
+    y = run_module(module, [x])["y0"]
+    np.testing.assert_array_equal(y, expected)
+    # a matrix X is transposed to [..., N, K] before the crossbar and the result back to [..., M, N]
+    assert [unit.work.name for unit in ops_of(module, DigitalOp)] == ["graph.transpose"] * (
+        2 if len(x_shape) > 1 else 0
+    )
+    bound = np.abs(w) @ np.full(x_shape, sx / 2) + (sw / 2).reshape(per_row.shape) * (np.ones((5, 4)) @ np.abs(xq * sx))
     assert np.all(np.abs(y - expected_float) <= bound + 1e-6)
 
 
@@ -176,6 +216,50 @@ def test_conv_equals_the_quantized_formula(graph, rng, name: str) -> None:
     assert np.all(np.abs(y - expected_float) <= bound + 1e-5 * np.abs(expected_float) + 1e-6)
 
 
+@pytest.mark.parametrize("x_shape", [(2, 3, 4, 5), (None, 3, None, None)], ids=["static", "dynamic"])
+def test_conv_transpose_equals_the_quantized_formula(graph, rng, x_shape) -> None:
+    # kernel 2 = stride 2: each input pixel makes its own 2 x 2 output block, M x 4 crossbar columns (m, i, j)
+    x = rng.normal(0.3, 1.0, (2, 3, 4, 5)).astype(np.float32)
+    w = rng.standard_normal((3, 4, 2, 2)).astype(np.float32)  # [C, M, kh, kw]
+    b = rng.standard_normal(4).astype(np.float32)
+    g = graph({"x": TensorType(x_shape, F32)})
+    op = g.op("ConvTranspose", g.inputs["x"], g.const(w), g.const(b), loc="up", strides=[2, 2])
+    with_range(op, x)
+    module = g.finish([op.result])
+    expected_float = run_module(module, [x])["y0"]
+    lower(module)
+
+    (dequantize,) = ops_of(module, DequantizeOp)
+    assert dequantize.attr("cim.kind") == "conv transpose" and dequantize.attr("cim.weights") == w.size
+    assert [unit.work.name for unit in ops_of(module, DigitalOp)] == ["graph.transpose", "graph.depth_to_space"]
+    xq, sx = quantize_input(x, x.min(), x.max(), 8)
+    wq, sw = quantize_weights(w.reshape(3, 16), 8, axis=1)  # one scale per column (m, i, j)
+    acc = np.einsum("nchw,ck->nhwk", xq, wq).astype(np.float64) * (np.float64(sx) * sw) + np.repeat(b, 4)
+    blocks = acc.astype(np.float32).reshape(2, 4, 5, 4, 2, 2)  # [n, h, w, m, i, j]
+    expected = np.zeros((2, 4, 8, 10), np.float32)
+    for i in range(2):
+        for j in range(2):
+            expected[:, :, i::2, j::2] = blocks[..., i, j].transpose(0, 3, 1, 2)
+    y = run_module(module, [x])["y0"]
+    np.testing.assert_array_equal(y, expected)
+
+    error = np.abs(y - expected_float).reshape(2, 4, 4, 2, 5, 2).transpose(0, 2, 4, 1, 3, 5).reshape(2, 4, 5, 16)
+    bound = sx / 2 * np.abs(w).reshape(3, 16).sum(axis=0) + np.einsum("nchw->nhw", np.abs(xq * sx))[..., None] * sw / 2
+    assert np.all(error <= bound + 1e-5 * np.abs(expected_float).max() + 1e-6)
+
+
+def test_conv_transpose_with_overlapping_blocks_stays_digital(graph, rng) -> None:
+    g = graph({"x": TensorType((1, 2, 4, 4), F32)})
+    op = g.op(
+        "ConvTranspose", g.inputs["x"], g.const(rng.standard_normal((2, 2, 3, 3)).astype(np.float32)), strides=[2, 2]
+    )
+    module = lower(g.finish([op.result]))
+    (unit,) = ops_of(module, DigitalOp)
+    assert unit.attr(REASON) == (
+        "not a 2-d ConvTranspose with a square kernel equal to its strides, one group, no pads or dilations"
+    )
+
+
 def test_grouped_weights_are_block_diagonal(graph, rng) -> None:
     # 3 groups of 2 channels, 2 filters each; no weight small enough to round to 0
     w = (rng.uniform(0.5, 1.0, (6, 2, 3, 3)) * rng.choice([-1, 1], (6, 2, 3, 3))).astype(np.float32)
@@ -227,6 +311,114 @@ def test_one_quantize_per_input_and_range(graph, rng) -> None:
     assert sorted(len(q.result.uses) for q in quantizes) == [1, 2]
 
 
+# --- per-channel affine work after a layer ----------------------------------------------------------------------
+
+
+def test_per_channel_affine_ops_after_a_layer_are_absorbed(graph, rng) -> None:
+    # Linear as PyTorch exports it (MatMul, then Add with the bias first) and more per-column constants; a Conv
+    # with a per-channel Mul and Add and a BatchNormalization canonicalization did not fold: each chain is done
+    # by its layer's cim.dequantize, y * times + shift per channel.
+    x = rng.normal(0.5, 1.0, (3, 6)).astype(np.float32)
+    image = rng.normal(0.0, 1.0, (2, 2, 5, 5)).astype(np.float32)
+    w, conv_w = rng.standard_normal((6, 5)).astype(np.float32), rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    bias, mul, sub, div = (rng.uniform(0.5, 2.0, shape).astype(np.float32) for shape in ((5,), (1, 5), (), (5,)))
+    conv_b, cmul, cadd = (rng.standard_normal(shape).astype(np.float32) for shape in ((3,), (3, 1, 1), (1, 3, 1, 1)))
+    gamma, beta, mean = (rng.standard_normal(3).astype(np.float32) for _ in range(3))
+    var = rng.uniform(0.5, 2.0, 3).astype(np.float32)
+
+    g = graph({"x": TensorType((None, 6), F32), "image": TensorType((None, 2, 5, 5), F32)})
+    matmul = g.op("MatMul", g.inputs["x"], g.const(w), loc="fc")
+    y = g.op("Add", g.const(bias), matmul.result, loc="fc_bias").result
+    y = g.op("Mul", y, g.const(mul), loc="fc_mul").result
+    y = g.op("Sub", y, g.const(sub), loc="fc_sub").result
+    y = g.op("Div", y, g.const(div), loc="fc_div").result
+    y = g.op("Sub", g.const(np.float32(3.0)), y, loc="fc_flip").result  # 3 - y: times -1
+    convolution = g.op("Conv", g.inputs["image"], g.const(conv_w), g.const(conv_b), loc="conv", pads=[1, 1, 1, 1])
+    z = g.op("Mul", convolution.result, g.const(cmul), loc="conv_mul").result
+    z = g.op("Add", g.const(cadd), z, loc="conv_add").result
+    z = g.op("BatchNormalization", z, *map(g.const, (gamma, beta, mean, var)), loc="bn").result
+    z = g.op("Relu", z, loc="relu").result
+    with_range(matmul, x)
+    with_range(convolution, image)
+    module = g.finish([y, z])
+    expected_float = run_module(module, [x, image])
+    lower(module)
+
+    fc, cv = ops_of(module, DequantizeOp)
+    assert [name.value for name in fc.attr("cim.fused")] == ["fc_bias", "fc_mul", "fc_sub", "fc_div", "fc_flip"]
+    assert [name.value for name in cv.attr("cim.fused")] == ["conv_mul", "conv_add", "bn"]
+    assert [unit.location.name for unit in ops_of(module, DigitalOp)] == ["conv", "relu"]  # NCHW transpose, Relu
+    got = run_module(module, [x, image])
+
+    xq, sx = quantize_input(x, x.min(), x.max(), 8)
+    wq, sw = quantize_weights(w, 8, axis=1)
+    times = -(mul[0].astype(np.float64) * (1 / div.astype(np.float64)))
+    shift = 3 - (bias.astype(np.float64) * mul[0] - np.float64(sub)) / div
+    expected = ((xq @ wq) * (np.float64(sx) * sw * times) + shift.astype(np.float32)).astype(np.float32)
+    np.testing.assert_array_equal(got["y0"], expected)
+    bound = (sx / 2 * np.abs(w).sum(axis=0) + np.abs(xq * sx).sum(axis=1, keepdims=True) * sw / 2) * np.abs(times)
+    assert np.all(np.abs(got["y0"] - expected_float["y0"]) <= bound + 1e-5 * np.abs(expected_float["y0"]))
+
+    iq, si = quantize_input(image, image.min(), image.max(), 8)
+    cq, sc = quantize_weights(conv_w, 8, axis=0)
+    window = Window.resolve((5, 5), (3, 3), None, None, [1, 1, 1, 1])
+    acc = conv(iq.astype(np.float64), cq.astype(np.float64), None, window, 1)
+    normalize = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + np.float64(np.float32(1e-5)))
+    times = cmul.reshape(3).astype(np.float64) * normalize
+    shift = (cadd.reshape(3).astype(np.float64) * normalize + (beta - mean * normalize)) + conv_b * times
+    per_channel = (1, 3, 1, 1)
+    expected = acc * (np.float64(si) * sc * times).reshape(per_channel) + shift.astype(np.float32).reshape(per_channel)
+    np.testing.assert_array_equal(got["y1"], np.maximum(expected.astype(np.float32), 0))
+    np.testing.assert_allclose(got["y1"], expected_float["y1"], atol=0.05 * np.abs(expected_float["y1"]).max())
+
+
+def test_affine_ops_that_are_not_per_channel_or_not_alone_stay_digital(graph, rng) -> None:
+    g = graph({"x": TensorType((4, 6), F32)})
+    x = g.inputs["x"]
+
+    def layer(name: str):
+        op = g.op("MatMul", x, g.const(rng.standard_normal((6, 5)).astype(np.float32)), loc=name)
+        op.attributes[INPUT_RANGE] = DenseArrayAttr(ElementType("f64"), (-3.0, 3.0))
+        return op.result
+
+    per_element = g.op("Add", layer("a"), g.const(np.ones((4, 5), np.float32)), loc="per_element").result
+    numerator = g.op("Div", g.const(np.float32(2.0)), layer("b"), loc="numerator").result
+    shared = layer("c")  # also read unbiased by the Relu: its bias cannot go into the layer
+    biased = g.op("Add", shared, g.const(np.ones(5, np.float32)), loc="biased").result
+    relu = g.op("Relu", shared, loc="relu").result
+    module = lower(g.finish([per_element, numerator, biased, relu]))
+    assert all("cim.fused" not in op.attributes for op in ops_of(module, DequantizeOp))
+    units = {op.location.name for op in ops_of(module, DigitalOp)}
+    assert units == {"per_element", "numerator", "biased", "relu"}
+
+
+def test_new_layouts_keep_the_crossbar_chain_exact(graph, rng) -> None:
+    # dynamic spatial dims, a ConvTranspose, a constant-first MatMul, Gemm transA and absorbed affine ops: after
+    # tile and bit-slice (arrays of 8 rows, 2-bit cells, 1-bit DACs, exact ADCs) the outputs are the same integers
+    g = graph({"image": TensorType((None, 3, None, None), F32), "a": TensorType((6, None), F32)})
+
+    def weights(*shape: int):
+        return g.const(rng.standard_normal(shape).astype(np.float32))
+
+    conv = g.op("Conv", g.inputs["image"], weights(4, 3, 3, 3), pads=[1, 1, 1, 1])
+    z = g.op("Mul", conv.result, g.const(rng.uniform(0.5, 2.0, (4, 1, 1)).astype(np.float32))).result
+    up = g.op("ConvTranspose", g.op("Relu", z).result, weights(4, 2, 2, 2), strides=[2, 2])
+    rows = g.op("MatMul", weights(5, 8), up.result)  # [N, 2, 5, W]
+    fc = g.op("Gemm", g.inputs["a"], weights(6, 3), transA=1)
+    biased = g.op("Add", fc.result, weights(3)).result
+    for op in (conv, up, rows, fc):
+        op.attributes[INPUT_RANGE] = DenseArrayAttr(ElementType("f64"), (-3.0, 3.0))  # some codes clip: still exact
+    module = lower(g.finish([rows.result, biased]))
+    assert [op.attr("cim.kind") for op in ops_of(module, DequantizeOp)] == ["conv", "conv transpose", "matmul", "gemm"]
+    inputs = {"image": rng.uniform(-1.0, 1.0, (2, 3, 4, 4)), "a": rng.normal(size=(6, 9))}
+    inputs = {name: array.astype(np.float32) for name, array in inputs.items()}
+    reference = run_module(module, inputs)
+    PassManager("tile{array-rows=8},bit-slice{array-rows=8}", verify_each=True).run(module)
+    crossbars = run_module(module, inputs)
+    for name in reference:
+        np.testing.assert_array_equal(crossbars[name], reference[name])
+
+
 # --- what stays digital -----------------------------------------------------------------------------------------
 
 
@@ -235,7 +427,8 @@ def test_digital_ops_are_wrapped_one_per_unit(graph, rng) -> None:
     x, y = g.inputs["x"], g.inputs["y"]
     relu = g.op("Relu", x, loc="relu").result
     scores = g.op("MatMul", relu, y, loc="scores").result  # activation x activation
-    transposed = g.op("Gemm", relu, g.const(rng.standard_normal((2, 2)).astype(np.float32)), loc="fc_t", transA=1)
+    batched_w = g.const(rng.standard_normal((4, 3, 2)).astype(np.float32))  # one matrix per batch: not a crossbar's
+    transposed = g.op("MatMul", relu, batched_w, loc="fc_t")
     bias = g.const(rng.standard_normal((2, 2)).astype(np.float32))  # one bias per row and column: not [N]
     batched = g.op("Gemm", scores, g.const(np.eye(2, dtype=np.float32)), bias, loc="fc_c")
     batched.attributes[INPUT_RANGE] = DenseArrayAttr(ElementType("f64"), (-1.0, 1.0))
@@ -250,20 +443,34 @@ def test_digital_ops_are_wrapped_one_per_unit(graph, rng) -> None:
         assert [a.type for a in unit.regions[0].block.args] == [v.type for v in unit.operands]
     assert units["relu"].work.name == "graph.relu" and REASON not in units["relu"].attributes
     assert units["scores"].attr(REASON) == "weights are not constant"
-    assert units["fc_t"].attr(REASON) == "transA=1"
+    assert units["fc_t"].attr(REASON) == "weights are not a matrix (tensor<4x3x2xf32>)"
     assert units["fc_c"].attr(REASON) == "the bias C is not one value per output column"
     after = run_module(module, inputs)
     for name in before:
         np.testing.assert_array_equal(after[name], before[name])
 
 
-def test_dynamic_spatial_dims_stay_digital(graph, rng) -> None:
+def test_dynamic_spatial_dims(graph, rng) -> None:
+    # explicit pads do not depend on the input size: the Conv lowers, and equals its lowering at a static size
+    x = rng.normal(0.2, 1.0, (2, 2, 7, 5)).astype(np.float32)
+    w, b = rng.standard_normal((3, 2, 3, 3)).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    outputs = []
+    for shape in ((None, 2, None, None), x.shape):
+        g = graph({"x": TensorType(shape, F32)})
+        op = g.op("Conv", g.inputs["x"], g.const(w), g.const(b), loc="conv", pads=[1, 0, 2, 1], strides=[2, 1])
+        with_range(op, x)
+        module = lower(g.finish([op.result]))
+        assert [op.attr("cim.kind") for op in ops_of(module, DequantizeOp)] == ["conv"]
+        outputs.append(run_module(module, [x])["y0"])
+    np.testing.assert_array_equal(*outputs)
+
+    # SAME pads do: that Conv stays digital
     g = graph({"x": TensorType((1, 2, None, None), F32)})
-    op = g.op("Conv", g.inputs["x"], g.const(rng.standard_normal((2, 2, 3, 3)).astype(np.float32)), loc="conv")
+    op = g.op("Conv", g.inputs["x"], g.const(w), loc="conv", auto_pad="SAME_UPPER")
     module = lower(g.finish([op.result]))
     (unit,) = ops_of(module, DigitalOp)
-    assert unit.attr(REASON) == "spatial dims are dynamic" and unit.work.name == "graph.conv"
-    assert crossbar_input(unit.work) is None
+    assert unit.attr(REASON) == "spatial dims are dynamic and auto_pad=SAME_UPPER pads by them"
+    assert unit.work.name == "graph.conv" and crossbar_input(unit.work) is None
 
 
 def test_uncalibrated_float_layer_is_an_error(graph, rng) -> None:
@@ -301,6 +508,9 @@ def _qdq_model(layer: str, activations: int, rng: np.random.Generator):
     if layer == "conv":
         x_shape, y_shape, w_shape, axis, columns = [1, 4, 6, 6], [1, 6, 6, 6], (6, 2, 3, 3), 0, 6
         attrs = {"group": 2, "pads": [1, 1, 1, 1]}
+    elif layer == "conv_transpose":  # weights [C, M, k, k], quantized per output channel M (axis 1)
+        x_shape, y_shape, w_shape, axis, columns = [1, 4, 3, 3], [1, 6, 6, 6], (4, 6, 2, 2), 1, 6
+        attrs = {"strides": [2, 2]}
     elif layer == "gemm":
         x_shape, y_shape, w_shape, axis, columns, attrs = [3, 8], [3, 5], (5, 8), 0, 5, {"transB": 1}
     else:
@@ -320,7 +530,7 @@ def _qdq_model(layer: str, activations: int, rng: np.random.Generator):
         numpy_helper.from_array((x_scale * w_scale).astype(np.float32), "b_scale"),
         numpy_helper.from_array(rng.standard_normal((x_shape[-1], 2)).astype(np.float32), "side_w"),
     ]
-    op_type = {"conv": "Conv", "gemm": "Gemm", "matmul": "MatMul"}[layer]
+    op_type = {"conv": "Conv", "conv_transpose": "ConvTranspose", "gemm": "Gemm", "matmul": "MatMul"}[layer]
     inputs = ["x_dq", "w_dq"] + ([] if layer == "matmul" else ["b_dq"])
     nodes = [
         helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["x_q"], name="x_q"),
@@ -346,7 +556,7 @@ def _qdq_model(layer: str, activations: int, rng: np.random.Generator):
     return model, x_shape, float(y_scale)
 
 
-@pytest.mark.parametrize("layer", ["conv", "gemm", "matmul"])
+@pytest.mark.parametrize("layer", ["conv", "conv_transpose", "gemm", "matmul"])
 @pytest.mark.parametrize("activations", [TensorProto.UINT8, TensorProto.INT8], ids=["uint8", "int8"])
 def test_qdq_layer_matches_onnxruntime_within_one_step(rng, layer: str, activations: int) -> None:
     model, x_shape, y_scale = _qdq_model(layer, activations, rng)
