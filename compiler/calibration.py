@@ -18,7 +18,8 @@ from cimc.ir.core import Operation
 from cimc.ir.dialects.builtin import FuncOp, ModuleOp
 from cimc.ir.interpreter import main_function, run_function
 from cimc.ir.types import ElementType, TensorType
-from cimc.passes.lower_to_cim import INPUT_RANGE, crossbar_input
+from cimc.passes.crossbar_match import crossbar_input
+from cimc.passes.lower_to_cim import INPUT_RANGE
 
 #: The ways a range is read off the observed activations.
 METHODS = ("minmax", "percentile")

@@ -5,7 +5,8 @@ work stays on the digital units.
 It reads the verified IR of the ``cim`` stage (``cim.program`` / ``cim.mvm`` / ``cim.adc`` / ``cim.shift_add``) or
 of the ``quantized`` stage (``cim.linear``, before arrays exist: matrix shapes and kinds only). A crossbar layer is
 one ``cim.dequantize`` and the crossbar ops upstream of its accumulators; it is named by its location (the ONNX
-node). Every figure is counted from the IR, per input sample, so tests check it against closed forms.
+node), and lists the ONNX nodes its dequantization absorbed (``cim.fused``). Every figure is counted from the IR,
+per input sample, so tests check it against closed forms.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from cimc.ir.attributes import StringAttr
 from cimc.ir.core import Operation, OpResult, Value
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import (
@@ -36,7 +38,7 @@ from cimc.ir.dialects.cim import (
 )
 from cimc.ir.interpreter import main_function
 from cimc.ir.types import TensorType
-from cimc.passes.lower_to_cim import KIND, REASON, WEIGHTS
+from cimc.passes.lower_to_cim import FUSED, KIND, REASON, WEIGHTS
 
 OpT = TypeVar("OpT", bound=Operation)
 
@@ -65,7 +67,9 @@ class CrossbarLayer:
     is block-diagonal; None in IR written without it); ``row_blocks`` counts the distinct row offsets of its
     programmed blocks (a block of zero weights is not programmed); ``vectors`` is the input vectors one sample
     streams (1 for a Gemm, output pixels for a convolution, tokens for a MatMul; None when a dimension is dynamic);
-    ``input_bits`` and ``weight_bits`` are the widths of the input codes and of the signed weights.
+    ``input_bits`` and ``weight_bits`` are the widths of the input codes and of the signed weights; ``fused`` names
+    the ONNX nodes after the layer (a bias Add, a per-channel Mul, a BatchNormalization) that its dequantization does
+    instead of a digital unit, in order (``cim.fused``).
 
     The rest is None at the ``quantized`` stage (no arrays yet; ``encodings`` is empty there):
 
@@ -97,6 +101,7 @@ class CrossbarLayer:
     vectors: int | None
     input_bits: int
     weight_bits: int
+    fused: tuple[str, ...] = ()
     cell_bits: int | None = None
     slices: int | None = None
     sign_encoding: str | None = None
@@ -313,8 +318,17 @@ def _layer(dequantize: DequantizeOp) -> CrossbarLayer:
         vectors=None if None in lead else math.prod(lead),  # type: ignore[arg-type]
         input_bits=_uniform(dequantize, inputs, "input_bits"),
         weight_bits=_uniform(dequantize, weights, "weight_bits"),
+        fused=_fused(dequantize),
     )
     return _programmed(dequantize, layer, blocks) if blocks else layer
+
+
+def _fused(dequantize: DequantizeOp) -> tuple[str, ...]:
+    """The ONNX nodes the layer's dequantization absorbed, from its ``cim.fused`` (none when absent)."""
+    names = _annotation(dequantize, FUSED) or ()
+    if not isinstance(names, tuple) or not all(isinstance(name, StringAttr) for name in names):
+        raise dequantize.error(f"'{FUSED}' must be an array of ONNX node names, got {dequantize.attributes[FUSED]}")
+    return tuple(name.value for name in names)
 
 
 def _programmed(dequantize: DequantizeOp, layer: CrossbarLayer, blocks: Sequence[_Block]) -> CrossbarLayer:
@@ -384,10 +398,11 @@ def report_json(report: CrossbarReport) -> dict[str, Any]:
 
     - ``layers``: one object per crossbar layer, in module order, with the fields of ``CrossbarLayer`` (see there):
       ``name``, ``kind``, ``rows``, ``columns``, ``weights``, ``row_blocks``, ``vectors``, ``input_bits``,
-      ``weight_bits``, ``cell_bits``, ``slices``, ``sign_encoding``, ``replication``, ``array_rows``,
-      ``array_cols``, ``dac_bits``, ``planes``, ``arrays``, ``cells``, ``weight_cells``, ``cell_utilization``
-      (0..1), ``array_reads``, ``adc_conversions``, ``adc_exact_bits``, ``adc_bits``, ``adc_dropped_bits``,
-      ``adc_error`` (accumulator units), ``adc_relative_error``, and ``encodings``:
+      ``weight_bits``, ``fused`` (the ONNX node names its dequantization absorbed, in order; ``[]`` when none),
+      ``cell_bits``, ``slices``, ``sign_encoding``, ``replication``, ``array_rows``, ``array_cols``, ``dac_bits``,
+      ``planes``, ``arrays``, ``cells``, ``weight_cells``, ``cell_utilization`` (0..1), ``array_reads``,
+      ``adc_conversions``, ``adc_exact_bits``, ``adc_bits``, ``adc_dropped_bits``, ``adc_error`` (accumulator
+      units), ``adc_relative_error``, and ``encodings``:
       ``{"differential": {"arrays", "adc_conversions", "row_sums"}, "offset": {...}}`` (empty at ``quantized``);
     - ``arrays``: the model's arrays (null at the ``quantized`` stage);
     - ``totals``: ``layers``, ``weights``, ``arrays``, ``cell_utilization`` (of all programmed cells),
@@ -407,8 +422,9 @@ def report_json(report: CrossbarReport) -> dict[str, Any]:
 
 
 def format_report(report: CrossbarReport) -> str:
-    """The report as aligned terminal tables: layers and their arrays, work per sample and ADC, the cost of each sign
-    encoding, and the digital work (counts per op kind, and the crossbar ops refused with their reasons)."""
+    """The report as aligned terminal tables: layers and their arrays, the ops fused into their dequantization, work
+    per sample and ADC, the cost of each sign encoding, and the digital work (counts per op kind, and the crossbar
+    ops refused with their reasons)."""
     totals = report.totals
     sections = [
         f"Crossbar report: {totals.layers} crossbar layer{'s' * (totals.layers != 1)}, "
@@ -416,6 +432,8 @@ def format_report(report: CrossbarReport) -> str:
     ]
     if report.layers:
         sections.append(_layer_table(_LAYERS_TITLE, _LAYERS, report))
+    if any(layer.fused for layer in report.layers):
+        sections.append(_fused_table(report))
     if any(layer.arrays is not None for layer in report.layers):
         sections += [_layer_table(_WORK_TITLE, _WORK, report), _layer_table(_ENCODINGS_TITLE, _ENCODINGS, report)]
     if report.digital:
@@ -448,31 +466,47 @@ def _encoding_cell(name: str, figure: str) -> Callable[[CrossbarLayer | Totals],
 #: totals row (None: blank).
 _Column = tuple[str, str, Callable[[CrossbarLayer], str], Callable[[Totals], str] | None]
 
-_LAYERS_TITLE = "Crossbar layers (util: cells holding a weight / programmed cells)"
+
+def _figure(header: str, field: str, summed: bool = False) -> _Column:
+    """A right-aligned column of one count of ``CrossbarLayer`` (``-`` when unknown), with the field of the same name
+    of ``Totals`` in the totals row when ``summed``."""
+    total = (lambda totals: _count(getattr(totals, field))) if summed else None
+    return header, "r", lambda layer: _count(getattr(layer, field)), total
+
+
+_LAYERS_TITLE = (
+    "Crossbar layers (signs: diff = differential pairs, offset = offset codes;\n"
+    "util: cells holding a weight / programmed cells)"
+)
 _LAYERS: list[_Column] = [
     ("kind", "l", lambda layer: layer.kind or "-", None),
     ("matrix", "r", lambda layer: f"{layer.rows} x {layer.columns}", None),
-    ("weights", "r", lambda layer: _count(layer.weights), lambda totals: _count(totals.weights)),
-    ("blocks", "r", lambda layer: _count(layer.row_blocks), None),
-    ("w bits", "r", lambda layer: str(layer.weight_bits), None),
-    ("in bits", "r", lambda layer: str(layer.input_bits), None),
-    ("cell", "r", lambda layer: _count(layer.cell_bits), None),
-    ("slices", "r", lambda layer: _count(layer.slices), None),
-    ("encoding", "l", lambda layer: layer.sign_encoding or "-", None),
-    ("repl", "r", lambda layer: _count(layer.replication), None),
-    ("arrays", "r", lambda layer: _count(layer.arrays), lambda totals: _count(totals.arrays)),
+    _figure("weights", "weights", summed=True),
+    _figure("blocks", "row_blocks"),
+    _figure("w bits", "weight_bits"),
+    _figure("in bits", "input_bits"),
+    _figure("cell", "cell_bits"),
+    _figure("slices", "slices"),
+    (
+        "signs",
+        "l",
+        lambda layer: {"differential": "diff"}.get(layer.sign_encoding or "-", layer.sign_encoding or "-"),
+        None,
+    ),
+    _figure("repl", "replication"),
+    _figure("arrays", "arrays", summed=True),
     ("util", "r", lambda layer: _percent(layer.cell_utilization), lambda totals: _percent(totals.cell_utilization)),
 ]
 _WORK_TITLE = "Work per sample and ADC (error bound: of one output, in accumulator units; relative: to its full scale)"
 _WORK: list[_Column] = [
-    ("vectors", "r", lambda layer: _count(layer.vectors), None),
-    ("planes", "r", lambda layer: _count(layer.planes), None),
-    ("array reads", "r", lambda layer: _count(layer.array_reads), lambda totals: _count(totals.array_reads)),
-    ("ADC conv", "r", lambda layer: _count(layer.adc_conversions), lambda totals: _count(totals.adc_conversions)),
-    ("ADC exact", "r", lambda layer: _count(layer.adc_exact_bits), None),
-    ("ADC bits", "r", lambda layer: _count(layer.adc_bits), None),
-    ("dropped", "r", lambda layer: _count(layer.adc_dropped_bits), None),
-    ("error bound", "r", lambda layer: _count(layer.adc_error), None),
+    _figure("vectors", "vectors"),
+    _figure("planes", "planes"),
+    _figure("array reads", "array_reads", summed=True),
+    _figure("ADC conv", "adc_conversions", summed=True),
+    _figure("ADC exact", "adc_exact_bits"),
+    _figure("ADC bits", "adc_bits"),
+    _figure("dropped", "adc_dropped_bits"),
+    _figure("error bound", "adc_error"),
     ("relative", "r", lambda layer: _relative(layer.adc_relative_error), None),
 ]
 _ENCODINGS_TITLE = (
@@ -500,6 +534,30 @@ def _layer_table(title: str, columns: Sequence[_Column], report: CrossbarReport)
     total = ["total", *("" if cell is None else cell(totals) for _, _, _, cell in columns)]
     header = ["layer", *(header for header, _, _, _ in columns)]
     return _table(title, header, [*rows, total], "l" + "".join(align for _, align, _, _ in columns))
+
+
+#: The widest line the fused-nodes table writes (other tables are as wide as their layer names make them).
+_WIDTH = 120
+
+
+def _fused_table(report: CrossbarReport) -> str:
+    """The layers whose dequantization absorbed ONNX nodes, and those nodes in order (the last ones counted, not
+    named, where the line would pass ``_WIDTH``)."""
+    fused = [layer for layer in report.layers if layer.fused]
+    room = _WIDTH - 2 - max(len("layer"), *(len(layer.name) for layer in fused))
+    rows = [[layer.name, _listed(layer.fused, room)] for layer in fused]
+    title = "Fused into the dequantization (per-channel ops done by a layer's cim.dequantize, not a digital unit)"
+    return _table(title, ["layer", "fused ONNX nodes"], rows, "ll")
+
+
+def _listed(names: Sequence[str], room: int) -> str:
+    """``names`` joined by commas in at most ``room`` characters: the most that fit, then ``+N more``."""
+    for shown in range(len(names), 0, -1):
+        rest = len(names) - shown
+        text = ", ".join([*names[:shown], *([f"+{rest} more"] if rest else [])])
+        if len(text) <= room:
+            return text
+    return f"+{len(names)} more"
 
 
 def _table(title: str, header: list[str], rows: list[list[str]], align: str) -> str:

@@ -112,7 +112,7 @@ def compile_onnx(
 def _calibrate(module: ModuleOp, source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions) -> PassTiming:
     """Annotate the float layers of ``module`` with activation ranges measured on the calibration set."""
     from cimc.compiler.calibration import calibrate
-    from cimc.passes.lower_to_cim import crossbar_input
+    from cimc.passes.crossbar_match import crossbar_input
 
     start = time.perf_counter()
     func = main_function(module)

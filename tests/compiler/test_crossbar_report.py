@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from cimc.compiler.crossbar_report import crossbar_report, format_report, report_json
 from cimc.compiler.pipeline import CrossbarOptions, PipelineOptions, compile_onnx
-from cimc.ir.attributes import DenseArrayAttr, FloatAttr, IntAttr, StringAttr, tensor_attr
+from cimc.ir.attributes import ArrayAttr, DenseArrayAttr, FloatAttr, IntAttr, StringAttr, tensor_attr
 from cimc.ir.core import Block, Location, Operation, Region, Value, VerifyError
 from cimc.ir.dialects.builtin import FuncOp, ModuleOp, ReturnOp, new_module
 from cimc.ir.dialects.cim import (
@@ -334,9 +335,7 @@ def test_quantized_stage_lists_shapes_without_arrays() -> None:
     assert (layer.arrays, layer.cell_utilization, layer.adc_conversions, layer.encodings) == (None, None, None, {})
     assert report.totals.arrays is None
     text = format_report(report)
-    assert (
-        "fc1    matmul  100 x 70    7,000       2       6        8     -       -  -            -       -     -" in text
-    )
+    assert "fc1    matmul  100 x 70    7,000       2       6        8     -       -  -         -       -     -" in text
     assert "Sign encodings" not in text
 
 
@@ -345,12 +344,12 @@ def test_format_report_tables() -> None:
     lines = text.splitlines()
     assert lines[0] == "Crossbar report: 1 crossbar layer, 576 weights, 16 arrays, 4 digital ops"
     header = lines.index(
-        "layer  kind           matrix  weights  blocks  w bits  in bits  cell  slices  encoding      repl  arrays  util"
+        "layer  kind           matrix  weights  blocks  w bits  in bits  cell  slices  signs  repl  arrays  util"
     )
     assert lines[header + 2] == (
-        "conv   grouped conv  72 x 16      576       2       8        8     2       4  differential     1      16  7.0%"
+        "conv   grouped conv  72 x 16      576       2       8        8     2       4  diff      1      16  7.0%"
     )
-    assert lines[header + 3] == "total" + " " * 29 + "576" + " " * 65 + "16  7.0%"
+    assert lines[header + 3] == "total" + " " * 29 + "576" + " " * 58 + "16  7.0%"
     assert "conv        16       4        1,024    12,288         10        10        0            0         0" in text
     assert "conv   differential           16              8         12,288            6,144               32" in text
     assert "graph.relu           2" in text
@@ -413,3 +412,67 @@ def test_bundled_cnn_arrays_follow_the_closed_form(encoding: str, replicate: str
         assert layer.arrays == math.ceil(k / 64) * math.ceil(n / 64) * 4 * signs * layer.replication
         assert (layer.weight_bits, layer.adc_error) == (8, 0)
     assert any(layer.replication > 1 for layer in report.layers) == (replicate == "auto")
+
+
+def test_ops_fused_into_the_dequantization_are_listed() -> None:
+    """MatMul -> bias Add -> Mul -> Relu -> MatMul compiled to the cim stage: the first layer's dequantization does
+    the Add and the Mul (per-channel constants after it); the Relu stays digital, and the second layer fuses nothing."""
+    rng = np.random.default_rng(0)
+    initializers = [
+        numpy_helper.from_array(rng.standard_normal((4, 3)).astype(np.float32), "w1"),
+        numpy_helper.from_array(np.array([0.5, -1.0, 2.0], np.float32), "b1"),
+        numpy_helper.from_array(np.array([2.0, 0.5, 1.0], np.float32), "s1"),
+        numpy_helper.from_array(rng.standard_normal((3, 2)).astype(np.float32), "w2"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"], name="fc1"),
+        helper.make_node("Add", ["h", "b1"], ["h_bias"], name="fc1_bias"),
+        helper.make_node("Mul", ["h_bias", "s1"], ["h_scaled"], name="fc1_scale"),
+        helper.make_node("Relu", ["h_scaled"], ["h_relu"], name="relu"),
+        helper.make_node("MatMul", ["h_relu", "w2"], ["y"], name="fc2"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "fused",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    options = PipelineOptions(emit="cim", calib={"x": rng.standard_normal((16, 4)).astype(np.float32)})
+    report = crossbar_report(compile_onnx(model, options)[0])
+    assert [(layer.name, layer.fused) for layer in report.layers] == [("fc1", ("fc1_bias", "fc1_scale")), ("fc2", ())]
+    assert [(work.op, work.location) for work in report.digital] == [("graph.relu", "relu")]
+    assert [layer["fused"] for layer in json.loads(json.dumps(report_json(report)))["layers"]] == [
+        ["fc1_bias", "fc1_scale"],
+        [],
+    ]
+    lines = format_report(report).splitlines()
+    title = lines.index(
+        "Fused into the dequantization (per-channel ops done by a layer's cim.dequantize, not a digital unit)"
+    )
+    assert lines[title + 1 : title + 5] == [
+        "layer  fused ONNX nodes",
+        "-----  -------------------",
+        "fc1    fc1_bias, fc1_scale",
+        "",
+    ]
+
+
+def test_fused_nodes_past_the_line_width_are_counted() -> None:
+    """Names that would pass 120 columns: as many as fit are named, the rest counted."""
+    module = quantized_module()
+    names = tuple(f"/decoder/block{i}/affine/Mul" for i in range(8))  # 26 characters each
+    dequantize_op = next(op for op in module.walk() if isinstance(op, DequantizeOp))
+    dequantize_op.attributes["cim.fused"] = ArrayAttr(tuple(StringAttr(name) for name in names))
+    report = crossbar_report(module)
+    assert report.layers[0].fused == names
+    lines = format_report(report).splitlines()
+    title = next(i for i, line in enumerate(lines) if line.startswith("Fused into the dequantization"))
+    # the names start at column 7 ("layer" and 2 spaces), leaving 113: three names and ", +5 more" take 91; four
+    # and ", +4 more" would take 119
+    assert lines[title + 3] == "fc1    " + ", ".join(names[:3]) + ", +5 more"
+    assert max(map(len, lines)) <= 120
+    dequantize_op.attributes["cim.fused"] = StringAttr("fc1_bias")
+    with pytest.raises(VerifyError, match=r"at loc\(\"fc1\"\): 'cim.fused' must be an array of ONNX node names"):
+        crossbar_report(module)

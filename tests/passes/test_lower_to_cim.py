@@ -19,7 +19,8 @@ from cimc.ir import DenseArrayAttr, ElementType, PassManager, PipelineError, Ten
 from cimc.ir.dialects.cim import DequantizeOp, DigitalOp, LinearOp, QuantizeOp
 from cimc.ir.kernels import Window, conv
 from cimc.ir.types import F32
-from cimc.passes.lower_to_cim import INPUT_RANGE, REASON, crossbar_input
+from cimc.passes.crossbar_match import crossbar_input
+from cimc.passes.lower_to_cim import INPUT_RANGE, REASON
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 
