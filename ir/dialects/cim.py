@@ -91,6 +91,14 @@ class _CimOp(Operation):
         assert isinstance(attr, _TENSOR)
         return attr.array
 
+    def payload(self, key: str) -> np.ndarray | None:
+        """The tensor attribute's values, or None where the text it was parsed from elided them (verifiers check
+        values only when they are there)."""
+        attr = self.attributes[key]
+        if isinstance(attr, DenseResourceAttr) and attr.blob.array is None:
+            return None
+        return self.tensor_attr(key)
+
     def attr_type(self, key: str) -> TensorType:
         attr = self.attributes[key]
         assert isinstance(attr, _TENSOR)
@@ -265,11 +273,9 @@ class LinearOp(_CimOp):
             raise self.error(
                 f"result type {self.result.type} must be {self.infer_result_types([codes], self.attributes)[0]}"
             )
-        attr = self.attributes["weights"]
-        if isinstance(attr, DenseElementsAttr) or attr.blob.array is not None:  # type: ignore[attr-defined]
-            w = self.tensor_attr("weights")
-            if w.size and (w.min() < -(1 << (bits - 1)) or w.max() >= 1 << (bits - 1)):
-                raise self.error(f"weights span [{w.min()}, {w.max()}], outside signed {bits}-bit")
+        w = self.payload("weights")
+        if w is not None and w.size and (w.min() < -(1 << (bits - 1)) or w.max() >= 1 << (bits - 1)):
+            raise self.error(f"weights span [{w.min()}, {w.max()}], outside signed {bits}-bit")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         (codes,) = args
@@ -432,11 +438,11 @@ class ProgramOp(_CimOp):
     def verify_(self) -> None:
         weight_bits = self.check_bits("weight_bits")
         cell_bits = self.check_bits("cell_bits", 1, 8)
-        levels = self.attr_type("levels")
-        if levels.rank != 4 or levels.element.name != "ui8" or not levels.is_static:
-            raise self.error(f"'levels' must be ui8 [signs, slices, rows, cols], got {levels}")
-        if self.result.type != levels:
-            raise self.error(f"result type {self.result.type} differs from the levels' {levels}")
+        ltype = self.attr_type("levels")
+        if ltype.rank != 4 or ltype.element.name != "ui8" or not ltype.is_static:
+            raise self.error(f"'levels' must be ui8 [signs, slices, rows, cols], got {ltype}")
+        if self.result.type != ltype:
+            raise self.error(f"result type {self.result.type} differs from the levels' {ltype}")
         encoding = self.attr("sign_encoding")
         if encoding not in SIGN_ENCODINGS:
             raise self.error(f"'sign_encoding' must be one of {', '.join(SIGN_ENCODINGS)}, got '{encoding}'")
@@ -451,9 +457,9 @@ class ProgramOp(_CimOp):
             raise self.error(f"{self.rows} rows do not fit arrays of {self.attr('array_rows')} rows")
         if self.attr("array_cols") < 1 or self.attr("replication") < 1:
             raise self.error("'array_cols' and 'replication' must be positive")
-        attr = self.attributes["levels"]
-        if isinstance(attr, DenseElementsAttr) or attr.blob.array is not None:  # type: ignore[attr-defined]
-            cells = self.tensor_attr("levels").astype(np.int64)
+        levels = self.payload("levels")
+        if levels is not None:
+            cells = levels.astype(np.int64)
             top = int(cells.max(initial=0))
             if top >= 1 << cell_bits:
                 raise self.error(f"level {top} does not fit a {cell_bits}-bit cell")
