@@ -10,10 +10,10 @@ import argparse
 import json
 import sys
 import traceback
-from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
+from cimc.compiler.binary import cimc_version
 from cimc.compiler.calibration import CalibrationError
 from cimc.compiler.files import InputFileError, load_inputs, save_outputs, write_atomic
 from cimc.compiler.onnx_importer import OnnxImportError
@@ -48,13 +48,6 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     IsADirectoryError,
     PermissionError,
 )
-
-
-def _version() -> str:
-    try:
-        return version("cimc")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _add_common_flags(parser: argparse.ArgumentParser) -> None:
@@ -131,7 +124,7 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cimc`` command."""
     parser = argparse.ArgumentParser(prog="cimc", description="Compiler and simulator for analog compute-in-memory.")
-    parser.add_argument("--version", action="version", version=f"cimc {_version()}")
+    parser.add_argument("--version", action="version", version=f"cimc {cimc_version()}")
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -115,6 +115,11 @@ class Printer:
             self._blobs.append((key, blob))
         return key
 
+    @property
+    def blobs(self) -> list[tuple[str, ResourceBlob]]:
+        """The resource blobs named so far, each with the unique key the text gives it, in order of first use."""
+        return list(self._blobs)
+
     def attribute(self, attr: Attribute) -> str:
         """An attribute's text; resource blobs are given their unique key here."""
         if isinstance(attr, DenseResourceAttr):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,3 +46,18 @@ def test_no_module_imports_the_folders_by_their_bare_names() -> None:
 def test_runtime_never_imports_the_onnx_importer() -> None:
     for source in (ROOT / "runtime").rglob("*.py"):
         assert "onnx_importer" not in source.read_text(), f"{source} imports the ONNX importer"
+
+
+def test_a_non_editable_install_ships_the_chip_presets(tmp_path: Path) -> None:
+    """``pip install .`` (a wheel) must carry the preset TOML files beside compiler/chip.py."""
+    presets = sorted(p.name for p in (ROOT / "compiler" / "chips").glob("*.toml"))
+    assert presets, "no chip presets in compiler/chips"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("cimc-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = sorted(Path(n).name for n in archive.namelist() if n.startswith("cimc/compiler/chips/"))
+    assert shipped == presets

@@ -1,0 +1,77 @@
+"""Writing the compiled binary ``.cimb``: the sections of a placed module, packed and written atomically.
+
+The layout (and the loader) live in ``cimc.runtime.binary``; this side turns a module into its ``ir`` text and
+``weights`` arrays, adds the compiler's version to ``meta``, and writes the file through a temporary file and a
+rename, so a failed compile never leaves a half-written binary. Identical inputs give identical bytes: fixed
+section order, sorted JSON keys, no timestamps, arrays in the order the IR text first names them.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from cimc.compiler.files import write_atomic
+from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.printer import Printer
+from cimc.runtime.binary import SECTIONS, encode_json, encode_weights, pack_container
+
+
+def cimc_version() -> str:
+    """The installed cimc's version, as ``meta`` records it (``unknown`` when run from an uninstalled tree)."""
+    try:
+        return version("cimc")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def module_sections(module: ModuleOp) -> tuple[bytes, bytes]:
+    """The ``ir`` section (the module's text without its resource section) and the ``weights`` section (every
+    resource blob it names, under the key the text names it by)."""
+    printer = Printer(resources=False)
+    text = printer.module_text(module)
+    blobs = []
+    for key, blob in printer.blobs:  # the printer's unique keys: the ones the text's dense_resource<...> names
+        if blob.array is None:
+            raise ValueError(
+                f"resource '{key}' has no payload (it was elided in the text this module was parsed from); "
+                "compile from the model or from IR printed with its resources"
+            )
+        blobs.append((key, blob.array))
+    return text.encode("utf-8"), encode_weights(blobs)
+
+
+def binary_bytes(
+    module: ModuleOp, *, chip_text: str, program: bytes, report: dict[str, Any], meta: dict[str, Any]
+) -> bytes:
+    """The whole ``.cimb`` of ``module``. ``meta`` holds what the compile was given (``model``: the model's file
+    name, not its path, so the bytes do not depend on where it was built; ``options``); ``cimc_version`` is added."""
+    model = str(meta.get("model", ""))
+    if os.sep in model or "/" in model:
+        raise ValueError(f"meta 'model' must be a file name, not a path ('{model}'): give os.path.basename of it")
+    if "cimc_version" in meta:
+        raise ValueError("meta 'cimc_version' is written by the binary writer; leave it out")
+    ir, weights = module_sections(module)
+    payloads = {
+        "meta": encode_json({**meta, "cimc_version": cimc_version()}, "meta"),
+        "chip": chip_text.encode("utf-8"),
+        "ir": ir,
+        "weights": weights,
+        "program": bytes(program),
+        "report": encode_json(report, "report"),
+    }
+    return pack_container([(name, payloads[name]) for name in SECTIONS])
+
+
+def write_binary(
+    path: str | os.PathLike,
+    module: ModuleOp,
+    *,
+    chip_text: str,
+    program: bytes,
+    report: dict[str, Any],
+    meta: dict[str, Any],
+) -> None:
+    """Write the ``.cimb`` of ``module`` to ``path`` atomically (see ``binary_bytes`` for the arguments)."""
+    write_atomic(path, binary_bytes(module, chip_text=chip_text, program=program, report=report, meta=meta))

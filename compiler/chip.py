@@ -1,0 +1,462 @@
+"""The chip a model is compiled for: a mesh of tiles of crossbar arrays, their converters, the network, the energy
+of every event, and the tiles that do not work.
+
+A chip is a TOML file (the presets live in ``compiler/chips/``; ``cimc chips`` lists them):
+
+```toml
+name = "default"
+description = "A 16x16 mesh of ReRAM tiles"
+faulty_tiles = [[0, 3]]        # [row, col]; optional
+
+[mesh]                         # rows x cols tiles; torus = true wraps both dimensions
+[tile]                         # arrays per tile, array size, cell bits, device, DAC/ADC bits, buffer, digital unit
+[network]                      # link width (bits per cycle), router latency (cycles), clock (Hz)
+[energy]                       # pJ per event: array read per bit plane, DAC and ADC conversion, buffer byte, ...
+```
+
+The pipeline attaches the chip to the module as the discardable attribute ``cim.chip`` (``Chip.to_attribute``), so
+passes read it from the IR; ``Chip.from_attribute`` reads it back with the same checks as a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cimc.ir.attributes import Attribute, DenseArrayAttr, DictAttr, FloatAttr, IntAttr, StringAttr
+from cimc.ir.dialects.cim import SIGN_ENCODINGS
+from cimc.ir.types import ElementType
+
+if TYPE_CHECKING:
+    from cimc.compiler.pipeline import CrossbarOptions
+
+#: The discardable module attribute that carries the chip a module is compiled for.
+ATTRIBUTE = "cim.chip"
+
+#: The folder of preset chip descriptions, one ``<name>.toml`` each.
+CHIPS_DIR = Path(__file__).resolve().with_name("chips")
+
+#: Memory technologies a tile's cells can be made of.
+DEVICES = ("sram", "rram", "pcm", "nor-flash", "fefet", "mram")
+
+_F64 = ElementType("f64")
+_I64 = ElementType("i64")
+
+
+class ChipError(ValueError):
+    """A chip description that cannot be used; the message is one line naming the file and the field."""
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """What a field accepts: bounds (inclusive ``low``/``high``, exclusive ``above``) or a set of choices."""
+
+    low: float | None = None
+    high: float | None = None
+    above: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def holds(self, value: Any) -> bool:
+        if self.choices:
+            return value in self.choices
+        return (
+            (self.low is None or value >= self.low)
+            and (self.high is None or value <= self.high)
+            and (self.above is None or value > self.above)
+        )
+
+    def describe(self, kind: str) -> str:
+        """``an integer from 1 to 8``, ``a number > 0``, ``one of 'a', 'b'``."""
+        if self.choices:
+            return "one of " + ", ".join(f"'{c}'" for c in self.choices)
+        noun = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}[kind]
+        if self.low is not None and self.high is not None:
+            return f"{noun} from {_number(self.low)} to {_number(self.high)}"
+        if self.low is not None:
+            return f"{noun} >= {_number(self.low)}"
+        if self.above is not None:
+            return f"{noun} > {_number(self.above)}"
+        return noun
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _rule(**bounds: Any) -> dict[str, _Rule]:
+    """Field metadata: the rule a description's value must satisfy."""
+    return {"rule": _Rule(**bounds)}
+
+
+_POSITIVE = _rule(low=1)
+_ENERGY = _rule(low=0)
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """The tile grid: ``rows`` x ``cols`` tiles on a 2D mesh, each router linked to its four neighbours; a torus
+    also links the ends of every row and column."""
+
+    rows: int = field(metadata=_POSITIVE)
+    cols: int = field(metadata=_POSITIVE)
+    torus: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class TileSpec:
+    """One tile: its crossbar arrays and their converters, its local buffer and its digital unit.
+
+    ``adc_columns`` columns share one ADC (read one after another); ``sign_encoding`` is how signed weights sit in
+    cells of non-negative conductance (``differential``: a positive and a negative array per slice; ``offset``:
+    one array of offset codes), as in ``cimc.ir.dialects.cim``.
+    """
+
+    arrays: int = field(metadata=_POSITIVE)
+    array_rows: int = field(default=64, metadata=_POSITIVE)
+    array_cols: int = field(default=64, metadata=_POSITIVE)
+    cell_bits: int = field(metadata=_rule(low=1, high=8))
+    device: str = field(metadata=_rule(choices=DEVICES))
+    dac_bits: int = field(metadata=_rule(low=1, high=8))
+    adc_bits: int = field(metadata=_rule(low=1, high=16))
+    adc_columns: int = field(metadata=_POSITIVE)
+    buffer_bytes: int = field(metadata=_POSITIVE)
+    digital_ops_per_cycle: int = field(metadata=_POSITIVE)
+    sign_encoding: str = field(default="differential", metadata=_rule(choices=SIGN_ENCODINGS))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Network:
+    """The on-chip network: ``link_bits`` bits per cycle per link, ``router_latency`` cycles per router, and the
+    clock that both count in."""
+
+    link_bits: int = field(metadata=_POSITIVE)
+    router_latency: int = field(metadata=_POSITIVE)
+    clock_hz: float = field(metadata=_rule(above=0))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Energy:
+    """Energy per event, in picojoules: one array read of one bit plane, one DAC conversion, one ADC conversion,
+    one buffer byte read or written, one bit crossing one network hop, one digital-unit op, one cell programmed."""
+
+    array_read_pj: float = field(metadata=_ENERGY)
+    dac_pj: float = field(metadata=_ENERGY)
+    adc_pj: float = field(metadata=_ENERGY)
+    buffer_byte_pj: float = field(metadata=_ENERGY)
+    network_bit_hop_pj: float = field(metadata=_ENERGY)
+    digital_op_pj: float = field(metadata=_ENERGY)
+    cell_program_pj: float = field(metadata=_ENERGY)
+
+
+#: The tables of a chip description, in the order they are written.
+SECTIONS: dict[str, type] = {"mesh": Mesh, "tile": TileSpec, "network": Network, "energy": Energy}
+_TOP_LEVEL = ("name", "description", "faulty_tiles")
+
+
+@dataclass(frozen=True)
+class Chip:
+    """A chip: its tile grid, what every tile holds, its network, its energy per event, and its faulty tiles
+    (``(row, col)``, sorted), which placement never uses."""
+
+    name: str
+    description: str
+    mesh: Mesh
+    tile: TileSpec
+    network: Network
+    energy: Energy
+    faulty_tiles: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def tiles(self) -> int:
+        """Tiles in the mesh, faulty ones included."""
+        return self.mesh.rows * self.mesh.cols
+
+    @property
+    def usable_tiles(self) -> list[tuple[int, int]]:
+        """The working tiles, ``(row, col)`` in row-major order."""
+        faulty = set(self.faulty_tiles)
+        return [(r, c) for r in range(self.mesh.rows) for c in range(self.mesh.cols) if (r, c) not in faulty]
+
+    @property
+    def capacity(self) -> int:
+        """Arrays one tile holds."""
+        return self.tile.arrays
+
+    @property
+    def arrays(self) -> int:
+        """Arrays on the working tiles."""
+        return len(self.usable_tiles) * self.tile.arrays
+
+    def crossbar_options(self, **overrides: Any) -> CrossbarOptions:
+        """The pipeline's crossbar options for this chip: its cells, DACs, sign encoding and array size, 8-bit
+        weights and inputs, and ``overrides`` (any ``CrossbarOptions`` field) on top.
+
+        ``adc_bits`` stays 0 (an ADC exact for its array) even where the chip's ADC is narrower than that (ISAAC,
+        HERMES, Mythic): the compiled arithmetic is the exact integer reference, and a narrower read is asked for
+        explicitly with ``adc_bits=...``.
+        """
+        from cimc.compiler.pipeline import CrossbarOptions  # pipeline imports this module
+
+        options = CrossbarOptions(
+            cell_bits=self.tile.cell_bits,
+            dac_bits=self.tile.dac_bits,
+            adc_bits=0,
+            sign_encoding=self.tile.sign_encoding,
+            array_rows=self.tile.array_rows,
+            array_cols=self.tile.array_cols,
+        )
+        return dataclasses.replace(options, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The chip as plain JSON-able data, laid out as its TOML file."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "faulty_tiles": [list(t) for t in self.faulty_tiles],
+        }
+        for section in SECTIONS:
+            data[section] = dataclasses.asdict(getattr(self, section))
+        return data
+
+    @staticmethod
+    def from_dict(data: Any, where: str = "chip description") -> Chip:
+        """The chip ``data`` describes (laid out as ``to_dict``), checked field by field; errors name ``where``."""
+        if not isinstance(data, dict):
+            raise ChipError(f"{where}: expected a table of chip fields, got {_show(data)}")
+        _reject_unknown(data, (*_TOP_LEVEL, *SECTIONS), where, "")
+        name = _value(data, "name", "str", _Rule(), where, "", required=True)
+        if not name:
+            raise ChipError(f"{where}: name must not be empty")
+        description = _value(data, "description", "str", _Rule(), where, "", required=False) or ""
+        sections = {section: _section(cls, data, section, where) for section, cls in SECTIONS.items()}
+        faulty = _faulty_tiles(data.get("faulty_tiles", []), sections["mesh"], where)
+        return Chip(name, description, faulty_tiles=faulty, **sections)
+
+    def to_toml(self) -> str:
+        """The chip as canonical TOML text (no comments); ``load_chip`` of it gives an equal chip."""
+        data = self.to_dict()
+        lines = [f"{key} = {_toml(data[key])}" for key in _TOP_LEVEL]
+        for section in SECTIONS:
+            lines += ["", f"[{section}]", *(f"{key} = {_toml(value)}" for key, value in data[section].items())]
+        return "\n".join(lines) + "\n"
+
+    def to_attribute(self) -> DictAttr:
+        """The chip as the flat ``cim.chip`` module attribute passes read: every field under its own name
+        (``mesh_rows``, ``mesh_cols``, ``torus`` 0 or 1 and ``arrays_per_tile`` for the generic ones), integers
+        i64, numbers f64, faulty tiles a flat ``array<i64: row, col, ...>``."""
+        entries: dict[str, Attribute] = {
+            "name": StringAttr(self.name),
+            "description": StringAttr(self.description),
+            "faulty_tiles": DenseArrayAttr(_I64, tuple(v for tile in self.faulty_tiles for v in tile)),
+        }
+        for section in SECTIONS:
+            for key, value in dataclasses.asdict(getattr(self, section)).items():
+                entries[_ATTRIBUTE_KEYS.get((section, key), key)] = _attribute(value)
+        return DictAttr(tuple(entries.items()))
+
+    @staticmethod
+    def from_attribute(attr: Attribute) -> Chip:
+        """The chip a ``cim.chip`` attribute carries, with the same checks as a file."""
+        where = f"the '{ATTRIBUTE}' attribute"
+        if not isinstance(attr, DictAttr):
+            raise ChipError(f"{where}: expected a dictionary made by Chip.to_attribute, got {attr}")
+        flat = {key: _plain(value, key, where) for key, value in attr.value}
+        data: dict[str, Any] = {}
+        for section, cls in SECTIONS.items():
+            table = data[section] = {}
+            for spec in fields(cls):
+                key = _ATTRIBUTE_KEYS.get((section, spec.name), spec.name)
+                if key in flat:
+                    value = flat.pop(key)
+                    table[spec.name] = bool(value) if str(spec.type) == "bool" and value in (0, 1) else value
+        if "faulty_tiles" in flat:
+            tiles = flat.pop("faulty_tiles")
+            if not isinstance(tiles, list) or len(tiles) % 2:
+                raise ChipError(
+                    f"{where}: faulty_tiles must be array<i64: row, col, ...>, got {attr.get('faulty_tiles')}"
+                )
+            data["faulty_tiles"] = [tiles[i : i + 2] for i in range(0, len(tiles), 2)]
+        return Chip.from_dict({**flat, **data}, where)
+
+
+#: Names in the flat ``cim.chip`` attribute of the fields whose own name says too little there.
+_ATTRIBUTE_KEYS = {
+    ("mesh", "rows"): "mesh_rows",
+    ("mesh", "cols"): "mesh_cols",
+    ("mesh", "torus"): "torus",
+    ("tile", "arrays"): "arrays_per_tile",
+}
+
+
+#: The preset chip names, as ``load_chip`` takes them: ``default`` first, then alphabetical.
+PRESETS = tuple(sorted(sorted(path.stem for path in CHIPS_DIR.glob("*.toml")), key=lambda name: name != "default"))
+
+
+def load_chip(name_or_path: str | os.PathLike[str]) -> Chip:
+    """A preset chip by name (see ``PRESETS``) or a chip description file (``.toml``)."""
+    text = os.fspath(name_or_path)
+    if not isinstance(name_or_path, os.PathLike) and text in PRESETS:
+        path = CHIPS_DIR / f"{text}.toml"
+    elif isinstance(name_or_path, os.PathLike) or text.endswith(".toml") or os.sep in text or "/" in text:
+        path = Path(text)
+        if not path.is_file():
+            raise ChipError(f"{path}: no such chip file")
+    else:
+        close = difflib.get_close_matches(text, PRESETS, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ChipError(f"unknown chip '{text}': {hint}presets are {', '.join(PRESETS)}; or give a .toml file")
+    where = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ChipError(f"{where}: not valid TOML: {err}") from None
+    return Chip.from_dict(data, where)
+
+
+def list_presets() -> list[tuple[str, str]]:
+    """``(name, line)`` for every preset, the line as ``cimc chips`` prints it."""
+    return [(name, summary(load_chip(name))) for name in PRESETS]
+
+
+def summary(chip: Chip) -> str:
+    """One line: the description, then mesh, arrays, array size and cells."""
+    mesh = f"{chip.mesh.rows}x{chip.mesh.cols} {'torus' if chip.mesh.torus else 'mesh'}"
+    tile = chip.tile
+    arrays = f"{chip.arrays:,} arrays of {tile.array_rows}x{tile.array_cols}"
+    faulty = f" ({len(chip.faulty_tiles)} faulty tiles)" if chip.faulty_tiles else ""
+    return f"{chip.description} [{mesh}{faulty}, {arrays}, {tile.cell_bits}-bit {tile.device} cells]"
+
+
+# --- checking a description ---------------------------------------------------------------------------------------
+
+
+def _section(cls: type, data: dict[str, Any], section: str, where: str) -> Any:
+    """The dataclass ``cls`` built from the table ``[section]`` of ``data``, every field checked."""
+    specs = fields(cls)
+    if section not in data:
+        raise ChipError(f"{where}: missing section [{section}] (fields: {', '.join(f.name for f in specs)})")
+    table = data[section]
+    if not isinstance(table, dict):
+        raise ChipError(f"{where}: '{section}' must be a table [{section}], got {_show(table)}")
+    _reject_unknown(table, [f.name for f in specs], where, f"[{section}] ")
+    values = {}
+    for spec in specs:
+        required = spec.default is dataclasses.MISSING
+        value = _value(table, spec.name, str(spec.type), spec.metadata.get("rule", _Rule()), where, section, required)
+        if value is not None:
+            values[spec.name] = value
+    return cls(**values)
+
+
+def _value(table: dict[str, Any], key: str, kind: str, rule: _Rule, where: str, section: str, required: bool) -> Any:
+    """``table[key]`` checked against its kind and rule; None when absent and not required."""
+    place = f"[{section}] {key}" if section else key
+    expected = rule.describe(kind)
+    if key not in table:
+        if required:
+            raise ChipError(f"{where}: missing field {place} ({expected})")
+        return None
+    value = table[key]
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    python_type = {"int": int, "float": float, "str": str, "bool": bool}[kind]
+    right_type = isinstance(value, python_type) and (kind == "bool" or not isinstance(value, bool))
+    if not right_type or (kind == "float" and not math.isfinite(value)) or not rule.holds(value):
+        raise ChipError(f"{where}: {place} must be {expected}, got {_show(table[key], with_kind=not right_type)}")
+    return value
+
+
+def _reject_unknown(table: dict[str, Any], known: Sequence[str], where: str, prefix: str) -> None:
+    """A key that is no field is a typo until shown otherwise: name the closest known one."""
+    for key, value in table.items():
+        if key not in known:
+            section = isinstance(value, dict) and not prefix
+            name = "[{}]" if section else "'{}'"
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f"did you mean {name.format(close[0])}?" if close else f"known: {', '.join(known)}"
+            raise ChipError(f"{where}: {prefix}unknown {'section' if section else 'field'} {name.format(key)} ({hint})")
+
+
+def _faulty_tiles(value: Any, mesh: Mesh, where: str) -> tuple[tuple[int, int], ...]:
+    """The faulty tiles, sorted: pairs inside the mesh, each once, at least one tile left working."""
+    shape = "a list of [row, col] pairs"
+    if not isinstance(value, list):
+        raise ChipError(f"{where}: faulty_tiles must be {shape}, got {_show(value)}")
+    tiles: list[tuple[int, int]] = []
+    for item in value:
+        pair = isinstance(item, list) and len(item) == 2
+        if not pair or not all(isinstance(v, int) and not isinstance(v, bool) for v in item):
+            raise ChipError(f"{where}: faulty_tiles must be {shape}; {_show(item)} is not a pair of integers")
+        row, col = item
+        if not (0 <= row < mesh.rows and 0 <= col < mesh.cols):
+            raise ChipError(
+                f"{where}: faulty_tiles: [{row}, {col}] is outside the {mesh.rows}x{mesh.cols} mesh "
+                f"(rows 0..{mesh.rows - 1}, cols 0..{mesh.cols - 1})"
+            )
+        if (row, col) in tiles:
+            raise ChipError(f"{where}: faulty_tiles: [{row}, {col}] is listed twice")
+        tiles.append((row, col))
+    if len(tiles) == mesh.rows * mesh.cols:
+        raise ChipError(f"{where}: faulty_tiles: all {len(tiles)} tiles are faulty; a chip needs a working tile")
+    return tuple(sorted(tiles))
+
+
+def _show(value: Any, with_kind: bool = True) -> str:
+    """A value as a description's author wrote it, with its kind when that is the problem."""
+    try:
+        text = _toml(value)
+    except TypeError:  # a table, a date: TOML values no field takes
+        return "a table" if isinstance(value, dict) else f"a {type(value).__name__}"
+    kind = {bool: "a boolean", str: "a string", list: "a list", float: "a number"}.get(type(value))
+    return f"{text} ({kind})" if kind and with_kind else text
+
+
+# --- writing a description ----------------------------------------------------------------------------------------
+
+
+def _toml(value: Any) -> str:
+    """A TOML value: booleans, integers, floats that read back to the same double, basic strings, arrays."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)  # shortest round-trip digits; inf and nan never pass the checks
+    if isinstance(value, str):
+        return '"' + "".join(_toml_char(ch) for ch in value) + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def _toml_char(ch: str) -> str:
+    if ch in '"\\':
+        return "\\" + ch
+    if (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F:
+        return f"\\u{ord(ch):04X}"
+    return ch
+
+
+def _attribute(value: bool | int | float | str) -> Attribute:
+    """A field's value as an attribute: booleans and integers i64, numbers f64, strings as strings."""
+    if isinstance(value, (bool, int)):
+        return IntAttr(int(value))
+    if isinstance(value, float):
+        return FloatAttr(value, _F64)
+    return StringAttr(value)
+
+
+def _plain(attr: Attribute, key: str, where: str) -> Any:
+    """The value an attribute made by ``_attribute`` (or the faulty tiles' array) carries."""
+    if isinstance(attr, DenseArrayAttr):
+        return list(attr.value)
+    if isinstance(attr, (IntAttr, FloatAttr, StringAttr)):
+        return attr.value
+    raise ChipError(f"{where}: {key} = {attr} is not a number, string or array<i64>")

@@ -1,0 +1,277 @@
+"""The compiled binary ``.cimb``: its layout, its encoding and its loader.
+
+A ``.cimb`` holds everything a chip needs to run a compiled model, and no Python objects: a header, a section table
+with a SHA-256 per section, then the sections (``meta``, ``chip``, ``ir``, ``weights``, ``program``, ``report``).
+The layout is defined here once, for both sides: the compiler's writer (``cimc.compiler.binary``) packs with
+``pack_container`` and ``encode_weights``, and the loader reads with ``read_sections``. Loading needs only ``cimc.ir``:
+no ONNX file and nothing from ``cimc.compiler`` (the ``onnx`` package is imported only because the graph dialect
+reads its op schemas), and never executes anything from the file: sections are JSON, UTF-8 text and raw
+little-endian arrays. ``docs/binary-format.md`` documents every byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cimc.ir.attributes import ResourceBlob
+from cimc.ir.core import VerifyError
+from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.parser import ParseError, Parser
+from cimc.ir.types import ElementType
+from cimc.ir.verifier import verify
+
+MAGIC = b"CIMB\x00\x1a\r\n"  # NUL, ^Z and CR LF: a copy in text mode or through a line-ending filter breaks it
+FORMAT_VERSION = (1, 0)  # (major, minor): a reader reads its own major at any minor
+ALIGNMENT = 64  # every section payload and every weight array starts at a multiple of this, from the file start
+SECTIONS = ("meta", "chip", "ir", "weights", "program", "report")  # the required sections, in file order
+KNOWN_FLAGS = 0  # format 1.0 defines no flags
+
+_HEADER = struct.Struct("<8sHHII")  # magic, major, minor, flags, section count
+_ENTRY = struct.Struct("<16sQQ32s")  # name (ASCII, NUL padded), offset from the file start, length, SHA-256
+_DIGEST = 32  # SHA-256 of the header and the section table, right after the table
+_INDEX_LENGTH = struct.Struct("<Q")  # the weights index's byte length, at the start of the weights section
+
+
+class BinaryFormatError(Exception):
+    """A file that is not a loadable ``.cimb``; the message names the file, what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """A loaded ``.cimb``: the placed ``cim`` module with its weights attached (``run_module`` runs it), the chip
+    description it was compiled for, the per-tile instruction streams and the compiler's report."""
+
+    version: tuple[int, int]
+    meta: dict[str, Any]
+    chip_text: str
+    module: ModuleOp
+    program: bytes
+    report: dict[str, Any]
+
+
+def _aligned(offset: int) -> int:
+    """The first multiple of 64 at or after ``offset``."""
+    return -(-offset // ALIGNMENT) * ALIGNMENT
+
+
+def _padding(size: int) -> bytes:
+    """The zero bytes that take ``size`` bytes up to the next 64-byte boundary."""
+    return bytes(_aligned(size) - size)
+
+
+def _table_end(count: int) -> int:
+    """Where the header checksum ends: the header, ``count`` table entries and the SHA-256 of both."""
+    return _HEADER.size + count * _ENTRY.size + _DIGEST
+
+
+def encode_json(value: Mapping[str, Any], section: str) -> bytes:
+    """A JSON section: UTF-8, sorted keys, no whitespace, so equal values give equal bytes. Raises ValueError
+    naming the section when ``value`` holds something JSON cannot hold exactly (NaN, numpy scalars, objects)."""
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"section '{section}' cannot be stored as JSON ({exc}); give dicts with str keys, lists, str, int, "
+            "finite float, bool and None"
+        ) from None
+    return text.encode("utf-8")
+
+
+def encode_weights(blobs: Sequence[tuple[str, np.ndarray]]) -> bytes:
+    """The ``weights`` section: the index length (u64), the index (JSON: key -> dtype, shape, offset, length), then
+    from the next 64-byte boundary (the data start) each array's little-endian C-order bytes, in the order given,
+    each at a 64-byte boundary; ``offset`` counts from the data start."""
+    index: dict[str, dict[str, Any]] = {}
+    data = bytearray()
+    for key, array in blobs:
+        if key in index:
+            raise ValueError(f"weights: two arrays under the key '{key}'")
+        element = ElementType.from_dtype(array.dtype.newbyteorder("="))
+        payload = np.asarray(array).astype(element.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
+        data += _padding(len(data))
+        index[key] = {"dtype": element.name, "shape": list(array.shape), "offset": len(data), "length": len(payload)}
+        data += payload
+    text = encode_json(index, "weights")
+    head = _INDEX_LENGTH.pack(len(text)) + text
+    return head + _padding(len(head)) + data
+
+
+def pack_container(
+    sections: Sequence[tuple[str, bytes]], version: tuple[int, int] = FORMAT_VERSION, flags: int = 0
+) -> bytes:
+    """The whole file: header, section table, header checksum, then each payload at a 64-byte boundary (zero
+    padding between; the file ends where the last payload ends)."""
+    offset = _aligned(_table_end(len(sections)))
+    entries = []
+    for name, payload in sections:
+        encoded = name.encode("ascii")
+        if not 0 < len(encoded) <= 16 or b"\x00" in encoded:
+            raise ValueError(f"section name '{name}' must be 1 to 16 ASCII characters")
+        entries.append(_ENTRY.pack(encoded, offset, len(payload), hashlib.sha256(payload).digest()))
+        offset = _aligned(offset + len(payload))
+    head = _HEADER.pack(MAGIC, *version, flags, len(sections)) + b"".join(entries)
+    out = bytearray(head + hashlib.sha256(head).digest())
+    for _, payload in sections:
+        out += _padding(len(out))
+        out += payload
+    return bytes(out)
+
+
+def read_sections(data: bytes, filename: str) -> tuple[tuple[int, int], dict[str, memoryview]]:
+    """The format version and the payload of every section of a ``.cimb`` held in ``data``, after checking the
+    magic, the version, the header checksum, the flags, the layout and every section's checksum. Raises
+    ``BinaryFormatError``; ``filename`` names the file in its messages."""
+
+    def fail(what: str) -> BinaryFormatError:
+        return BinaryFormatError(f"{filename}: {what}")
+
+    recompile = "recompile the model with `cimc compile` or copy the file again"
+    if not data:
+        raise fail("empty file (0 bytes), not a cimc binary; compile one with `cimc compile MODEL.onnx`")
+    if len(data) < _HEADER.size and MAGIC.startswith(data[: len(MAGIC)]):
+        raise fail(f"truncated: {len(data)} bytes, shorter than the {_HEADER.size}-byte header; {recompile}")
+    if data[: len(MAGIC)] != MAGIC:
+        if data[:4] == MAGIC[:4]:
+            raise fail(
+                "damaged magic number: the file went through a text-mode copy or a line-ending conversion; "
+                "copy it again in binary mode"
+            )
+        raise fail(f"not a cimc binary (starts with {bytes(data[:8])!r}); give a .cimb written by `cimc compile`")
+    _, major, minor, flags, count = _HEADER.unpack_from(data)
+    if major > FORMAT_VERSION[0]:
+        raise fail(
+            f"written by a newer cimc: format {major}.{minor}, this cimc reads {FORMAT_VERSION[0]}.x; upgrade cimc"
+        )
+    if major < FORMAT_VERSION[0]:
+        raise fail(f"format {major}.{minor} is older than this cimc reads ({FORMAT_VERSION[0]}.x); {recompile}")
+    table_end = _table_end(count)
+    if len(data) < table_end:
+        raise fail(
+            f"truncated or corrupted header: its table of {count} sections needs {table_end} bytes but the file "
+            f"has {len(data)}; {recompile}"
+        )
+    if hashlib.sha256(data[: table_end - _DIGEST]).digest() != data[table_end - _DIGEST : table_end]:
+        raise fail(f"header checksum mismatch: the header or section table is corrupted; {recompile}")
+    if flags & ~KNOWN_FLAGS:
+        raise fail(f"unknown flags 0x{flags:08x}: written by a newer cimc; upgrade cimc")
+    entries = []
+    for i in range(count):
+        raw_name, offset, length, digest = _ENTRY.unpack_from(data, _HEADER.size + i * _ENTRY.size)
+        entries.append((raw_name.rstrip(b"\x00").decode("ascii", "replace"), offset, length, digest))
+    for name, offset, length, _ in entries:
+        if offset + length > len(data):
+            raise fail(
+                f"truncated: section '{name}' needs bytes {offset} to {offset + length} but the file ends at "
+                f"{len(data)}; the copy is incomplete: {recompile}"
+            )
+    sections: dict[str, memoryview] = {}
+    view = memoryview(data)
+    end, after = table_end, "the section table"
+    for name, offset, length, digest in entries:
+        if name in sections or offset % ALIGNMENT or offset < end:
+            raise fail(f"section '{name}' at byte {offset} overlaps, repeats or is misaligned; {recompile}")
+        if any(view[end:offset]):
+            raise fail(f"nonzero bytes in the padding after {after} (bytes {end} to {offset}); {recompile}")
+        payload = view[offset : offset + length]
+        if hashlib.sha256(payload).digest() != digest:
+            raise fail(f"section '{name}' checksum mismatch: the file is corrupted; {recompile}")
+        sections[name] = payload
+        end, after = offset + length, f"section '{name}'"
+    if len(data) > end:
+        raise fail(f"{len(data) - end} unexpected bytes after {after}: the file was appended to or damaged")
+    missing = [name for name in SECTIONS if name not in sections]
+    if missing:
+        raise fail(f"missing section '{missing[0]}' (holds {', '.join(sections) or 'none'}); {recompile}")
+    return (major, minor), sections
+
+
+def decode_json(payload: memoryview, section: str, filename: str) -> dict[str, Any]:
+    """A JSON section's object; ``BinaryFormatError`` when it is not a JSON object."""
+    try:
+        value = json.loads(payload.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BinaryFormatError(f"{filename}: section '{section}' is not valid JSON ({exc}); recompile") from None
+    if not isinstance(value, dict):
+        raise BinaryFormatError(f"{filename}: section '{section}' holds a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def _decode_text(payload: memoryview, section: str, filename: str) -> str:
+    try:
+        return payload.tobytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BinaryFormatError(f"{filename}: section '{section}' is not UTF-8 text ({exc}); recompile") from None
+
+
+def decode_weights(payload: memoryview, filename: str) -> dict[str, np.ndarray]:
+    """The arrays of a ``weights`` section by key: read-only views of ``payload``, no copy."""
+
+    def fail(what: str) -> BinaryFormatError:
+        return BinaryFormatError(f"{filename}: section 'weights': {what}; recompile")
+
+    if len(payload) < _INDEX_LENGTH.size:
+        raise fail("shorter than its index length")
+    (size,) = _INDEX_LENGTH.unpack_from(payload)
+    if _INDEX_LENGTH.size + size > len(payload):
+        raise fail(f"index of {size} bytes runs past the section's {len(payload)}")
+    index = decode_json(payload[_INDEX_LENGTH.size : _INDEX_LENGTH.size + size], "weights", filename)
+    start = _aligned(_INDEX_LENGTH.size + size)
+    arrays = {}
+    for key, entry in index.items():
+        try:
+            element = ElementType(entry["dtype"])
+            shape = tuple(int(d) for d in entry["shape"])
+            offset, length = int(entry["offset"]), int(entry["length"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise fail(f"bad index entry for '{key}' ({exc})") from None
+        if min(shape, default=0) < 0 or length != math.prod(shape) * element.dtype.itemsize:
+            raise fail(f"'{key}' holds {length} bytes, not a {element} array of shape {list(shape)}")
+        if offset < 0 or offset % ALIGNMENT or start + offset + length > len(payload):
+            raise fail(f"'{key}' at data bytes {offset} to {offset + length} is misaligned or past the section end")
+        little = element.dtype.newbyteorder("<")
+        array = np.frombuffer(payload, dtype=little, count=math.prod(shape), offset=start + offset)
+        arrays[key] = array.astype(element.dtype, copy=False).reshape(shape)
+    return arrays
+
+
+def decode_module(text: str, weights: Mapping[str, np.ndarray], filename: str) -> ModuleOp:
+    """The ``ir`` section parsed and verified, each ``dense_resource<key>`` bound to the weights array ``key``."""
+    parser = Parser(text, f"{filename}:ir")
+    parser.blobs.update((key, ResourceBlob(key, array)) for key, array in weights.items())
+    try:
+        module = parser.parse_module()
+    except ParseError as exc:
+        raise BinaryFormatError(f"{filename}: section 'ir' is not valid IR ({exc}); recompile") from None
+    missing = sorted(key for key, blob in parser.blobs.items() if blob.array is None)
+    if missing:
+        raise BinaryFormatError(f"{filename}: section 'ir' names resources {missing} missing from 'weights'; recompile")
+    try:
+        verify(module)
+    except VerifyError as exc:
+        raise BinaryFormatError(f"{filename}: section 'ir' does not verify ({exc}); recompile") from None
+    return module
+
+
+def load_binary(path: str | os.PathLike) -> CompiledModel:
+    """Read, check and decode a ``.cimb``; ``BinaryFormatError`` names the file and what is wrong with it."""
+    filename = str(path)
+    version, sections = read_sections(Path(path).read_bytes(), filename)
+    weights = decode_weights(sections["weights"], filename)
+    return CompiledModel(
+        version=version,
+        meta=decode_json(sections["meta"], "meta", filename),
+        chip_text=_decode_text(sections["chip"], "chip", filename),
+        module=decode_module(_decode_text(sections["ir"], "ir", filename), weights, filename),
+        program=sections["program"].tobytes(),
+        report=decode_json(sections["report"], "report", filename),
+    )

@@ -1,0 +1,374 @@
+"""Loading compiled binaries: the documented layout, exact round trips that run bit for bit like the compiled module,
+and a clear ``BinaryFormatError`` for every kind of damage (flipped bytes, truncation, versions, flags, sections)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cimc.compiler.binary import write_binary
+from cimc.compiler.pipeline import PipelineOptions, compile_onnx
+from cimc.ir import ModuleOp, print_module, run_module
+from cimc.ir.attributes import DenseResourceAttr
+from cimc.runtime.binary import (
+    ALIGNMENT,
+    SECTIONS,
+    BinaryFormatError,
+    CompiledModel,
+    decode_weights,
+    encode_weights,
+    load_binary,
+    pack_container,
+    read_sections,
+)
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+CHIP = '# a chip description, opaque to the container: UTF-8 is kept\nname = "démo"\n[tile]\narrays = 4\n'
+PROGRAM = bytes(range(256)) * 3  # every byte value, CR LF and ^Z included: the container keeps them as they are
+REPORT = {"placement": {"objective": 1234, "naive_objective": 2048, "status": "OPTIMAL", "bound": 1234.0}}
+META = {"model": "digits_cnn.onnx", "options": {"chip": "default", "weight_bits": 8}}
+
+
+@pytest.fixture(scope="module")
+def compiled() -> ModuleOp:
+    module, _ = compile_onnx(MODELS / "digits_cnn.onnx", PipelineOptions(emit="cim"))
+    return module
+
+
+@pytest.fixture(scope="module")
+def binary(compiled: ModuleOp, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cimb") / "digits_cnn.cimb"
+    write_binary(path, compiled, chip_text=CHIP, program=PROGRAM, report=REPORT, meta=META)
+    return path
+
+
+def _table(data: bytes) -> dict[str, tuple[int, int]]:
+    """Section name -> (offset, length), read by hand as docs/binary-format.md lays the table out."""
+    count = struct.unpack_from("<I", data, 16)[0]
+    table = {}
+    for i in range(count):
+        name, offset, length, _ = struct.unpack_from("<16sQQ32s", data, 20 + 64 * i)
+        table[name.rstrip(b"\0").decode()] = (offset, length)
+    return table
+
+
+def _load_bytes(data: bytes, tmp_path: Path) -> CompiledModel:
+    path = tmp_path / "damaged.cimb"
+    path.write_bytes(data)
+    return load_binary(path)
+
+
+def test_layout_is_the_documented_one(binary: Path) -> None:
+    data = binary.read_bytes()
+    magic, major, minor, flags, count = struct.unpack_from("<8sHHII", data, 0)
+    assert (magic, major, minor, flags, count) == (b"CIMB\x00\x1a\r\n", 1, 0, 0, 6)
+    table_end = 20 + 64 * count
+    assert hashlib.sha256(data[:table_end]).digest() == data[table_end : table_end + 32]
+    table = _table(data)
+    assert list(table) == list(SECTIONS)
+    end = table_end + 32
+    for i, (name, (offset, length)) in enumerate(table.items()):
+        assert offset % 64 == 0 and offset == -(-end // 64) * 64, name
+        digest = struct.unpack_from("<32s", data, 20 + 64 * i + 32)[0]
+        assert hashlib.sha256(data[offset : offset + length]).digest() == digest
+        assert not any(data[end:offset])
+        end = offset + length
+    assert end == len(data)
+    section = {name: data[o : o + n] for name, (o, n) in table.items()}
+    assert json.loads(section["meta"]) == {**META, "cimc_version": json.loads(section["meta"])["cimc_version"]}
+    assert section["meta"] == json.dumps(json.loads(section["meta"]), sort_keys=True, separators=(",", ":")).encode()
+    assert section["chip"].decode() == CHIP
+    assert section["program"] == PROGRAM
+    assert json.loads(section["report"]) == REPORT
+
+
+def test_weights_section_maps_every_resource_key_to_its_array(binary: Path, compiled: ModuleOp) -> None:
+    data = binary.read_bytes()
+    offset, length = _table(data)["weights"]
+    weights = data[offset : offset + length]
+    (size,) = struct.unpack_from("<Q", weights, 0)
+    index = json.loads(weights[8 : 8 + size])
+    start = -(-(8 + size) // 64) * 64
+    ir_offset, ir_length = _table(data)["ir"]
+    ir = data[ir_offset : ir_offset + ir_length].decode()
+    assert ir == print_module(compiled) and "dialect_resources" not in ir
+    assert set(index) == set(re.findall(r"dense_resource<([^>]+)>", ir))
+    originals = {
+        attr.blob.name: attr.array  # the digits CNN's blob names are already unique keys
+        for op in compiled.walk()
+        for attr in op.attributes.values()
+        if isinstance(attr, DenseResourceAttr)
+    }
+    assert set(originals) == set(index)
+    for key, entry in index.items():
+        assert entry["offset"] % 64 == 0 and (offset + start + entry["offset"]) % 64 == 0
+        raw = weights[start + entry["offset"] : start + entry["offset"] + entry["length"]]
+        dtype = originals[key].dtype.newbyteorder("<")
+        np.testing.assert_array_equal(np.frombuffer(raw, dtype).reshape(entry["shape"]), originals[key])
+
+
+def test_round_trip_runs_bit_for_bit(binary: Path, compiled: ModuleOp) -> None:
+    model = load_binary(binary)
+    assert model.version == (1, 0)
+    assert {k: v for k, v in model.meta.items() if k != "cimc_version"} == META
+    assert (model.chip_text, model.program, model.report) == (CHIP, PROGRAM, REPORT)
+    assert print_module(model.module, resources=True) == print_module(compiled, resources=True)
+    with np.load(MODELS / "digits_test.npz") as test:
+        inputs = [test["x"][:64]]
+    expected = run_module(compiled, inputs)
+    got = run_module(model.module, inputs)
+    assert got.keys() == expected.keys()
+    for name in expected:
+        assert got[name].dtype == expected[name].dtype
+        np.testing.assert_array_equal(got[name], expected[name])
+
+
+def test_loaded_arrays_are_read_only_aligned_views(binary: Path) -> None:
+    model = load_binary(binary)
+    arrays = [
+        attr.array
+        for op in model.module.walk()
+        for attr in op.attributes.values()
+        if isinstance(attr, DenseResourceAttr)
+    ]
+    assert arrays
+    for array in arrays:
+        assert not array.flags.writeable and array.flags.aligned and array.flags.c_contiguous
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(-40, 40, dtype=np.int8).reshape(4, 20),
+        np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
+        np.linspace(-1, 1, 30, dtype=np.float16),
+        np.array([1.5, -np.inf, np.nan, 1e-300], dtype=np.float64),
+        np.arange(-5, 5, dtype=np.int64) * (2**40),
+        np.array([True, False, True]),
+        np.array(7, dtype=np.int32),
+        np.zeros((0, 3), np.float32),
+        np.arange(12, dtype=">f4").reshape(3, 4),  # big-endian in memory: stored little-endian all the same
+        np.arange(12, dtype=np.uint16).reshape(3, 4).T,  # not C-contiguous: stored in C order
+    ],
+    ids=lambda a: f"{a.dtype.str}{list(a.shape)}",
+)
+def test_weights_encoding_round_trips_every_element_type(array: np.ndarray) -> None:
+    section = encode_weights([("before", np.ones(3, np.uint8)), ("w", array)])
+    decoded = decode_weights(memoryview(section), "t.cimb")
+    assert decoded["w"].shape == array.shape and decoded["w"].dtype == array.dtype.newbyteorder("=")
+    np.testing.assert_array_equal(decoded["w"], array)
+    np.testing.assert_array_equal(decoded["before"], np.ones(3, np.uint8))
+
+
+# --- damage: every case must raise BinaryFormatError naming the file and the fault
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(BinaryFormatError, match=r"damaged\.cimb: empty file"):
+        _load_bytes(b"", tmp_path)
+
+
+@pytest.mark.parametrize("data", [b"\x89PNG\r\n\x1a\n" + bytes(100), b'"builtin.module"() ({\n', b"CIMC" + bytes(40)])
+def test_wrong_magic(data: bytes, tmp_path: Path) -> None:
+    with pytest.raises(BinaryFormatError, match="not a cimc binary"):
+        _load_bytes(data, tmp_path)
+
+
+def test_text_mode_copy_is_named(binary: Path, tmp_path: Path) -> None:
+    with pytest.raises(BinaryFormatError, match="text-mode copy"):
+        _load_bytes(binary.read_bytes().replace(b"\r\n", b"\n"), tmp_path)
+
+
+def test_truncation_names_the_section(binary: Path, tmp_path: Path) -> None:
+    data = binary.read_bytes()
+    table = _table(data)
+    for size in (3, 8, 19):
+        with pytest.raises(BinaryFormatError, match="truncated: .* header"):
+            _load_bytes(data[:size], tmp_path)
+    for size in (20, 100, 20 + 64 * 6 + 31):
+        with pytest.raises(BinaryFormatError, match="truncated or corrupted header"):
+            _load_bytes(data[:size], tmp_path)
+    for name, (offset, length) in table.items():
+        for size in (offset, offset + length // 2, offset + length - 1):
+            if length == 0 or size >= len(data):
+                continue
+            with pytest.raises(BinaryFormatError, match=f"truncated: section '{name}' needs bytes"):
+                _load_bytes(data[:size], tmp_path)
+
+
+def test_a_flipped_byte_in_each_section_names_it(binary: Path, tmp_path: Path) -> None:
+    data = binary.read_bytes()
+    for name, (offset, length) in _table(data).items():
+        for position in (offset, offset + length // 2, offset + length - 1):
+            damaged = bytearray(data)
+            damaged[position] ^= 0x10
+            with pytest.raises(BinaryFormatError, match=f"damaged\\.cimb: section '{name}' checksum mismatch"):
+                _load_bytes(bytes(damaged), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("position", "words"),
+    [
+        (0, "not a cimc binary"),
+        (5, "damaged magic number"),
+        (8, "newer cimc: format 17.0"),  # major 1 ^ 0x10
+        (10, "header checksum mismatch"),  # minor
+        (12, "header checksum mismatch"),  # flags
+        (16, "header checksum mismatch"),  # section count 6 -> 22
+        (20, "header checksum mismatch"),  # the first section's name
+        (20 + 64 * 3 + 17, "header checksum mismatch"),  # the weights section's offset
+        (20 + 64 * 5 + 40, "header checksum mismatch"),  # the report section's SHA-256
+        (20 + 64 * 6 + 5, "header checksum mismatch"),  # the header checksum itself
+        (20 + 64 * 6 + 32, "nonzero bytes in the padding after the section table"),
+    ],
+)
+def test_a_flipped_byte_in_the_header(binary: Path, tmp_path: Path, position: int, words: str) -> None:
+    damaged = bytearray(binary.read_bytes())
+    damaged[position] ^= 0x10
+    with pytest.raises(BinaryFormatError, match=words):
+        _load_bytes(bytes(damaged), tmp_path)
+
+
+def test_every_flipped_byte_is_caught(binary: Path) -> None:
+    """Every single-byte change anywhere in the file, padding included, is refused before any section is decoded."""
+    data = binary.read_bytes()
+    for position in range(0, len(data), 7):
+        damaged = bytearray(data)
+        damaged[position] ^= 0x01
+        with pytest.raises(BinaryFormatError):
+            read_sections(bytes(damaged), "x.cimb")
+
+
+def test_padding_between_sections_must_be_zero(binary: Path, tmp_path: Path) -> None:
+    data = bytearray(binary.read_bytes())
+    name, end = next((name, o + n) for name, (o, n) in _table(bytes(data)).items() if (o + n) % ALIGNMENT)
+    data[end] = 1
+    with pytest.raises(BinaryFormatError, match=f"nonzero bytes in the padding after section '{name}'"):
+        _load_bytes(bytes(data), tmp_path)
+
+
+def test_appended_bytes(binary: Path, tmp_path: Path) -> None:
+    with pytest.raises(BinaryFormatError, match="3 unexpected bytes after section 'report'"):
+        _load_bytes(binary.read_bytes() + b"\n\n\n", tmp_path)
+
+
+def _sections(binary: Path) -> list[tuple[str, bytes]]:
+    _, sections = read_sections(binary.read_bytes(), str(binary))
+    return [(name, payload.tobytes()) for name, payload in sections.items()]
+
+
+def test_newer_major_version_says_upgrade(binary: Path, tmp_path: Path) -> None:
+    data = pack_container(_sections(binary), version=(2, 3))
+    with pytest.raises(BinaryFormatError, match=r"written by a newer cimc: format 2\.3, this cimc reads 1\.x; upgrade"):
+        _load_bytes(data, tmp_path)
+
+
+def test_older_major_version_says_recompile(binary: Path, tmp_path: Path) -> None:
+    with pytest.raises(BinaryFormatError, match=r"format 0\.9 is older .* recompile"):
+        _load_bytes(pack_container(_sections(binary), version=(0, 9)), tmp_path)
+
+
+def test_newer_minor_version_with_an_unknown_section_loads(binary: Path, tmp_path: Path) -> None:
+    data = pack_container([*_sections(binary), ("extension", b"\x01\x02")], version=(1, 4))
+    assert _load_bytes(data, tmp_path).version == (1, 4)
+
+
+def test_unknown_flags(binary: Path, tmp_path: Path) -> None:
+    with pytest.raises(BinaryFormatError, match="unknown flags 0x00000004: written by a newer cimc; upgrade cimc"):
+        _load_bytes(pack_container(_sections(binary), flags=4), tmp_path)
+
+
+def test_missing_section(binary: Path, tmp_path: Path) -> None:
+    sections = [(name, payload) for name, payload in _sections(binary) if name != "program"]
+    with pytest.raises(BinaryFormatError, match="missing section 'program'"):
+        _load_bytes(pack_container(sections), tmp_path)
+
+
+_EMPTY_MAIN = b"""\
+"builtin.module"() ({
+  "func.func"() <{function_type = () -> (), sym_name = "main"}> ({
+    "func.return"() : () -> ()
+  }) : () -> ()
+}) : () -> ()
+"""
+
+
+@pytest.mark.parametrize(
+    ("section", "payload", "words"),
+    [
+        ("meta", b"{not json", "section 'meta' is not valid JSON"),
+        ("report", b"[1, 2]", "section 'report' holds a JSON list, not an object"),
+        ("report", b"\xff\xfe", "section 'report' is not valid JSON"),
+        ("chip", b"\xff", "section 'chip' is not UTF-8 text"),
+        ("ir", b'"builtin.module"() ({', "section 'ir' is not valid IR"),
+        ("ir", _EMPTY_MAIN.replace(b'"main"', b"3"), "section 'ir' does not verify .*'sym_name' must be StringAttr"),
+        ("weights", b"\x05", "section 'weights': shorter than its index length"),
+        ("weights", struct.pack("<Q", 2) + b"{}", "section 'ir' names resources \\[.*\\] missing from 'weights'"),
+        ("weights", struct.pack("<Q", 1000) + b"{}", "index of 1000 bytes runs past"),
+    ],
+)
+def test_bad_section_content(binary: Path, tmp_path: Path, section: str, payload: bytes, words: str) -> None:
+    """Well-formed containers (checksums right) whose sections do not decode: a writer bug, still a clear error."""
+    sections = [(name, payload if name == section else data) for name, data in _sections(binary)]
+    with pytest.raises(BinaryFormatError, match=words):
+        _load_bytes(pack_container(sections), tmp_path)
+
+
+def test_inconsistent_weights_index(tmp_path: Path) -> None:
+    section = bytearray(encode_weights([("w", np.zeros((4, 4), np.float32))]))
+    size = struct.unpack_from("<Q", section)[0]
+    index = json.loads(section[8 : 8 + size])
+    for field, value, words in [
+        ("dtype", "f128", "bad index entry for 'w'"),
+        ("shape", [4, 5], "'w' holds 64 bytes, not a f32 array of shape \\[4, 5\\]"),
+        ("offset", 64, "past the section end"),
+        ("offset", 3, "misaligned"),
+    ]:
+        entry = {**index["w"], field: value}
+        text = json.dumps({"w": entry}).encode()
+        damaged = struct.pack("<Q", len(text)) + text
+        damaged += bytes(-len(damaged) % 64) + bytes(section[-64:])
+        with pytest.raises(BinaryFormatError, match=words):
+            decode_weights(memoryview(damaged), "t.cimb")
+
+
+def test_loading_needs_no_compiler_and_no_onnx_model(binary: Path, tmp_path: Path) -> None:
+    """The runtime loads and runs a binary in a folder with no ONNX file, importing nothing from cimc.compiler and
+    no ONNX model reader or runtime."""
+    (tmp_path / "model.cimb").write_bytes(binary.read_bytes())
+    script = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from cimc.runtime.binary import load_binary\n"
+        "from cimc.ir import run_module\n"
+        "model = load_binary('model.cimb')\n"
+        "out = run_module(model.module, [np.zeros((2, 1, 8, 8), np.float32)])\n"
+        "assert out['logits'].shape == (2, 10), out\n"
+        "banned = sorted(m for m in sys.modules if m.startswith(('cimc.compiler', 'onnxruntime', 'onnx.reference')))\n"
+        "print('banned:', banned)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "banned: []"
+    assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_the_documented_reading_example_runs(binary: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/binary-format.md stays true: its hand-written reader reads a real binary."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "binary-format.md").read_text()
+    (block,) = re.findall(r"```python\n(.*?)```", doc, re.S)
+    (tmp_path / "model.cimb").write_bytes(binary.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "binary-format.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    assert set(namespace["sections"]) == set(SECTIONS)
