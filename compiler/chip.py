@@ -31,14 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cimc.ir.attributes import Attribute, DenseArrayAttr, DictAttr, FloatAttr, IntAttr, StringAttr
-from cimc.ir.dialects.cim import SIGN_ENCODINGS
+from cimc.ir.dialects.cim import CHIP_ATTRIBUTE, SIGN_ENCODINGS
 from cimc.ir.types import ElementType
 
 if TYPE_CHECKING:
     from cimc.compiler.pipeline import CrossbarOptions
 
 #: The discardable module attribute that carries the chip a module is compiled for.
-ATTRIBUTE = "cim.chip"
+ATTRIBUTE = CHIP_ATTRIBUTE
 
 #: The folder of preset chip descriptions, one ``<name>.toml`` each.
 CHIPS_DIR = Path(__file__).resolve().with_name("chips")

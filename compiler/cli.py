@@ -10,16 +10,17 @@ import argparse
 import json
 import sys
 import traceback
+from pathlib import Path
 
 import numpy as np
 
 from cimc.compiler.binary import cimc_version
 from cimc.compiler.calibration import CalibrationError
+from cimc.compiler.chip import ChipError, list_presets, load_chip
 from cimc.compiler.files import InputFileError, load_inputs, save_outputs, write_atomic
 from cimc.compiler.onnx_importer import OnnxImportError
 from cimc.compiler.pipeline import (
     STAGES,
-    CrossbarOptions,
     PipelineOptions,
     compile_onnx,
     load_module,
@@ -34,6 +35,7 @@ from cimc.ir.parser import ParseError
 from cimc.ir.pass_manager import PassTiming, PipelineError
 from cimc.ir.printer import print_module
 from cimc.ir.verifier import verify
+from cimc.runtime.binary import BinaryFormatError
 
 #: Errors that mean bad input, reported in one line; anything else is an internal error.
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -44,6 +46,8 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     PipelineError,
     InputFileError,
     CalibrationError,
+    ChipError,
+    BinaryFormatError,
     FileNotFoundError,
     IsADirectoryError,
     PermissionError,
@@ -85,40 +89,36 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
         "bundled model (<prefix>_calib.npz)",
     )
     group.add_argument("--calib-method", choices=["minmax", "percentile"], default="minmax", help="activation ranges")
-    defaults = CrossbarOptions()
     for flag, help_ in (
-        ("input-bits", "bits of the input codes"),
-        ("weight-bits", "bits of the weights"),
-        ("cell-bits", "bits per memory cell (1..8)"),
-        ("dac-bits", "bits per DAC step: inputs stream in ceil(input-bits / dac-bits) bit planes"),
-        ("adc-bits", "ADC resolution; 0 reads every array column exactly"),
+        ("input-bits", "bits of the input codes (default: 8)"),
+        ("weight-bits", "bits of the weights (default: 8)"),
+        ("cell-bits", "bits per memory cell, 1..8 (default: the chip's)"),
+        (
+            "dac-bits",
+            "bits per DAC step: inputs stream in ceil(input-bits / dac-bits) bit planes (default: the chip's)",
+        ),
+        ("adc-bits", "ADC resolution; 0 reads every array column exactly (default: 0)"),
     ):
-        key = flag.replace("-", "_")
-        group.add_argument(
-            f"--{flag}", type=int, default=getattr(defaults, key), help=f"{help_} (default: %(default)s)"
-        )
+        group.add_argument(f"--{flag}", type=int, help=help_)
     group.add_argument(
         "--sign-encoding",
         choices=list(SIGN_ENCODINGS),
-        default=defaults.sign_encoding,
-        help="signed weights as differential array pairs or offset codes (default: %(default)s)",
+        help="signed weights as differential array pairs or offset codes (default: the chip's)",
     )
     group.add_argument(
-        "--array-size",
-        type=_array_size,
-        default=(defaults.array_rows, defaults.array_cols),
-        metavar="ROWSxCOLS",
-        help="crossbar array size (default: 64x64)",
+        "--array-size", type=_array_size, metavar="ROWSxCOLS", help="crossbar array size (default: the chip's)"
     )
     group.add_argument(
         "--replicate",
         choices=["none", "auto"],
-        default="none",
         help="auto: replicate the arrays of the conv layers that dominate latency, under --array-budget",
     )
-    group.add_argument(
-        "--array-budget", type=int, default=0, help="arrays replication may use; 0: twice the unreplicated count"
-    )
+    group.add_argument("--array-budget", type=int, help="arrays replication may use; 0: twice the unreplicated count")
+    chip = parser.add_argument_group("the chip and placement")
+    chip.add_argument("--chip", default="default", metavar="NAME|FILE", help="a preset (cimc chips) or a .toml file")
+    chip.add_argument("--time-limit", type=float, default=10.0, help="placement solver's limit in seconds (default 10)")
+    chip.add_argument("--seed", type=int, default=0, help="placement solver's seed (default 0)")
+    chip.add_argument("--workers", type=int, default=1, help="placement solver's threads (default 1: reproducible)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,13 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     compile_ = sub.add_parser(
         "compile",
-        help="compile an ONNX model and print or write its IR (with --emit quantized|cim, also the crossbar report)",
+        help="compile an ONNX model into a chip binary (.cimb), or print its IR at a stage (--emit)",
     )
     compile_.add_argument("model", help="an .onnx file")
     compile_.add_argument(
-        "--emit", choices=STAGES, default="graph", help="stop after this stage and print its IR (default: graph)"
+        "--emit",
+        choices=STAGES,
+        help="stop after this stage and print its IR instead of writing the binary (quantized and cim also print "
+        "the crossbar report)",
     )
-    _add_output_flags(compile_, "the IR")
+    _add_output_flags(compile_, "the binary (default: <model>.cimb here), or with --emit the IR")
     compile_.add_argument(
         "--report-json",
         metavar="FILE",
@@ -151,20 +154,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_flags(opt, "the resulting IR")
     _add_pipeline_flags(opt)
 
-    run = sub.add_parser("run", help="run a model on inputs with the reference interpreter")
-    run.add_argument("model", help="an .onnx or .mlir file")
+    run = sub.add_parser("run", help="run a model on inputs with the reference interpreter or the crossbar executor")
+    run.add_argument("model", help="an .onnx, .mlir or .cimb file")
     run.add_argument("--input", "-i", required=True, metavar="FILE", help=".npy (single input) or .npz keyed by name")
     run.add_argument("--output", metavar="FILE", help="write outputs to this .npz, keyed by output name")
     run.add_argument(
         "--stage",
         choices=STAGES[1:],
-        help="which IR level of an .onnx model executes: graph (float reference), quantized (integer reference) "
-        "or cim (the exact crossbar executor); default: graph",
+        help="which IR level of an .onnx model executes: graph (float reference), quantized (integer reference), "
+        "cim or placed (the exact crossbar executor); default: graph",
     )
     _add_lowering_flags(run)
 
+    report = sub.add_parser("report", help="the placement report of a compiled binary")
+    report.add_argument("binary", help="a .cimb file")
+    report.add_argument("--json", action="store_true", help="print the report as JSON (schema: docs/binary-format.md)")
+
+    chips = sub.add_parser("chips", help="list the chip presets")
     ops = sub.add_parser("ops", help="list the ONNX operators cimc imports")
-    for command in (compile_, opt, run, ops):
+    for command in (compile_, opt, run, report, chips, ops):
         _add_common_flags(command)
     return parser
 
@@ -184,22 +192,27 @@ def _report_timing(args: argparse.Namespace, timings: list[PassTiming]) -> None:
 
 
 def _options(args: argparse.Namespace, emit: str = "graph") -> PipelineOptions:
-    lowering = {}
+    lowering: dict = {}
     if hasattr(args, "calib"):
-        rows, cols = args.array_size
-        crossbar = CrossbarOptions(
-            input_bits=args.input_bits,
-            weight_bits=args.weight_bits,
-            cell_bits=args.cell_bits,
-            dac_bits=args.dac_bits,
-            adc_bits=args.adc_bits,
-            sign_encoding=args.sign_encoding,
-            array_rows=rows,
-            array_cols=cols,
-            replicate=args.replicate,
-            array_budget=args.array_budget,
-        )
-        lowering = {"crossbar": crossbar, "calib": args.calib, "calib_method": args.calib_method}
+        given = {
+            key: getattr(args, key)
+            for key in ("input_bits", "weight_bits", "cell_bits", "dac_bits", "adc_bits", "sign_encoding", "replicate")
+            if getattr(args, key) is not None
+        }
+        if args.array_budget is not None:
+            given["array_budget"] = args.array_budget
+        if args.array_size is not None:
+            given["array_rows"], given["array_cols"] = args.array_size
+        chip = load_chip(args.chip)
+        lowering = {
+            "chip": chip,
+            "crossbar": chip.crossbar_options(**given),
+            "calib": args.calib,
+            "calib_method": args.calib_method,
+            "time_limit": args.time_limit,
+            "seed": args.seed,
+            "workers": args.workers,
+        }
     return PipelineOptions(
         emit=emit,
         verify_each=getattr(args, "verify_each", False),
@@ -209,9 +222,11 @@ def _options(args: argparse.Namespace, emit: str = "graph") -> PipelineOptions:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
+    if args.emit is None:
+        return _compile_binary(args)
     module, timings = compile_onnx(args.model, _options(args, args.emit))
     report = None
-    if args.emit in ("quantized", "cim"):
+    if args.emit in ("quantized", "cim", "placed"):
         from cimc.compiler.crossbar_report import crossbar_report
 
         report = crossbar_report(module)
@@ -229,6 +244,26 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compile_binary(args: argparse.Namespace) -> int:
+    from cimc.compiler.pipeline import compile_binary
+
+    output = args.output or Path(args.model).with_suffix(".cimb").name
+    if not str(output).endswith(".cimb"):
+        raise InputFileError(f"{output}: a compiled binary is named *.cimb; for IR text give --emit STAGE")
+    print(f"compiling {args.model} for chip '{args.chip}' (placement takes up to {args.time_limit:g} s) ...")
+    report, timings = compile_binary(args.model, output, _options(args, "placed"))
+    placement = report["placement"]
+    naive = placement["naive_objective"]
+    saving = f", {1 - placement['objective'] / naive:.1%} below row-major" if naive else ""
+    print(
+        f"wrote {output}: {report['arrays']:,} arrays on {report['tiles_used']} of {report['tiles']} tiles; "
+        f"placement {placement['status']}, traffic x hops {placement['objective']:,} bytes per sample{saving}; "
+        f"{sum(t.seconds for t in timings):.1f} s (cimc report {output} for details)"
+    )
+    _report_timing(args, timings)
+    return 0
+
+
 def _cmd_opt(args: argparse.Namespace) -> int:
     module = read_mlir(args.input)
     timings = run_passes(module, args.passes, _options(args))
@@ -239,8 +274,8 @@ def _cmd_opt(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    if args.model.endswith(".mlir") and args.stage is not None:
-        raise InputFileError(f"{args.model}: an .mlir file runs at the stage it was written at; --stage is for .onnx")
+    if args.model.endswith((".mlir", ".cimb")) and args.stage is not None:
+        raise InputFileError(f"{args.model}: .mlir and .cimb files run at the stage they hold; --stage is for .onnx")
     module = load_module(args.model, _options(args, args.stage or "graph"))
     func = main_function(module)
     inputs = load_inputs(args.input, func.input_names)
@@ -259,6 +294,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from cimc.compiler.placement_report import format_placement_report
+    from cimc.runtime.binary import decode_json, read_sections
+
+    path = Path(args.binary)
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such file")
+    _, sections = read_sections(path.read_bytes(), str(path))
+    report = decode_json(sections["report"], "report", str(path))
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_placement_report(report))
+    return 0
+
+
+def _cmd_chips(args: argparse.Namespace) -> int:
+    for name, line in list_presets():
+        print(f"{name:<18} {line}")
+    return 0
+
+
 def _cmd_ops(args: argparse.Namespace) -> int:
     from cimc.ir.dialects.graph import BY_ONNX_TYPE, OPSET
 
@@ -269,7 +323,14 @@ def _cmd_ops(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"compile": _cmd_compile, "opt": _cmd_opt, "run": _cmd_run, "ops": _cmd_ops}
+COMMANDS = {
+    "compile": _cmd_compile,
+    "opt": _cmd_opt,
+    "run": _cmd_run,
+    "report": _cmd_report,
+    "chips": _cmd_chips,
+    "ops": _cmd_ops,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -438,10 +438,10 @@ def format_report(report: CrossbarReport) -> str:
         sections += [_layer_table(_WORK_TITLE, _WORK, report), _layer_table(_ENCODINGS_TITLE, _ENCODINGS, report)]
     if report.digital:
         counts = [[op, str(count)] for op, count in report.digital_counts.items()]
-        sections.append(_table("Digital units (ops per kind)", ["op", "count"], counts, "lr"))
+        sections.append(text_table("Digital units (ops per kind)", ["op", "count"], counts, "lr"))
     if report.refused:
         rows = [[work.location or "<unknown>", work.op, work.reason or ""] for work in report.refused]
-        sections.append(_table("Left on digital units", ["layer", "op", "reason"], rows, "lll"))
+        sections.append(text_table("Left on digital units", ["layer", "op", "reason"], rows, "lll"))
     return "\n\n".join(sections) + "\n"
 
 
@@ -533,7 +533,7 @@ def _layer_table(title: str, columns: Sequence[_Column], report: CrossbarReport)
     rows = [[layer.name, *(cell(layer) for _, _, cell, _ in columns)] for layer in report.layers]
     total = ["total", *("" if cell is None else cell(totals) for _, _, _, cell in columns)]
     header = ["layer", *(header for header, _, _, _ in columns)]
-    return _table(title, header, [*rows, total], "l" + "".join(align for _, align, _, _ in columns))
+    return text_table(title, header, [*rows, total], "l" + "".join(align for _, align, _, _ in columns))
 
 
 #: The widest line the fused-nodes table writes (other tables are as wide as their layer names make them).
@@ -547,7 +547,7 @@ def _fused_table(report: CrossbarReport) -> str:
     room = _WIDTH - 2 - max(len("layer"), *(len(layer.name) for layer in fused))
     rows = [[layer.name, _listed(layer.fused, room)] for layer in fused]
     title = "Fused into the dequantization (per-channel ops done by a layer's cim.dequantize, not a digital unit)"
-    return _table(title, ["layer", "fused ONNX nodes"], rows, "ll")
+    return text_table(title, ["layer", "fused ONNX nodes"], rows, "ll")
 
 
 def _listed(names: Sequence[str], room: int) -> str:
@@ -560,7 +560,7 @@ def _listed(names: Sequence[str], room: int) -> str:
     return f"+{len(names)} more"
 
 
-def _table(title: str, header: list[str], rows: list[list[str]], align: str) -> str:
+def text_table(title: str, header: list[str], rows: list[list[str]], align: str) -> str:
     """A titled table, columns padded to their widest cell, aligned per ``align`` (``l`` or ``r`` per column)."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 

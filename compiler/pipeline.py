@@ -7,10 +7,15 @@
   the integer reference.
 - ``cim``: ``tile`` (row blocks of one array's height), ``bit-slice`` (weights over cells, inputs over DAC bit
   planes, ADC reads, shift-add) and, on request, ``replicate``: the arithmetic exactly as the chip does it.
+- ``placed``: the chip attached to the module (``cim.chip``), ``split-groups`` (array groups that fit a tile) and
+  ``place`` (every group on a tile, traffic x hops least).
+
+``compile_binary`` goes on to code generation and writes the ``.cimb`` file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from cimc.compiler.files import InputFileError, load_inputs
 from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.dialects.cim import ProgramOp
 from cimc.ir.interpreter import main_function
 from cimc.ir.parser import parse_module
 from cimc.ir.pass_manager import PassManager, PassTiming, write_dump
@@ -31,8 +37,10 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
+    from cimc.compiler.chip import Chip
+
 #: The stages ``--emit`` can stop after, in pipeline order.
-STAGES = ("import", "graph", "quantized", "cim")
+STAGES = ("import", "graph", "quantized", "cim", "placed")
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,8 @@ class CrossbarOptions:
     replicate: str = "none"
     array_budget: int = 0
 
-    def stage_pipelines(self) -> dict[str, str]:
-        """The passes of each stage after the import."""
+    def stage_pipelines(self, placement: str = "") -> dict[str, str]:
+        """The passes of each stage after the import (``placement``: the ``place`` pass's options)."""
         cim = (
             f"tile{{array-rows={self.array_rows}}},"
             f"bit-slice{{cell-bits={self.cell_bits} dac-bits={self.dac_bits} adc-bits={self.adc_bits} "
@@ -67,6 +75,7 @@ class CrossbarOptions:
             "graph": "canonicalize",
             "quantized": f"lower-to-cim{{input-bits={self.input_bits} weight-bits={self.weight_bits}}}",
             "cim": cim,
+            "placed": f"split-groups,place{{{placement}}}",
         }
 
 
@@ -80,15 +89,32 @@ class PipelineOptions:
     verify_each: bool = False
     print_ir_after_all: bool = False
     dump: TextIO | None = None
-    crossbar: CrossbarOptions = CrossbarOptions()
+    #: a preset name, a .toml file or a loaded ``Chip``
+    chip: str | os.PathLike | Chip = "default"
+    #: the crossbar parameters; None takes them from the chip
+    crossbar: CrossbarOptions | None = None
     calib: str | os.PathLike | Mapping[str, np.ndarray] | None = None
     calib_method: str = "minmax"
+    #: the ``place`` pass: CP-SAT's time limit (seconds), seed and workers
+    time_limit: float = 10.0
+    seed: int = 0
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.emit not in STAGES:
             raise ValueError(f"unknown stage '{self.emit}' (stages: {', '.join(STAGES)})")
-        if self.crossbar.replicate not in ("none", "auto"):
+        if self.crossbar is not None and self.crossbar.replicate not in ("none", "auto"):
             raise ValueError(f"replicate must be 'none' or 'auto', got '{self.crossbar.replicate}'")
+
+    def resolved_chip(self) -> Chip:
+        """The chip, loaded (``ChipError`` for a bad name or file)."""
+        from cimc.compiler.chip import Chip, load_chip
+
+        return self.chip if isinstance(self.chip, Chip) else load_chip(self.chip)
+
+    def crossbar_options(self) -> CrossbarOptions:
+        """The crossbar parameters: as given, else the chip's."""
+        return self.crossbar if self.crossbar is not None else self.resolved_chip().crossbar_options()
 
 
 def compile_onnx(
@@ -98,15 +124,63 @@ def compile_onnx(
     from cimc.compiler.onnx_importer import import_onnx
 
     options = options or PipelineOptions()
-    pipelines = options.crossbar.stage_pipelines()
+    placement = f"time-limit={options.time_limit} seed={options.seed} workers={options.workers}"
+    pipelines = options.crossbar_options().stage_pipelines(placement)
     timings: list[PassTiming] = []
     module = import_onnx(source)  # stage: import
     _dump(options, "import", module)
     for stage in STAGES[STAGES.index("import") + 1 : STAGES.index(options.emit) + 1]:
         if stage == "quantized":
             timings.append(_calibrate(module, source, options))
-        timings += run_passes(module, pipelines[stage], options)  # stages: graph, quantized, cim
+        if stage == "placed":
+            _attach_chip(module, options.resolved_chip())
+        timings += run_passes(module, pipelines[stage], options)  # stages: graph, quantized, cim, placed
     return module, timings
+
+
+def compile_binary(
+    source: str | os.PathLike | onnx.ModelProto, output: str | os.PathLike, options: PipelineOptions | None = None
+) -> tuple[dict, list[PassTiming]]:
+    """The whole pipeline: ONNX -> placed IR -> per-tile instruction streams -> the ``.cimb`` binary at ``output``
+    (written atomically); returns the placement report it holds, and per-step timings."""
+    from cimc.compiler.binary import write_binary
+    from cimc.compiler.codegen import generate
+    from cimc.compiler.placement_report import placement_report
+
+    options = dataclasses.replace(options or PipelineOptions(), emit="placed")
+    module, timings = compile_onnx(source, options)
+    start = time.perf_counter()
+    chip = options.resolved_chip()
+    report = placement_report(module, chip)
+    crossbar = options.crossbar_options()
+    meta = {
+        "model": Path(source).name if isinstance(source, (str, os.PathLike)) else "<onnx.ModelProto>",
+        "chip": chip.name,
+        "crossbar": dataclasses.asdict(crossbar),
+        "placement": {"time_limit": options.time_limit, "seed": options.seed, "workers": options.workers},
+        "calib_method": options.calib_method,
+    }
+    write_binary(output, module, chip_text=chip.to_toml(), program=generate(module).encode(), report=report, meta=meta)
+    timings.append(PassTiming("codegen + binary", time.perf_counter() - start))
+    return report, timings
+
+
+def _attach_chip(module: ModuleOp, chip: Chip) -> None:
+    """Give the module its chip (what ``split-groups`` and ``place`` read), after checking the arrays fit."""
+    from cimc.compiler.chip import ATTRIBUTE, PRESETS, ChipError, load_chip
+
+    needed = sum(op.arrays for op in module.walk() if isinstance(op, ProgramOp))
+    if needed > chip.arrays:
+        fits = [name for name in PRESETS if load_chip(name).arrays >= needed]
+        raise ChipError(
+            f"the model needs {needed:,} arrays but chip '{chip.name}' has {chip.arrays:,} usable; "
+            + (
+                f"presets that fit: {', '.join(fits)}"
+                if fits
+                else "no preset fits: describe a bigger chip (--chip FILE.toml)"
+            )
+        )
+    module.attributes[ATTRIBUTE] = chip.to_attribute()
 
 
 def _calibrate(module: ModuleOp, source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions) -> PassTiming:
@@ -154,9 +228,13 @@ def run_passes(module: ModuleOp, pipeline: str, options: PipelineOptions | None 
 
 def load_module(path: str | os.PathLike, options: PipelineOptions | None = None) -> ModuleOp:
     """A model file as IR: ``.onnx`` is compiled to the stage ``options.emit`` (default graph), ``.mlir`` is parsed
-    and verified as it is."""
+    and verified as it is, a compiled ``.cimb`` gives its placed module."""
     if Path(path).suffix == ".mlir":
         return read_mlir(path)
+    if Path(path).suffix == ".cimb":
+        from cimc.runtime.binary import load_binary
+
+        return load_binary(path).module
     return compile_onnx(path, options)[0]
 
 

@@ -7,8 +7,10 @@ from cimc.passes import (
     fold_batch_norm,
     fold_constants,
     lower_to_cim,
+    place,
     remove_identity,
     replicate,
+    split_groups,
     tile,
 )
 
@@ -19,7 +21,9 @@ __all__ = [
     "fold_batch_norm",
     "fold_constants",
     "lower_to_cim",
+    "place",
     "remove_identity",
     "replicate",
+    "split_groups",
     "tile",
 ]

@@ -17,6 +17,10 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+#: The I/O port (the host interface, at tile (0, 0)'s router): its stream's key, and the peer of sends and receives
+#: of model inputs and outputs.
+PORT = (0xFFFF, 0xFFFF)
+
 
 class Opcode(IntEnum):
     """The operations of a tile, with the meaning of their operands ``(a, b, c, d)``."""
@@ -35,9 +39,9 @@ class Opcode(IntEnum):
     DEQUANTIZE = 6
     #: digital op ``a`` (string: op name) at location ``b`` (string): ``c`` output elements per sample
     DIGITAL = 7
-    #: send ``c`` bytes per sample to tile (``a``, ``b``), flow ``d``
+    #: send ``c`` bytes per sample to tile (``a``, ``b``) (``PORT``: the I/O port), flow ``d``
     SEND = 8
-    #: receive ``c`` bytes per sample from tile (``a``, ``b``), flow ``d``
+    #: receive ``c`` bytes per sample from tile (``a``, ``b``) (``PORT``: the I/O port), flow ``d``
     RECV = 9
 
 

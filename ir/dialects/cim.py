@@ -41,6 +41,9 @@ from cimc.ir.attributes import (
 from cimc.ir.core import AttrDef, OpDef, OperandDef, Operation, ResultDef, Value, register_op
 from cimc.ir.types import ElementType, TensorType, Type
 
+#: The module attribute holding the chip description (``Chip.to_attribute()``), which placement reads.
+CHIP_ATTRIBUTE = "cim.chip"
+
 #: How signed weights sit in cells of non-negative conductance.
 SIGN_ENCODINGS = ("differential", "offset")
 

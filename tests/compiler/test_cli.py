@@ -82,7 +82,7 @@ def test_run_takes_npz_keyed_by_input_name(mlp: Path, tmp_path: Path) -> None:
 
 
 def test_pipeline_flags(mlp: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["compile", str(mlp), "--print-ir-after-all", "--timing", "--verify-each"]) == 0
+    assert main(["compile", str(mlp), "--emit", "graph", "--print-ir-after-all", "--timing", "--verify-each"]) == 0
     err = capsys.readouterr().err
     assert "// -----// IR Dump After import //----- //" in err
     assert "// -----// IR Dump After canonicalize //----- //" in err
@@ -141,7 +141,7 @@ def test_bad_input_gives_one_line_and_exit_1(case: str, mlp: Path, tmp_path: Pat
 
 def test_unknown_pass_is_a_clear_error(tmp_path: Path, mlp: Path, capsys: pytest.CaptureFixture) -> None:
     mlir = tmp_path / "m.mlir"
-    assert main(["compile", str(mlp), "-o", str(mlir)]) == 0
+    assert main(["compile", str(mlp), "--emit", "graph", "-o", str(mlir)]) == 0
     assert main(["opt", str(mlir), "--passes", "canonicalize,bogus"]) == 1
     assert "unknown pass 'bogus'" in capsys.readouterr().err
 

@@ -97,7 +97,7 @@ def test_out_of_range_bits_are_refused(flags: list[str], names: str, capsys: pyt
 
 def test_stage_is_for_onnx_models(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     ir = tmp_path / "m.mlir"
-    assert main(["compile", str(CNN), "-o", str(ir)]) == 0
+    assert main(["compile", str(CNN), "--emit", "graph", "-o", str(ir)]) == 0
     assert main(["run", str(ir), "--stage", "cim", "--input", str(TEST)]) == 1
     assert "--stage" in capsys.readouterr().err
 

@@ -1,0 +1,129 @@
+"""The placement report of a compiled model: where the arrays went, how good that is, and what the network carries.
+
+Built once at compile time from the placed module (``placement_report``), stored as JSON in the binary's
+``report`` section, and read back by ``cimc report`` (``format_placement_report``), so a binary explains itself
+with no model file around. Schema (all figures per inference and input sample):
+
+- ``chip``: name; ``arrays``: arrays programmed; ``tiles_used``; ``tiles``: usable tiles of the chip;
+- ``placement``: ``status`` (OPTIMAL, FEASIBLE or the heuristic that produced it), ``solver``, ``objective``
+  (bytes x hops), ``bound`` (CP-SAT's best bound, 0 when it has none), ``lower_bound`` (each layer's traffic star
+  placed alone), ``naive_objective`` (the same groups filled row-major); no wall time, so that compiling twice
+  gives the same bytes;
+- ``network``: ``links`` (in the mesh), ``byte_hops`` (= the objective), ``max_link_bytes``, ``mean_link_bytes``
+  (over every link, idle ones included), ``busiest_link`` (``[[row, col], [row, col]]`` or null);
+- ``per_tile``: one object per used tile in tile order: ``tile`` ([row, col]), ``arrays``, ``groups``, ``layers``;
+- ``layers``: the crossbar report's layers (``cimc.compiler.crossbar_report.report_json``) each with ``tiles``
+  ([[row, col], ...], the tiles of its groups, in order) and ``reduction_tile``;
+- ``crossbar``: the rest of the crossbar report (``totals``, ``digital_ops``, ``digital_op_counts``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from cimc.compiler.chip import Chip
+from cimc.compiler.crossbar_report import crossbar_report, report_json, text_table
+from cimc.compiler.network import link_loads
+from cimc.ir.attributes import DictAttr
+from cimc.ir.dialects.builtin import ModuleOp
+from cimc.passes.place import PLACEMENT_ATTRIBUTE, program_groups, tile_of, traffic_flows
+
+#: Where the I/O port's traffic enters the mesh: tile (0, 0)'s router.
+_PORT_ROUTER = (0, 0)
+
+
+def placement_report(module: ModuleOp, chip: Chip) -> dict[str, Any]:
+    """The report of a placed module on ``chip``."""
+    groups = program_groups(module)
+    tiles = [tile_of(p) for p in groups]
+    placement = module.attributes[PLACEMENT_ATTRIBUTE]
+    assert isinstance(placement, DictAttr)
+    summary: dict[str, Any] = {key: getattr(value, "value", value) for key, value in placement.value}
+    flows = [
+        (
+            _PORT_ROUTER if f.src is None else tiles[f.src],
+            _PORT_ROUTER if f.dst is None else tiles[f.dst],
+            f.bytes,
+        )
+        for f in traffic_flows(module)
+    ]
+    loads = link_loads(chip.mesh, flows)
+    per_tile: dict[tuple[int, int], dict[str, Any]] = defaultdict(lambda: {"arrays": 0, "groups": 0, "layers": []})
+    for program, tile in zip(groups, tiles):
+        entry = per_tile[tile]
+        entry["arrays"] += program.arrays
+        entry["groups"] += 1
+        if program.location.name not in entry["layers"]:
+            entry["layers"].append(program.location.name)
+    crossbar = report_json(crossbar_report(module))
+    layer_tiles: dict[str | None, list[list[int]]] = defaultdict(list)
+    for program, tile in zip(groups, tiles):
+        layer_tiles[program.location.name].append(list(tile))
+    for layer in crossbar["layers"]:
+        layer["tiles"] = layer_tiles.get(layer["name"], [])
+        layer["reduction_tile"] = layer["tiles"][0] if layer["tiles"] else None
+    busiest = loads.busiest
+    return {
+        "chip": chip.name,
+        "arrays": sum(p.arrays for p in groups),
+        "tiles_used": len(per_tile),
+        "tiles": len(chip.usable_tiles),
+        "placement": summary,
+        "network": {
+            "links": loads.links,
+            "byte_hops": loads.total,
+            "max_link_bytes": loads.max,
+            "mean_link_bytes": round(loads.mean, 3),
+            "busiest_link": None if busiest is None else [list(busiest[0]), list(busiest[1])],
+        },
+        "per_tile": [{"tile": list(tile), **per_tile[tile]} for tile in sorted(per_tile)],
+        "layers": crossbar.pop("layers"),
+        "crossbar": crossbar,
+    }
+
+
+def format_placement_report(report: dict[str, Any]) -> str:
+    """The report as terminal text: summary, placement quality, network, layers on tiles, busiest tiles."""
+    p, net = report["placement"], report["network"]
+    naive = p["naive_objective"]
+    saving = f"{1 - p['objective'] / naive:.1%} below naive" if naive else "no traffic"
+    lines = [
+        f"Chip '{report['chip']}': {report['arrays']:,} arrays on {report['tiles_used']} of {report['tiles']} tiles",
+        f"Placement: {p['status']} ({p['solver']}), traffic x hops {p['objective']:,} bytes per sample, "
+        f"naive row-major {naive:,} ({saving}), lower bound {p['lower_bound']:,}, CP-SAT bound {p['bound']:,}",
+        f"Network: {net['links']} links, max {net['max_link_bytes']:,} bytes per sample on a link, mean "
+        f"{net['mean_link_bytes']:,.1f}" + (f", busiest {net['busiest_link']}" if net["busiest_link"] else ""),
+        "",
+        text_table(
+            "Layers on tiles (reduction: the tile that accumulates the layer's partial sums)",
+            ["layer", "kind", "arrays", "util", "repl", "tiles", "reduction"],
+            [
+                [
+                    layer["name"],
+                    layer["kind"] or "-",
+                    f"{layer['arrays'] or 0:,}",
+                    f"{(layer['cell_utilization'] or 0):.1%}",
+                    str(layer["replication"] or 1),
+                    str(len({tuple(t) for t in layer["tiles"]})),
+                    str(tuple(layer["reduction_tile"])) if layer["reduction_tile"] else "-",
+                ]
+                for layer in report["layers"]
+            ],
+            "llrrrrl",
+        ),
+        "",
+        text_table(
+            "Busiest tiles (up to 20)",
+            ["tile", "arrays", "groups", "layers"],
+            [
+                [str(tuple(t["tile"])), f"{t['arrays']:,}", str(t["groups"]), ", ".join(t["layers"])[:60]]
+                for t in sorted(report["per_tile"], key=lambda t: (-t["arrays"], t["tile"]))[:20]
+            ],
+            "lrrl",
+        ),
+    ]
+    counts = report["crossbar"]["digital_op_counts"]
+    if counts:
+        lines += ["", "Digital units: " + ", ".join(f"{op} x{n}" for op, n in counts.items())]
+    return "\n".join(lines)

@@ -1,0 +1,807 @@
+"""Placement of array groups on the tiles of a chip: the instance, the baselines, the solver and the bounds.
+
+The solver is pure (no IR; ``ChipGrid.from_module`` only reads the chip attribute): an ``Instance`` in, a
+``Placement`` out. Group ``g`` holds ``sizes[g]`` arrays and goes to one usable tile (not faulty) of a
+``rows x cols`` mesh or torus; a tile holds at most ``capacity`` arrays. The objective is the traffic of one
+inference times the hops it travels: ``sum bytes x hops(tile(a), tile(b))`` over the flows between groups, plus
+``sum bytes x hops(tile(g), p)`` over the flows between a group and a fixed tile ``p`` (the chip's I/O port). Hops
+are Manhattan distances, with the wrap-around on a torus.
+
+How it is solved (``solve``):
+
+- *naive*: groups in module order, each on the first tile in row-major order with room (largest first where
+  module order leaves a group without a tile): the baseline reported;
+- *warm start*: the usable tiles in snake order (row 0 left to right, row 1 right to left, ...), layer after layer,
+  each layer's groups largest first, each on the first tile with room from where the previous layer ended
+  (first-fit-decreasing within layer order); where that leaves a group without a tile, every group largest first
+  from the first tile (plain first-fit-decreasing packs what layer order cannot);
+- *exact*, for instances of at most ``EXACT_MAX_GROUPS`` (64) groups and ``EXACT_MAX_BOOLEANS`` (4096)
+  group-tile pairs: the warm start polished by the local search below, then one CP-SAT model with it as hint: a
+  boolean per group and tile, exactly one tile per group, capacity per tile; hops written as cuts (the Manhattan
+  distance of two tiles is the number of row and column cuts between them, on a torus the number of half-rings,
+  so each flow pays its bytes on every cut it crosses: linear and exact); groups that could trade places (same
+  size and flows) take their tiles in order; and every star of flows bounded below by ``StarBounds``. Those
+  redundant bounds carry what capacity implies: the LP relaxation of an assignment spreads each group over every
+  tile and bounds nothing. Reports OPTIMAL when CP-SAT proves it within the time limit, else FEASIBLE with its
+  best bound;
+- *hierarchical*, for bigger instances: layers onto contiguous regions of tiles (the warm start's layer-order
+  packing, or the same along a generalized Hilbert curve, whose runs of consecutive tiles are compact blocks rather
+  than strips, whichever costs less); then each layer's region in turn as a CP-SAT model like the exact one (the
+  layer's groups over the tiles they hold and those next to them, the rest fixed, flows to it costed per tile),
+  for regions of at most ``REGION_MAX_BOOLEANS`` group-tile pairs; then the local search as a polish;
+- *local search*: simulated annealing over moves (a group to a tile with room) and swaps (two groups whose tiles
+  stay within capacity), proposing tiles within two hops of a flow partner, seeded; the best placement seen.
+
+Determinism: CP-SAT runs with ``random_seed`` and ``num_workers`` as given and a deterministic-time limit as well
+as the wall-clock one; the local search runs a fixed number of iterations from a seeded generator. The same
+instance, seed and worker count give the same placement unless a wall-clock limit cuts a step short first (a
+machine much slower than the deterministic budgets assume).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cimc.ir.attributes import DenseArrayAttr, DictAttr, IntAttr
+from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.dialects.cim import CHIP_ATTRIBUTE
+from cimc.ir.pass_manager import PipelineError
+
+Tile = tuple[int, int]
+
+#: The whole instance goes to one CP-SAT model up to this many groups ...
+EXACT_MAX_GROUPS = 64
+#: ... and this many group-tile booleans.
+EXACT_MAX_BOOLEANS = 4096
+#: A layer's region is solved by CP-SAT up to this many group-tile booleans (larger ones: local search only).
+REGION_MAX_BOOLEANS = 4000
+#: Local search iterations per group ...
+POLISH_ITERATIONS_PER_GROUP = 1000
+#: ... and at most this many per second of the time limit it is given (this pure-Python loop runs about 250,000 a
+#: second on a 2020s core: a margin for slower machines).
+POLISH_RATE = 100_000
+#: How often the local search proposes a tile near a flow partner rather than near the group itself.
+NEAR_PARTNER = 0.7
+#: The shares of the time limit: the local search's, and (hierarchical) the regions' CP-SAT models'.
+POLISH_SHARE = 0.4
+REGION_SHARE = 0.25
+
+
+class PlacementError(PipelineError):
+    """The groups cannot be placed: no chip attached, a group larger than a tile, or too few usable arrays."""
+
+
+@dataclass(frozen=True)
+class ChipGrid:
+    """The part of a chip that placement needs: the tile grid, its wrap-around, the arrays a tile holds and the
+    faulty tiles (never used)."""
+
+    rows: int
+    cols: int
+    torus: bool
+    capacity: int
+    faulty: frozenset[Tile] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.rows < 1 or self.cols < 1 or self.capacity < 1:
+            raise PlacementError(
+                f"chip: mesh_rows, mesh_cols and arrays_per_tile must be positive, got {self.rows}, {self.cols} "
+                f"and {self.capacity}"
+            )
+        outside = sorted(t for t in self.faulty if not (0 <= t[0] < self.rows and 0 <= t[1] < self.cols))
+        if outside:
+            raise PlacementError(f"chip: faulty tile {outside[0]} is outside the {self.rows}x{self.cols} grid")
+
+    @staticmethod
+    def from_module(module: ModuleOp) -> ChipGrid:
+        """The grid of the chip attached to ``module`` as its ``cim.chip`` attribute."""
+        chip = module.attributes.get(CHIP_ATTRIBUTE)
+        if not isinstance(chip, DictAttr):
+            raise PlacementError(
+                f"the module has no '{CHIP_ATTRIBUTE}' dictionary attribute: attach a chip first: the pipeline "
+                f"does it, or add {CHIP_ATTRIBUTE} = {{mesh_rows = ..., mesh_cols = ..., torus = 0 : i64, "
+                "arrays_per_tile = ..., faulty_tiles = array<i64>}"
+            )
+
+        def number(key: str) -> int:
+            attr = chip.get(key)
+            if not isinstance(attr, IntAttr):
+                raise PlacementError(f"'{CHIP_ATTRIBUTE}' needs an integer '{key}', got {attr}")
+            return attr.value
+
+        faulty = chip.get("faulty_tiles") or DenseArrayAttr(IntAttr(0).type, ())
+        if not isinstance(faulty, DenseArrayAttr) or len(faulty.value) % 2:
+            raise PlacementError(
+                f"'{CHIP_ATTRIBUTE}' field 'faulty_tiles' must be array<i64: r0, c0, r1, c1, ...>, got {faulty}"
+            )
+        pairs = frozenset(zip(faulty.value[::2], faulty.value[1::2]))
+        return ChipGrid(
+            number("mesh_rows"), number("mesh_cols"), bool(number("torus")), number("arrays_per_tile"), pairs
+        )
+
+    def hops(self, a: Tile, b: Tile) -> int:
+        """Links between tiles ``a`` and ``b`` on an XY route (the shorter way round on a torus)."""
+        return _axis_hops(a[0], b[0], self.rows, self.torus) + _axis_hops(a[1], b[1], self.cols, self.torus)
+
+    @property
+    def usable(self) -> list[Tile]:
+        """The tiles that are not faulty, in row-major order."""
+        return [(r, c) for r in range(self.rows) for c in range(self.cols) if (r, c) not in self.faulty]
+
+    def snake(self) -> list[Tile]:
+        """The usable tiles row by row, every other row right to left: consecutive tiles are neighbours."""
+        order = [(r, c if r % 2 == 0 else self.cols - 1 - c) for r in range(self.rows) for c in range(self.cols)]
+        return [t for t in order if t not in self.faulty]
+
+    def curve(self) -> list[Tile]:
+        """The usable tiles along a generalized Hilbert curve (any rectangle): consecutive tiles are neighbours
+        (but for one diagonal step where one side is odd and the other even), and every run of consecutive tiles
+        is a compact block, not a strip."""
+        return [t for t in _gilbert(self.rows, self.cols) if t not in self.faulty]
+
+
+def _axis_hops(a: int, b: int, size: int, torus: bool) -> int:
+    d = abs(a - b)
+    return min(d, size - d) if torus else d
+
+
+def _gilbert(rows: int, cols: int) -> Iterator[Tile]:
+    """Every tile of a ``rows x cols`` grid once, along Červený's generalized Hilbert curve ("gilbert", 2018, public
+    domain): split the longer side in two halves, or the rectangle in three (up, across, down), recursively."""
+
+    def sign(v: int) -> int:
+        return (v > 0) - (v < 0)
+
+    def walk(x: int, y: int, ax: int, ay: int, bx: int, by: int) -> Iterator[Tile]:
+        # (x, y) = (col, row); a = the major axis, b = the minor one
+        w, h = abs(ax + ay), abs(bx + by)
+        dax, day, dbx, dby = sign(ax), sign(ay), sign(bx), sign(by)
+        if h == 1 or w == 1:
+            step_x, step_y, n = (dax, day, w) if h == 1 else (dbx, dby, h)
+            for _ in range(n):
+                yield (y, x)
+                x, y = x + step_x, y + step_y
+            return
+        ax2, ay2, bx2, by2 = ax // 2, ay // 2, bx // 2, by // 2
+        w2, h2 = abs(ax2 + ay2), abs(bx2 + by2)
+        if 2 * w > 3 * h:
+            if w2 % 2 and w > 2:
+                ax2, ay2 = ax2 + dax, ay2 + day
+            yield from walk(x, y, ax2, ay2, bx, by)
+            yield from walk(x + ax2, y + ay2, ax - ax2, ay - ay2, bx, by)
+        else:
+            if h2 % 2 and h > 2:
+                bx2, by2 = bx2 + dbx, by2 + dby
+            yield from walk(x, y, bx2, by2, ax2, ay2)
+            yield from walk(x + bx2, y + by2, ax, ay, bx - bx2, by - by2)
+            yield from walk(
+                x + (ax - dax) + (bx2 - dbx), y + (ay - day) + (by2 - dby), -bx2, -by2, -(ax - ax2), -(ay - ay2)
+            )
+
+    yield from walk(0, 0, cols, 0, 0, rows) if cols >= rows else walk(0, 0, 0, rows, cols, 0)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """What placement optimizes: groups of arrays, their layers, and the traffic between them.
+
+    ``layers[g]`` numbers group ``g``'s layer; a layer's first group (lowest index) is where its partial sums are
+    reduced. ``flows`` are ``(group a, group b, bytes)``: bytes per inference that cross ``hops(a, b)`` links;
+    ``anchors`` are ``(group, tile, bytes)`` with a fixed tile (the I/O port).
+    """
+
+    grid: ChipGrid
+    sizes: tuple[int, ...]
+    layers: tuple[int, ...]
+    flows: tuple[tuple[int, int, int], ...] = ()
+    anchors: tuple[tuple[int, Tile, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        assert len(self.sizes) == len(self.layers)
+        assert all(0 <= a < len(self.sizes) and 0 <= b < len(self.sizes) for a, b, _ in self.flows)
+
+    def objective(self, tiles: Sequence[Tile]) -> int:
+        """Bytes x hops of a placement (``tiles[g]`` the tile of group ``g``)."""
+        hops = self.grid.hops
+        return sum(n * hops(tiles[a], tiles[b]) for a, b, n in self.flows) + sum(
+            n * hops(tiles[g], p) for g, p, n in self.anchors
+        )
+
+    def check(self, tiles: Sequence[Tile]) -> None:
+        """Assert that a placement gives every group a usable tile and overfills none."""
+        assert len(tiles) == len(self.sizes)
+        load: dict[Tile, int] = {}
+        for g, t in enumerate(tiles):
+            assert t not in self.grid.faulty, f"group {g} on faulty tile {t}"
+            assert 0 <= t[0] < self.grid.rows and 0 <= t[1] < self.grid.cols, f"group {g} off the grid at {t}"
+            load[t] = load.get(t, 0) + self.sizes[g]
+        over = [t for t, n in load.items() if n > self.grid.capacity]
+        assert not over, f"tile {over[0]} holds {load[over[0]]} arrays, more than {self.grid.capacity}"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A solved placement and how good it is.
+
+    ``status``: ``OPTIMAL`` or ``FEASIBLE`` (CP-SAT on the whole instance), else the heuristic that made it
+    (``hierarchical``, or ``local-search`` when CP-SAT found nothing in time); ``solver`` says what ran.
+    ``bound``: CP-SAT's best bound on the whole instance (0 when it did not run on it); ``lower_bound``: the stars'
+    bound (``star_lower_bound``); ``naive_objective``: the naive placement's (-1 where it finds no room);
+    ``seconds``: wall time.
+    """
+
+    tiles: tuple[Tile, ...]
+    status: str
+    solver: str
+    objective: int
+    bound: int
+    lower_bound: int
+    naive_objective: int
+    seconds: float
+
+
+# --- packing -------------------------------------------------------------------------------------------------
+
+
+def check_capacity(instance: Instance) -> None:
+    """Clear errors for what no placement can fix: a group larger than a tile, more arrays than usable tiles."""
+    grid = instance.grid
+    if not instance.sizes:
+        return
+    largest = max(instance.sizes)
+    if largest > grid.capacity:
+        g = instance.sizes.index(largest)
+        raise PlacementError(
+            f"group {g} holds {largest} arrays, more than a tile's {grid.capacity}: run 'split-groups' first"
+        )
+    needed, usable = sum(instance.sizes), len(grid.usable)
+    if needed > usable * grid.capacity:
+        raise PlacementError(
+            f"the model needs {needed} arrays but the chip has {usable * grid.capacity} usable ({usable} usable "
+            f"tiles of {grid.rows * grid.cols}, {len(grid.faulty)} faulty, x {grid.capacity} arrays per tile)"
+        )
+
+
+def first_fit(instance: Instance, order: Sequence[Tile], groups: Sequence[int], *, resume: bool) -> list[Tile] | None:
+    """Each group of ``groups`` in turn on the first tile of ``order`` with room (with ``resume``: the first from
+    where the previous layer's groups ended, wrapping round); None when a group finds no tile."""
+    room = [instance.grid.capacity] * len(order)
+    tiles: list[Tile | None] = [None] * len(instance.sizes)
+    start, layer, last = 0, None, 0
+    for g in groups:
+        if resume and instance.layers[g] != layer:
+            layer, start = instance.layers[g], last
+        size = instance.sizes[g]
+        for step in range(len(order)):
+            i = (start + step) % len(order)
+            if room[i] >= size:
+                room[i] -= size
+                tiles[g], last = order[i], i
+                break
+        else:
+            return None
+    return tiles  # type: ignore[return-value]
+
+
+def naive_placement(instance: Instance) -> list[Tile] | None:
+    """The baseline: groups in module order, each on the first tile in row-major order with room; largest first
+    where module order leaves a group without a tile (None when that fails too)."""
+    n = len(instance.sizes)
+    order = instance.grid.usable
+    return first_fit(instance, order, range(n), resume=False) or first_fit(
+        instance, order, sorted(range(n), key=lambda g: (-instance.sizes[g], g)), resume=False
+    )
+
+
+def layer_packing(instance: Instance, order: Sequence[Tile]) -> list[Tile]:
+    """First-fit-decreasing within layer order along ``order``; plain first-fit-decreasing where that fails."""
+    n = len(instance.sizes)
+    layered = sorted(range(n), key=lambda g: (_layer_rank(instance)[instance.layers[g]], -instance.sizes[g], g))
+    tiles = first_fit(instance, order, layered, resume=True)
+    if tiles is None:
+        tiles = first_fit(instance, order, sorted(range(n), key=lambda g: (-instance.sizes[g], g)), resume=False)
+    if tiles is None:
+        raise PlacementError(
+            f"first-fit-decreasing could not pack {sum(instance.sizes)} arrays in groups of "
+            f"{sorted(set(instance.sizes))} onto {len(order)} tiles of {instance.grid.capacity}: "
+            "use a chip with more tiles or more arrays per tile"
+        )
+    return tiles
+
+
+def _layer_rank(instance: Instance) -> dict[int, int]:
+    """Each layer's position in module order (the order of its first group)."""
+    rank: dict[int, int] = {}
+    for layer in instance.layers:
+        rank.setdefault(layer, len(rank))
+    return rank
+
+
+# --- lower bound ---------------------------------------------------------------------------------------------
+
+
+def flow_centers(instance: Instance) -> list[int]:
+    """For each flow, the end it is counted from in the stars the flows are cut into (see ``flow_stars``): the
+    end that is its layer's reduction point, or the lower-numbered one where both or neither is."""
+    firsts: dict[int, int] = {}
+    for g, layer in enumerate(instance.layers):
+        firsts.setdefault(layer, g)
+    reduction = set(firsts.values())
+    centers = []
+    for a, b, _ in instance.flows:
+        low, high = min(a, b), max(a, b)
+        centers.append(high if high in reduction and low not in reduction else low)
+    return centers
+
+
+def flow_stars(instance: Instance) -> dict[int, dict[int, int]]:
+    """The flows between groups cut into stars, each flow in one: ``{center: {other end: bytes}}``."""
+    stars: dict[int, dict[int, int]] = {}
+    for (a, b, n), center in zip(instance.flows, flow_centers(instance)):
+        if a != b:
+            star = stars.setdefault(center, {})
+            other = b if a == center else a
+            star[other] = star.get(other, 0) + n
+    return stars
+
+
+class StarBounds:
+    """Lower bounds on the cost of a star of flows (one group and the groups it exchanges bytes with) placed
+    alone: the star's other groups may split across tiles, but a tile takes no more of their arrays than a subset
+    of them fills (and the center's tile, no more than is left beside the center); from each possible tile of the
+    center, they fill the tiles around it nearest first, the most bytes per array first. That is the optimum of
+    the relaxation, so no placement of the star costs less."""
+
+    def __init__(self, instance: Instance) -> None:
+        grid = instance.grid
+        usable = grid.usable
+        self.instance = instance
+        hops = np.array([[grid.hops(a, b) for b in usable] for a in usable], dtype=np.int64)
+        self.levels = np.arange(hops.max(initial=0) + 1)
+        # usable tiles at each distance from each usable tile: [tile, distance]
+        self.per_level = (hops[:, :, None] == self.levels[None, None, :]).sum(axis=1)
+
+    def bound(self, center: int, star: dict[int, int]) -> float:
+        """The least bytes x hops of the flows between ``center`` and the groups of ``star`` (bytes by group)."""
+        sizes = self.instance.sizes
+        capacity = self.instance.grid.capacity
+        groups = sorted(star, key=lambda g: -star[g] / sizes[g])
+        arrays = np.cumsum([0] + [sizes[g] for g in groups], dtype=np.float64)
+        weight = np.cumsum([0] + [star[g] for g in groups], dtype=np.float64)
+        spoke_sizes = [sizes[g] for g in groups]
+        room = self.per_level * most_arrays(spoke_sizes, capacity)
+        room[:, 0] = most_arrays(spoke_sizes, capacity - sizes[center])
+        reach = np.cumsum(room, axis=1)  # arrays within each distance, per center tile
+        filled = np.interp(np.minimum(reach, arrays[-1]), arrays, weight)  # bytes placed within each distance
+        placed = np.diff(filled, axis=1, prepend=0.0)
+        return float((placed * self.levels[None, :]).sum(axis=1).min())
+
+
+def star_lower_bound(instance: Instance) -> int:
+    """A lower bound on the objective: the sum of the bounds of the stars the flows are cut into (``flow_stars``;
+    each layer's partial sums are one star, the activations a layer sends join its star), each placed alone
+    (``StarBounds``): what the layers' competition for the same tiles adds is left out. Flows to the port count
+    0."""
+    bounds = StarBounds(instance)
+    total = sum(bounds.bound(center, star) for center, star in flow_stars(instance).items())
+    return whole_bound(total)
+
+
+def whole_bound(value: float) -> int:
+    """A bound computed in floating point as an integer one: rounded up (objectives are integers), after a
+    relative allowance for rounding errors."""
+    return max(0, math.ceil(value - 1e-9 * max(1.0, value)))
+
+
+def most_arrays(sizes: Sequence[int], limit: int) -> int:
+    """The most arrays a subset of groups of ``sizes`` holds within ``limit`` (a subset sum, by bit set)."""
+    reachable, mask = 1, (1 << (limit + 1)) - 1
+    for size in sizes:
+        reachable |= (reachable << size) & mask
+    return reachable.bit_length() - 1
+
+
+# --- CP-SAT --------------------------------------------------------------------------------------------------
+
+
+def axis_cuts(size: int, torus: bool) -> tuple[list[frozenset[int]], int]:
+    """Cuts of one axis and their scale: for any two positions, the cuts that separate them number ``scale`` x
+    their hops. A line has a cut after each position; an even cycle the halves starting at each of its first
+    ``size / 2`` positions; an odd cycle every run of ``(size - 1) / 2`` positions, each hop counted twice."""
+    if not torus or size <= 2:
+        return [frozenset(range(k + 1)) for k in range(size - 1)], 1
+    if size % 2 == 0:
+        return [frozenset((k + i) % size for i in range(size // 2)) for k in range(size // 2)], 1
+    return [frozenset((k + i) % size for i in range(size // 2)) for k in range(size)], 2
+
+
+@dataclass
+class _Subproblem:
+    """Free groups over candidate tiles, the rest of the placement fixed: CP-SAT's part of a placement."""
+
+    free: list[int]
+    candidates: dict[int, list[Tile]]
+    room: dict[Tile, int]
+    pairs: list[tuple[int, int, int]]  # flows between free groups
+    linear: dict[int, dict[Tile, int]]  # per free group and tile: bytes x hops to fixed ends
+    hint: dict[int, Tile] = field(default_factory=dict)
+    #: lower bounds on sums of flows' costs: (indices into ``pairs``, bytes x hops)
+    floors: list[tuple[list[int], int]] = field(default_factory=list)
+
+    def interchangeable(self, sizes: Sequence[int]) -> list[list[int]]:
+        """Classes of free groups that can trade places without changing cost or feasibility: same size,
+        candidates, fixed costs and flows."""
+        partners: dict[int, list[tuple[int, int]]] = {g: [] for g in self.free}
+        for a, b, n in self.pairs:
+            partners[a].append((b, n))
+            partners[b].append((a, n))
+        classes: dict[object, list[int]] = {}
+        for g in self.free:
+            key = (
+                sizes[g],
+                tuple(self.candidates[g]),
+                tuple(sorted(self.linear.get(g, {}).items())),
+                tuple(sorted(partners[g])),
+            )
+            classes.setdefault(key, []).append(g)
+        return [members for members in classes.values() if len(members) > 1]
+
+
+def _cp_sat(
+    instance: Instance, sub: _Subproblem, seconds: float, seed: int, workers: int, deadline: float | None = None
+) -> tuple[dict[int, Tile] | None, str, int, int]:
+    """Solve ``sub`` with CP-SAT within ``seconds`` of deterministic time (and the wall clock's ``deadline``,
+    by default as many wall seconds): the assignment (None if none was found), the status name, the subproblem's
+    objective and best bound (in bytes x hops)."""
+    from ortools.sat.python import cp_model
+
+    grid = instance.grid
+    model = cp_model.CpModel()
+    x = {(g, t): model.new_bool_var(f"x{g}_{t[0]}_{t[1]}") for g in sub.free for t in sub.candidates[g]}
+    for g in sub.free:
+        model.add_exactly_one(x[g, t] for t in sub.candidates[g])
+    on_tile: dict[Tile, list[int]] = {}
+    for g, t in x:
+        on_tile.setdefault(t, []).append(g)
+    for t, groups in on_tile.items():
+        if sum(instance.sizes[g] for g in groups) > sub.room[t]:
+            model.add(sum(instance.sizes[g] * x[g, t] for g in groups) <= sub.room[t])
+    row_cuts, row_scale = axis_cuts(grid.rows, grid.torus)
+    col_cuts, col_scale = axis_cuts(grid.cols, grid.torus)
+    scale = max(row_scale, col_scale)
+    cuts = [(cut, 0, scale // row_scale) for cut in row_cuts] + [(cut, 1, scale // col_scale) for cut in col_cuts]
+    fixed_ends = []
+    for g in sub.free:
+        row = sub.linear.get(g, {})
+        fixed_ends += [scale * row[t] * x[g, t] for t in sub.candidates[g] if row.get(t)]
+    pair_costs = []  # per pair: its bytes x the cuts it crosses
+    for a, b, n in sub.pairs:
+        crossings: list[Any] = []  # cut weights (constants) and weighted crossing booleans
+        for index, (cut, axis, weight) in enumerate(cuts):
+            inside_a = [t for t in sub.candidates[a] if t[axis] in cut]
+            inside_b = [t for t in sub.candidates[b] if t[axis] in cut]
+            if len(inside_a) in (0, len(sub.candidates[a])) and len(inside_b) in (0, len(sub.candidates[b])):
+                # both ends on known sides of this cut: a constant
+                if (len(inside_a) == 0) != (len(inside_b) == 0):
+                    crossings.append(weight)
+                continue
+            side_a = sum(x[a, t] for t in inside_a)
+            side_b = sum(x[b, t] for t in inside_b)
+            crossed = model.new_bool_var(f"cut{a}_{b}_{index}")
+            model.add(crossed >= side_a - side_b)
+            model.add(crossed >= side_b - side_a)
+            crossings.append(weight * crossed)
+        pair_costs.append(n * sum(crossings))
+    model.minimize(sum(fixed_ends) + sum(pair_costs))
+    for indices, floor in sub.floors:
+        model.add(sum(pair_costs[i] for i in indices) >= scale * floor)
+    hint = dict(sub.hint)
+    for members in sub.interchangeable(instance.sizes):
+        # interchangeable groups take their tiles in candidate order (the hint too, reordered to match)
+        order = {t: i for i, t in enumerate(sub.candidates[members[0]])}
+        position = [sum(i * x[g, t] for t, i in order.items()) for g in members]
+        for before, after in zip(position, position[1:]):
+            model.add(before <= after)
+        if all(g in hint for g in members):
+            for g, t in zip(members, sorted((hint[g] for g in members), key=order.__getitem__)):
+                hint[g] = t
+    for g, t in hint.items():
+        for u in sub.candidates[g]:
+            model.add_hint(x[g, u], u == t)
+    solver = cp_model.CpSolver()
+    wall = seconds if deadline is None else deadline - time.perf_counter()
+    solver.parameters.max_time_in_seconds = max(wall, 0.01)
+    solver.parameters.max_deterministic_time = max(seconds, 0.01)
+    solver.parameters.random_seed = seed
+    solver.parameters.num_workers = workers
+    status = solver.solve(model)
+    name = solver.status_name(status)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None, name, 0, 0
+    tiles = {g: t for (g, t), var in x.items() if solver.boolean_value(var)}
+    objective = round(solver.objective_value) // scale
+    bound = -(-math.ceil(solver.best_objective_bound - 1e-6) // scale)
+    return tiles, name, objective, bound
+
+
+# --- local search --------------------------------------------------------------------------------------------
+
+
+class _State:
+    """A placement being improved: groups' tiles by index into ``tiles``, each tile's load and groups, and the
+    bytes of each group's flows, so that the cost change of a move or swap is a sum over the groups' flows."""
+
+    def __init__(self, instance: Instance, start: Sequence[Tile]) -> None:
+        grid = instance.grid
+        self.instance = instance
+        self.tiles = grid.usable
+        index = {t: i for i, t in enumerate(self.tiles)}
+        self.hops = [[grid.hops(a, b) for b in self.tiles] for a in self.tiles]
+        self.at = [index[t] for t in start]
+        self.load = [0] * len(self.tiles)
+        self.members: list[list[int]] = [[] for _ in self.tiles]
+        for g, i in enumerate(self.at):
+            self.load[i] += instance.sizes[g]
+            self.members[i].append(g)
+        links: list[dict[int, int]] = [{} for _ in instance.sizes]
+        for a, b, n in instance.flows:
+            if a != b:
+                links[a][b] = links[a].get(b, 0) + n
+                links[b][a] = links[b].get(a, 0) + n
+        self.links = links
+        self.neighbours = [list(d.items()) for d in links]
+        self.fixed: list[list[int] | None] = [None] * len(instance.sizes)
+        for g, p, n in instance.anchors:
+            row = self.fixed[g] or [0] * len(self.tiles)
+            self.fixed[g] = [c + n * grid.hops(t, p) for c, t in zip(row, self.tiles)]
+
+    def cost(self, g: int, i: int) -> int:
+        """Bytes x hops of group ``g``'s flows were it on tile ``i`` (the others where they are)."""
+        row, at = self.hops[i], self.at
+        total = sum(n * row[at[h]] for h, n in self.neighbours[g])
+        fixed = self.fixed[g]
+        return total + fixed[i] if fixed is not None else total
+
+    def move(self, g: int, i: int) -> None:
+        old = self.at[g]
+        self.members[old].remove(g)
+        self.members[i].append(g)
+        self.load[old] -= self.instance.sizes[g]
+        self.load[i] += self.instance.sizes[g]
+        self.at[g] = i
+
+    def placement(self) -> list[Tile]:
+        return [self.tiles[i] for i in self.at]
+
+
+def polish(instance: Instance, start: Sequence[Tile], iterations: int, deadline: float, seed: int) -> list[Tile]:
+    """Simulated annealing from ``start`` for ``iterations`` steps (fewer if the wall clock reaches ``deadline``):
+    moves (a group to a tile with room) and swaps (with a group of a full tile, where both tiles stay within
+    capacity), to tiles within two hops of a flow partner (most often, chosen by bytes) or of the group itself;
+    cooling geometrically from the median uphill change to a thousandth of it. The best placement seen."""
+    state = _State(instance, start)
+    n = len(instance.sizes)
+    if n < 2 or iterations <= 0:
+        return list(start)
+    rng = random.Random(seed)
+    capacity, sizes, hops = instance.grid.capacity, instance.sizes, state.hops
+    near = [[j for j, d in enumerate(row) if d <= 2] for row in hops]
+    partners = [[h for h, _ in links] for links in state.neighbours]
+    weights = [list(itertools.accumulate(n for _, n in links)) for links in state.neighbours]
+
+    def propose(g: int) -> int:
+        if partners[g] and rng.random() < NEAR_PARTNER:
+            cumulative = weights[g]
+            pick = bisect.bisect_right(cumulative, rng.random() * cumulative[-1])
+            base = state.at[partners[g][min(pick, len(cumulative) - 1)]]
+        else:
+            base = state.at[g]
+        options = near[base]
+        return options[rng.randrange(len(options))]
+
+    def change(g: int, i: int) -> tuple[int, int] | None:
+        """The cost change of putting ``g`` on tile ``i`` and the group it swaps with (-1 for a move), or None
+        when neither fits."""
+        here = state.at[g]
+        if state.load[i] + sizes[g] <= capacity:
+            return state.cost(g, i) - state.cost(g, here), -1
+        h = state.members[i][rng.randrange(len(state.members[i]))]
+        if state.load[here] - sizes[g] + sizes[h] > capacity or state.load[i] - sizes[h] + sizes[g] > capacity:
+            return None
+        swapped = state.cost(g, i) + state.cost(h, here) - state.cost(g, here) - state.cost(h, i)
+        # each cost above saw the other group where it was: their own flow keeps its length
+        return swapped + 2 * state.links[g].get(h, 0) * hops[here][i], h
+
+    uphill = []
+    for _ in range(min(400, 20 * n)):
+        g = rng.randrange(n)
+        i = propose(g)
+        step = change(g, i) if i != state.at[g] else None
+        if step is not None and step[0] > 0:
+            uphill.append(step[0])
+    temperature = float(np.median(uphill)) if uphill else 1.0
+    cool = 1e-3 ** (1.0 / iterations)
+    current = best = instance.objective(state.placement())
+    best_at = list(state.at)
+    for iteration in range(iterations):
+        if iteration % 4096 == 0 and time.perf_counter() > deadline:
+            break
+        temperature *= cool
+        g = rng.randrange(n)
+        i = propose(g)
+        here = state.at[g]
+        step = change(g, i) if i != here else None
+        if step is None or (step[0] > 0 and rng.random() >= math.exp(-step[0] / temperature)):
+            continue
+        state.move(g, i)
+        if step[1] >= 0:
+            state.move(step[1], here)
+        current += step[0]
+        if current < best:
+            best, best_at = current, list(state.at)
+    return [state.tiles[i] for i in best_at]
+
+
+# --- the solver ----------------------------------------------------------------------------------------------
+
+
+def polish_iterations(groups: int, seconds: float) -> int:
+    """Local search iterations for ``groups`` groups given ``seconds``: ``POLISH_ITERATIONS_PER_GROUP`` each, at
+    most what ``POLISH_RATE`` fits in the time (a fixed count, so the result does not depend on the machine)."""
+    return min(POLISH_ITERATIONS_PER_GROUP * groups, int(POLISH_RATE * seconds))
+
+
+def solve(instance: Instance, time_limit: float = 10.0, seed: int = 0, workers: int = 1) -> Placement:
+    """Place ``instance``'s groups within ``time_limit`` seconds (see the module docstring); a ``PlacementError``
+    when they cannot fit."""
+    started = time.perf_counter()
+    deadline = started + time_limit
+    check_capacity(instance)
+    naive = naive_placement(instance)
+    warm = layer_packing(instance, instance.grid.snake())
+    lower = star_lower_bound(instance)
+    n = len(instance.sizes)
+    if n <= EXACT_MAX_GROUPS and n * len(instance.grid.usable) <= EXACT_MAX_BOOLEANS:
+        start = polish(instance, warm, polish_iterations(n, POLISH_SHARE * time_limit), deadline, seed)
+        found, status, bound = exact(instance, start, deadline, seed, workers)
+        if found is None or (status != "OPTIMAL" and instance.objective(start) < instance.objective(found)):
+            found = start
+        tiles, solver = found, "cp-sat"
+        if status not in ("OPTIMAL", "FEASIBLE"):
+            status, solver, bound = "local-search", "snake first-fit-decreasing + local search", 0
+    else:
+        tiles = hierarchical(instance, warm, time_limit, deadline, seed, workers)
+        status, solver, bound = "hierarchical", "regions cp-sat + local search", 0
+    instance.check(tiles)
+    objective = instance.objective(tiles)
+    assert lower <= objective and bound <= objective, f"bounds {lower} and {bound} above the objective {objective}"
+    return Placement(
+        tiles=tuple(tiles),
+        status=status,
+        solver=solver,
+        objective=objective,
+        bound=bound,
+        lower_bound=lower,
+        naive_objective=instance.objective(naive) if naive is not None else -1,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def exact(
+    instance: Instance, hint: Sequence[Tile], deadline: float, seed: int, workers: int
+) -> tuple[list[Tile] | None, str, int]:
+    """The whole instance as one CP-SAT model, ``hint`` its first solution, each star of flows bounded below by
+    ``StarBounds`` (redundant constraints that give CP-SAT the bound capacity implies): the placement (None if
+    none was found), CP-SAT's status name and its best bound."""
+    grid, n = instance.grid, len(instance.sizes)
+    usable = grid.usable
+    kept = [i for i, (a, b, _) in enumerate(instance.flows) if a != b]
+    centers = flow_centers(instance)
+    bounds = StarBounds(instance)
+    floors = [
+        ([j for j, i in enumerate(kept) if centers[i] == center], whole_bound(bounds.bound(center, star)))
+        for center, star in flow_stars(instance).items()
+    ]
+    sub = _Subproblem(
+        free=list(range(n)),
+        candidates={g: list(usable) for g in range(n)},
+        room=dict.fromkeys(usable, grid.capacity),
+        pairs=[instance.flows[i] for i in kept],
+        linear=_anchor_costs(instance, usable),
+        hint=dict(enumerate(hint)),
+        floors=floors,
+    )
+    found, status, _, bound = _cp_sat(instance, sub, deadline - time.perf_counter(), seed, workers)
+    return (None if found is None else [found[g] for g in range(n)]), status, bound
+
+
+def _anchor_costs(instance: Instance, usable: Sequence[Tile]) -> dict[int, dict[Tile, int]]:
+    """Per group with flows to a fixed tile, and per usable tile: their bytes x hops from there."""
+    costs: dict[int, dict[Tile, int]] = {}
+    for g, p, n in instance.anchors:
+        row = costs.setdefault(g, dict.fromkeys(usable, 0))
+        for t in usable:
+            row[t] += n * instance.grid.hops(t, p)
+    return costs
+
+
+def hierarchical(
+    instance: Instance, warm: list[Tile], time_limit: float, deadline: float, seed: int, workers: int
+) -> list[Tile]:
+    """Layers onto contiguous regions (layer-order packing along the snake or the curve, the cheaper), CP-SAT on
+    each layer's region (``REGION_SHARE`` of the time limit), then the local search (``POLISH_SHARE``)."""
+    curved = layer_packing(instance, instance.grid.curve())
+    tiles = min((warm, curved), key=instance.objective)
+    tiles = solve_regions(instance, tiles, REGION_SHARE * time_limit, deadline, seed, workers)
+    iterations = polish_iterations(len(instance.sizes), POLISH_SHARE * time_limit)
+    return polish(instance, tiles, iterations, deadline, seed)
+
+
+def solve_regions(
+    instance: Instance, tiles: list[Tile], budget: float, deadline: float, seed: int, workers: int
+) -> list[Tile]:
+    """Each layer in turn: its groups over the tiles they hold and the usable tiles next to those, the other
+    groups fixed, kept where CP-SAT improves on the current placement; ``budget`` deterministic seconds shared by
+    region size. Layers of one group, or too big for one model (``REGION_MAX_BOOLEANS``), are left as they are."""
+    grid = instance.grid
+    tiles = list(tiles)
+    members: dict[int, list[int]] = {}
+    for g, layer in enumerate(instance.layers):
+        members.setdefault(layer, []).append(g)
+    usable = set(grid.usable)
+    links: list[list[tuple[int, int]]] = [[] for _ in instance.sizes]
+    for a, b, n in instance.flows:
+        if a != b:
+            links[a].append((b, n))
+            links[b].append((a, n))
+    plans = []
+    for groups in members.values():
+        held = {tiles[g] for g in groups}
+        steps = ((1, 0), (-1, 0), (0, 1), (0, -1))
+        region = sorted(held | ({(r + dr, c + dc) for r, c in held for dr, dc in steps} & usable))
+        if len(groups) > 1 and len(groups) * len(region) <= REGION_MAX_BOOLEANS:
+            plans.append((groups, region))
+    weight = sum(len(groups) * len(region) for groups, region in plans)
+    anchors = _anchor_costs(instance, grid.usable)
+    for groups, region in plans:
+        if time.perf_counter() >= deadline:
+            break
+        free = set(groups)
+        room = dict.fromkeys(region, grid.capacity)
+        for g, t in enumerate(tiles):
+            if g not in free and t in room:
+                room[t] -= instance.sizes[g]
+        linear: dict[int, dict[Tile, int]] = {}
+        for g in groups:
+            row = {t: anchors.get(g, {}).get(t, 0) for t in region}
+            for h, n in links[g]:
+                if h not in free:
+                    for t in region:
+                        row[t] += n * grid.hops(t, tiles[h])
+            linear[g] = row
+        sub = _Subproblem(
+            free=list(groups),
+            candidates={g: [t for t in region if room[t] >= instance.sizes[g]] for g in groups},
+            room=room,
+            pairs=[(a, b, n) for a in groups for b, n in links[a] if b in free and a < b],
+            linear=linear,
+            hint={g: tiles[g] for g in groups},
+        )
+        share = budget * len(groups) * len(region) / weight
+        found, _, _, _ = _cp_sat(instance, sub, share, seed, workers, deadline)
+        if found is not None:
+            trial = list(tiles)
+            for g, t in found.items():
+                trial[g] = t
+            if instance.objective(trial) < instance.objective(tiles):
+                tiles = trial
+    return tiles

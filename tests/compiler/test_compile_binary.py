@@ -1,0 +1,115 @@
+"""The whole pipeline to a ``.cimb``: deterministic bytes, a binary that runs as the crossbar IR does, instruction
+streams whose sends and receives pair up, the placement report's schema, a model too big for its chip, and the
+``compile``, ``report``, ``run`` and ``chips`` commands on binaries."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cimc.compiler import PipelineOptions, compile_onnx
+from cimc.compiler.chip import ChipError, list_presets
+from cimc.compiler.cli import main
+from cimc.compiler.pipeline import compile_binary
+from cimc.ir import run_module
+from cimc.ir.dialects.cim import ProgramOp
+from cimc.runtime.binary import load_binary
+from cimc.runtime.isa import Opcode, Streams
+
+ROOT = Path(__file__).resolve().parents[2]
+CNN = ROOT / "models" / "digits_cnn.onnx"
+X = np.load(ROOT / "models" / "digits_test.npz")["x"][:50]
+FAST = {"time_limit": 2.0}
+
+
+@pytest.fixture(scope="module")
+def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cimb") / "cnn.cimb"
+    compile_binary(CNN, path, PipelineOptions(**FAST))
+    return path
+
+
+def test_compiling_twice_gives_the_same_bytes(binary: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again.cimb"
+    compile_binary(CNN, again, PipelineOptions(**FAST))
+    assert again.read_bytes() == binary.read_bytes()
+
+
+def test_the_binary_runs_as_the_crossbar_ir(binary: Path) -> None:
+    module, _ = compile_onnx(CNN, PipelineOptions(emit="cim"))
+    loaded = load_binary(binary)
+    np.testing.assert_array_equal(run_module(loaded.module, {"x": X})["logits"], run_module(module, {"x": X})["logits"])
+    assert loaded.meta["model"] == "digits_cnn.onnx" and loaded.meta["chip"] == "default"
+
+
+def test_instruction_streams_pair_every_send_with_a_receive(binary: Path) -> None:
+    loaded = load_binary(binary)
+    streams = Streams.decode(loaded.program)
+    programs = [op for op in loaded.module.walk() if isinstance(op, ProgramOp)]
+    everything = [i for stream in streams.tiles.values() for i in stream]
+    counts = Counter(i.opcode for i in everything)
+    assert counts[Opcode.PROGRAM] == counts[Opcode.MVM] == len(programs)
+    assert sum(i.b for i in everything if i.opcode == Opcode.PROGRAM) == loaded.report["arrays"] == 56
+    sends = {i.d: (tile, i) for tile, stream in streams.tiles.items() for i in stream if i.opcode == Opcode.SEND}
+    recvs = {i.d: (tile, i) for tile, stream in streams.tiles.items() for i in stream if i.opcode == Opcode.RECV}
+    assert sends.keys() == recvs.keys()
+    for flow, (src, send) in sends.items():
+        dst, recv = recvs[flow]
+        assert (send.a, send.b) == dst and (recv.a, recv.b) == src and send.c == recv.c > 0
+
+
+def test_the_report_has_its_documented_fields(binary: Path) -> None:
+    report = load_binary(binary).report
+    placement = report["placement"]
+    assert {"objective", "naive_objective", "status", "bound", "lower_bound", "solver"} <= placement.keys()
+    assert placement["lower_bound"] <= placement["objective"] <= max(placement["naive_objective"], 0)
+    assert report["arrays"] == sum(layer["arrays"] for layer in report["layers"]) == 56
+    assert report["tiles_used"] == len(report["per_tile"]) >= 1
+    assert sum(t["arrays"] for t in report["per_tile"]) == 56
+    assert report["network"]["byte_hops"] == placement["objective"]
+
+
+def test_a_model_too_big_for_its_chip_names_the_counts_and_the_presets_that_fit() -> None:
+    with pytest.raises(ChipError) as error:
+        compile_onnx(CNN, PipelineOptions(emit="placed", chip="milan-closed-loop", **FAST))
+    message = str(error.value)
+    # the chip's 1-bit cells make 8-bit weights 8 slices: twice the arrays of the default chip's 2-bit cells
+    assert "needs 112 arrays" in message and "'milan-closed-loop' has 2 usable" in message
+    assert "presets that fit: default," in message
+
+
+def test_cli_compile_report_run_and_chips(
+    binary: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["compile", str(CNN), "--time-limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "wrote digits_cnn.cimb: 56 arrays" in out
+    assert (tmp_path / "digits_cnn.cimb").read_bytes() == binary.read_bytes()
+    assert main(["report", "digits_cnn.cimb", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == load_binary(binary).report
+    assert main(["report", "digits_cnn.cimb"]) == 0
+    assert "Placement: " in capsys.readouterr().out
+    np.savez(tmp_path / "x.npz", x=X)
+    assert main(["run", "digits_cnn.cimb", "--input", "x.npz", "--output", "y.npz"]) == 0
+    module, _ = compile_onnx(CNN, PipelineOptions(emit="cim"))
+    with np.load(tmp_path / "y.npz") as y:
+        np.testing.assert_array_equal(y["logits"], run_module(module, {"x": X})["logits"])
+    capsys.readouterr()
+    assert main(["chips"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == [name for name, _ in list_presets()]
+
+
+def test_cli_refuses_a_binary_not_named_cimb_and_a_corrupt_one(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["compile", str(CNN), "-o", str(tmp_path / "model.mlir")]) == 1
+    assert "--emit" in capsys.readouterr().err
+    broken = tmp_path / "broken.cimb"
+    broken.write_bytes(b"CIMB but not really")
+    assert main(["report", str(broken)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cimc: error: ") and str(broken) in err and len(err.strip().splitlines()) == 1
