@@ -4,13 +4,20 @@ Built once at compile time from the placed module (``placement_report``), stored
 ``report`` section, and read back by ``cimc report`` (``format_placement_report``), so a binary explains itself
 with no model file around. Schema (all figures per inference and input sample):
 
-- ``chip``: name; ``arrays``: arrays programmed; ``tiles_used``; ``tiles``: usable tiles of the chip;
+- ``chip``: name; ``mesh``: ``{rows, cols, torus}``; ``faulty_tiles``: ``[[row, col], ...]``; ``arrays``: arrays
+  programmed; ``tiles_used``; ``tiles``: usable tiles of the chip;
 - ``placement``: ``status`` (OPTIMAL, FEASIBLE or the heuristic that produced it), ``solver``, ``objective``
   (bytes x hops), ``bound`` (CP-SAT's best bound, 0 when it has none), ``lower_bound`` (each layer's traffic star
   placed alone), ``naive_objective`` (the same groups filled row-major); no wall time, so that compiling twice
   gives the same bytes;
 - ``network``: ``links`` (in the mesh), ``byte_hops`` (= the objective), ``max_link_bytes``, ``mean_link_bytes``
-  (over every link, idle ones included), ``busiest_link`` (``[[row, col], [row, col]]`` or null);
+  (over every link, idle ones included), ``busiest_link`` (``[[row, col], [row, col]]`` or null), ``link_loads``
+  (``[[from_row, from_col], [to_row, to_col], bytes]`` for every link that carries traffic, in link order);
+- ``schedule``: the static layer pipeline: ``stages`` (one per crossbar layer in execution order: ``layer``,
+  ``rounds`` (array-read rounds per sample: input vectors x bit planes / replication), ``start`` (its first round
+  for one input when the layers run one after another)), ``latency_rounds`` (one input through every stage),
+  ``interval_rounds`` (steady state: consecutive inputs overlap across stages, so the slowest stage sets the pace)
+  and ``bottleneck`` (that stage's layer). Cycles and seconds follow from the chip's timing (the simulator's job);
 - ``per_tile``: one object per used tile in tile order: ``tile`` ([row, col]), ``arrays``, ``groups``, ``layers``;
 - ``layers``: the crossbar report's layers (``cimc.compiler.crossbar_report.report_json``) each with ``tiles``
   ([[row, col], ...], the tiles of its groups, in order) and ``reduction_tile``;
@@ -66,6 +73,8 @@ def placement_report(module: ModuleOp, chip: Chip) -> dict[str, Any]:
     busiest = loads.busiest
     return {
         "chip": chip.name,
+        "mesh": {"rows": chip.mesh.rows, "cols": chip.mesh.cols, "torus": chip.mesh.torus},
+        "faulty_tiles": [list(t) for t in chip.faulty_tiles],
         "arrays": sum(p.arrays for p in groups),
         "tiles_used": len(per_tile),
         "tiles": len(chip.usable_tiles),
@@ -76,10 +85,28 @@ def placement_report(module: ModuleOp, chip: Chip) -> dict[str, Any]:
             "max_link_bytes": loads.max,
             "mean_link_bytes": round(loads.mean, 3),
             "busiest_link": None if busiest is None else [list(busiest[0]), list(busiest[1])],
+            "link_loads": [[list(a), list(b), size] for (a, b), size in loads.loads.items()],
         },
+        "schedule": _schedule(crossbar["layers"]),
         "per_tile": [{"tile": list(tile), **per_tile[tile]} for tile in sorted(per_tile)],
         "layers": crossbar.pop("layers"),
         "crossbar": crossbar,
+    }
+
+
+def _schedule(layers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The layers as pipeline stages, in execution order, with their array-read rounds per sample."""
+    stages, start = [], 0
+    for layer in layers:
+        rounds = -(-(layer["vectors"] or 1) * layer["planes"] // (layer["replication"] or 1))
+        stages.append({"layer": layer["name"], "rounds": rounds, "start": start})
+        start += rounds
+    slowest = max(stages, key=lambda stage: stage["rounds"], default=None)
+    return {
+        "stages": stages,
+        "latency_rounds": start,
+        "interval_rounds": slowest["rounds"] if slowest else 0,
+        "bottleneck": slowest["layer"] if slowest else None,
     }
 
 
@@ -123,6 +150,14 @@ def format_placement_report(report: dict[str, Any]) -> str:
             "lrrl",
         ),
     ]
+    schedule = report["schedule"]
+    if schedule["stages"]:
+        lines += [
+            "",
+            f"Schedule: {len(schedule['stages'])} pipelined layer stages; one input takes "
+            f"{schedule['latency_rounds']:,} array-read rounds, then a new input every "
+            f"{schedule['interval_rounds']:,} (bottleneck: {schedule['bottleneck']})",
+        ]
     counts = report["crossbar"]["digital_op_counts"]
     if counts:
         lines += ["", "Digital units: " + ", ".join(f"{op} x{n}" for op, n in counts.items())]

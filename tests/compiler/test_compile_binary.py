@@ -71,6 +71,17 @@ def test_the_report_has_its_documented_fields(binary: Path) -> None:
     assert report["tiles_used"] == len(report["per_tile"]) >= 1
     assert sum(t["arrays"] for t in report["per_tile"]) == 56
     assert report["network"]["byte_hops"] == placement["objective"]
+    assert sum(size for _, _, size in report["network"]["link_loads"]) == placement["objective"]
+    assert report["mesh"] == {"rows": 16, "cols": 16, "torus": False} and report["faulty_tiles"] == []
+    # digits CNN: conv1 and conv2 read 64 patches x 8 bit planes, conv3 16 x 8, fc 1 x 8; no replication
+    schedule = report["schedule"]
+    assert [(s["layer"], s["rounds"], s["start"]) for s in schedule["stages"]] == [
+        ("conv1", 512, 0),
+        ("conv2", 512, 512),
+        ("conv3", 128, 1024),
+        ("fc", 8, 1152),
+    ]
+    assert (schedule["latency_rounds"], schedule["interval_rounds"], schedule["bottleneck"]) == (1160, 512, "conv1")
 
 
 def test_a_model_too_big_for_its_chip_names_the_counts_and_the_presets_that_fit() -> None:
