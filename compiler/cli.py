@@ -7,6 +7,7 @@ Bad input ends in one line on stderr (``cimc: error: ...``) and exit status 1, n
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import traceback
@@ -250,8 +251,21 @@ def _compile_binary(args: argparse.Namespace) -> int:
     output = args.output or Path(args.model).with_suffix(".cimb").name
     if not str(output).endswith(".cimb"):
         raise InputFileError(f"{output}: a compiled binary is named *.cimb; for IR text give --emit STAGE")
-    print(f"compiling {args.model} for chip '{args.chip}' (placement takes up to {args.time_limit:g} s) ...")
-    report, timings = compile_binary(args.model, output, _options(args, "placed"))
+    steps = {
+        "import": "importing",
+        "graph": "canonicalizing",
+        "quantized": "calibrating and quantizing",
+        "cim": "tiling and bit-slicing",
+        "placed": f"placing (up to {args.time_limit:g} s)",
+        "binary": "generating code",
+    }
+
+    def progress(stage: str) -> None:
+        print(f"  {steps[stage]} ...", file=sys.stderr, flush=True)
+
+    print(f"compiling {args.model} for chip '{args.chip}'", file=sys.stderr)
+    options = dataclasses.replace(_options(args, "placed"), progress=progress)
+    report, timings = compile_binary(args.model, output, options)
     placement = report["placement"]
     naive = placement["naive_objective"]
     saving = f", {1 - placement['objective'] / naive:.1%} below row-major" if naive else ""

@@ -19,7 +19,7 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -99,6 +99,8 @@ class PipelineOptions:
     time_limit: float = 10.0
     seed: int = 0
     workers: int = 1
+    #: called with each stage's name as it starts (a progress display for long compilations)
+    progress: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         if self.emit not in STAGES:
@@ -127,9 +129,11 @@ def compile_onnx(
     placement = f"time-limit={options.time_limit} seed={options.seed} workers={options.workers}"
     pipelines = options.crossbar_options().stage_pipelines(placement)
     timings: list[PassTiming] = []
+    _progress(options, "import")
     module = import_onnx(source)  # stage: import
     _dump(options, "import", module)
     for stage in STAGES[STAGES.index("import") + 1 : STAGES.index(options.emit) + 1]:
+        _progress(options, stage)
         if stage == "quantized":
             timings.append(_calibrate(module, source, options))
         if stage == "placed":
@@ -149,6 +153,7 @@ def compile_binary(
 
     options = dataclasses.replace(options or PipelineOptions(), emit="placed")
     module, timings = compile_onnx(source, options)
+    _progress(options, "binary")
     start = time.perf_counter()
     chip = options.resolved_chip()
     report = placement_report(module, chip)
@@ -249,6 +254,11 @@ def read_mlir(path: str | os.PathLike) -> ModuleOp:
     module = parse_module(text, name)
     verify(module)
     return module
+
+
+def _progress(options: PipelineOptions, stage: str) -> None:
+    if options.progress is not None:
+        options.progress(stage)
 
 
 def _dump(options: PipelineOptions, stage: str, module: ModuleOp) -> None:
