@@ -170,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="the placement report of a compiled binary")
     report.add_argument("binary", help="a .cimb file")
     report.add_argument("--json", action="store_true", help="print the report as JSON (schema: docs/binary-format.md)")
+    report.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the report as one self-contained HTML page with pictures: tiles by layer, link loads, "
+        "arrays per layer",
+    )
 
     chips = sub.add_parser("chips", help="list the chip presets")
     ops = sub.add_parser("ops", help="list the ONNX operators cimc imports")
@@ -263,8 +269,10 @@ def _compile_binary(args: argparse.Namespace) -> int:
     def progress(stage: str) -> None:
         print(f"  {steps[stage]} ...", file=sys.stderr, flush=True)
 
-    print(f"compiling {args.model} for chip '{args.chip}'", file=sys.stderr)
-    options = dataclasses.replace(_options(args, "placed"), progress=progress)
+    options = _options(args, "placed")
+    if sys.stderr.isatty():  # a progress display for people, not for scripts reading stderr
+        print(f"compiling {args.model} for chip '{args.chip}'", file=sys.stderr)
+        options = dataclasses.replace(options, progress=progress)
     report, timings = compile_binary(args.model, output, options)
     placement = report["placement"]
     naive = placement["naive_objective"]
@@ -317,6 +325,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise InputFileError(f"{path}: no such file")
     _, sections = read_sections(path.read_bytes(), str(path))
     report = decode_json(sections["report"], "report", str(path))
+    if args.html:
+        from cimc.compiler.html_report import html_report
+
+        write_atomic(args.html, html_report(report))
     print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_placement_report(report))
     return 0
 
