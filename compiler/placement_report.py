@@ -8,8 +8,8 @@ with no model file around. Schema (all figures per inference and input sample):
   programmed; ``tiles_used``; ``tiles``: usable tiles of the chip;
 - ``placement``: ``status`` (OPTIMAL, FEASIBLE or the heuristic that produced it), ``solver``, ``objective``
   (bytes x hops), ``bound`` (CP-SAT's best bound, 0 when it has none), ``lower_bound`` (each layer's traffic star
-  placed alone), ``naive_objective`` (the same groups filled row-major); no wall time, so that compiling twice
-  gives the same bytes;
+  placed alone), ``naive_objective`` (the same groups filled row-major), ``gap`` ((objective - the better of the
+  two bounds) / objective, 0 when the objective is 0); no wall time, so that compiling twice gives the same bytes;
 - ``network``: ``links`` (in the mesh), ``byte_hops`` (= the objective), ``max_link_bytes``, ``mean_link_bytes``
   (over every link, idle ones included), ``busiest_link`` (``[[row, col], [row, col]]`` or null), ``link_loads``
   (``[[from_row, from_col], [to_row, to_col], bytes]`` for every link that carries traffic, in link order);
@@ -47,6 +47,8 @@ def placement_report(module: ModuleOp, chip: Chip) -> dict[str, Any]:
     placement = module.attributes[PLACEMENT_ATTRIBUTE]
     assert isinstance(placement, DictAttr)
     summary: dict[str, Any] = {key: getattr(value, "value", value) for key, value in placement.value}
+    best = max(summary["bound"], summary["lower_bound"])
+    summary["gap"] = round((summary["objective"] - best) / summary["objective"], 6) if summary["objective"] else 0.0
     flows = [
         (
             _PORT_ROUTER if f.src is None else tiles[f.src],
@@ -118,7 +120,8 @@ def format_placement_report(report: dict[str, Any]) -> str:
     lines = [
         f"Chip '{report['chip']}': {report['arrays']:,} arrays on {report['tiles_used']} of {report['tiles']} tiles",
         f"Placement: {p['status']} ({p['solver']}), traffic x hops {p['objective']:,} bytes per sample, "
-        f"naive row-major {naive:,} ({saving}), lower bound {p['lower_bound']:,}, CP-SAT bound {p['bound']:,}",
+        f"naive row-major {naive:,} ({saving}), lower bound {p['lower_bound']:,}, CP-SAT bound {p['bound']:,}, "
+        f"gap {p['gap']:.1%}",
         f"Network: {net['links']} links, max {net['max_link_bytes']:,} bytes per sample on a link, mean "
         f"{net['mean_link_bytes']:,.1f}" + (f", busiest {net['busiest_link']}" if net["busiest_link"] else ""),
         "",

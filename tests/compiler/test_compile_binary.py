@@ -67,6 +67,8 @@ def test_the_report_has_its_documented_fields(binary: Path) -> None:
     placement = report["placement"]
     assert {"objective", "naive_objective", "status", "bound", "lower_bound", "solver"} <= placement.keys()
     assert placement["lower_bound"] <= placement["objective"] <= max(placement["naive_objective"], 0)
+    best = max(placement["bound"], placement["lower_bound"])
+    assert placement["gap"] == (round((placement["objective"] - best) / placement["objective"], 6) if best else 0.0)
     assert report["arrays"] == sum(layer["arrays"] for layer in report["layers"]) == 56
     assert report["tiles_used"] == len(report["per_tile"]) >= 1
     assert sum(t["arrays"] for t in report["per_tile"]) == 56
