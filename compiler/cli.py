@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -325,11 +326,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise InputFileError(f"{path}: no such file")
     _, sections = read_sections(path.read_bytes(), str(path))
     report = decode_json(sections["report"], "report", str(path))
-    if args.html:
-        from cimc.compiler.html_report import html_report
+    try:
+        if args.html:
+            from cimc.compiler.html_report import html_report
 
-        write_atomic(args.html, html_report(report))
-    print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_placement_report(report))
+            write_atomic(args.html, html_report(report))
+        text = json.dumps(report, indent=2, sort_keys=True) if args.json else format_placement_report(report)
+    except KeyError as exc:
+        raise InputFileError(
+            f"{path}: its report has no {exc}: an older cimc wrote it; compile the model again"
+        ) from None
+    print(text)
     return 0
 
 
@@ -367,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cimc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed early (cimc report x.cimb | head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         if args.debug:
             traceback.print_exc()

@@ -29,6 +29,9 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
         raise InputFileError(f"{path}: folder '{folder}' does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; an output gets the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
         os.replace(tmp, path)

@@ -19,11 +19,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from cimc.compiler.chip import Mesh
+from cimc.compiler.placement_report import LAYER_COLUMNS, layer_rows
 
 Tile = tuple[int, int]
 
-#: Layers' colours: hues a golden angle apart (neighbours in the list far apart on the colour wheel), in two
-#: lightnesses; a layer's colour is fixed by its place in the report.
+#: Layers' colours: hues a golden angle (degrees) apart, so that neighbours in the list lie far apart on the colour
+#: wheel, in two lightnesses; a layer's colour is fixed by its place in the report.
 _GOLDEN_ANGLE = 137.508
 _UNUSED_FILL = "#ffffff"
 _FAULTY_FILL = "#c8c8c8"
@@ -31,12 +32,19 @@ _FAULTY_FILL = "#c8c8c8"
 _LIGHT_LINK = (253, 174, 97)
 _HEAVY_LINK = (179, 0, 0)
 _MAX_LINK_WIDTH = 8.0
+#: A router's square in the link picture leaves this share of its tile's side free on every side; a link runs this
+#: share of a tile's side to the right of the line between its routers' centres, so both directions show.
+_ROUTER_INSET = 0.25
+_LANE_OFFSET = 0.12
 #: The widest side of the tile grid, in pixels, and the bounds on one tile's side.
 _GRID_PIXELS = 880
 _CELL_BOUNDS = (12, 44)
+#: The bar chart: the longest bar, one layer's row, the names' column and the figures' column after the longest
+#: bar, in pixels, and the characters of a name shown before it is cut short.
 _BAR_PIXELS = 480
 _BAR_ROW = 22
 _LABEL_PIXELS = 220
+_FIGURES_PIXELS = 260
 _LABEL_CHARS = 30
 
 _CSS = """
@@ -127,7 +135,7 @@ def _summary(report: dict[str, Any], mesh: Mesh, faulty: set[Tile]) -> str:
         ("Placement", f"{_e(p['status'])} ({_e(p['solver'])})"),
         ("Traffic &times; hops", f"{p['objective']:,} bytes per sample{saving}"),
         ("Naive row-major", f"{naive:,}"),
-        ("Lower bound", f"{p['lower_bound']:,} (CP-SAT bound {p['bound']:,})"),
+        ("Lower bound", f"{p['lower_bound']:,} (CP-SAT bound {p['bound']:,}; gap to the better {p['gap']:.1%})"),
         (
             "Network",
             f"{net['links']:,} links; per link max {net['max_link_bytes']:,}, mean {net['mean_link_bytes']:,.1f} "
@@ -179,18 +187,18 @@ class _Grid:
         """The ``<svg>`` start tag, the hatching that marks faulty tiles and, where they fit, the row and column
         numbers."""
         parts = [
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.width}" height="{self.height}" '
-            f'viewBox="0 0 {self.width} {self.height}" role="img" aria-label="{_e(label)}">',
+            _open_svg(self.width, self.height, label),
             f'<defs><pattern id="{hatch_id}" width="6" height="6" patternUnits="userSpaceOnUse" '
             f'patternTransform="rotate(45)"><rect width="6" height="6" fill="{_FAULTY_FILL}"/>'
             f'<line x1="0" y1="0" x2="0" y2="6" stroke="#888" stroke-width="2"/></pattern></defs>',
         ]
         if self.cell >= 20:
-            numbers = [(self.centre((0, c))[0], self.margin - 3, c) for c in range(self.mesh.cols)]
-            numbers += [(self.margin - 3, self.centre((r, 0))[1] + 3, r) for r in range(self.mesh.rows)]
+            numbers: list[tuple[float, float, str, int]]
+            numbers = [(self.centre((0, c))[0], self.margin - 3, "middle", c) for c in range(self.mesh.cols)]
+            numbers += [(self.margin - 3, self.centre((r, 0))[1] + 3, "end", r) for r in range(self.mesh.rows)]
             parts.append(
-                '<g fill="#888" font-size="9" text-anchor="end">'
-                + "".join(f'<text x="{x:g}" y="{y:g}">{n}</text>' for x, y, n in numbers)
+                '<g fill="#888" font-size="9">'
+                + "".join(f'<text x="{x:g}" y="{y:g}" text-anchor="{a}">{n}</text>' for x, y, a, n in numbers)
                 + "</g>"
             )
         return parts
@@ -252,6 +260,13 @@ def _tile_figure(report: dict[str, Any], grid: _Grid, colours: dict[str, str]) -
     return _figure(parts, caption) + '\n<ul class="legend">\n' + "\n".join(legend) + "\n</ul>"
 
 
+def _open_svg(width: int, height: int, label: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(label)}">'
+    )
+
+
 def _figure(svg_parts: list[str], caption: str) -> str:
     return "<figure>\n" + "\n".join(svg_parts) + f"\n<figcaption>{caption}</figcaption>\n</figure>"
 
@@ -277,13 +292,14 @@ def _link_figure(report: dict[str, Any], grid: _Grid) -> str:
     for src, dst, size in sorted(loads, key=lambda load: (load[2], load[0], load[1])):
         parts.append(_link(grid, _tile(src), _tile(dst), int(size), busiest))
     parts.append("</svg>")
+    if not loads:
+        return _figure(parts, "No data crosses the network: every flow stays on its tile.")
     caption = (
         f"Bytes per sample on each directed link between neighbouring tiles (XY routes); width and colour grow with "
         f"the load, up to {busiest:,} bytes. A link's two directions run side by side, each on the right of its "
-        "direction of travel; hover over a link for its load."
+        "direction of travel; dashed: a torus link that wraps round to the opposite side. Hover over a link for its "
+        "load."
     )
-    if not loads:
-        caption = "No data crosses the network: every flow stays on its tile."
     return _figure(parts, caption)
 
 
@@ -293,19 +309,25 @@ def _link(grid: _Grid, src: Tile, dst: Tile, size: int, busiest: int) -> str:
     ratio = size / busiest if busiest else 0.0
     width = 1 + (_MAX_LINK_WIDTH - 1) * ratio
     colour = "#" + "".join(f"{round(a + (b - a) * ratio):02x}" for a, b in zip(_LIGHT_LINK, _HEAVY_LINK))
-    side = grid.cell * 0.12  # to the right of the direction of travel, in screen coordinates (y down)
+    side = grid.cell * _LANE_OFFSET  # to the right of the direction of travel, in screen coordinates (y down)
     ox, oy = -dy * side, dx * side
     (x0, y0), (x1, y1) = grid.centre(src), grid.centre(dst)
-    reach = grid.cell * 0.5 + 4
-    if (dst[0] - src[0], dst[1] - src[1]) == (dy, dx):  # neighbours in the grid
-        segments = [(x0 + dx * reach * 0.3, y0 + dy * reach * 0.3, x1 - dx * reach * 0.3, y1 - dy * reach * 0.3)]
-    else:
-        segments = [(x0, y0, x0 + dx * reach, y0 + dy * reach), (x1 - dx * reach, y1 - dy * reach, x1, y1)]
+    edge = grid.cell * (0.5 - _ROUTER_INSET)  # from a router's centre to its square's side
+    neighbours = (dst[0] - src[0], dst[1] - src[1]) == (dy, dx)
+    if neighbours:
+        segments = [(x0 + dx * edge, y0 + dy * edge, x1 - dx * edge, y1 - dy * edge)]
+    else:  # out of the grid's side and back in at the opposite one
+        reach = (grid.cell + grid.margin) / 2
+        segments = [
+            (x0 + dx * edge, y0 + dy * edge, x0 + dx * reach, y0 + dy * reach),
+            (x1 - dx * reach, y1 - dy * reach, x1 - dx * edge, y1 - dy * edge),
+        ]
     lines = "".join(
         f'<line x1="{a + ox:.1f}" y1="{b + oy:.1f}" x2="{c + ox:.1f}" y2="{d + oy:.1f}"/>' for a, b, c, d in segments
     )
+    dashes = "" if neighbours else ' stroke-dasharray="6 3"'
     return (
-        f'<g class="link" stroke="{colour}" stroke-width="{width:.2f}" stroke-linecap="round">'
+        f'<g class="link" stroke="{colour}" stroke-width="{width:.2f}"{dashes}>'
         f"<title>{_link_name(src, dst)}: {size:,} bytes per sample</title>{lines}</g>"
     )
 
@@ -321,12 +343,7 @@ def _step(difference: int) -> int:
 def _bar_figure(report: dict[str, Any], colours: dict[str, str]) -> str:
     layers = report["layers"]
     most = max((layer["arrays"] or 0 for layer in layers), default=0)
-    width = _LABEL_PIXELS + _BAR_PIXELS + 260
-    height = _BAR_ROW * len(layers) + 8
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="arrays per layer">'
-    ]
+    parts = [_open_svg(_LABEL_PIXELS + _BAR_PIXELS + _FIGURES_PIXELS, _BAR_ROW * len(layers) + 8, "arrays per layer")]
     for i, layer in enumerate(layers):
         name, arrays = str(layer["name"]), layer["arrays"] or 0
         y = 4 + i * _BAR_ROW
@@ -346,34 +363,14 @@ def _bar_figure(report: dict[str, Any], colours: dict[str, str]) -> str:
     return _figure(parts, caption)
 
 
-#: The layer table: the terminal report's columns, and which hold numbers (right-aligned).
-_LAYER_COLUMNS = (
-    ("layer", False),
-    ("kind", False),
-    ("arrays", True),
-    ("util", True),
-    ("repl", True),
-    ("tiles", True),
-    ("reduction", False),
-)
-
-
 def _layer_table(report: dict[str, Any]) -> str:
-    header = "".join(
-        f'<th class="num">{name}</th>' if numeric else f"<th>{name}</th>" for name, numeric in _LAYER_COLUMNS
-    )
+    header = "".join(f'<th class="num">{name}</th>' if a == "r" else f"<th>{name}</th>" for name, a in LAYER_COLUMNS)
     rows = []
-    for layer in report["layers"]:
-        reduction = layer["reduction_tile"]
-        cells = [
-            f"<td>{_e(layer['name'])}</td>",
-            f"<td>{_e(layer['kind'] or '-')}</td>",
-            f'<td class="num">{layer["arrays"] or 0:,}</td>',
-            f'<td class="num">{layer["cell_utilization"] or 0:.1%}</td>',
-            f'<td class="num">{layer["replication"] or 1}</td>',
-            f'<td class="num">{len({_tile(t) for t in layer["tiles"]}):,}</td>',
-            f"<td>{_tile(reduction) if reduction else '-'}</td>",
-        ]
+    for row in layer_rows(report):
+        cells = (
+            f'<td class="num">{_e(cell)}</td>' if a == "r" else f"<td>{_e(cell)}</td>"
+            for cell, (_, a) in zip(row, LAYER_COLUMNS)
+        )
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (
         "<table>\n<caption>The tiles a layer's groups sit on; reduction: the tile that accumulates its partial "

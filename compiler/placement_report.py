@@ -18,7 +18,8 @@ with no model file around. Schema (all figures per inference and input sample):
   for one input when the layers run one after another)), ``latency_rounds`` (one input through every stage),
   ``interval_rounds`` (steady state: consecutive inputs overlap across stages, so the slowest stage sets the pace)
   and ``bottleneck`` (that stage's layer). Cycles and seconds follow from the chip's timing (the simulator's job);
-- ``per_tile``: one object per used tile in tile order: ``tile`` ([row, col]), ``arrays``, ``groups``, ``layers``;
+- ``per_tile``: one object per used tile in tile order: ``tile`` ([row, col]), ``arrays``, ``groups``, ``layers``,
+  ``layer_arrays`` (``{layer: arrays}`` on that tile);
 - ``layers``: the crossbar report's layers (``cimc.compiler.crossbar_report.report_json``) each with ``tiles``
   ([[row, col], ...], the tiles of its groups, in order) and ``reduction_tile``;
 - ``crossbar``: the rest of the crossbar report (``totals``, ``digital_ops``, ``digital_op_counts``).
@@ -58,13 +59,18 @@ def placement_report(module: ModuleOp, chip: Chip) -> dict[str, Any]:
         for f in traffic_flows(module)
     ]
     loads = link_loads(chip.mesh, flows)
-    per_tile: dict[tuple[int, int], dict[str, Any]] = defaultdict(lambda: {"arrays": 0, "groups": 0, "layers": []})
+    per_tile: dict[tuple[int, int], dict[str, Any]] = defaultdict(
+        lambda: {"arrays": 0, "groups": 0, "layers": [], "layer_arrays": {}}
+    )
     for program, tile in zip(groups, tiles):
         entry = per_tile[tile]
         entry["arrays"] += program.arrays
         entry["groups"] += 1
         if program.location.name not in entry["layers"]:
             entry["layers"].append(program.location.name)
+        entry["layer_arrays"][program.location.name] = (
+            entry["layer_arrays"].get(program.location.name, 0) + program.arrays
+        )
     crossbar = report_json(crossbar_report(module))
     layer_tiles: dict[str | None, list[list[int]]] = defaultdict(list)
     for program, tile in zip(groups, tiles):
@@ -94,6 +100,34 @@ def placement_report(module: ModuleOp, chip: Chip) -> dict[str, Any]:
         "layers": crossbar.pop("layers"),
         "crossbar": crossbar,
     }
+
+
+#: The per-layer table of both reports (terminal and HTML): header and alignment (``l``/``r``) of each column.
+LAYER_COLUMNS = (
+    ("layer", "l"),
+    ("kind", "l"),
+    ("arrays", "r"),
+    ("util", "r"),
+    ("repl", "r"),
+    ("tiles", "r"),
+    ("reduction", "l"),
+)
+
+
+def layer_rows(report: dict[str, Any]) -> list[list[str]]:
+    """The cells of the per-layer table, one row per layer, in ``LAYER_COLUMNS`` order."""
+    return [
+        [
+            layer["name"],
+            layer["kind"] or "-",
+            f"{layer['arrays'] or 0:,}",
+            f"{(layer['cell_utilization'] or 0):.1%}",
+            str(layer["replication"] or 1),
+            str(len({tuple(t) for t in layer["tiles"]})),
+            str(tuple(layer["reduction_tile"])) if layer["reduction_tile"] else "-",
+        ]
+        for layer in report["layers"]
+    ]
 
 
 def _schedule(layers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -127,20 +161,9 @@ def format_placement_report(report: dict[str, Any]) -> str:
         "",
         text_table(
             "Layers on tiles (reduction: the tile that accumulates the layer's partial sums)",
-            ["layer", "kind", "arrays", "util", "repl", "tiles", "reduction"],
-            [
-                [
-                    layer["name"],
-                    layer["kind"] or "-",
-                    f"{layer['arrays'] or 0:,}",
-                    f"{(layer['cell_utilization'] or 0):.1%}",
-                    str(layer["replication"] or 1),
-                    str(len({tuple(t) for t in layer["tiles"]})),
-                    str(tuple(layer["reduction_tile"])) if layer["reduction_tile"] else "-",
-                ]
-                for layer in report["layers"]
-            ],
-            "llrrrrl",
+            [header for header, _ in LAYER_COLUMNS],
+            layer_rows(report),
+            "".join(align for _, align in LAYER_COLUMNS),
         ),
         "",
         text_table(

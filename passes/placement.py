@@ -670,7 +670,9 @@ def solve(instance: Instance, time_limit: float = 10.0, seed: int = 0, workers: 
     warm = layer_packing(instance, instance.grid.snake())
     lower = star_lower_bound(instance)
     n = len(instance.sizes)
-    if n <= EXACT_MAX_GROUPS and n * len(instance.grid.usable) <= EXACT_MAX_BOOLEANS:
+    if instance.objective(warm) == lower:  # the warm start meets the lower bound: optimal, nothing to search
+        tiles, status, solver, bound = warm, "OPTIMAL", "snake first-fit-decreasing (meets the lower bound)", lower
+    elif n <= EXACT_MAX_GROUPS and n * len(instance.grid.usable) <= EXACT_MAX_BOOLEANS:
         start = polish(instance, warm, polish_iterations(n, POLISH_SHARE * time_limit), deadline, seed)
         found, status, bound = exact(instance, start, deadline, seed, workers)
         if found is None or (status != "OPTIMAL" and instance.objective(start) < instance.objective(found)):

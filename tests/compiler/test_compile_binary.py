@@ -5,6 +5,7 @@ streams whose sends and receives pair up, the placement report's schema, a model
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -126,3 +127,21 @@ def test_cli_refuses_a_binary_not_named_cimb_and_a_corrupt_one(tmp_path: Path, c
     assert main(["report", str(broken)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("cimc: error: ") and str(broken) in err and len(err.strip().splitlines()) == 1
+
+
+def test_outputs_get_the_usual_permissions(binary: Path) -> None:
+    """Atomic writes go through a private temporary file; the output itself follows the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    assert binary.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_report_from_an_older_binary_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from cimc.compiler.binary import write_binary
+
+    module, _ = compile_onnx(CNN, PipelineOptions(emit="cim"))
+    old = tmp_path / "old.cimb"
+    write_binary(old, module, chip_text="", program=b"", report={"chip": "default"}, meta={})
+    assert main(["report", str(old)]) == 1
+    err = capsys.readouterr().err
+    assert "compile the model again" in err and len(err.strip().splitlines()) == 1
