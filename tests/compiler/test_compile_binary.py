@@ -145,3 +145,20 @@ def test_a_report_from_an_older_binary_is_a_clear_error(tmp_path: Path, capsys: 
     assert main(["report", str(old)]) == 1
     err = capsys.readouterr().err
     assert "compile the model again" in err and len(err.strip().splitlines()) == 1
+
+
+def test_faulty_tiles_of_a_chip_file_are_never_used(tmp_path: Path) -> None:
+    """The default chip with its first row of tiles marked faulty: the digits CNN (which fits one tile) lands on
+    another row, and nothing is placed on a faulty tile."""
+    from cimc.compiler.chip import load_chip
+
+    text = (
+        load_chip("default")
+        .to_toml()
+        .replace("faulty_tiles = []", "faulty_tiles = " + str([[0, c] for c in range(16)]))
+    )
+    chip = tmp_path / "broken_row.toml"
+    chip.write_text(text)
+    report, _ = compile_binary(CNN, tmp_path / "cnn.cimb", PipelineOptions(chip=str(chip), **FAST))
+    assert len(report["faulty_tiles"]) == 16 and report["tiles"] == 240
+    assert all(entry["tile"][0] != 0 for entry in report["per_tile"])
