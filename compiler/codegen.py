@@ -9,7 +9,6 @@ stream is keyed ``PORT``.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 
 from cimc.ir.attributes import DenseResourceAttr
@@ -32,12 +31,6 @@ class _Strings:
 
     def __getitem__(self, name: str) -> int:
         return self.names.setdefault(name, len(self.names))
-
-
-def _vectors(planes: Value) -> int:
-    """Input vectors per sample of a read: the planes' dims between the batch and the contraction axes."""
-    assert isinstance(planes.type, TensorType)
-    return math.prod(d or 1 for d in planes.type.shape[2:-1])
 
 
 def _elements(value: Value) -> int:
@@ -86,7 +79,7 @@ def _instruction(op: Operation, group: dict[int, int], strings: _Strings) -> Ins
         program = _defining(op.operands[1])
         assert isinstance(program, ProgramOp)
         planes = op.operands[0].type.shape[0]  # type: ignore[attr-defined]
-        return Instruction(Opcode.MVM, group[id(program)], planes, _vectors(op.operands[0]), program.arrays)
+        return Instruction(Opcode.MVM, group[id(program)], planes, op.vectors, program.arrays)
     if isinstance(op, AdcOp):
         mvm = _defining(op.operands[0])
         program = _defining(mvm.operands[1])

@@ -35,10 +35,7 @@ from cimc.compiler.crossbar_report import crossbar_report, report_json, text_tab
 from cimc.compiler.network import link_loads
 from cimc.ir.attributes import DictAttr
 from cimc.ir.dialects.builtin import ModuleOp
-from cimc.passes.place import PLACEMENT_ATTRIBUTE, program_groups, tile_of, traffic_flows
-
-#: Where the I/O port's traffic enters the mesh: tile (0, 0)'s router.
-_PORT_ROUTER = (0, 0)
+from cimc.passes.place import PLACEMENT_ATTRIBUTE, PORT_ROUTER, program_groups, tile_of, traffic_flows
 
 
 def placement_report(module: ModuleOp, chip: Chip) -> dict[str, Any]:
@@ -52,8 +49,8 @@ def placement_report(module: ModuleOp, chip: Chip) -> dict[str, Any]:
     summary["gap"] = round((summary["objective"] - best) / summary["objective"], 6) if summary["objective"] else 0.0
     flows = [
         (
-            _PORT_ROUTER if f.src is None else tiles[f.src],
-            _PORT_ROUTER if f.dst is None else tiles[f.dst],
+            PORT_ROUTER if f.src is None else tiles[f.src],
+            PORT_ROUTER if f.dst is None else tiles[f.dst],
             f.bytes,
         )
         for f in traffic_flows(module)

@@ -52,7 +52,7 @@ TILE_ATTRIBUTE = "cim.tile"
 #: The module attribute reporting the placement.
 PLACEMENT_ATTRIBUTE = "cim.placement"
 #: Where model inputs come from and outputs go: the router of this tile.
-PORT: Tile = (0, 0)
+PORT_ROUTER: Tile = (0, 0)
 
 _I64 = ElementType("i64")
 # homes of values that are on no group's tile
@@ -137,10 +137,7 @@ class _Traffic:
         source = self.of(planes)
         if source in (group, _CONSTANT):
             return
-        ttype = planes.type
-        assert isinstance(ttype, TensorType)
-        vectors = math.prod(d or 1 for d in ttype.shape[2:-1])
-        size = -(-vectors * self.groups[group].rows * producer.attr("input_bits") // 8)
+        size = -(-mvm.vectors * self.groups[group].rows * producer.attr("input_bits") // 8)
         self.flows.append(Flow(_port(source), group, size, "activations", planes))
 
     def add_operand_flows(self, op: Operation, home: int, kind: str) -> None:
@@ -216,7 +213,7 @@ def placement_instance(module: ModuleOp, grid: ChipGrid) -> Instance:
         tuple(p.arrays for p in traffic.groups),
         tuple(layers[p.location] for p in traffic.groups),
         tuple((a, b, n) for (a, b), n in sorted(pairs.items())),
-        tuple((g, PORT, n) for g, n in sorted(anchors.items())),
+        tuple((g, PORT_ROUTER, n) for g, n in sorted(anchors.items())),
     )
 
 

@@ -18,7 +18,6 @@ every ``cim.program`` of the layer.
 from __future__ import annotations
 
 import heapq
-import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -63,10 +62,9 @@ def module_layers(module: ModuleOp) -> list[Layer]:
         if reads and all(_streams_patches(mvm) for mvm in reads):
             planes = reads[0].operands[0].type
             assert isinstance(planes, TensorType)
-            pixels = planes.shape[2:-1]
-            if None in pixels:
+            if None in reads[0].vector_dims:
                 raise reads[0].error(f"replicating a conv layer needs static output sizes, got planes {planes}")
-            layer.vectors, layer.planes = math.prod(pixels), planes.shape[0]  # type: ignore[arg-type, assignment]
+            layer.vectors, layer.planes = reads[0].vectors, planes.shape[0]  # type: ignore[assignment]
     return list(layers.values())
 
 

@@ -540,6 +540,17 @@ class MvmOp(_CimOp):
         signs, slices, _, columns = levels.shape
         return [TensorType((*planes.shape[:-1], signs, slices, columns), _I32)]
 
+    @property
+    def vector_dims(self) -> tuple[int | None, ...]:
+        """The dims of the input vectors one sample streams through the arrays: the planes' dims between the
+        batch and the contraction axes (a conv's output positions, a sequence's tokens; none for a dense layer)."""
+        return _tensor(self.operands[0]).shape[2:-1]
+
+    @property
+    def vectors(self) -> int:
+        """Input vectors per sample (dynamic dims count as 1)."""
+        return math.prod(d or 1 for d in self.vector_dims)
+
     def verify_(self) -> None:
         planes = self.check_element(self.operands[0], "the planes", "unsigned")
         levels = _tensor(self.operands[1])

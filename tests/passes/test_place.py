@@ -34,7 +34,7 @@ from cimc.ir import (
 from cimc.ir.dialects.cim import AccumulateOp, DequantizeOp, Im2ColOp, LinearOp, code_element
 from cimc.passes.place import (
     PLACEMENT_ATTRIBUTE,
-    PORT,
+    PORT_ROUTER,
     Flow,
     layer_tile,
     op_tiles,
@@ -150,7 +150,7 @@ def random_instance(rng: np.random.Generator, grid: ChipGrid, groups: int) -> In
         if layer:
             flows.append((firsts[layer - 1], g, int(rng.integers(1, 20))))
         else:
-            anchors.append((g, PORT, int(rng.integers(1, 20))))
+            anchors.append((g, PORT_ROUTER, int(rng.integers(1, 20))))
     sizes = tuple(int(s) for s in rng.integers(1, 4, groups))
     return Instance(grid, sizes, tuple(layers), tuple(flows), tuple(anchors))
 
@@ -190,7 +190,7 @@ def chain(grid: ChipGrid, layer_groups: list[int], size: int, partials: int, act
             if g != first:
                 flows.append((first, g, partials))
             if previous is None:
-                anchors.append((g, PORT, activations))
+                anchors.append((g, PORT_ROUTER, activations))
             else:
                 flows.append((previous, g, activations))
         previous = first
@@ -234,7 +234,7 @@ def test_traffic_flows_of_the_digits_mlp() -> None:
     instance = placement_instance(module, ChipGrid(2, 3, False, 16))
     assert instance.sizes == (8,) * 5 and instance.layers == (0, 0, 1, 1, 2)
     assert instance.flows == ((0, 1, 256), (0, 2, 32), (0, 3, 32), (2, 3, 128), (2, 4, 32))
-    assert instance.anchors == ((0, PORT, 32), (1, PORT, 32), (4, PORT, 40))
+    assert instance.anchors == ((0, PORT_ROUTER, 32), (1, PORT_ROUTER, 32), (4, PORT_ROUTER, 40))
 
 
 def test_place_annotates_groups_and_module_and_places_the_digital_work() -> None:
@@ -314,7 +314,7 @@ def resnet_like(grid: ChipGrid) -> Instance:
             if g != first:
                 flows.append((first, g, 1024 * 64 * 4 >> (layer // 5)))
             if previous is None:
-                anchors.append((g, PORT, 1024 * 64))
+                anchors.append((g, PORT_ROUTER, 1024 * 64))
             else:
                 flows.append((previous, g, 1024 * 64 >> (layer // 5)))
         previous = first
