@@ -9,7 +9,8 @@ description = "A 16x16 mesh of ReRAM tiles"
 faulty_tiles = [[0, 3]]        # [row, col]; optional
 
 [mesh]                         # rows x cols tiles; torus = true wraps both dimensions
-[tile]                         # arrays per tile, array size, cell bits, device, DAC/ADC bits, buffer, digital unit
+[tile]                         # arrays per tile, array size, cell bits, device, DAC/ADC bits, ADC sharing, cycles
+                               # of an array read and an ADC conversion, buffer, digital unit
 [network]                      # link width (bits per cycle), router latency (cycles), clock (Hz)
 [energy]                       # pJ per event: array read per bit plane, DAC and ADC conversion, buffer byte, ...
 ```
@@ -113,9 +114,11 @@ class Mesh:
 class TileSpec:
     """One tile: its crossbar arrays and their converters, its local buffer and its digital unit.
 
-    ``adc_columns`` columns share one ADC (read one after another); ``sign_encoding`` is how signed weights sit in
-    cells of non-negative conductance (``differential``: a positive and a negative array per slice; ``offset``:
-    one array of offset codes), as in ``cimc.ir.dialects.cim``.
+    ``adc_columns`` columns share one ADC (read one after another: column ``c`` on ADC ``c mod adcs``);
+    ``read_cycles`` is one array read of one bit plane (settling and integration) and ``adc_cycles`` one ADC
+    conversion, in cycles of the chip's clock (``Network.clock_hz``; ``cimc.runtime.timing`` counts with them);
+    ``sign_encoding`` is how signed weights sit in cells of non-negative conductance (``differential``: a positive
+    and a negative array per slice; ``offset``: one array of offset codes), as in ``cimc.ir.dialects.cim``.
     """
 
     arrays: int = field(metadata=_POSITIVE)
@@ -126,6 +129,8 @@ class TileSpec:
     dac_bits: int = field(metadata=_rule(low=1, high=8))
     adc_bits: int = field(metadata=_rule(low=1, high=16))
     adc_columns: int = field(metadata=_POSITIVE)
+    read_cycles: int = field(metadata=_POSITIVE)
+    adc_cycles: int = field(metadata=_POSITIVE)
     buffer_bytes: int = field(metadata=_POSITIVE)
     digital_ops_per_cycle: int = field(metadata=_POSITIVE)
     sign_encoding: str = field(default="differential", metadata=_rule(choices=SIGN_ENCODINGS))
@@ -134,7 +139,7 @@ class TileSpec:
 @dataclass(frozen=True, kw_only=True)
 class Network:
     """The on-chip network: ``link_bits`` bits per cycle per link, ``router_latency`` cycles per router, and the
-    clock that both count in."""
+    chip's clock, which every cycle count of the chip (these and the tile's) is in."""
 
     link_bits: int = field(metadata=_POSITIVE)
     router_latency: int = field(metadata=_POSITIVE)

@@ -29,6 +29,7 @@ from cimc.compiler.pipeline import (
     read_mlir,
     run_passes,
 )
+from cimc.compiler.simulate_cli import add_simulation_flags, cmd_demo, cmd_eval, run_binary
 from cimc.ir.core import VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import SIGN_ENCODINGS
@@ -119,8 +120,17 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
     chip = parser.add_argument_group("the chip and placement")
     chip.add_argument("--chip", default="default", metavar="NAME|FILE", help="a preset (cimc chips) or a .toml file")
     chip.add_argument("--time-limit", type=float, default=10.0, help="placement solver's limit in seconds (default 10)")
-    chip.add_argument("--seed", type=int, default=0, help="placement solver's seed (default 0)")
+    chip.add_argument("--seed", type=int, default=0, help="seed of the placement solver and the simulated noise")
     chip.add_argument("--workers", type=int, default=1, help="placement solver's threads (default 1: reproducible)")
+
+
+def _add_dataset_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, metavar="NPZ", help="an .npz with inputs and labels")
+    parser.add_argument("--x-key", default="x", help="the inputs' array in --data (default x)")
+    parser.add_argument("--y-key", default="y", help="the labels' array in --data (default y)")
+    parser.add_argument("--seeds", type=int, default=1, help="repeat with N noise seeds; report mean and spread")
+    parser.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N samples")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,7 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_flags(opt, "the resulting IR")
     _add_pipeline_flags(opt)
 
-    run = sub.add_parser("run", help="run a model on inputs with the reference interpreter or the crossbar executor")
+    run = sub.add_parser(
+        "run",
+        help="run a model on inputs: an .onnx or .mlir file with the reference interpreter or the exact crossbar "
+        "executor, a .cimb binary on the simulated chip",
+    )
     run.add_argument("model", help="an .onnx, .mlir or .cimb file")
     run.add_argument("--input", "-i", required=True, metavar="FILE", help=".npy (single input) or .npz keyed by name")
     run.add_argument("--output", metavar="FILE", help="write outputs to this .npz, keyed by output name")
@@ -167,6 +181,34 @@ def build_parser() -> argparse.ArgumentParser:
         "cim or placed (the exact crossbar executor); default: graph",
     )
     _add_lowering_flags(run)
+    add_simulation_flags(run)
+
+    eval_ = sub.add_parser(
+        "eval", help="accuracy of a compiled binary on the simulated chip, against the fp32 model on onnxruntime"
+    )
+    eval_.add_argument("model", help="a .cimb file")
+    _add_dataset_flags(eval_)
+    eval_.add_argument(
+        "--reference",
+        metavar="ONNX",
+        help="the fp32 model to compare with (default: the model the binary was compiled from, if it is beside the "
+        "binary or here)",
+    )
+    eval_.add_argument("--seed", type=int, default=0, help="the first noise seed (default 0)")
+    add_simulation_flags(eval_)
+
+    demo = sub.add_parser(
+        "demo",
+        help="compile a bundled digits model for the default chip, simulate its test split and print accuracy, "
+        "latency, throughput and energy",
+    )
+    demo.add_argument("--model", choices=["cnn", "mlp"], default="cnn", help="which bundled model (default cnn)")
+    demo.add_argument("--chip", default="default", metavar="NAME|FILE", help="a preset (cimc chips) or a .toml file")
+    demo.add_argument("--seed", type=int, default=0, help="the placement and noise seed (default 0)")
+    demo.add_argument("--seeds", type=int, default=1, help="repeat with N noise seeds; report mean and spread")
+    demo.add_argument("--json", action="store_true", help="print the results as JSON")
+    demo.set_defaults(x_key="x", y_key="y", limit=0, reference=None)
+    add_simulation_flags(demo)
 
     report = sub.add_parser("report", help="the placement report of a compiled binary")
     report.add_argument("binary", help="a .cimb file")
@@ -299,10 +341,18 @@ def _cmd_opt(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     if args.model.endswith((".mlir", ".cimb")) and args.stage is not None:
         raise InputFileError(f"{args.model}: .mlir and .cimb files run at the stage they hold; --stage is for .onnx")
-    module = load_module(args.model, _options(args, args.stage or "graph"))
-    func = main_function(module)
-    inputs = load_inputs(args.input, func.input_names)
-    outputs = run_module(module, inputs)
+    if args.model.endswith(".cimb"):
+        outputs = run_binary(args)
+    else:
+        stuck = args.stuck_on is not None or args.stuck_off is not None
+        if args.ideal or args.device or args.drift_time != "0" or args.verify_iterations or args.adc_offset or stuck:
+            raise InputFileError(
+                f"{args.model}: --ideal, --device, --drift-time, --verify-iterations, --adc-offset and --stuck-on/off "
+                "set up the simulated chip of a .cimb binary; compile the model first (cimc compile model.onnx)"
+            )
+        module = load_module(args.model, _options(args, args.stage or "graph"))
+        func = main_function(module)
+        outputs = run_module(module, load_inputs(args.input, func.input_names))
     if args.output:
         save_outputs(args.output, outputs)
     for name, array in outputs.items():
@@ -360,6 +410,8 @@ COMMANDS = {
     "compile": _cmd_compile,
     "opt": _cmd_opt,
     "run": _cmd_run,
+    "eval": cmd_eval,
+    "demo": cmd_demo,
     "report": _cmd_report,
     "chips": _cmd_chips,
     "ops": _cmd_ops,

@@ -5,16 +5,30 @@ gave it (``cimc.passes.place.op_tiles``), and every flow of ``traffic_flows`` be
 tile and a ``recv`` on its destination, right after the op that makes the value. Arrays are programmed first
 (``program``, once at load). Work on the model inputs alone and the model outputs belong to the I/O port, whose
 stream is keyed ``PORT``.
+
+Every digital instruction carries its work in digital-unit operations per sample (``digital_ops``), which the
+runtime's timing and energy models charge to the tile's digital unit.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 from cimc.ir.attributes import DenseResourceAttr
 from cimc.ir.core import Operation, OpResult, Value
 from cimc.ir.dialects.builtin import ModuleOp
-from cimc.ir.dialects.cim import AccumulateOp, AdcOp, DequantizeOp, DigitalOp, MvmOp, ProgramOp, ShiftAddOp
+from cimc.ir.dialects.cim import (
+    AccumulateOp,
+    AdcOp,
+    BitPlanesOp,
+    DequantizeOp,
+    DigitalOp,
+    Im2ColOp,
+    MvmOp,
+    ProgramOp,
+    ShiftAddOp,
+)
 from cimc.ir.interpreter import main_function
 from cimc.ir.types import TensorType
 from cimc.passes.place import op_tiles, program_groups, tile_of, traffic_flows, value_bytes
@@ -34,9 +48,90 @@ class _Strings:
 
 
 def _elements(value: Value) -> int:
-    """Elements per sample of a value (its bytes over its element size)."""
+    """Elements per sample of a value: its bytes per sample over its element size, times its bit planes for the
+    values whose first axis is the planes and second the batch (``cim.bit_planes``, ``cim.mvm``, ``cim.adc``)."""
     assert isinstance(value.type, TensorType)
-    return value_bytes(value) // value.type.element.dtype.itemsize
+    elements = value_bytes(value) // value.type.element.dtype.itemsize
+    if isinstance(value, OpResult) and isinstance(value.op, (BitPlanesOp, MvmOp, AdcOp)):
+        planes = value.type.shape[0] or 1
+        batch = value.type.shape[1] if value.type.rank > 1 else 1
+        return elements * planes // (batch or 1)  # value_bytes took the planes for the batch and counted the batch
+    return elements
+
+
+#: Digital-unit ops per output element of the graph ops that take more than one (elementwise ops take one):
+#: softmax (running max, subtract, exp, sum, divide), normalizations over a group (mean: add; variance: subtract,
+#: square, add; normalize: subtract, multiply by the reciprocal deviation, scale, shift), and an inference batch
+#: norm (scale, shift).
+OPS_PER_ELEMENT = {
+    "Softmax": 5,
+    "LogSoftmax": 5,
+    "LayerNormalization": 8,
+    "InstanceNormalization": 8,
+    "GroupNormalization": 8,
+    "RMSNormalization": 6,
+    "BatchNormalization": 2,
+}
+
+#: Graph ops that only move data (layout changes, copies, gathers): buffer addressing, no arithmetic.
+LAYOUT_OPS = frozenset(
+    {
+        "Transpose",
+        "Reshape",
+        "Flatten",
+        "Squeeze",
+        "Unsqueeze",
+        "Concat",
+        "Split",
+        "Slice",
+        "Gather",
+        "Pad",
+        "Identity",
+        "Expand",
+        "Tile",
+        "DepthToSpace",
+        "SpaceToDepth",
+        "Shape",
+        "Size",
+    }
+)
+
+
+def _static(dims: tuple[int | None, ...]) -> int:
+    return math.prod(d or 1 for d in dims)
+
+
+def digital_ops(op: Operation) -> int:
+    """Digital-unit operations per sample of an op run on a tile's digital unit, as the ``digital`` instruction
+    carries them: ``cim.quantize`` and ``cim.bit_planes`` one per output element, ``cim.im2col`` none (addressing
+    of the input buffer); for ``cim.digital``, from the graph op it wraps: MatMul, Gemm, Conv and ConvTranspose
+    two per multiply-accumulate, pooling one per window element and output, global pooling and reductions one per
+    input element, ``OPS_PER_ELEMENT`` per output element for softmax and normalizations, none for
+    ``LAYOUT_OPS``, and one per output element for every other (elementwise) op."""
+    outputs = sum(map(_elements, op.results))
+    if isinstance(op, Im2ColOp):
+        return 0
+    if not isinstance(op, DigitalOp):
+        return outputs
+    work = op.work
+    kind = getattr(work, "onnx_type", "")
+    shapes = [v.type.shape if isinstance(v.type, TensorType) else () for v in work.operands]
+    inputs = _elements(work.operands[0]) if work.operands else 0
+    if kind == "MatMul":
+        return 2 * outputs * (shapes[0][-1] or 1)
+    if kind == "Gemm":
+        return 2 * outputs * (shapes[0][0 if work.attr("transA") else 1] or 1)
+    if kind == "Conv":
+        return 2 * outputs * _static(shapes[1][1:])
+    if kind == "ConvTranspose":
+        return 2 * inputs * _static(shapes[1][1:])
+    if kind in ("MaxPool", "AveragePool", "LpPool"):
+        return outputs * math.prod(work.attr("kernel_shape"))
+    if kind.startswith(("Global", "Reduce")):
+        return inputs
+    if kind in LAYOUT_OPS:
+        return 0
+    return outputs * OPS_PER_ELEMENT.get(kind, 1)
 
 
 def _defining(value: Value) -> Operation:
@@ -94,7 +189,9 @@ def _instruction(op: Operation, group: dict[int, int], strings: _Strings) -> Ins
     if isinstance(op, DequantizeOp):
         return Instruction(Opcode.DEQUANTIZE, strings[layer], _elements(op.result))
     if isinstance(op, DigitalOp):
-        return Instruction(Opcode.DIGITAL, strings[op.work.name], strings[layer], sum(map(_elements, op.results)))
+        work = strings[op.work.name]
+        return Instruction(Opcode.DIGITAL, work, strings[layer], sum(map(_elements, op.results)), digital_ops(op))
     if op.name.startswith("cim.") and not isinstance(op, ProgramOp):  # quantize, im2col, bit planes
-        return Instruction(Opcode.DIGITAL, strings[op.name], strings[layer], sum(map(_elements, op.results)))
+        elements = sum(map(_elements, op.results))
+        return Instruction(Opcode.DIGITAL, strings[op.name], strings[layer], elements, digital_ops(op))
     return None

@@ -1,0 +1,26 @@
+"""cimc's runtime: loads a compiled ``.cimb`` and runs it on a simulated chip.
+
+``InferenceSession("model.cimb").run(None, {"x": batch})`` is shaped like onnxruntime's session; the simulator
+models the arrays' analog behaviour (``cimc.runtime.analog``, device presets in ``cimc.runtime.devices``), and
+``cimc.runtime.performance`` gives latency, throughput and energy from the binary's instruction streams. Names are
+imported on first use (PEP 562): loading a binary does not load the simulator or numba.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "InferenceSession": "cimc.runtime.session",
+    "AnalogConfig": "cimc.runtime.analog",
+    "load_binary": "cimc.runtime.binary",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'cimc.runtime' has no attribute '{name}'")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

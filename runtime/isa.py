@@ -29,7 +29,7 @@ class Opcode(IntEnum):
     PROGRAM = 1
     #: read group ``a``: ``b`` bit planes for each of ``c`` input vectors per sample, ``d`` arrays each time
     MVM = 2
-    #: ADC conversions of group ``a``: ``b`` bits, ``c`` conversions per sample
+    #: ADC conversions of group ``a``: ``b`` bits, ``c`` conversions per sample (planes x vectors x columns read)
     ADC = 3
     #: shift-add of group ``a``: ``b`` readings per output value, ``c`` output values per sample
     SHIFT_ADD = 4
@@ -37,7 +37,8 @@ class Opcode(IntEnum):
     ACCUMULATE = 5
     #: dequantize layer ``a`` (string): ``b`` values per sample
     DEQUANTIZE = 6
-    #: digital op ``a`` (string: op name) at location ``b`` (string): ``c`` output elements per sample
+    #: digital op ``a`` (string: op name) at location ``b`` (string): ``c`` output elements per sample (a bit-plane
+    #: tensor's planes included), ``d`` digital-unit operations per sample (``cimc.compiler.codegen.digital_ops``)
     DIGITAL = 7
     #: send ``c`` bytes per sample to tile (``a``, ``b``) (``PORT``: the I/O port), flow ``d``
     SEND = 8

@@ -188,6 +188,8 @@ DEFAULT = load_chip("default").to_toml()
     [
         (DEFAULT.split("[energy]")[0], "missing section [energy]"),
         (DEFAULT.replace("adc_bits = 8\n", ""), "missing field [tile] adc_bits (an integer from 1 to 16)"),
+        (DEFAULT.replace("read_cycles = 120\n", ""), "missing field [tile] read_cycles (an integer >= 1)"),
+        (DEFAULT.replace("adc_cycles = 1\n", "adc_cycles = 0\n"), "[tile] adc_cycles must be an integer >= 1, got 0"),
         (DEFAULT.replace('name = "default"\n', ""), "missing field name (a string)"),
         (
             DEFAULT.replace("cell_bits = 2", 'cell_bits = "2"'),

@@ -109,10 +109,13 @@ def test_cli_compile_report_run_and_chips(
     assert main(["report", "digits_cnn.cimb"]) == 0
     assert "Placement: " in capsys.readouterr().out
     np.savez(tmp_path / "x.npz", x=X)
-    assert main(["run", "digits_cnn.cimb", "--input", "x.npz", "--output", "y.npz"]) == 0
+    assert main(["run", "digits_cnn.cimb", "--input", "x.npz", "--output", "y.npz", "--ideal"]) == 0
     module, _ = compile_onnx(CNN, PipelineOptions(emit="cim"))
     with np.load(tmp_path / "y.npz") as y:
         np.testing.assert_array_equal(y["logits"], run_module(module, {"x": X})["logits"])
+    assert main(["run", "digits_cnn.cimb", "--input", "x.npz", "--output", "noisy.npz", "--device", "pcm"]) == 0
+    with np.load(tmp_path / "noisy.npz") as noisy, np.load(tmp_path / "y.npz") as y:
+        assert not np.array_equal(noisy["logits"], y["logits"])  # the simulated chip is not ideal by default
     capsys.readouterr()
     assert main(["chips"]) == 0
     listed = capsys.readouterr().out.splitlines()

@@ -1,0 +1,269 @@
+"""The simulator's commands: ``cimc run model.cimb``, ``cimc eval`` and ``cimc demo``.
+
+They share one set of flags for the simulated chip (``add_simulation_flags``): ``--ideal``, ``--device``,
+``--seed``, ``--drift-time``, ``--no-drift-compensation``, ``--verify-iterations``, ``--adc-offset``,
+``--stuck-on``, ``--stuck-off`` and ``--batch-size``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cimc.compiler.files import InputFileError, load_inputs
+from cimc.runtime.devices import DEVICES
+
+
+def add_simulation_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that set up the simulated chip."""
+    group = parser.add_argument_group("the simulated chip (.cimb)")
+    group.add_argument("--ideal", action="store_true", help="every analog effect off: the exact crossbar arithmetic")
+    group.add_argument("--device", choices=sorted(DEVICES), help="cell device model (default: the chip's device)")
+    group.add_argument(
+        "--drift-time", default="0", metavar="T", help="evaluate T after programming: seconds or 1h, 1d, 1y (default 0)"
+    )
+    group.add_argument(
+        "--no-drift-compensation", action="store_true", help="no global drift compensation of the array gains"
+    )
+    group.add_argument(
+        "--verify-iterations", type=int, default=0, metavar="N", help="program-and-verify iterations (default 0)"
+    )
+    group.add_argument(
+        "--adc-offset", type=float, default=0.0, metavar="LSB", help="spread of each ADC's offset, in LSB (default 0)"
+    )
+    group.add_argument("--stuck-on", type=float, metavar="RATE", help="fraction of cells stuck at g_max (default 0)")
+    group.add_argument("--stuck-off", type=float, metavar="RATE", help="fraction of cells stuck at g_min (default 0)")
+    group.add_argument("--batch-size", type=int, default=256, help="samples simulated at a time (default 256)")
+
+
+def session_for(path: str | Path, args: argparse.Namespace, seed: int | None = None) -> Any:
+    """The ``InferenceSession`` the flags describe."""
+    from cimc.runtime.session import InferenceSession
+
+    if args.verify_iterations < 0 or args.batch_size < 1:
+        raise InputFileError("--verify-iterations must be >= 0 and --batch-size >= 1")
+    try:
+        return InferenceSession(
+            path,
+            ideal=args.ideal,
+            device=args.device,
+            seed=args.seed if seed is None else seed,
+            drift_time=args.drift_time,
+            drift_compensation=not args.no_drift_compensation,
+            verify_iterations=args.verify_iterations,
+            adc_offset_lsb=args.adc_offset,
+            stuck_on_rate=args.stuck_on,
+            stuck_off_rate=args.stuck_off,
+            batch_size=args.batch_size,
+        )
+    except ValueError as exc:  # a device that does not fit the chip, a bad duration
+        raise InputFileError(f"{path}: {exc}") from None
+
+
+def _progress(total_label: str) -> Callable[[int, int], None] | None:
+    """A one-line progress display on a terminal (none for scripts)."""
+    if not sys.stderr.isatty():
+        return None
+    start = time.perf_counter()
+
+    def show(done: int, total: int) -> None:
+        rate = done / max(time.perf_counter() - start, 1e-9)
+        end = "\n" if done >= total else ""
+        print(f"\r  {total_label}: {done:,}/{total:,} samples ({rate:,.0f}/s)", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+def run_binary(args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """``cimc run model.cimb``: its outputs on the simulated chip."""
+    session = session_for(args.model, args)
+    inputs = load_inputs(args.input, session.simulator.input_names)
+    show = _progress("simulated")
+    total = len(next(iter(inputs.values()))) if inputs else 0
+    outputs = session.run(None, inputs, progress=None if show is None else (lambda done: show(done, total)))
+    return dict(zip(session.simulator.output_names, outputs))
+
+
+def load_dataset(path: str, x_key: str, y_key: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Inputs and labels from an ``.npz``: ``x_key`` must be there; ``y_key`` may be missing (no accuracy)."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputFileError(f"{file}: no such file")
+    try:
+        loaded = np.load(file, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputFileError(f"{file}: not a readable .npz file ({exc})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise InputFileError(f"{file}: a dataset is an .npz with inputs and labels (keys '{x_key}', '{y_key}')")
+    with loaded:
+        keys = list(loaded.keys())
+        if x_key not in keys:
+            raise InputFileError(f"{file}: no array '{x_key}' (it holds {keys}); name the inputs with --x-key")
+        if y_key is not None and y_key not in keys:
+            raise InputFileError(f"{file}: no array '{y_key}' (it holds {keys}); name the labels with --y-key")
+        return loaded[x_key], (loaded[y_key] if y_key is not None else None)
+
+
+def _reference_path(args: argparse.Namespace, meta: dict[str, Any]) -> Path | None:
+    """The fp32 model to compare with: ``--reference``, else the model the binary was compiled from when it is
+    beside the binary or in the current folder."""
+    if args.reference:
+        path = Path(args.reference)
+        if not path.is_file():
+            raise InputFileError(f"{path}: no such file (--reference takes the fp32 .onnx model)")
+        return path
+    name = meta.get("model")
+    for folder in (Path(args.model).parent, Path(".")):
+        if name and (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def evaluate_binary(
+    args: argparse.Namespace, binary: str | Path, reference: Path | None, label: str | None = None
+) -> tuple[dict[str, Any], Any]:
+    """Evaluate a binary as ``cimc eval`` does: the JSON-able result (with ``settings`` and ``performance``) and
+    the ``Performance`` of one inference."""
+    from cimc.runtime.evaluate import ReferenceModel, evaluate
+
+    x, y = load_dataset(args.data, args.x_key, args.y_key)
+    if args.limit:
+        x, y = x[: args.limit], (None if y is None else y[: args.limit])
+    if args.seeds < 1:
+        raise InputFileError("--seeds must be >= 1")
+    first = session_for(binary, args)
+    sessions = {args.seed: first}
+
+    def make(seed: int) -> Any:
+        return sessions.pop(seed, None) or session_for(binary, args, seed)
+
+    seeds = list(range(args.seed, args.seed + (1 if args.ideal else args.seeds)))
+    config = first.config
+    settings = {
+        "binary": label or str(binary),
+        "chip": first.chip.name,
+        "device": config.device.name,
+        "ideal": config.is_ideal,
+        "drift_time_s": config.drift_time_s,
+        "drift_compensation": config.drift_compensation,
+        "verify_iterations": config.verify_iterations,
+        "reference": None if reference is None else str(reference),
+    }
+    result = evaluate(
+        make,
+        x,
+        y,
+        seeds=seeds,
+        reference=None if reference is None else ReferenceModel(reference),
+        progress=_progress("evaluated"),
+        settings=settings,
+    ).to_dict()
+    performance = first.performance()
+    result["performance"] = performance.to_dict()
+    return result, performance
+
+
+def format_evaluation(result: dict[str, Any]) -> str:
+    """The terminal form of ``evaluate_binary``'s result."""
+    s = result["settings"]
+    seeds = result["seeds"]
+    drift = (
+        "no drift"
+        if not s["drift_time_s"]
+        else f"drift {s['drift_time_s']:g} s" + (", compensated" if s["drift_compensation"] else ", uncompensated")
+    )
+    mode = "ideal (every effect off)" if s["ideal"] else f"{s['device']} cells, {drift}"
+    lines = [f"{s['binary']} on chip '{s['chip']}': {mode}; {result['samples']:,} samples"]
+    if result["accuracy"] is not None:
+        spread = f" +- {result['accuracy_std']:.4f} over {len(seeds)} seeds" if len(seeds) > 1 else ""
+        lines.append(f"  accuracy (simulated)    {result['accuracy']:.4f}{spread}")
+    if result["reference_accuracy"] is not None:
+        lines.append(f"  accuracy (fp32, ORT)    {result['reference_accuracy']:.4f}  ({s['reference']})")
+        lines.append(f"  loss                    {100 * result['accuracy_loss']:.2f} points")
+    if result["agreement"] is not None:
+        lines.append(f"  top-1 agreement         {result['agreement']:.4f}")
+        e = result["error"]
+        lines.append(
+            f"  output error vs fp32    rms {e['rms']:.4g} ({100 * e['relative_rms']:.2f}% of the outputs' rms), "
+            f"max {e['max_abs']:.4g}"
+        )
+    if s["reference"] is None:
+        lines.append("  (no fp32 comparison: give --reference model.onnx)")
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``cimc eval model.cimb --data test.npz``."""
+    from cimc.runtime.binary import load_binary
+    from cimc.runtime.performance import format_performance
+
+    meta = load_binary(args.model).meta
+    result, performance = evaluate_binary(args, args.model, _reference_path(args, meta))
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+        return 0
+    print(format_evaluation(result))
+    print(format_performance(performance))
+    return 0
+
+
+def bundled_model(name: str) -> Path:
+    """A bundled model's file in ``models/``: in the current folder's checkout or the installed source tree."""
+    for root in (Path("."), Path(__file__).resolve().parents[1]):
+        path = root / "models" / name
+        if path.is_file():
+            return path
+    raise InputFileError(f"models/{name}: not found; run cimc demo in a cimc checkout (it uses the bundled models)")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``cimc demo``: compile a bundled digits model for a chip (the default one unless ``--chip``), evaluate its
+    test split in the simulator, with the exact arithmetic and with every analog effect of the chip's device, and
+    print the accuracies against onnxruntime's, then latency, throughput and energy."""
+    from cimc.compiler.chip import load_chip
+    from cimc.compiler.pipeline import PipelineOptions, compile_binary
+    from cimc.runtime.performance import format_performance
+
+    model = bundled_model(f"digits_{args.model}.onnx")
+    args.data = str(bundled_model("digits_test.npz"))
+    chip = load_chip(args.chip)
+    with tempfile.TemporaryDirectory() as scratch:
+        binary = Path(scratch) / f"digits_{args.model}.cimb"
+        started = time.perf_counter()
+        report, _ = compile_binary(model, binary, PipelineOptions(emit="placed", chip=chip, seed=args.seed))
+        compiled = time.perf_counter() - started
+        results = {}
+        for mode in ("ideal", "simulated") if not args.ideal else ("ideal",):
+            mode_args = argparse.Namespace(**{**vars(args), "ideal": mode == "ideal"})
+            results[mode], performance = evaluate_binary(mode_args, binary, model, label=binary.name)
+    if args.json:
+        print(json.dumps({**results, "performance": performance.to_dict()}, indent=2, sort_keys=True))
+        return 0
+    first = next(iter(results.values()))
+    print(
+        f"cimc demo: {model} compiled for chip '{chip.name}' in {compiled:.1f} s ({report['arrays']:,} arrays on "
+        f"{report['tiles_used']} of {report['tiles']} tiles)\n"
+        f"top-1 accuracy on its {first['samples']:,} test images:\n"
+        f"  {'fp32, onnxruntime':<36} {first['reference_accuracy']:.4f}"
+    )
+    for mode, result in results.items():
+        device = result["settings"]["device"]
+        what = "chip, exact arithmetic (--ideal)" if mode == "ideal" else f"chip, {device} cells, every effect on"
+        spread = f" +- {result['accuracy_std']:.4f}" if len(result["seeds"]) > 1 else ""
+        print(f"  {what:<36} {result['accuracy']:.4f}{spread}  agrees with fp32 on {100 * result['agreement']:.1f}%")
+    if "simulated" in results:
+        print(
+            "  (programming error, read noise, IR drop; try --device pcm --drift-time 1d --seeds 5, --stuck-on 0.001,\n"
+            "   --verify-iterations 3; cimc eval does the same for any compiled model)"
+        )
+    print(format_performance(performance))
+    return 0

@@ -1,0 +1,128 @@
+"""What a compiled model does on its chip, how fast and for how much energy: the timing model
+(``cimc.runtime.timing``) and the energy model (``cimc.runtime.energy``) run on a loaded ``.cimb``, as data
+(``Performance.to_dict``) and as a text block for the terminal (``format_performance``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+from cimc.compiler.chip import Chip
+from cimc.runtime.binary import CompiledModel
+from cimc.runtime.energy import Energy, estimate_energy
+from cimc.runtime.isa import PORT, Streams
+from cimc.runtime.timing import Link, Timing, group_geometry, simulate
+
+#: How many of the busiest tiles ``format_performance`` lists.
+BUSIEST = 5
+
+
+@dataclass(frozen=True)
+class Performance:
+    """The timing and the energy of one compiled model on its chip."""
+
+    timing: Timing
+    energy: Energy
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able figures: ``latency_cycles``, ``latency_s``, ``interval_cycles``, ``throughput_per_s``,
+        ``clock_hz``, ``bottleneck`` (``kind`` tile or link, ``where`` ``[row, col]`` or ``[[row, col], [row,
+        col]]`` with the port as ``"port"``, ``cycles``, ``layer``; null when nothing runs), ``tiles`` (``"row,col"``
+        -> ``busy_cycles``, ``utilization``), ``links`` (``"row,col->row,col"`` -> busy cycles), ``layers`` (layer
+        -> busy cycles on tiles), and ``energy``: ``per_inference_pj`` (category -> pJ), ``total_pj``, ``macs``,
+        ``tops_per_w``, ``programming_pj``, ``programming_s``, ``baseline`` (``per_inference_pj``, ``total_pj``)
+        and ``ratio`` (baseline / CIM)."""
+        timing, energy = self.timing, self.energy
+        bottleneck = timing.bottleneck
+        utilization = timing.utilization
+        return {
+            "latency_cycles": timing.latency_cycles,
+            "latency_s": timing.latency_s,
+            "interval_cycles": timing.interval_cycles,
+            "throughput_per_s": timing.throughput_per_s,
+            "clock_hz": timing.clock_hz,
+            "bottleneck": None
+            if bottleneck is None
+            else {
+                "kind": bottleneck.kind,
+                "where": _where(bottleneck.where),
+                "cycles": bottleneck.cycles,
+                "layer": bottleneck.layer,
+            },
+            "tiles": {
+                _name(tile): {"busy_cycles": busy, "utilization": utilization[tile]}
+                for tile, busy in sorted(timing.tile_cycles.items())
+            },
+            "links": {_link_name(link): busy for link, busy in sorted(timing.link_cycles.items())},
+            "layers": dict(timing.layer_cycles),
+            "energy": {
+                "per_inference_pj": dict(energy.per_inference_pj),
+                "total_pj": energy.total_pj,
+                "macs": energy.macs,
+                "tops_per_w": energy.tops_per_w,
+                "programming_pj": energy.programming_pj,
+                "programming_s": energy.programming_s,
+                "baseline": {"per_inference_pj": dict(energy.baseline_pj), "total_pj": energy.baseline_total_pj},
+                "ratio": energy.ratio,
+            },
+        }
+
+
+def _where(where: Any) -> Any:
+    """A tile as ``[row, col]``, a link as two of them; the port as ``"port"``."""
+    if where == PORT:
+        return "port"
+    if isinstance(where[0], tuple):
+        return [_where(end) for end in where]
+    return list(where)
+
+
+def _name(tile: tuple[int, int]) -> str:
+    return "port" if tile == PORT else f"{tile[0]},{tile[1]}"
+
+
+def _link_name(link: Link) -> str:
+    return f"{_name(link[0])}->{_name(link[1])}"
+
+
+def estimate(model: CompiledModel, *, pulses_per_cell: int = 1, write_pulse_s: float = 1e-7) -> Performance:
+    """The timing and energy of a loaded binary on the chip it was compiled for."""
+    chip = Chip.from_dict(tomllib.loads(model.chip_text), "the binary's chip section")
+    streams = Streams.decode(model.program)
+    groups = group_geometry(model.module)
+    return Performance(
+        simulate(streams, chip, groups),
+        estimate_energy(streams, chip, groups, pulses_per_cell=pulses_per_cell, write_pulse_s=write_pulse_s),
+    )
+
+
+def format_performance(performance: Performance) -> str:
+    """A compact text block: latency, throughput, bottleneck, energy per inference with its breakdown, TOPS/W,
+    the digital baseline and the ratio, programming, and the busiest tiles' utilization."""
+    timing, energy = performance.timing, performance.energy
+    lines = [
+        f"Latency:    {timing.latency_cycles:,} cycles = {timing.latency_s * 1e6:,.2f} us "
+        f"at {timing.clock_hz / 1e9:g} GHz",
+        f"Throughput: {timing.throughput_per_s:,.0f} inferences/s (a new input every {timing.interval_cycles:,} "
+        "cycles)",
+    ]
+    if timing.bottleneck is not None:
+        b = timing.bottleneck
+        where = f"tile {_name(b.where)}" if b.kind == "tile" else f"link {_link_name(b.where)}"  # type: ignore[arg-type]
+        lines.append(f"Bottleneck: {where}, {b.cycles:,} busy cycles per input, mostly {b.layer}")
+    total = energy.total_pj
+    lines.append(f"Energy:     {total / 1e3:,.3f} nJ per inference, {energy.tops_per_w:,.2f} TOPS/W")
+    for category, pj in energy.per_inference_pj.items():
+        share = pj / total if total else 0.0
+        lines.append(f"  {category:<10}{pj / 1e3:>12,.3f} nJ {share:>7.1%}")
+    lines.append(
+        f"Baseline:   {energy.baseline_total_pj / 1e3:,.3f} nJ per inference on a digital unit with weights from "
+        f"DRAM ({', '.join(f'{k} {v / 1e3:,.3f} nJ' for k, v in energy.baseline_pj.items())}): "
+        f"{energy.ratio:,.1f}x the chip's energy"
+    )
+    lines.append(f"Programming: {energy.programming_pj / 1e6:,.3f} uJ, {energy.programming_s * 1e3:,.3f} ms, once")
+    busiest = sorted(timing.utilization.items(), key=lambda item: (-item[1], item[0]))[:BUSIEST]
+    lines.append("Busiest tiles: " + ", ".join(f"{_name(tile)} {share:.0%}" for tile, share in busiest))
+    return "\n".join(lines)

@@ -1,0 +1,197 @@
+"""``InferenceSession``: a compiled binary run on the simulated chip, shaped like onnxruntime's session.
+
+```python
+from cimc.runtime import InferenceSession
+session = InferenceSession("model.cimb", device="pcm", drift_time="1h", seed=0)
+(logits,) = session.run(None, {"x": images})          # any batch size; streamed in batches
+print(session.performance().to_dict()["energy"]["total_pj"])
+```
+
+The session loads the binary (``cimc.runtime.binary``), programs the arrays once under its analog settings and
+runs batches through ``cimc.runtime.simulator``. It needs no ONNX model and never loads the ONNX importer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cimc.compiler.chip import Chip
+from cimc.ir.interpreter import InterpreterError, bind_inputs
+from cimc.ir.types import TensorType
+from cimc.runtime.analog import AnalogConfig
+from cimc.runtime.binary import CompiledModel, load_binary
+from cimc.runtime.devices import Device, device, for_chip_device
+from cimc.runtime.simulator import Simulator
+
+#: Samples per batch when a session streams a large input.
+BATCH_SIZE = 256
+
+_UNITS = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 365.25 * 86400.0}
+
+
+def parse_duration(text: str | float) -> float:
+    """Seconds in a duration: a number of seconds, or a number with a unit ``s``, ``m``/``min``, ``h``, ``d``,
+    ``w``, ``y`` (365.25 days): ``"1h"`` is 3600.0."""
+    if isinstance(text, (int, float)):
+        seconds = float(text)
+    else:
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*", text.lower())
+        if match is None or match.group(2) not in ("", *_UNITS):
+            raise ValueError(f"duration '{text}' is not a number of seconds or a number with s, m, h, d, w or y")
+        seconds = float(match.group(1)) * _UNITS.get(match.group(2), 1.0)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"duration '{text}' must be a finite time >= 0")
+    return seconds
+
+
+def analog_config(
+    chip: Chip,
+    *,
+    ideal: bool = False,
+    device_name: str | Device | None = None,
+    seed: int = 0,
+    drift_time: str | float = 0.0,
+    drift_compensation: bool = True,
+    verify_iterations: int = 0,
+    adc_offset_lsb: float = 0.0,
+    stuck_on_rate: float | None = None,
+    stuck_off_rate: float | None = None,
+) -> AnalogConfig:
+    """The analog settings for a chip: its own device unless ``device_name`` names a preset, every effect on
+    unless ``ideal``."""
+    if isinstance(device_name, Device):
+        model = device_name
+    elif device_name is not None:
+        model = device(device_name)
+    else:
+        model = for_chip_device(chip.tile.device)
+    if ideal:
+        return AnalogConfig.ideal(model)
+    return AnalogConfig(
+        device=model,
+        seed=seed,
+        drift_time_s=parse_duration(drift_time),
+        drift_compensation=drift_compensation,
+        verify_iterations=verify_iterations,
+        adc_offset_lsb=adc_offset_lsb,
+        stuck_on_rate=stuck_on_rate,
+        stuck_off_rate=stuck_off_rate,
+    )
+
+
+@dataclass(frozen=True)
+class NodeArg:
+    """An input or output as onnxruntime describes it: name, shape (``None`` for a dynamic dim) and type."""
+
+    name: str
+    shape: list[int | None]
+    type: str
+
+
+def _node_arg(name: str, ttype: Any) -> NodeArg:
+    assert isinstance(ttype, TensorType)
+    onnx_names = {"f32": "float", "f64": "double", "f16": "float16", "i1": "bool"}
+    element = ttype.element.name
+    kind = onnx_names.get(element) or element.replace("ui", "uint").replace("i", "int", 1)
+    return NodeArg(name, list(ttype.shape), f"tensor({kind})")
+
+
+class InferenceSession:
+    """A compiled model (a ``.cimb`` path or a loaded ``CompiledModel``) on its simulated chip.
+
+    Keyword settings: ``ideal`` (every analog effect off: outputs equal the exact executor bit for bit),
+    ``device`` (a preset of ``cimc.runtime.devices``; default the chip's), ``seed``, ``drift_time`` (seconds or
+    ``"1h"``, ``"1d"``, ``"1y"``), ``drift_compensation``, ``verify_iterations`` (program-and-verify),
+    ``adc_offset_lsb``, ``stuck_on_rate``/``stuck_off_rate`` (None: the device's), or a whole
+    ``config`` (``AnalogConfig``); ``batch_size`` bounds memory.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | CompiledModel,
+        *,
+        ideal: bool = False,
+        device: str | Device | None = None,
+        seed: int = 0,
+        drift_time: str | float = 0.0,
+        drift_compensation: bool = True,
+        verify_iterations: int = 0,
+        adc_offset_lsb: float = 0.0,
+        stuck_on_rate: float | None = None,
+        stuck_off_rate: float | None = None,
+        config: AnalogConfig | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.compiled = model if isinstance(model, CompiledModel) else load_binary(model)
+        self.chip = Chip.from_dict(tomllib.loads(self.compiled.chip_text), "the binary's chip section")
+        self.config = config or analog_config(
+            self.chip,
+            ideal=ideal,
+            device_name=device,
+            seed=seed,
+            drift_time=drift_time,
+            drift_compensation=drift_compensation,
+            verify_iterations=verify_iterations,
+            adc_offset_lsb=adc_offset_lsb,
+            stuck_on_rate=stuck_on_rate,
+            stuck_off_rate=stuck_off_rate,
+        )
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.simulator = Simulator(self.compiled.module, self.config)
+
+    def get_inputs(self) -> list[NodeArg]:
+        func = self.simulator.func
+        return [_node_arg(n, a.type) for n, a in zip(func.input_names, func.arguments)]
+
+    def get_outputs(self) -> list[NodeArg]:
+        func = self.simulator.func
+        return [_node_arg(n, v.type) for n, v in zip(func.output_names, func.return_op.operands)]
+
+    def run(
+        self,
+        output_names: Sequence[str] | None,
+        input_feed: Mapping[str, np.ndarray],
+        run_options: object = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[np.ndarray]:
+        """The outputs named (all when ``None``) for ``input_feed``, in order; inputs of any batch size are run
+        ``batch_size`` samples at a time."""
+        names = list(output_names) if output_names is not None else self.simulator.output_names
+        unknown = [n for n in names if n not in self.simulator.output_names]
+        if unknown:
+            raise InterpreterError(f"no output named {unknown}; the outputs are {self.simulator.output_names}")
+        arrays = bind_inputs(self.simulator.func, input_feed)
+        collected: dict[str, list[np.ndarray]] = {n: [] for n in names}
+        for outputs in self.simulator.run_stream(self._batches(arrays), progress):
+            for name in names:
+                collected[name].append(outputs[name])
+        return [np.concatenate(parts) if len(parts) > 1 else parts[0] for parts in collected.values()]
+
+    def _batches(self, arrays: list[np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+        names = self.simulator.input_names
+        total = len(arrays[0]) if arrays and arrays[0].ndim else 1
+        if not arrays or arrays[0].ndim == 0:
+            yield dict(zip(names, arrays))
+            return
+        for start in range(0, max(total, 1), self.batch_size):
+            yield {n: a[start : start + self.batch_size] for n, a in zip(names, arrays)}
+
+    def performance(self) -> Any:
+        """Latency, throughput and energy of one inference on the chip (``cimc.runtime.performance``)."""
+        from cimc.runtime.performance import estimate
+
+        return estimate(
+            self.compiled,
+            pulses_per_cell=1 + self.config.verify_iterations,
+            write_pulse_s=self.config.device.write_pulse_s,
+        )

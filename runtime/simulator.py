@@ -1,0 +1,391 @@
+"""The functional simulator: runs a compiled model's placed ``cim`` module with the analog behaviour of its arrays.
+
+Every op runs as the exact executor runs it (``evaluate``), except the crossbar reads: each chain
+``cim.bit_planes -> cim.mvm -> cim.adc -> cim.shift_add`` (one row block of one layer) is simulated as the chip
+does it, in one step:
+
+- arrays are programmed once, when the simulator is made (``cimc.runtime.analog.program_group``: stuck cells,
+  programming error, drift to the evaluation time with its compensation, IR drop), giving each array's
+  conductances in level units;
+- each bit plane of every input vector is applied to the rows, and one GEMM gives every column current of every
+  array (the planes stacked along the batch axis, the arrays' columns side by side, as DESIGN-NOTES.md says);
+- ``cimc.runtime.kernels.read_out`` adds read noise, digitizes with the ADC (offset, step, saturation) and
+  shift-adds, without a temporary per reading.
+
+With every effect off (``AnalogConfig.ideal``) a row block whose ADC reads every column sum exactly is one exact
+integer product of the input codes with the block's signed weights (the planes, slices and signs folded back):
+the fast path of ``--ideal``, equal bit for bit to the exact executor (tests check both paths against it).
+
+Batches stream through ``run_stream``: memory follows one batch, and every read's noise depends only on the seed,
+the array group and the input vector's position in the stream, so results do not depend on the batch size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cimc.ir.attributes import DictAttr, IntAttr
+from cimc.ir.core import Operation, Value
+from cimc.ir.dialects.builtin import FuncOp, ModuleOp
+from cimc.ir.dialects.cim import CHIP_ATTRIBUTE, AccumulateOp, AdcOp, BitPlanesOp, MvmOp, ProgramOp, ShiftAddOp
+from cimc.ir.interpreter import InterpreterError, bind_inputs, main_function
+from cimc.runtime import kernels
+from cimc.runtime.analog import AnalogConfig, program_group, read_sigmas
+
+#: Bytes of column currents one GEMM may produce at a time (the rest of a batch waits its turn).
+CURRENTS_BYTES = 32 << 20
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """One row block's read chain, simulated as one step at its ``cim.shift_add``."""
+
+    planes: BitPlanesOp
+    mvm: MvmOp
+    adc: AdcOp
+    shift_add: ShiftAddOp
+    program: ProgramOp
+    group: int
+
+
+@dataclass
+class _Arrays:
+    """A programmed array group as the reads see it: per replica, the conductances as a GEMM operand
+    ``[rows, signs * slices * cols]`` (level units) and the column ADCs' offsets; or, on the exact fast path, the
+    block's signed integer weights ``[rows, cols]``."""
+
+    conductance: list[np.ndarray]
+    offsets: list[np.ndarray]
+    exact_weights: np.ndarray | None  # int64 [rows, cols]
+    stuck_on: int
+    stuck_off: int
+
+
+@dataclass(frozen=True)
+class ProgrammingStats:
+    """What programming the arrays gave: groups, cells, stuck cells."""
+
+    groups: int
+    cells: int
+    stuck_on: int
+    stuck_off: int
+
+
+def _chains(func: FuncOp) -> dict[int, _Chain]:
+    """The read chains of ``func``, keyed by ``id`` of their shift-add; a chain whose intermediate values have
+    other users is left to the exact executor."""
+    groups = {id(op): g for g, op in enumerate(o for o in func.body.ops if isinstance(o, ProgramOp))}
+    chains: dict[int, _Chain] = {}
+    for op in func.body.ops:
+        if not isinstance(op, ShiftAddOp):
+            continue
+        adc = _producer(op.operands[0])
+        mvm = adc and _producer(adc.operands[0])
+        planes = mvm and _producer(mvm.operands[0])
+        program = mvm and _producer(mvm.operands[1])
+        if (
+            isinstance(adc, AdcOp)
+            and isinstance(mvm, MvmOp)
+            and isinstance(planes, BitPlanesOp)
+            and isinstance(program, ProgramOp)
+            and len(adc.result.uses) == 1
+            and len(mvm.result.uses) == 1
+        ):
+            chains[id(op)] = _Chain(planes, mvm, adc, op, program, groups[id(program)])
+    return chains
+
+
+def _producer(value: Value) -> Operation | None:
+    return getattr(value, "op", None)
+
+
+class Simulator:
+    """A compiled model's ``main`` on simulated arrays under ``config`` (the device and the effects).
+
+    ``run(inputs)`` runs one batch; ``run_stream(batches)`` runs a sequence of batches with bounded memory.
+    Programming happens here, once: a new seed or drift time means a new ``Simulator``. ``exact_fast_path=False``
+    keeps ideal reads on the simulated path (planes, GEMM, ADC kernel), which tests compare with the fast one.
+    """
+
+    def __init__(self, module: ModuleOp, config: AnalogConfig, *, exact_fast_path: bool = True) -> None:
+        self.module = module
+        self.config = config
+        self.exact_fast_path = exact_fast_path
+        self.func = main_function(module)
+        self._chains = _chains(self.func)
+        # the planes, reads and ADC readings of a chain are not materialized: those ops pass their input codes on
+        fused_uses = {id(c.mvm) for c in self._chains.values()}
+        self._pass_through = {id(c.mvm) for c in self._chains.values()} | {id(c.adc) for c in self._chains.values()}
+        for chain in self._chains.values():
+            if all(id(use.op) in fused_uses for use in chain.planes.result.uses):
+                self._pass_through.add(id(chain.planes))
+        chip = module.attributes.get(CHIP_ATTRIBUTE)
+        columns = chip.get("adc_columns") if isinstance(chip, DictAttr) else None
+        self._adc_columns = columns.value if isinstance(columns, IntAttr) else 1
+        self._arrays: dict[int, _Arrays] = {}
+        for chain in self._chains.values():
+            if chain.group not in self._arrays:
+                self._arrays[chain.group] = self._program(chain)
+        self._products: dict[int, _ExactProduct] = {}
+        self._layers = self._exact_layers()
+        self.stats = ProgrammingStats(
+            groups=len(self._arrays),
+            cells=sum(c.program.tensor_attr("levels").size * c.program.attr("replication") for c in self._unique()),
+            stuck_on=sum(a.stuck_on for a in self._arrays.values()),
+            stuck_off=sum(a.stuck_off for a in self._arrays.values()),
+        )
+
+    @property
+    def input_names(self) -> list[str]:
+        return self.func.input_names
+
+    @property
+    def output_names(self) -> list[str]:
+        return self.func.output_names
+
+    def _unique(self) -> list[_Chain]:
+        seen: dict[int, _Chain] = {}
+        for chain in self._chains.values():
+            seen.setdefault(chain.group, chain)
+        return list(seen.values())
+
+    # --- programming --------------------------------------------------------------------------------------------
+
+    def _program(self, chain: _Chain) -> _Arrays:
+        """Program one array group: each replica is programmed apart (its own draws); columns sharing an ADC
+        share its offset (the chip's ``adc_columns``, from the module's ``cim.chip``)."""
+        program = chain.program
+        levels = program.tensor_attr("levels")
+        rows = program.rows
+        if self.exact_fast_path and self.config.is_ideal and self._adc_exact(chain):
+            return _Arrays([], [], _signed_weights(chain), 0, 0)
+        conductance, offsets, stuck_on, stuck_off = [], [], 0, 0
+        for replica in range(program.attr("replication")):
+            rng = np.random.default_rng([self.config.seed, chain.group, replica])
+            arrays = program_group(
+                levels,
+                program.attr("cell_bits"),
+                self.config,
+                rng,
+                array_cols=program.attr("array_cols"),
+                adc_columns=self._adc_columns,
+            )
+            g = arrays.conductance
+            conductance.append(np.ascontiguousarray(g.transpose(2, 0, 1, 3).reshape(rows, -1), dtype=np.float32))
+            offsets.append(arrays.adc_offsets.reshape(-1).astype(np.float32))
+            stuck_on += arrays.stuck_on
+            stuck_off += arrays.stuck_off
+        return _Arrays(conductance, offsets, None, stuck_on, stuck_off)
+
+    def _exact_layers(self) -> dict[int, _ExactProduct]:
+        """The ``cim.accumulate`` ops whose row blocks all read exactly from one codes value: each becomes one
+        exact product of those codes with the layer's whole signed weight matrix (its shift-adds pass the codes
+        on). Keyed by ``id`` of the accumulate."""
+        layers: dict[int, _ExactProduct] = {}
+        for op in self.func.body.ops:
+            if not isinstance(op, AccumulateOp):
+                continue
+            chains = [self._chains.get(id(_producer(v))) for v in op.operands]
+            if (
+                not all(
+                    c is not None
+                    and self._arrays[c.group].exact_weights is not None
+                    and len(c.shift_add.result.uses) == 1
+                    for c in chains
+                )
+                or len({id(c.planes.operands[0]) for c in chains if c is not None}) != 1
+            ):
+                continue
+            blocks = [c for c in chains if c is not None]
+            depth = max(c.mvm.attr("row_offset") + c.program.rows for c in blocks)
+            weights = np.zeros((depth, op.attr("columns")), np.int64)
+            for chain, offset in zip(blocks, op.attr("col_offsets")):
+                block = self._arrays[chain.group].exact_weights
+                assert block is not None
+                start = chain.mvm.attr("row_offset")
+                weights[start : start + block.shape[0], offset : offset + block.shape[1]] += block
+            layers[id(op)] = _ExactProduct(weights, blocks[0].planes.attr("input_bits"))
+            self._pass_through.update(id(c.shift_add) for c in blocks)
+        return layers
+
+    @staticmethod
+    def _adc_exact(chain: _Chain) -> bool:
+        """Whether the ADC returns every column sum unchanged: no dropped bits and a code for the largest sum."""
+        levels = chain.program.tensor_attr("levels").astype(np.int64)
+        top_plane = (1 << chain.planes.attr("dac_bits")) - 1
+        largest = int(levels.sum(axis=2).max(initial=0)) * top_plane
+        return chain.adc.dropped_bits == 0 and largest < 1 << chain.adc.attr("bits")
+
+    # --- running ------------------------------------------------------------------------------------------------
+
+    def run(
+        self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray], first_sample: int = 0
+    ) -> dict[str, np.ndarray]:
+        """Outputs for one batch, keyed by output name; ``first_sample`` is the batch's position in a stream (it
+        picks the reads' noise)."""
+        args = bind_inputs(self.func, inputs)
+        env: dict[int, np.ndarray] = {}
+        remaining: dict[int, int] = {}
+        for arg, array in zip(self.func.body.args, args):
+            env[id(arg)] = array
+            remaining[id(arg)] = len(arg.uses)
+        *body, terminator = self.func.body.ops
+        for op in body:
+            values = [env[id(v)] for v in op.operands]
+            results = self._evaluate(op, values, first_sample)
+            for value, array in zip(op.results, results):
+                env[id(value)] = array
+                remaining[id(value)] = len(value.uses)
+            for operand in op.operands:
+                remaining[id(operand)] -= 1
+                if remaining[id(operand)] == 0:
+                    del env[id(operand)]
+        return dict(zip(self.output_names, (env[id(v)] for v in terminator.operands)))
+
+    def run_stream(
+        self, batches: Iterable[Mapping[str, np.ndarray]], progress: Callable[[int], None] | None = None
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Outputs batch by batch; ``progress(samples_done)`` after each."""
+        done = 0
+        for batch in batches:
+            outputs = self.run(batch, first_sample=done)
+            done += len(next(iter(batch.values())))
+            if progress is not None:
+                progress(done)
+            yield outputs
+
+    def _evaluate(self, op: Operation, args: list[np.ndarray], first_sample: int) -> list[np.ndarray]:
+        if id(op) in self._pass_through:
+            return [args[0]]  # the input codes travel on to the chain's shift-add
+        chain = self._chains.get(id(op))
+        try:
+            with np.errstate(all="ignore"):
+                layer = self._layers.get(id(op))
+                if layer is not None:
+                    acc = layer(args[0])
+                    return [acc.astype(np.int32).reshape(*args[0].shape[:-1], acc.shape[-1])]
+                if chain is not None:
+                    return [self._read(chain, args, first_sample)]
+                if isinstance(op, ProgramOp):
+                    return [np.empty((0,), np.uint8)]  # programmed once, in __init__
+                evaluate = getattr(op, "evaluate", None)
+                if evaluate is None:
+                    raise InterpreterError(f"'{op.name}' at {op.location} has no implementation")
+                return [np.asarray(r) for r in evaluate(args)]
+        except InterpreterError:
+            raise
+        except Exception as exc:
+            raise InterpreterError(f"'{op.name}' at {op.location} failed: {exc}") from exc
+
+    def _read(self, chain: _Chain, args: list[np.ndarray], first_sample: int) -> np.ndarray:
+        """A row block's partial sums ``[..., cols]`` (i32) from its input codes ``args[0]``."""
+        codes = args[0]
+        arrays = self._arrays[chain.group]
+        program, shift_add = chain.program, chain.shift_add
+        rows, columns = program.rows, program.columns
+        start = chain.mvm.attr("row_offset")
+        lead = codes.shape[:-1]
+        x = codes[..., start : start + rows].reshape(-1, rows)
+        if arrays.exact_weights is not None:  # the offset is in the weights
+            product = self._products.get(chain.group)
+            if product is None:
+                product = self._products[chain.group] = _ExactProduct(
+                    arrays.exact_weights, chain.planes.attr("input_bits")
+                )
+            return product(x).astype(np.int32).reshape(*lead, columns)
+        vectors = max(math.prod(lead[1:]), 1)
+        partial = self._analog_read(chain, arrays, x, first_sample * vectors, vectors)
+        if len(args) > 1:  # offset encoding: the stored offset times the codes' sum comes out again
+            s0, n = shift_add.attr("row_offset"), shift_add.attr("rows")
+            sums = args[1][..., s0 : s0 + n].astype(np.int64).sum(axis=-1).reshape(-1, 1)
+            partial -= shift_add.attr("weight_offset") * sums
+        return partial.astype(np.int32).reshape(*lead, columns)
+
+    def _analog_read(
+        self, chain: _Chain, arrays: _Arrays, x: np.ndarray, first_vector: int, vectors: int
+    ) -> np.ndarray:
+        """Partial sums of a row block read by simulated arrays: planes @ conductances per GEMM chunk, then
+        ``kernels.read_out``."""
+        program = chain.program
+        signs, slices, rows, columns = program.signs, program.slices, program.rows, program.columns
+        dac_bits = chain.planes.attr("dac_bits")
+        planes = chain.planes.result.type.shape[0]  # type: ignore[attr-defined]
+        cell_bits = program.attr("cell_bits")
+        sign = np.array([1, -1][:signs], dtype=np.int64).reshape(1, signs, 1)
+        shifts = (
+            np.arange(planes).reshape(-1, 1, 1) * dac_bits + np.arange(slices).reshape(1, 1, -1) * cell_bits
+        ).astype(np.int64)
+        weights = np.ascontiguousarray((sign << shifts).reshape(planes, signs * slices))
+        sigma_cell, sigma_column = read_sigmas(self.config.device, cell_bits) if self.config.read_noise else (0.0, 0.0)
+        step = float(1 << chain.adc.dropped_bits)
+        top = float((1 << chain.adc.attr("bits")) - 1)
+        key = kernels.stream_key(self.config.seed, chain.group)
+        mask = (1 << dac_bits) - 1
+        out = np.zeros((len(x), columns), dtype=np.int64)
+        replicas = len(arrays.conductance)
+        index = np.arange(len(x), dtype=np.int64)
+        replica_of = (index % vectors) % replicas
+        width = signs * slices * columns
+        chunk = max(1, CURRENTS_BYTES // (planes * width * 4))
+        bound = rows * float(mask) * float((1 << cell_bits) - 1)
+        dtype: type[np.floating] = np.float32 if bound < 2**24 else np.float64
+        for replica in range(replicas):
+            rows_of = index if replicas == 1 else index[replica_of == replica]
+            g = arrays.conductance[replica].astype(dtype, copy=False)
+            for begin in range(0, len(rows_of), chunk):
+                sel = rows_of[begin : begin + chunk]
+                xs = x[sel].astype(np.int64) if replicas > 1 else x[begin : begin + chunk].astype(np.int64)
+                stacked = np.concatenate([(xs >> (p * dac_bits)) & mask for p in range(planes)]).astype(dtype)
+                currents = np.matmul(stacked, g)
+                active = np.einsum("ij,ij->i", stacked, stacked, dtype=np.float32)
+                part = np.zeros((len(sel), columns), dtype=np.int64)
+                kernels.read_out(
+                    currents,
+                    active,
+                    sigma_cell,
+                    sigma_column,
+                    arrays.offsets[replica],
+                    step,
+                    top,
+                    weights,
+                    key,
+                    sel + first_vector,
+                    part,
+                )
+                out[sel] = part
+        return out
+
+
+def _signed_weights(chain: _Chain) -> np.ndarray:
+    """The block's signed integer weights ``[rows, cols]``: slices shifted and added, the negative array
+    subtracted, the offset code's offset taken out (what the shift-add's offset term does to the sums)."""
+    program = chain.program
+    levels = program.tensor_attr("levels").astype(np.int64)
+    signs, slices = levels.shape[:2]
+    sign = np.array([1, -1][:signs]).reshape(-1, 1, 1, 1)
+    shift = (np.arange(slices) * program.attr("cell_bits")).reshape(1, -1, 1, 1)
+    return (levels * sign << shift).sum(axis=(0, 1)) - chain.shift_add.attr("weight_offset")
+
+
+class _ExactProduct:
+    """``codes @ weights`` of integers, exact at BLAS speed: float32 GEMMs over row chunks short enough that every
+    sum stays below 2^24 (float32's exact integers), the chunks' products added in float64."""
+
+    def __init__(self, weights: np.ndarray, input_bits: int) -> None:
+        top = float((1 << input_bits) - 1) * float(max(int(np.abs(weights).max(initial=0)), 1))
+        self.chunk = max(1, int((2**24 - 1) // top))
+        self.weights = weights.astype(np.float32)  # |w| < 2^24: exact
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        rows, columns = self.weights.shape
+        xf = x[..., :rows].reshape(-1, rows).astype(np.float32)
+        if rows <= self.chunk:
+            return (xf @ self.weights).astype(np.int64)
+        total = np.zeros((len(xf), columns), np.float64)
+        for start in range(0, rows, self.chunk):
+            total += xf[:, start : start + self.chunk] @ self.weights[start : start + self.chunk]
+        return total.astype(np.int64)

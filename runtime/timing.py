@@ -1,0 +1,355 @@
+"""Cycle-approximate timing of a compiled model: latency for one input, steady-state throughput, busy cycles per
+tile and per link, and the bottleneck, from the per-tile instruction streams (``cimc.runtime.isa``), the chip and
+each array group's geometry.
+
+Cycle-approximate means a cost per instruction, not a clock loop (see the design notes, "Timing without simulating
+every cycle"). Each tile runs its stream once per input sample, in order, one instruction at a time:
+
+- ``mvm``: ``mvm_cycles``: every array of the group is read at once, each with its own ADCs; per input vector
+  copy and bit plane, one array read (``read_cycles``) then the conversions of the columns that share one ADC
+  (``adc_cycles`` each), one after another; the ``adc`` instruction that follows is part of it and takes no time;
+- ``shift_add``, ``accumulate``, ``dequantize``, ``digital``: ``digital_cycles`` of their op counts
+  (``digital_op_count``);
+- ``program``: no time per inference (loading the chip; ``cimc.runtime.energy`` gives its time);
+- ``send``: departs when the tile reaches it and costs the sender nothing; ``recv`` waits for its flow to arrive.
+
+A transfer follows its XY route (``cimc.compiler.network.route``, torus aware) and occupies every link of it for
+its serialization, ``ceil(8 x bytes / link_bits)`` cycles; it starts when all of them are free, transfers taking
+links first come first served in departure order, and arrives ``hops x router_latency`` + its serialization after
+its start. The I/O port (``PORT``) sits at tile (0, 0)'s router behind a channel as wide as a link, one each way
+(``PORT_IN``, ``PORT_OUT``): a transfer from or to the port occupies its channel too, without a router hop. The
+port's stream is the host's: its work takes no time, so it sends the model inputs at time 0.
+
+Latency for one input is when the port has received the last output. In steady state inputs overlap across tiles
+(every tile starts the next sample when it is done with this one), so a new input enters every ``interval``:
+the most busy cycles per sample of any tile or link, and that tile or link is the bottleneck.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cimc.compiler.chip import Chip, Network, TileSpec
+from cimc.compiler.network import Link, Tile, route
+from cimc.ir.attributes import DenseArrayAttr
+from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.dialects.cim import BitPlanesOp, MvmOp, ProgramOp
+from cimc.ir.interpreter import main_function
+from cimc.runtime.isa import PORT, Instruction, Opcode, Streams
+
+#: The router the I/O port is attached to.
+PORT_ROUTER: Tile = (0, 0)
+#: The channels between the port and its router, as links: into the chip and out of it.
+PORT_IN: Link = (PORT, PORT_ROUTER)
+PORT_OUT: Link = (PORT_ROUTER, PORT)
+#: The attribute ``place`` gives every ``cim.program``: its tile.
+TILE_ATTRIBUTE = "cim.tile"
+#: Digital-unit ops per value of a ``dequantize``: take out the input zero point's share, scale, add the bias.
+DEQUANTIZE_OPS = 3
+
+
+class TimingError(ValueError):
+    """Streams that cannot run: a receive whose flow is never sent, or a group the geometry does not have."""
+
+
+@dataclass(frozen=True)
+class GroupGeometry:
+    """One array group (a ``cim.program``), as the timing and energy models see it; its index is the ``program``
+    and ``mvm`` instructions' operand ``a`` (the groups of ``main`` in module order).
+
+    ``rows`` x ``columns`` is the group's block of the weight matrix (its levels' dims 2 and 3), held in
+    ``signs`` x ``slices`` x column blocks of ``array_cols`` arrays, ``replication`` copies; ``arrays`` counts
+    them all. ``layer`` is the group's location (its ONNX node), ``weight_bits`` its weights' width and
+    ``input_bits`` the width of the input codes its bit planes carry.
+    """
+
+    tile: Tile
+    layer: str
+    arrays: int
+    replication: int
+    rows: int
+    columns: int
+    signs: int
+    slices: int
+    array_cols: int
+    weight_bits: int
+    input_bits: int
+
+    @property
+    def columns_per_array(self) -> int:
+        """Columns of the widest of the group's arrays."""
+        return min(self.columns, self.array_cols)
+
+    @property
+    def arrays_per_copy(self) -> int:
+        """Arrays one input vector is read by: signs x slices x column blocks."""
+        return self.arrays // self.replication
+
+
+def group_geometry(module: ModuleOp) -> list[GroupGeometry]:
+    """The geometry of every array group of a placed module, in the order of its ``cim.program`` ops in ``main``."""
+    groups = []
+    for op in main_function(module).body.ops:
+        if not isinstance(op, ProgramOp):
+            continue
+        tile = op.attributes.get(TILE_ATTRIBUTE)
+        if not isinstance(tile, DenseArrayAttr) or len(tile.value) != 2:
+            raise TimingError(f"{op.location.name or op.name}: 'cim.program' has no '{TILE_ATTRIBUTE}'; place it first")
+        reads = [use.op for use in op.result.uses if isinstance(use.op, MvmOp)]
+        planes = reads[0].operands[0] if reads else None
+        producer = getattr(planes, "op", None)
+        if not isinstance(producer, BitPlanesOp):
+            raise TimingError(f"{op.location.name or op.name}: 'cim.program' is read by no 'cim.mvm' of bit planes")
+        groups.append(
+            GroupGeometry(
+                tile=(tile.value[0], tile.value[1]),
+                layer=op.location.name or op.name,
+                arrays=op.arrays,
+                replication=op.attr("replication"),
+                rows=op.rows,
+                columns=op.columns,
+                signs=op.signs,
+                slices=op.slices,
+                array_cols=op.attr("array_cols"),
+                weight_bits=op.attr("weight_bits"),
+                input_bits=producer.attr("input_bits"),
+            )
+        )
+    return groups
+
+
+def adcs_per_array(tile_spec: TileSpec) -> int:
+    """ADCs one array has: one per ``adc_columns`` columns."""
+    return -(-tile_spec.array_cols // tile_spec.adc_columns)
+
+
+def mvm_cycles(planes: int, vectors: int, geometry: GroupGeometry, tile_spec: TileSpec) -> int:
+    """Cycles of one sample's reads of a group: the replicas share the input vectors, and each copy's read of
+    one plane is an array read and then the conversions of the columns one ADC serves (column ``c`` on ADC
+    ``c mod adcs``): ``ceil(vectors / replication) x planes x (read_cycles + ceil(columns / adcs) x adc_cycles)``.
+    """
+    conversions = -(-geometry.columns_per_array // adcs_per_array(tile_spec))
+    rounds = -(-vectors // geometry.replication)
+    return rounds * planes * (tile_spec.read_cycles + conversions * tile_spec.adc_cycles)
+
+
+def digital_cycles(ops: int, tile_spec: TileSpec) -> int:
+    """Cycles of ``ops`` digital-unit operations: ``ceil(ops / digital_ops_per_cycle)``."""
+    return -(-ops // tile_spec.digital_ops_per_cycle)
+
+
+def transfer_cycles(size: int, hops: int, network: Network) -> int:
+    """Cycles from departure to arrival of ``size`` bytes over ``hops`` free links: ``hops x router_latency +
+    ceil(8 x bytes / link_bits)``."""
+    return hops * network.router_latency + serialization_cycles(size, network)
+
+
+def serialization_cycles(size: int, network: Network) -> int:
+    """Cycles ``size`` bytes occupy a link: ``ceil(8 x bytes / link_bits)``."""
+    return -(-8 * size // network.link_bits)
+
+
+def digital_op_count(instruction: Instruction) -> int:
+    """Digital-unit operations per sample of an instruction: a ``shift_add`` one shift-and-add per reading
+    (``b x c``), an ``accumulate`` of ``b`` partial sums ``(b - 1) x c`` adds, a ``dequantize``
+    ``DEQUANTIZE_OPS`` per value, a ``digital`` its operand ``d`` (``cimc.compiler.codegen.digital_ops``); 0 for the
+    others."""
+    op, b, c = instruction.opcode, instruction.b, instruction.c
+    if op == Opcode.SHIFT_ADD:
+        return b * c
+    if op == Opcode.ACCUMULATE:
+        return max(b - 1, 0) * c
+    if op == Opcode.DEQUANTIZE:
+        return DEQUANTIZE_OPS * b
+    if op == Opcode.DIGITAL:
+        return instruction.d
+    return 0
+
+
+def transfer_links(chip: Chip, src: Tile, dst: Tile) -> tuple[list[Link], int]:
+    """The links a transfer from ``src`` to ``dst`` occupies (the port's channel included) and its router hops."""
+    links = route(chip.mesh, PORT_ROUTER if src == PORT else src, PORT_ROUTER if dst == PORT else dst)
+    hops = len(links)
+    return ([PORT_IN] if src == PORT else []) + links + ([PORT_OUT] if dst == PORT else []), hops
+
+
+def instruction_layer(instruction: Instruction, strings: tuple[str, ...], groups: list[GroupGeometry]) -> str | None:
+    """The layer (location name) an instruction works for; None for transfers and programming."""
+    op = instruction.opcode
+    if op in (Opcode.MVM, Opcode.ADC, Opcode.SHIFT_ADD):
+        return groups[instruction.a].layer
+    if op in (Opcode.ACCUMULATE, Opcode.DEQUANTIZE):
+        return strings[instruction.a]
+    if op == Opcode.DIGITAL:
+        return strings[instruction.b]
+    return None
+
+
+def flow_layers(streams: Streams, groups: list[GroupGeometry]) -> dict[int, str]:
+    """The layer each flow carries the work of: that of the last instruction before its ``send`` on the sending
+    stream (code generation sends a value right after the op that makes it); ``input`` when there is none."""
+    layers = {}
+    for stream in streams.tiles.values():
+        last = "input"
+        for instruction in stream:
+            last = instruction_layer(instruction, streams.strings, groups) or last
+            if instruction.opcode == Opcode.SEND:
+                layers[instruction.d] = last
+    return layers
+
+
+@dataclass(frozen=True)
+class Bottleneck:
+    """What sets the steady-state interval: a ``tile`` or a ``link`` (``where``), its busy cycles per sample, and
+    the layer with the most of them there."""
+
+    kind: str
+    where: Tile | Link
+    cycles: int
+    layer: str
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The timing of one compiled model on its chip, in cycles of ``clock_hz``: latency for one input, the
+    steady-state interval between inputs, busy cycles per sample of every used tile, link and layer (a layer's
+    cycles are its work on tiles), and the bottleneck."""
+
+    latency_cycles: int
+    interval_cycles: int
+    clock_hz: float
+    tile_cycles: dict[Tile, int]
+    link_cycles: dict[Link, int]
+    layer_cycles: dict[str, int]
+    bottleneck: Bottleneck | None
+
+    @property
+    def latency_s(self) -> float:
+        return self.latency_cycles / self.clock_hz
+
+    @property
+    def throughput_per_s(self) -> float:
+        """Inputs per second in steady state."""
+        return self.clock_hz / self.interval_cycles if self.interval_cycles else math.inf
+
+    @property
+    def utilization(self) -> dict[Tile, float]:
+        """Each used tile's busy share of the steady-state interval."""
+        return {
+            tile: busy / self.interval_cycles if self.interval_cycles else 0.0
+            for tile, busy in self.tile_cycles.items()
+        }
+
+
+def instruction_cycles(instruction: Instruction, tile_spec: TileSpec, groups: list[GroupGeometry]) -> int:
+    """Cycles a tile spends on one instruction per sample (receives: see ``simulate``; sends cost nothing)."""
+    if instruction.opcode == Opcode.MVM:
+        if instruction.a >= len(groups):
+            raise TimingError(f"'{instruction}' reads group {instruction.a}, but the model has {len(groups)} groups")
+        return mvm_cycles(instruction.b, instruction.c, groups[instruction.a], tile_spec)
+    return digital_cycles(digital_op_count(instruction), tile_spec)
+
+
+def _busiest(cycles: dict[str, int]) -> str:
+    return min(cycles, key=lambda layer: (-cycles[layer], layer))
+
+
+def simulate(streams: Streams, chip: Chip, groups: list[GroupGeometry]) -> Timing:
+    """Run one input through the streams as a discrete-event simulation (see the module docstring)."""
+    network = chip.network
+    tile_cycles: dict[Tile, int] = {}
+    tile_layers: dict[Tile, dict[str, int]] = {}
+    layer_cycles: dict[str, int] = defaultdict(int)
+    cost: dict[Tile, list[int]] = {}
+    for tile, stream in streams.tiles.items():
+        costs = [0 if tile == PORT else instruction_cycles(i, chip.tile, groups) for i in stream]
+        cost[tile] = costs
+        if tile == PORT:
+            continue
+        per_layer: dict[str, int] = defaultdict(int)
+        for instruction, cycles in zip(stream, costs, strict=True):
+            layer = instruction_layer(instruction, streams.strings, groups)
+            if layer is not None and cycles:
+                per_layer[layer] += cycles
+                layer_cycles[layer] += cycles
+        tile_cycles[tile] = sum(costs)
+        tile_layers[tile] = dict(per_layer)
+
+    flow_layer = flow_layers(streams, groups)
+    link_cycles: dict[Link, int] = defaultdict(int)
+    link_layers: dict[Link, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    link_free: dict[Link, int] = defaultdict(int)
+    arrivals: dict[int, int] = {}
+    waiting: dict[int, Tile] = {}  # flow -> the tile blocked on its receive
+    position = dict.fromkeys(streams.tiles, 0)
+    events: list[tuple[int, int, Tile]] = []
+    order = 0
+
+    def resume(tile: Tile, time: int) -> None:
+        nonlocal order
+        heapq.heappush(events, (time, order, tile))
+        order += 1
+
+    for tile in streams.tiles:
+        resume(tile, 0)
+    finish: dict[Tile, int] = {}
+    while events:
+        time, _, tile = heapq.heappop(events)
+        stream = streams.tiles[tile]
+        if position[tile] == len(stream):
+            finish[tile] = time
+            continue
+        instruction = stream[position[tile]]
+        if instruction.opcode == Opcode.RECV:
+            if instruction.d not in arrivals:
+                waiting[instruction.d] = tile
+                continue
+            time = max(time, arrivals[instruction.d])
+        elif instruction.opcode == Opcode.SEND:
+            links, hops = transfer_links(chip, tile, (instruction.a, instruction.b))
+            occupancy = serialization_cycles(instruction.c, network)
+            start = max([time, *(link_free[link] for link in links)])
+            for link in links:
+                link_free[link] = start + occupancy
+                link_cycles[link] += occupancy
+                link_layers[link][flow_layer[instruction.d]] += occupancy
+            arrival = arrivals[instruction.d] = start + hops * network.router_latency + occupancy
+            if instruction.d in waiting:
+                resume(waiting.pop(instruction.d), arrival)
+        position[tile] += 1
+        resume(tile, time + cost[tile][position[tile] - 1])
+    if waiting:
+        flow, tile = next(iter(waiting.items()))
+        raise TimingError(f"tile {tile} waits for flow {flow}, which no stream sends")
+
+    return Timing(
+        latency_cycles=finish[PORT] if PORT in finish else max(finish.values(), default=0),
+        interval_cycles=max([1, *tile_cycles.values(), *link_cycles.values()]),
+        clock_hz=network.clock_hz,
+        tile_cycles=tile_cycles,
+        link_cycles=dict(link_cycles),
+        layer_cycles=dict(layer_cycles),
+        bottleneck=_bottleneck(tile_cycles, tile_layers, link_cycles, link_layers),
+    )
+
+
+def _bottleneck(
+    tile_cycles: dict[Tile, int],
+    tile_layers: dict[Tile, dict[str, int]],
+    link_cycles: dict[Link, int],
+    link_layers: dict[Link, dict[str, int]],
+) -> Bottleneck | None:
+    """The busiest tile or link (a tile on a tie, then the first in order), with its busiest layer."""
+    candidates: Iterable[tuple[int, int, Tile | Link, str, dict[str, int]]] = [
+        *((-busy, 0, tile, "tile", tile_layers[tile]) for tile, busy in tile_cycles.items() if busy),
+        *((-busy, 1, link, "link", link_layers[link]) for link, busy in link_cycles.items() if busy),
+    ]
+    best = min(candidates, default=None, key=lambda c: c[:3])
+    if best is None:
+        return None
+    busy, _, where, kind, layers = best
+    return Bottleneck(kind, where, -busy, _busiest(layers))

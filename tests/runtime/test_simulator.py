@@ -1,0 +1,190 @@
+"""The functional simulator: ``--ideal`` equals the exact ``cim`` executor bit for bit (both the exact fast path and
+the simulated read path), on bundled models under several chips and on PyTorch exports; the read kernel against
+its closed forms (ADC step, saturation, offset, noise spread); determinism across seeds and batch sizes."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from cimc.compiler.chip import load_chip
+from cimc.compiler.pipeline import PipelineOptions, compile_binary
+from cimc.ir import run_module
+from cimc.runtime import kernels
+from cimc.runtime.analog import AnalogConfig
+from cimc.runtime.binary import CompiledModel, load_binary
+from cimc.runtime.devices import device
+from cimc.runtime.simulator import Simulator
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+EXPORTS = Path(__file__).resolve().parents[1] / "data" / "torch_exports"
+TEST = np.load(MODELS / "digits_test.npz")
+IDEAL = AnalogConfig.ideal(device("pcm"))
+
+#: Chips and lowering options that change the read arithmetic: bit slices and planes, offset codes, 128-row
+#: arrays, analog 8-bit cells with 8-bit DACs, a narrow ADC that rounds and saturates, replicated layers.
+VARIANTS = {
+    "default": ("default", {}),
+    "isaac-offset": ("isaac", {}),
+    "hermes-analog": ("hermes", {}),
+    "adc5": ("default", {"adc_bits": 5}),
+    "replicated": ("default", {"replicate": "auto"}),
+}
+
+
+def _compile(source: Path, folder: Path, chip: str, calib: dict | None = None, **crossbar: object) -> CompiledModel:
+    chip_ = load_chip(chip)
+    options = PipelineOptions(chip=chip_, crossbar=chip_.crossbar_options(**crossbar), calib=calib)
+    path = folder / f"{source.stem}.cimb"
+    compile_binary(source, path, options)
+    return load_binary(path)
+
+
+@pytest.fixture(scope="module")
+def cnn(tmp_path_factory: pytest.TempPathFactory) -> CompiledModel:
+    return _compile(MODELS / "digits_cnn.onnx", tmp_path_factory.mktemp("cnn"), "default")
+
+
+@pytest.mark.parametrize("model", ["digits_mlp", "digits_cnn"])
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_ideal_equals_the_exact_executor_bit_for_bit(model: str, variant: str, tmp_path: Path) -> None:
+    chip, crossbar = VARIANTS[variant]
+    compiled = _compile(MODELS / f"{model}.onnx", tmp_path, chip, **crossbar)
+    x = TEST["x"][:120]
+    exact = run_module(compiled.module, [x])["logits"]
+    for fast in (True, False):
+        out = Simulator(compiled.module, IDEAL, exact_fast_path=fast).run([x])["logits"]
+        assert out.dtype == exact.dtype and np.array_equal(out, exact), (variant, fast)
+
+
+def test_a_narrow_adc_changes_the_outputs(cnn: CompiledModel, tmp_path: Path) -> None:
+    """The adc5 variant above is not vacuous: its arithmetic differs from the exact ADC's."""
+    x = TEST["x"][:60]
+    narrow = _compile(MODELS / "digits_cnn.onnx", tmp_path, "default", adc_bits=5)
+    exact = run_module(cnn.module, [x])["logits"]
+    assert not np.array_equal(Simulator(narrow.module, IDEAL).run([x])["logits"], exact)
+
+
+@pytest.mark.parametrize("name", ["resnet_ts.onnx", "mbv2_dynamo.onnx", "encoder_ts.onnx"])
+def test_ideal_equals_the_exact_executor_on_pytorch_exports(name: str, tmp_path: Path) -> None:
+    """Models exported by PyTorch's exporters (residual, depthwise, attention), compiled to binaries."""
+    model = onnx.load(EXPORTS / name)
+    rng = np.random.default_rng(0)
+    inputs = {}
+    for value in model.graph.input:
+        dims = [d.dim_value or {"batch": 2, "seq": 16}.get(d.dim_param, 2) for d in value.type.tensor_type.shape.dim]
+        if value.type.tensor_type.elem_type == onnx.TensorProto.INT64:
+            ids = rng.integers(0, 100, dims) if value.name == "ids" else np.ones(dims)
+            inputs[value.name] = ids.astype(np.int64)
+        else:
+            inputs[value.name] = rng.standard_normal(dims).astype(np.float32)
+    compiled = _compile(EXPORTS / name, tmp_path, "default", calib=inputs)
+    exact = run_module(compiled.module, inputs)
+    for fast in (True, False):
+        out = Simulator(compiled.module, IDEAL, exact_fast_path=fast).run(inputs)
+        for key in exact:
+            assert np.array_equal(out[key], exact[key]), (name, key, fast)
+
+
+def test_noise_depends_on_the_seed_not_on_the_batching(cnn: CompiledModel) -> None:
+    config = AnalogConfig(device=device("pcm"), drift_time_s=3600.0, adc_offset_lsb=0.2, seed=3)
+    x = TEST["x"][:40]
+    whole = Simulator(cnn.module, config).run([x])["logits"]
+    sim = Simulator(cnn.module, config)
+    parts = [sim.run([x[i : i + 7]], first_sample=i)["logits"] for i in range(0, 40, 7)]
+    assert np.array_equal(np.concatenate(parts), whole)
+    again = Simulator(cnn.module, config).run([x])["logits"]
+    assert np.array_equal(again, whole)
+    other = Simulator(cnn.module, dataclasses.replace(config, seed=4)).run([x])["logits"]
+    assert not np.array_equal(other, whole)
+    exact = run_module(cnn.module, [x])["logits"]
+    assert not np.array_equal(whole, exact)
+
+
+def test_pcm_after_an_hour_with_compensation_keeps_accuracy(cnn: CompiledModel) -> None:
+    """The issue's bar: 8-bit digits CNN, PCM preset, t = 1 hour, drift compensation: at most 2 points lost."""
+    x, y = TEST["x"], TEST["y"]
+    reference = float((np.argmax(run_module(cnn.module, [x])["logits"], 1) == y).mean())
+    accuracies = []
+    for seed in range(3):
+        config = AnalogConfig(device=device("pcm"), drift_time_s=3600.0, seed=seed)
+        accuracies.append(float((np.argmax(Simulator(cnn.module, config).run([x])["logits"], 1) == y).mean()))
+    assert reference - np.mean(accuracies) <= 0.02, accuracies
+
+
+def _read(currents: np.ndarray, **kw: object) -> np.ndarray:
+    """``kernels.read_out`` on one plane, one array, with unit shift-add weight: the ADC's codes times its step."""
+    args = {
+        "active": np.zeros(len(currents), np.float32),
+        "sigma_cell": 0.0,
+        "sigma_column": 0.0,
+        "offsets": np.zeros(currents.shape[1], np.float32),
+        "step": 1.0,
+        "top": 255.0,
+        **kw,
+    }
+    out = np.zeros(currents.shape, np.int64)
+    kernels.read_out(
+        currents.astype(np.float32),
+        args["active"],
+        args["sigma_cell"],
+        args["sigma_column"],
+        args["offsets"],
+        args["step"],
+        args["top"],
+        np.ones((1, 1), np.int64),
+        kernels.stream_key(0),
+        np.arange(len(currents), dtype=np.int64),
+        out,
+    )
+    return out
+
+
+def test_adc_rounds_to_its_step_and_saturates() -> None:
+    currents = np.array([[-3.0, 0.0, 3.0, 5.6, 47.9, 48.1, 250.0, 10_000.0]])
+    # a 4-bit ADC with an 8-level step (3 dropped bits): codes 0..15 round half up, negative currents read 0, the
+    # top code saturates: readings 0..120
+    assert _read(currents, step=8.0, top=15.0).tolist() == [[0, 0, 0, 8, 48, 48, 120, 120]]
+    # offsets in LSB move the thresholds: +0.5 LSB rounds 3.0 (0.375 LSB) up, -0.5 LSB rounds 47.9 down to 40
+    offsets = np.array([0, 0, 0.5, 0, -0.5, 0, 0, 0], np.float32)
+    assert _read(currents, step=8.0, top=15.0, offsets=offsets).tolist() == [[0, 0, 8, 8, 40, 48, 120, 120]]
+
+
+def test_read_noise_spread_follows_its_closed_form() -> None:
+    """Each reading's noise has variance sigma_cell^2 * active + sigma_column^2; after an exact ADC of step 1 the
+    reading's variance adds the rounding's 1/12 (Sheppard's correction, exact for a smooth density)."""
+    vectors = 20_000
+    currents = np.full((vectors, 4), 100.25, np.float32)
+    active = np.full(vectors, 16.0, np.float32)
+    out = _read(currents, active=active, sigma_cell=0.5, sigma_column=1.5)
+    expected = 0.5**2 * 16 + 1.5**2 + 1 / 12
+    samples = out.astype(np.float64).ravel()
+    assert abs(samples.mean() - 100.25) < 4 * np.sqrt(expected / samples.size)
+    # the sample variance's standard error is about var * sqrt(2 / n)
+    assert abs(samples.var() - expected) < 4 * expected * np.sqrt(2 / samples.size)
+
+
+def test_the_gaussian_stream_is_standard_normal() -> None:
+    z = np.empty(400_000, np.float32)
+    kernels.gaussians(kernels.stream_key(7), np.uint64(0), z)
+    n = z.size
+    assert abs(z.mean()) < 4 / np.sqrt(n)
+    assert abs(z.var() - 1) < 4 * np.sqrt(2 / n)
+    # tails: the fraction beyond 2 sigma is 4.55% for a Gaussian
+    assert abs((np.abs(z) > 2).mean() - 0.0455) < 0.002
+    again = np.empty(10, np.float32)
+    kernels.gaussians(kernels.stream_key(7), np.uint64(5), again)
+    assert np.array_equal(again, z[5:15])
+
+
+def test_programming_reports_its_stuck_cells(cnn: CompiledModel) -> None:
+    config = AnalogConfig(device=device("rram"), stuck_on_rate=0.01, stuck_off_rate=0.02)
+    stats = Simulator(cnn.module, config).stats
+    cells = sum(op.tensor_attr("levels").size for op in cnn.module.walk() if op.name == "cim.program")
+    assert stats.cells == cells
+    for count, rate in ((stats.stuck_on, 0.01), (stats.stuck_off, 0.02)):
+        assert abs(count - rate * cells) < 4 * np.sqrt(cells * rate * (1 - rate))
