@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     chips = sub.add_parser("chips", help="list the chip presets")
     ops = sub.add_parser("ops", help="list the ONNX operators cimc imports")
-    for command in (compile_, opt, run, report, chips, ops):
+    for command in (compile_, opt, run, eval_, demo, report, chips, ops):
         _add_common_flags(command)
     return parser
 

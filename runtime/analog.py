@@ -111,7 +111,7 @@ def level_step_us(cell_bits: int, device: Device) -> float:
         most = int(math.log2(device.max_levels))
         raise ValueError(
             f"device '{device.name}' has {device.max_levels} conductance levels: {cell_bits}-bit cells need {levels}; "
-            f"use cells of at most {most} bits or another device"
+            f"use cells of at most {most} bit{'s' if most != 1 else ''} or another device"
         )
     return (device.g_max_us - device.g_min_us) / (levels - 1)
 

@@ -173,16 +173,20 @@ class InferenceSession:
         arrays = bind_inputs(self.simulator.func, input_feed)
         collected: dict[str, list[np.ndarray]] = {n: [] for n in names}
         for outputs in self.simulator.run_stream(self._batches(arrays), progress):
-            for name in names:
-                collected[name].append(outputs[name])
-        return [np.concatenate(parts) if len(parts) > 1 else parts[0] for parts in collected.values()]
+            for name, parts in collected.items():
+                parts.append(outputs[name])
+        merged = {n: np.concatenate(parts) if len(parts) > 1 else parts[0] for n, parts in collected.items()}
+        return [merged[n] for n in names]
 
     def _batches(self, arrays: list[np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+        """Slices of ``batch_size`` samples along the inputs' first axis; one piece when the inputs do not share
+        a first axis (scalars, or inputs of different lengths)."""
         names = self.simulator.input_names
-        total = len(arrays[0]) if arrays and arrays[0].ndim else 1
-        if not arrays or arrays[0].ndim == 0:
+        lengths = {len(a) if a.ndim else -1 for a in arrays}
+        if len(lengths) != 1 or -1 in lengths:
             yield dict(zip(names, arrays))
             return
+        (total,) = lengths
         for start in range(0, max(total, 1), self.batch_size):
             yield {n: a[start : start + self.batch_size] for n, a in zip(names, arrays)}
 
