@@ -281,10 +281,13 @@ def compensation_gain(g_reference: np.ndarray, g_now: np.ndarray, g_min: float) 
     return reference / now if reference > 0 and now > 0 else 1.0
 
 
-def read_sigmas(device: Device, cell_bits: int) -> tuple[float, float]:
-    """Read-noise sigmas in level units: (per active cell per read, per column read independent of the inputs)."""
+def read_sigmas(device: Device, cell_bits: int, dac_bits: int = 1) -> tuple[float, float]:
+    """Read-noise sigmas in the simulator's current unit, one level read at one DAC step (``delta`` at
+    ``1 / (2^dac_bits - 1)`` of the full read voltage): (per active cell and per DAC step of its input, per column
+    read). A cell's read noise scales with the voltage on its row, so the caller multiplies the first by the
+    input's DAC code; the summation noise is a current at full voltage, ``2^dac_bits - 1`` units per uS/delta."""
     delta = level_step_us(cell_bits, device)
-    return device.read_noise_us / delta, device.summation_noise_us / delta
+    return device.read_noise_us / delta, device.summation_noise_us / delta * ((1 << dac_bits) - 1)
 
 
 @dataclass(frozen=True)

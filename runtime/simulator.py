@@ -320,7 +320,9 @@ class Simulator:
             np.arange(planes).reshape(-1, 1, 1) * dac_bits + np.arange(slices).reshape(1, 1, -1) * cell_bits
         ).astype(np.int64)
         weights = np.ascontiguousarray((sign << shifts).reshape(planes, signs * slices))
-        sigma_cell, sigma_column = read_sigmas(self.config.device, cell_bits) if self.config.read_noise else (0.0, 0.0)
+        sigma_cell, sigma_column = (
+            read_sigmas(self.config.device, cell_bits, dac_bits) if self.config.read_noise else (0.0, 0.0)
+        )
         step = float(1 << chain.adc.dropped_bits)
         top = float((1 << chain.adc.attr("bits")) - 1)
         key = kernels.stream_key(self.config.seed, chain.group)

@@ -65,6 +65,10 @@ def test_a_device_with_too_few_levels_is_refused() -> None:
 def test_read_sigmas_are_in_level_units() -> None:
     cell, column = read_sigmas(PCM, 2)
     assert cell == pytest.approx(0.0175 * 25 / _PCM_DELTA) and column == pytest.approx(0.04 * 25 / _PCM_DELTA)
+    # with 8-bit DACs the unit is one level at 1/255 of the full read voltage: the per-cell sigma (per DAC step of
+    # its input) stays, the summation noise (a current at full voltage) is 255 units
+    cell8, column8 = read_sigmas(PCM, 2, dac_bits=8)
+    assert cell8 == cell and column8 == pytest.approx(255 * column)
 
 
 @pytest.mark.parametrize("name", sorted(DEVICES))
