@@ -13,6 +13,7 @@ faulty_tiles = [[0, 3]]        # [row, col]; optional
                                # of an array read and an ADC conversion, buffer, digital unit
 [network]                      # link width (bits per cycle), router latency (cycles), clock (Hz)
 [energy]                       # pJ per event: array read per bit plane, DAC and ADC conversion, buffer byte, ...
+[opamp]                        # optional: the feedback op-amps of a closed-loop chip (cimc.runtime.closed_loop)
 ```
 
 The pipeline attaches the chip to the module as the discardable attribute ``cim.chip`` (``Chip.to_attribute``), so
@@ -160,15 +161,37 @@ class Energy:
     cell_program_pj: float = field(metadata=_ENERGY)
 
 
+@dataclass(frozen=True, kw_only=True)
+class OpAmp:
+    """The operational amplifiers of a closed-loop chip, one per array row, which close the feedback loop around the
+    arrays so that the circuit settles to the solution of ``A x = b`` (``cimc.runtime.closed_loop``).
+
+    ``gain``: open-loop DC gain (V/V); ``gbw_hz``: unity-gain bandwidth of the single-pole response (Hz);
+    ``offset_mv``: sigma of each op-amp's input offset voltage (mV); ``power_uw``: one op-amp's power while it
+    settles (uW); ``v_read``: the full-scale row (DAC) voltage (V); ``v_sat``: the output swing limit, +-``v_sat``
+    (V).
+    """
+
+    gain: float = field(metadata=_rule(above=1))
+    gbw_hz: float = field(metadata=_rule(above=0))
+    offset_mv: float = field(metadata=_rule(low=0))
+    power_uw: float = field(metadata=_rule(low=0))
+    v_read: float = field(metadata=_rule(above=0))
+    v_sat: float = field(metadata=_rule(above=0))
+
+
 #: The tables of a chip description, in the order they are written.
 SECTIONS: dict[str, type] = {"mesh": Mesh, "tile": TileSpec, "network": Network, "energy": Energy}
+#: Tables a chip may leave out (None on the ``Chip``), written after ``SECTIONS`` when present.
+OPTIONAL_SECTIONS: dict[str, type] = {"opamp": OpAmp}
 _TOP_LEVEL = ("name", "description", "faulty_tiles")
 
 
 @dataclass(frozen=True)
 class Chip:
-    """A chip: its tile grid, what every tile holds, its network, its energy per event, and its faulty tiles
-    (``(row, col)``, sorted), which placement never uses."""
+    """A chip: its tile grid, what every tile holds, its network, its energy per event, its faulty tiles
+    (``(row, col)``, sorted), which placement never uses, and, on a closed-loop chip, its feedback op-amps (None
+    elsewhere)."""
 
     name: str
     description: str
@@ -177,6 +200,7 @@ class Chip:
     network: Network
     energy: Energy
     faulty_tiles: tuple[tuple[int, int], ...] = ()
+    opamp: OpAmp | None = None
 
     @property
     def tiles(self) -> int:
@@ -226,8 +250,10 @@ class Chip:
             "description": self.description,
             "faulty_tiles": [list(t) for t in self.faulty_tiles],
         }
-        for section in SECTIONS:
-            data[section] = dataclasses.asdict(getattr(self, section))
+        for section in (*SECTIONS, *OPTIONAL_SECTIONS):
+            value = getattr(self, section)
+            if value is not None:
+                data[section] = dataclasses.asdict(value)
         return data
 
     @staticmethod
@@ -235,12 +261,15 @@ class Chip:
         """The chip ``data`` describes (laid out as ``to_dict``), checked field by field; errors name ``where``."""
         if not isinstance(data, dict):
             raise ChipError(f"{where}: expected a table of chip fields, got {_show(data)}")
-        _reject_unknown(data, (*_TOP_LEVEL, *SECTIONS), where, "")
+        _reject_unknown(data, (*_TOP_LEVEL, *SECTIONS, *OPTIONAL_SECTIONS), where, "")
         name = _value(data, "name", "str", _Rule(), where, "", required=True)
         if not name:
             raise ChipError(f"{where}: name must not be empty")
         description = _value(data, "description", "str", _Rule(), where, "", required=False) or ""
         sections = {section: _section(cls, data, section, where) for section, cls in SECTIONS.items()}
+        for section, cls in OPTIONAL_SECTIONS.items():
+            if section in data:
+                sections[section] = _section(cls, data, section, where)
         faulty = _faulty_tiles(data.get("faulty_tiles", []), sections["mesh"], where)
         return Chip(name, description, faulty_tiles=faulty, **sections)
 
@@ -248,22 +277,25 @@ class Chip:
         """The chip as canonical TOML text (no comments); ``load_chip`` of it gives an equal chip."""
         data = self.to_dict()
         lines = [f"{key} = {_toml(data[key])}" for key in _TOP_LEVEL]
-        for section in SECTIONS:
-            lines += ["", f"[{section}]", *(f"{key} = {_toml(value)}" for key, value in data[section].items())]
+        for section in (*SECTIONS, *OPTIONAL_SECTIONS):
+            if section in data:
+                lines += ["", f"[{section}]", *(f"{key} = {_toml(value)}" for key, value in data[section].items())]
         return "\n".join(lines) + "\n"
 
     def to_attribute(self) -> DictAttr:
         """The chip as the flat ``cim.chip`` module attribute passes read: every field under its own name
         (``mesh_rows``, ``mesh_cols``, ``torus`` 0 or 1 and ``arrays_per_tile`` for the generic ones), integers
-        i64, numbers f64, faulty tiles a flat ``array<i64: row, col, ...>``."""
+        i64, numbers f64, faulty tiles a flat ``array<i64: row, col, ...>``; the op-amps, when the chip has them, as
+        ``opamp_gain``, ``opamp_gbw_hz``, ...)."""
         entries: dict[str, Attribute] = {
             "name": StringAttr(self.name),
             "description": StringAttr(self.description),
             "faulty_tiles": DenseArrayAttr(_I64, tuple(v for tile in self.faulty_tiles for v in tile)),
         }
-        for section in SECTIONS:
-            for key, value in dataclasses.asdict(getattr(self, section)).items():
-                entries[_ATTRIBUTE_KEYS.get((section, key), key)] = _attribute(value)
+        for section, table in self.to_dict().items():
+            if isinstance(table, dict):
+                for key, value in table.items():
+                    entries[_attribute_key(section, key)] = _attribute(value)
         return DictAttr(tuple(entries.items()))
 
     @staticmethod
@@ -274,13 +306,15 @@ class Chip:
             raise ChipError(f"{where}: expected a dictionary made by Chip.to_attribute, got {attr}")
         flat = {key: _plain(value, key, where) for key, value in attr.value}
         data: dict[str, Any] = {}
-        for section, cls in SECTIONS.items():
-            table = data[section] = {}
+        for section, cls in {**SECTIONS, **OPTIONAL_SECTIONS}.items():
+            table = {}
             for spec in fields(cls):
-                key = _ATTRIBUTE_KEYS.get((section, spec.name), spec.name)
+                key = _attribute_key(section, spec.name)
                 if key in flat:
                     value = flat.pop(key)
                     table[spec.name] = bool(value) if str(spec.type) == "bool" and value in (0, 1) else value
+            if section in SECTIONS or table:
+                data[section] = table
         if "faulty_tiles" in flat:
             tiles = flat.pop("faulty_tiles")
             if not isinstance(tiles, list) or len(tiles) % 2:
@@ -298,6 +332,14 @@ _ATTRIBUTE_KEYS = {
     ("mesh", "torus"): "torus",
     ("tile", "arrays"): "arrays_per_tile",
 }
+
+
+def _attribute_key(section: str, key: str) -> str:
+    """A field's name in the flat ``cim.chip`` attribute: its own, renamed by ``_ATTRIBUTE_KEYS``, or prefixed with
+    its section for an optional section (``opamp_gain``)."""
+    if section in OPTIONAL_SECTIONS:
+        return f"{section}_{key}"
+    return _ATTRIBUTE_KEYS.get((section, key), key)
 
 
 #: The preset chip names, as ``load_chip`` takes them: ``default`` first, then alphabetical.

@@ -30,6 +30,7 @@ from cimc.compiler.pipeline import (
     run_passes,
 )
 from cimc.compiler.simulate_cli import add_simulation_flags, cmd_demo, cmd_eval, run_binary
+from cimc.compiler.solve_cli import add_solve_parser, cmd_solve
 from cimc.ir.core import VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import SIGN_ENCODINGS
@@ -84,6 +85,14 @@ def _array_size(text: str) -> tuple[int, int]:
 
 
 def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--input-shape",
+        action="append",
+        metavar="NAME=SHAPE",
+        help="fix an input's dims, e.g. x=?x3x224x224 (? keeps a dim dynamic, typically the batch; NAME= may be left "
+        "out for a single-input model); repeat for more inputs. Timing and energy count each dynamic dim after the "
+        "batch as 1, so give the sizes the chip will see",
+    )
     group = parser.add_argument_group("lowering onto crossbars (stages quantized and cim)")
     group.add_argument(
         "--calib",
@@ -107,6 +116,12 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
         "--sign-encoding",
         choices=list(SIGN_ENCODINGS),
         help="signed weights as differential array pairs or offset codes (default: the chip's)",
+    )
+    group.add_argument(
+        "--input-encoding",
+        choices=["signed", "unsigned"],
+        help="stream codes around their zero point in a positive and a negative phase (signed, the default), or "
+        "as they are (unsigned: the arrays also carry the zero point's current)",
     )
     group.add_argument(
         "--array-size", type=_array_size, metavar="ROWSxCOLS", help="crossbar array size (default: the chip's)"
@@ -220,9 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
         "arrays per layer",
     )
 
+    solve = add_solve_parser(sub)
     chips = sub.add_parser("chips", help="list the chip presets")
     ops = sub.add_parser("ops", help="list the ONNX operators cimc imports")
-    for command in (compile_, opt, run, eval_, demo, report, chips, ops):
+    for command in (compile_, opt, run, eval_, demo, report, solve, chips, ops):
         _add_common_flags(command)
     return parser
 
@@ -241,12 +257,40 @@ def _report_timing(args: argparse.Namespace, timings: list[PassTiming]) -> None:
         sys.stderr.write(timing_table(timings) + "\n")
 
 
+def _input_shapes(texts: list[str]) -> dict[str, tuple[int | None, ...]]:
+    """``--input-shape`` flags (``NAME=?x3x48x192``, or ``?x3x48x192`` alone for a single-input model, keyed
+    ``""``) as ``PipelineOptions.input_shapes``."""
+    shapes: dict[str, tuple[int | None, ...]] = {}
+    for text in texts:
+        name, _, shape = text.rpartition("=")
+        sizes = shape.lower().split("x")
+        if not all(size == "?" or size.isdigit() for size in sizes):
+            raise InputFileError(
+                f"--input-shape '{text}': the shape is not sizes joined by x, e.g. x=?x3x224x224 (? for a dynamic dim)"
+            )
+        if not name and len(texts) > 1:
+            raise InputFileError(f"--input-shape '{text}': with several --input-shape flags, name each (NAME=SHAPE)")
+        if name in shapes:
+            raise InputFileError(f"--input-shape '{text}': input '{name}' has a shape already; give each input once")
+        shapes[name] = tuple(None if size == "?" else int(size) for size in sizes)
+    return shapes
+
+
 def _options(args: argparse.Namespace, emit: str = "graph") -> PipelineOptions:
     lowering: dict = {}
     if hasattr(args, "calib"):
         given = {
             key: getattr(args, key)
-            for key in ("input_bits", "weight_bits", "cell_bits", "dac_bits", "adc_bits", "sign_encoding", "replicate")
+            for key in (
+                "input_bits",
+                "weight_bits",
+                "cell_bits",
+                "dac_bits",
+                "adc_bits",
+                "sign_encoding",
+                "input_encoding",
+                "replicate",
+            )
             if getattr(args, key) is not None
         }
         if args.array_budget is not None:
@@ -262,6 +306,7 @@ def _options(args: argparse.Namespace, emit: str = "graph") -> PipelineOptions:
             "time_limit": args.time_limit,
             "seed": args.seed,
             "workers": args.workers,
+            "input_shapes": _input_shapes(args.input_shape) if args.input_shape else None,
         }
     return PipelineOptions(
         emit=emit,
@@ -413,6 +458,7 @@ COMMANDS = {
     "eval": cmd_eval,
     "demo": cmd_demo,
     "report": _cmd_report,
+    "solve": cmd_solve,
     "chips": _cmd_chips,
     "ops": _cmd_ops,
 }

@@ -2,7 +2,8 @@
 
 Streams follow the module's op order, which is a valid static schedule: every op runs on the tile ``place``
 gave it (``cimc.passes.place.op_tiles``), and every flow of ``traffic_flows`` becomes a ``send`` on its source
-tile and a ``recv`` on its destination, right after the op that makes the value. Arrays are programmed first
+tile and a ``recv`` on its destination, right after the op that makes the value (before every op for a model
+input sent as it is, such as a solve's right-hand side). Arrays are programmed first
 (``program``, once at load). Work on the model inputs alone and the model outputs belong to the I/O port, whose
 stream is keyed ``PORT``.
 
@@ -16,7 +17,7 @@ import math
 from collections import defaultdict
 
 from cimc.ir.attributes import DenseResourceAttr
-from cimc.ir.core import Operation, OpResult, Value
+from cimc.ir.core import BlockArgument, Operation, OpResult, Value
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import (
     AccumulateOp,
@@ -29,6 +30,7 @@ from cimc.ir.dialects.cim import (
     ProgramOp,
     ShiftAddOp,
 )
+from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import main_function
 from cimc.ir.types import TensorType
 from cimc.passes.place import op_tiles, program_groups, tile_of, traffic_flows, value_bytes
@@ -105,9 +107,10 @@ def digital_ops(op: Operation) -> int:
     """Digital-unit operations per sample of an op run on a tile's digital unit, as the ``digital`` instruction
     carries them: ``cim.quantize`` and ``cim.bit_planes`` one per output element, ``cim.im2col`` none (addressing
     of the input buffer); for ``cim.digital``, from the graph op it wraps: MatMul, Gemm, Conv and ConvTranspose
-    two per multiply-accumulate, pooling one per window element and output, global pooling and reductions one per
-    input element, ``OPS_PER_ELEMENT`` per output element for softmax and normalizations, none for
-    ``LAYOUT_OPS``, and one per output element for every other (elementwise) op."""
+    two per multiply-accumulate, Inverse ``2 n`` per output element (Gauss-Jordan: ``2 n^3`` for ``n x n``),
+    pooling one per window element and output, global pooling and reductions one per input element,
+    ``OPS_PER_ELEMENT`` per output element for softmax and normalizations, none for ``LAYOUT_OPS``, and one per
+    output element for every other (elementwise) op."""
     outputs = sum(map(_elements, op.results))
     if isinstance(op, Im2ColOp):
         return 0
@@ -118,6 +121,8 @@ def digital_ops(op: Operation) -> int:
     shapes = [v.type.shape if isinstance(v.type, TensorType) else () for v in work.operands]
     inputs = _elements(work.operands[0]) if work.operands else 0
     if kind == "MatMul":
+        return 2 * outputs * (shapes[0][-1] or 1)
+    if kind == "Inverse":
         return 2 * outputs * (shapes[0][-1] or 1)
     if kind == "Gemm":
         return 2 * outputs * (shapes[0][0 if work.attr("transA") else 1] or 1)
@@ -150,20 +155,27 @@ def generate(module: ModuleOp) -> Streams:
         levels = program.attributes["levels"]
         image = levels.blob.name if isinstance(levels, DenseResourceAttr) else f"{program.location.name}.levels"
         streams[tile_of(program)].append(Instruction(Opcode.PROGRAM, g, program.arrays, strings[image]))
-    sends: dict[int, list[tuple[int, Tile, Tile, int]]] = defaultdict(list)  # id(producer) -> flows it starts
+    # id(producer) -> the flows it starts; a model input's flows start before any op (key None)
+    sends: dict[int | None, list[tuple[int, Tile, Tile, int]]] = defaultdict(list)
     for f, flow in enumerate(traffic_flows(module)):
         src = PORT if flow.src is None else tile_of(groups[flow.src])
         dst = PORT if flow.dst is None else tile_of(groups[flow.dst])
         if src != dst:
-            sends[id(_defining(flow.value))].append((f, src, dst, flow.bytes))
+            producer = None if isinstance(flow.value, BlockArgument) else id(_defining(flow.value))
+            sends[producer].append((f, src, dst, flow.bytes))
+
+    def transfer(producer: int | None) -> None:
+        for f, src, dst, size in sends.get(producer, ()):
+            streams[src].append(Instruction(Opcode.SEND, *dst, size, f))
+            streams[dst].append(Instruction(Opcode.RECV, *src, size, f))
+
+    transfer(None)
     for op in main_function(module).body.ops:
         instruction = _instruction(op, group, strings)
         if instruction is not None:
             tile = tiles.get(op)
             streams[PORT if tile is None else tile].append(instruction)
-        for f, src, dst, size in sends.get(id(op), ()):
-            streams[src].append(Instruction(Opcode.SEND, *dst, size, f))
-            streams[dst].append(Instruction(Opcode.RECV, *src, size, f))
+        transfer(id(op))
     return Streams({tile: tuple(stream) for tile, stream in sorted(streams.items())}, tuple(strings.names))
 
 
@@ -188,6 +200,9 @@ def _instruction(op: Operation, group: dict[int, int], strings: _Strings) -> Ins
         return Instruction(Opcode.ACCUMULATE, strings[layer], len(op.operands), _elements(op.result))
     if isinstance(op, DequantizeOp):
         return Instruction(Opcode.DEQUANTIZE, strings[layer], _elements(op.result))
+    if isinstance(op, SolveOp):
+        first = _defining(op.operands[1])
+        return Instruction(Opcode.SOLVE, group[id(first)], len(op.operands) - 1, op.size, op.rhs_per_sample)
     if isinstance(op, DigitalOp):
         work = strings[op.work.name]
         return Instruction(Opcode.DIGITAL, work, strings[layer], sum(map(_elements, op.results)), digital_ops(op))

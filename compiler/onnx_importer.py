@@ -1,8 +1,9 @@
 """The ONNX importer: an ONNX model in, a module of ``graph`` ops out.
 
 ``import_onnx`` loads the model (with its external data), refuses every operator the graph dialect lacks in one
-message, checks it with ``onnx.checker``, converts it to the dialect's opset (``graph.OPSET``), infers its shapes,
-and builds one function ``main``: graph inputs become its arguments, initializers and ``Constant`` nodes become
+message (outside the default domain it has onnxruntime's ``com.microsoft`` Inverse only: ``BY_DOMAIN_TYPE``),
+checks it with ``onnx.checker``, converts it to the dialect's opset (``graph.OPSET``), infers its shapes, and
+builds one function ``main``: graph inputs become its arguments, initializers and ``Constant`` nodes become
 ``graph.constant`` ops (large ones in resource blobs named after them), and each node becomes the graph op of its
 type, located at the node's name. Whatever goes wrong is one ``OnnxImportError`` line naming the file, the node or
 field, and what to do.
@@ -10,12 +11,16 @@ field, and what to do.
 Checking, converting and inferring serialize the model each time, so they run on a *skeleton*: the model with its
 large initializers stripped out (declared as typed inputs instead). Each weight is read into numpy once, and a
 model whose weights exceed protobuf's 2 GB limit (external data) never has to be serialized whole.
+
+``input_shapes`` fixes the sizes of dims a model leaves dynamic (image height and width, sequence length) before
+shape inference, so every later type is as static as the input the chip will see.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -27,6 +32,7 @@ from onnx import AttributeProto, TensorProto, helper, numpy_helper
 from cimc.ir.core import Location, Value, VerifyError
 from cimc.ir.dialects.builtin import FuncOp, ModuleOp, ReturnOp, new_module
 from cimc.ir.dialects.graph import (
+    BY_DOMAIN_TYPE,
     BY_ONNX_TYPE,
     OPSET,
     ConstantOp,
@@ -51,8 +57,13 @@ class OnnxImportError(Exception):
     """The model cannot be imported; the one-line message names the file, the node or field, and what to do."""
 
 
-def import_onnx(source: str | os.PathLike | onnx.ModelProto) -> ModuleOp:
-    """The module of ``graph`` ops equivalent to an ONNX model (a file path or an in-memory ``ModelProto``)."""
+def import_onnx(
+    source: str | os.PathLike | onnx.ModelProto, input_shapes: Mapping[str, Sequence[int | None]] | None = None
+) -> ModuleOp:
+    """The module of ``graph`` ops equivalent to an ONNX model (a file path or an in-memory ``ModelProto``).
+
+    ``input_shapes`` gives graph inputs, by name, the sizes of their dims: None leaves a dim as the model has it
+    (dynamic, typically the batch); the key ``""`` names the only input of a single-input model."""
     if isinstance(source, onnx.ModelProto):
         where, base_dir, model = "<onnx.ModelProto>", None, source
     else:
@@ -63,6 +74,8 @@ def import_onnx(source: str | os.PathLike | onnx.ModelProto) -> ModuleOp:
     _refuse_unsupported(model, where)
     _check_interface(model, where)
     skeleton, weights = _split_weights(model, where, base_dir)
+    if input_shapes:
+        _fix_input_shapes(skeleton, weights, input_shapes, where)
     _check(skeleton, where)
     skeleton = _convert_opset(skeleton, where)
     _refuse_unsupported(skeleton, where)
@@ -178,6 +191,7 @@ def _refuse_unsupported(model: onnx.ModelProto, where: str) -> None:
         domain = node.domain or ""
         subgraph = any(a.type in _SUBGRAPH_KINDS for a in node.attribute)
         known = domain in _DEFAULT_DOMAINS and (node.op_type in BY_ONNX_TYPE or node.op_type == "Constant")
+        known = known or (domain, node.op_type) in BY_DOMAIN_TYPE  # the contrib ops cimc has (com.microsoft Inverse)
         if subgraph or not known:
             unsupported.setdefault((domain, node.op_type, subgraph), []).append(_node_name(node, index))
     if not unsupported:
@@ -208,6 +222,59 @@ def _check_interface(model: onnx.ModelProto, where: str) -> None:
                     f"{where}: {kind} '{value.name}' has unknown rank; give it a shape when exporting (symbolic dims "
                     "such as 'batch' are fine), e.g. with onnx.tools.update_model_dims.update_inputs_outputs_dims"
                 )
+
+
+def _fix_input_shapes(
+    skeleton: onnx.ModelProto,
+    weights: Mapping[str, np.ndarray],
+    input_shapes: Mapping[str, Sequence[int | None]],
+    where: str,
+) -> None:
+    """Give the skeleton's graph inputs the sizes in ``input_shapes`` (see ``import_onnx``), in place."""
+    graph = skeleton.graph
+    stored = {t.name for t in graph.initializer} | weights.keys()
+    inputs = {v.name: v for v in graph.input if v.name not in stored}
+    listed = ", ".join(f"'{name}' {_dims_text(value)}" for name, value in inputs.items())
+    for name, sizes in input_shapes.items():
+        if name == "" and len(inputs) != 1:
+            raise OnnxImportError(
+                f"{where}: an input shape without a name needs a single-input model, and this one has "
+                f"{len(inputs)} inputs ({listed}); name the input, e.g. --input-shape {next(iter(inputs), 'x')}=..."
+            )
+        value = next(iter(inputs.values())) if name == "" else inputs.get(name)
+        if value is None:
+            raise OnnxImportError(f"{where}: the model has no input '{name}' to give a shape; its inputs: {listed}")
+        dims = value.type.tensor_type.shape.dim
+        if len(sizes) != len(dims):
+            raise OnnxImportError(
+                f"{where}: input '{value.name}' has rank {len(dims)} {_dims_text(value)}, but its given shape "
+                f"{_sizes_text(sizes)} has {len(sizes)} dims; give one size (or ? to keep it dynamic) per dim"
+            )
+        for axis, (dim, size) in enumerate(zip(dims, sizes)):
+            if size is None:
+                continue
+            if size < 1:
+                raise OnnxImportError(
+                    f"{where}: input '{value.name}': size {size} of dim {axis} in {_sizes_text(sizes)} is not "
+                    "positive; give a size of at least 1, or ? to keep the dim dynamic"
+                )
+            if dim.HasField("dim_value") and dim.dim_value != size:
+                raise OnnxImportError(
+                    f"{where}: input '{value.name}' has static dim {axis} of size {dim.dim_value} "
+                    f"{_dims_text(value)}, but the given shape {_sizes_text(sizes)} makes it {size}; give "
+                    f"{dim.dim_value} or ? for that dim"
+                )
+            dim.dim_value = size  # replaces a symbolic dim_param: the two are a oneof
+
+
+def _dims_text(value: onnx.ValueInfoProto) -> str:
+    """A graph input's dims as ``[?, 3, 224, 224]`` (symbolic and unknown dims as ``?``)."""
+    dims = value.type.tensor_type.shape.dim
+    return _sizes_text([d.dim_value if d.HasField("dim_value") else None for d in dims])
+
+
+def _sizes_text(sizes: Sequence[int | None]) -> str:
+    return "[" + ", ".join("?" if s is None else str(s) for s in sizes) + "]"
 
 
 def _check(model: onnx.ModelProto, where: str) -> None:
@@ -413,7 +480,7 @@ class _Builder:
                 raise self._error(node, index, str(exc)) from None
             self._constant(array, node.output[0], location, f"Constant node '{location.name}'")
             return
-        cls = BY_ONNX_TYPE[node.op_type]
+        cls = BY_DOMAIN_TYPE.get((node.domain, node.op_type)) or BY_ONNX_TYPE[node.op_type]
         user = f"node '{location.name}' ({node.op_type})"
         attributes = {}
         for attr in node.attribute:

@@ -2,9 +2,10 @@
 
 - ``import``: ONNX -> the ``graph`` dialect.
 - ``graph``: canonicalization (constants folded, Identity and Dropout removed, BatchNorm folded, dead code gone).
-- ``quantized``: calibration on sample inputs (float models), then ``lower-to-cim``: every layer with constant
-  weights becomes exact integer crossbar arithmetic (``cim.linear``), everything else a digital-unit op. This is
-  the integer reference.
+- ``quantized``: calibration on sample inputs (float models), ``lower-solve`` (a product with the inverse of a
+  constant matrix becomes a closed-loop ``cim.solve`` on its programmed blocks), then ``lower-to-cim``: every layer
+  with constant weights becomes exact integer crossbar arithmetic (``cim.linear``), everything else a digital-unit
+  op. This is the integer reference.
 - ``cim``: ``tile`` (row blocks of one array's height), ``bit-slice`` (weights over cells, inputs over DAC bit
   planes, ADC reads, shift-add) and, on request, ``replicate``: the arithmetic exactly as the chip does it.
 - ``placed``: the chip attached to the module (``cim.chip``), ``split-groups`` (array groups that fit a tile) and
@@ -59,6 +60,7 @@ class CrossbarOptions:
     sign_encoding: str = "differential"
     array_rows: int = 64
     array_cols: int = 64
+    input_encoding: str = "signed"
     replicate: str = "none"
     array_budget: int = 0
 
@@ -67,13 +69,18 @@ class CrossbarOptions:
         cim = (
             f"tile{{array-rows={self.array_rows}}},"
             f"bit-slice{{cell-bits={self.cell_bits} dac-bits={self.dac_bits} adc-bits={self.adc_bits} "
-            f"sign-encoding={self.sign_encoding} array-rows={self.array_rows} array-cols={self.array_cols}}}"
+            f"sign-encoding={self.sign_encoding} array-rows={self.array_rows} array-cols={self.array_cols} "
+            f"input-encoding={self.input_encoding}}}"
         )
         if self.replicate == "auto":
             cim += f",replicate{{budget={self.array_budget}}}"
         return {
             "graph": "canonicalize",
-            "quantized": f"lower-to-cim{{input-bits={self.input_bits} weight-bits={self.weight_bits}}}",
+            "quantized": (
+                f"lower-solve{{matrix-bits={self.weight_bits} cell-bits={self.cell_bits} array-rows={self.array_rows} "
+                f"array-cols={self.array_cols}}},"
+                f"lower-to-cim{{input-bits={self.input_bits} weight-bits={self.weight_bits}}}"
+            ),
             "cim": cim,
             "placed": f"split-groups,place{{{placement}}}",
         }
@@ -81,11 +88,14 @@ class CrossbarOptions:
 
 @dataclass
 class PipelineOptions:
-    """How to run the pipeline: stop after ``emit``; calibrate float models on ``calib`` (arrays keyed by input
-    name, or an ``.npz`` of them; by default the bundled set beside a bundled model); verify, dump and time each
-    pass when asked."""
+    """How to run the pipeline: fix dynamic input dims to ``input_shapes``; stop after ``emit``; calibrate float
+    models on ``calib`` (arrays keyed by input name, or an ``.npz`` of them; by default the bundled set beside a
+    bundled model); verify, dump and time each pass when asked."""
 
     emit: str = "graph"
+    #: sizes of input dims by input name, None keeping a dim dynamic (see ``import_onnx``): a binary's timing and
+    #: energy count each dynamic dim after the batch as 1, so give the sizes the chip will see
+    input_shapes: dict[str, tuple[int | None, ...]] | None = None
     verify_each: bool = False
     print_ir_after_all: bool = False
     dump: TextIO | None = None
@@ -107,6 +117,11 @@ class PipelineOptions:
             raise ValueError(f"unknown stage '{self.emit}' (stages: {', '.join(STAGES)})")
         if self.crossbar is not None and self.crossbar.replicate not in ("none", "auto"):
             raise ValueError(f"replicate must be 'none' or 'auto', got '{self.crossbar.replicate}'")
+        if self.input_shapes is not None:  # plain ints, so the binary's meta can record them
+            self.input_shapes = {
+                name: tuple(None if size is None else int(size) for size in sizes)
+                for name, sizes in self.input_shapes.items()
+            }
 
     def resolved_chip(self) -> Chip:
         """The chip, loaded (``ChipError`` for a bad name or file)."""
@@ -130,7 +145,7 @@ def compile_onnx(
     pipelines = options.crossbar_options().stage_pipelines(placement)
     timings: list[PassTiming] = []
     _progress(options, "import")
-    module = import_onnx(source)  # stage: import
+    module = import_onnx(source, options.input_shapes)  # stage: import
     _dump(options, "import", module)
     for stage in STAGES[STAGES.index("import") + 1 : STAGES.index(options.emit) + 1]:
         _progress(options, stage)
@@ -158,12 +173,16 @@ def compile_binary(
     chip = options.resolved_chip()
     report = placement_report(module, chip)
     crossbar = options.crossbar_options()
+    input_shapes = options.input_shapes
+    if input_shapes is not None and "" in input_shapes:  # the only input, unnamed: record its name
+        input_shapes = {main_function(module).input_names[0]: input_shapes[""]}
     meta = {
         "model": Path(source).name if isinstance(source, (str, os.PathLike)) else "<onnx.ModelProto>",
         "chip": chip.name,
         "crossbar": dataclasses.asdict(crossbar),
         "placement": {"time_limit": options.time_limit, "seed": options.seed, "workers": options.workers},
         "calib_method": options.calib_method,
+        "input_shapes": input_shapes,
     }
     write_binary(output, module, chip_text=chip.to_toml(), program=generate(module).encode(), report=report, meta=meta)
     timings.append(PassTiming("codegen + binary", time.perf_counter() - start))

@@ -86,6 +86,8 @@ def _progress(total_label: str) -> Callable[[int, int], None] | None:
 def run_binary(args: argparse.Namespace) -> dict[str, np.ndarray]:
     """``cimc run model.cimb``: its outputs on the simulated chip."""
     session = session_for(args.model, args)
+    if session.simulator.stats.ir_drop_warning:
+        print(f"cimc: warning: {session.simulator.stats.ir_drop_warning}", file=sys.stderr)
     inputs = load_inputs(args.input, session.simulator.input_names)
     show = _progress("simulated")
     total = len(next(iter(inputs.values()))) if inputs else 0
@@ -157,6 +159,7 @@ def evaluate_binary(
         "drift_compensation": config.drift_compensation,
         "verify_iterations": config.verify_iterations,
         "reference": None if reference is None else str(reference),
+        "warnings": [w for w in (first.simulator.stats.ir_drop_warning,) if w],
     }
     result = evaluate(
         make,
@@ -198,6 +201,7 @@ def format_evaluation(result: dict[str, Any]) -> str:
         )
     if s["reference"] is None:
         lines.append("  (no fp32 comparison: give --reference model.onnx)")
+    lines += [f"  warning: {w}" for w in s["warnings"]]
     return "\n".join(lines)
 
 

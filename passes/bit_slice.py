@@ -4,7 +4,11 @@ A weight of ``weight_bits`` bits does not fit one cell of ``cell_bits`` bits, an
 does not fit one DAC step of ``dac_bits`` bits; so a row block becomes
 
 - ``cim.bit_planes``: the codes streamed ``dac_bits`` at a time (one per codes value and width, shared by every row
-  block that reads those codes, placed right after the codes are made);
+  block that reads those codes, placed right after the codes are made); codes with a zero point z > 0 stream
+  signed (``input-encoding=signed``, the default): ``codes - z`` in a positive and a negative phase, so the
+  arrays never carry the zero point's common current, whose analog error the digital zero-point correction
+  cannot take out (it wrecks transformer layers, whose codes sit around a mid-range zero point); the layer's
+  ``cim.dequantize`` then takes no zero point out. ``unsigned`` streams the codes as they are;
 - ``cim.program``: the weights as conductance levels (their width kept as its ``weight_bits``),
   ``ceil(weight_bits / cell_bits)`` slices of ``cell_bits`` bits each; signed weights as a ``differential`` pair of
   arrays (positive and negative parts) or as ``offset`` codes ``w + 2^(weight_bits - 1)`` in one array, the offset
@@ -29,11 +33,15 @@ from cimc.ir.core import UNKNOWN, BlockArgument, OpResult, Value
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import (
     SIGN_ENCODINGS,
+    AccumulateOp,
     AdcOp,
     BitPlanesOp,
+    DequantizeOp,
+    Im2ColOp,
     LinearOp,
     MvmOp,
     ProgramOp,
+    QuantizeOp,
     ShiftAddOp,
     exact_adc_bits,
     slices_for,
@@ -58,10 +66,37 @@ def weight_levels(weights: np.ndarray, weight_bits: int, cell_bits: int, sign_en
     return levels.astype(np.uint8), offset
 
 
-def bit_planes(codes: Value, dac_bits: int, input_bits: int) -> Value:
-    """The ``cim.bit_planes`` of ``codes`` for this DAC and code width: the one already made, else a new one right
-    after the codes' definition (so it dominates every row block reading them), located where the codes are made."""
+#: How codes stream through the DACs (see the module docstring).
+INPUT_ENCODINGS = ("signed", "unsigned")
+
+
+def zero_point_of(codes: Value) -> int:
+    """The zero point of codes made by ``cim.quantize`` (directly or through ``cim.im2col``); 0 when unknown."""
+    op = getattr(codes, "op", None)
+    if isinstance(op, Im2ColOp):
+        return op.attr("fill")
+    if isinstance(op, QuantizeOp):
+        return op.attr("zero_point")
+    return 0
+
+
+def dequantize_of(value: Value) -> DequantizeOp | None:
+    """The ``cim.dequantize`` a layer's partial sums reach, directly or through its ``cim.accumulate``."""
+    for use in value.uses:
+        if isinstance(use.op, DequantizeOp):
+            return use.op
+        if isinstance(use.op, AccumulateOp):
+            return dequantize_of(use.op.result)
+    return None
+
+
+def bit_planes(codes: Value, dac_bits: int, input_bits: int, zero_point: int = 0) -> Value:
+    """The ``cim.bit_planes`` of ``codes`` for this DAC, code width and signed stream (``zero_point`` > 0): the one
+    already made, else a new one right after the codes' definition (so it dominates every row block reading
+    them), located where the codes are made."""
     attributes: dict[str, Attribute] = {"dac_bits": IntAttr(dac_bits), "input_bits": IntAttr(input_bits)}
+    if zero_point:
+        attributes["zero_point"] = IntAttr(zero_point)
     for use in codes.uses:
         if isinstance(use.op, BitPlanesOp) and use.op.attributes == attributes:
             return use.op.result
@@ -88,6 +123,7 @@ class BitSlicePass(Pass):
     sign_encoding: str = "differential"
     array_rows: int = 64
     array_cols: int = 64
+    input_encoding: str = "signed"
 
     def __post_init__(self) -> None:
         for option, value, low, high in (
@@ -102,6 +138,11 @@ class BitSlicePass(Pass):
                 f"pass 'bit-slice' option 'sign-encoding' must be one of {', '.join(SIGN_ENCODINGS)}, "
                 f"got '{self.sign_encoding}'"
             )
+        if self.input_encoding not in INPUT_ENCODINGS:
+            raise PipelineError(
+                f"pass 'bit-slice' option 'input-encoding' must be one of {', '.join(INPUT_ENCODINGS)}, "
+                f"got '{self.input_encoding}'"
+            )
         if self.array_rows < 1 or self.array_cols < 1:
             raise PipelineError(
                 f"pass 'bit-slice' options 'array-rows' and 'array-cols' must be positive, "
@@ -109,14 +150,18 @@ class BitSlicePass(Pass):
             )
 
     def run(self, module: ModuleOp) -> None:
-        for op in linears(module):
-            self.slice_linear(op)
+        plan = [(op, *self.signed_stream(op)) for op in linears(module)]  # decided before any dequantize changes
+        for op, zero_point, _ in plan:
+            self.slice_linear(op, zero_point)
+        for _, zero_point, dequantize in plan:
+            if zero_point and dequantize is not None:  # the arrays summed codes - z: nothing left to take out
+                dequantize.attributes["zero_point"] = IntAttr(0)
         left = linears(module)
         if left:
             raise left[0].error("remains after bit-slice")
 
-    def slice_linear(self, op: LinearOp) -> None:
-        """Replace ``op`` by its crossbar form."""
+    def slice_linear(self, op: LinearOp, zero_point: int = 0) -> None:
+        """Replace ``op`` by its crossbar form, its codes streamed signed around ``zero_point`` when nonzero."""
         if op.rows > self.array_rows:
             raise op.error(
                 f"{op.rows} rows do not fit arrays of {self.array_rows} rows; run "
@@ -128,7 +173,7 @@ class BitSlicePass(Pass):
         weight_bits, input_bits = op.attr("weight_bits"), op.attr("input_bits")
         dac_bits = min(self.dac_bits, input_bits)  # a code narrower than the DAC streams in one step
         levels, weight_offset = weight_levels(linear_weights(op), weight_bits, self.cell_bits, self.sign_encoding)
-        planes = bit_planes(codes, dac_bits, input_bits)
+        planes = bit_planes(codes, dac_bits, input_bits, zero_point)
 
         def add(new: ProgramOp | MvmOp | AdcOp | ShiftAddOp) -> Value:
             return block.insert_before(op, new).result
@@ -158,6 +203,8 @@ class BitSlicePass(Pass):
         }
         readings = add(AdcOp.build(currents, attributes=adc, location=op.location))
         recombine: dict[str, Attribute] = {"dac_bits": IntAttr(dac_bits), "cell_bits": IntAttr(self.cell_bits)}
+        if zero_point:
+            recombine["input_zero_point"] = IntAttr(zero_point)
         if weight_offset:
             recombine |= {"weight_offset": IntAttr(weight_offset), "row_offset": row_offset, "rows": IntAttr(op.rows)}
         partial = add(
@@ -165,3 +212,13 @@ class BitSlicePass(Pass):
         )
         op.result.replace_all_uses_with(partial)
         op.erase()
+
+    def signed_stream(self, op: LinearOp) -> tuple[int, DequantizeOp | None]:
+        """The zero point to stream ``op``'s codes around (0: unsigned) and the dequantize that then keeps no zero
+        point; signed only where that dequantize is found, so the layer's arithmetic stays exact."""
+        zero_point, input_bits = zero_point_of(op.operands[0]), op.attr("input_bits")
+        dequantize = dequantize_of(op.result)
+        signed = self.input_encoding == "signed" and 0 < zero_point < 1 << input_bits
+        if not signed or dequantize is None or dequantize.attr("zero_point") != zero_point:
+            return 0, None
+        return zero_point, dequantize

@@ -6,8 +6,8 @@ it starts from is known. A shape is known from the type alone when the dimension
 ``graph.shape`` folds even though its operand is not constant. Casts to the type a value already has and
 reshapes to the shape it already has are dropped.
 
-Random ops are never folded, nor ``DequantizeLinear`` (see ``NEVER_FOLDED``). Folding never makes a tensor
-larger than ``max-elements`` unless its inputs were at least as large (transposing a weight folds; broadcasting a
+Random ops are never folded, nor ``DequantizeLinear`` and ``Inverse`` (see ``NEVER_FOLDED``). Folding never makes a
+tensor larger than ``max-elements`` unless its inputs were at least as large (transposing a weight folds; broadcasting a
 scalar into a huge tensor does not), so weights are not blown up in the IR.
 """
 
@@ -27,11 +27,14 @@ from cimc.passes.common import blob_name, constant_value, insert_constant, repla
 
 #: ONNX ops never folded: random ones (evaluating them once would freeze one sample), and DequantizeLinear, which
 #: keeps a quantized model's integer weights and their scales visible to the passes that program them into
-#: cells (onnxruntime's constant folding skips it by default for the same reason).
+#: cells (onnxruntime's constant folding skips it by default for the same reason); and Inverse: the inverse of a
+#: constant matrix is a linear solve that ``lower-solve`` gives to closed-loop arrays (folding it would program
+#: a quantized A^-1 instead, far less accurate for an ill-conditioned A).
 NEVER_FOLDED = frozenset(
     {
         "Bernoulli",
         "DequantizeLinear",
+        "Inverse",
         "Multinomial",
         "RandomNormal",
         "RandomNormalLike",

@@ -9,6 +9,7 @@ Where work runs (``op_tiles``), which decides the traffic:
 - a group's reads (``cim.mvm``, ``cim.adc``, ``cim.shift_add``) run on its own tile;
 - a layer's partial sums are reduced on the tile of its first group, its *reduction point*: ``cim.accumulate``
   and ``cim.dequantize`` run there (``layer_tile``);
+- a ``cim.solve`` runs on the tile of its first group (its first block), which gathers the solution;
 - any other op (``cim.digital``, ``cim.quantize``, ``cim.im2col``, ``cim.bit_planes``) runs where its first
   operand that lives on a tile lives: the digital ops after a layer on the layer's reduction point, a residual add
   where its first operand (the layer it ends) is; work on the model inputs alone runs at the I/O port, which sits
@@ -23,6 +24,9 @@ batch, dynamic ones counting 1, times its element size):
   ``vectors`` the product of the planes' dims between the batch and the contraction axes (a shift-add's codes,
   for offset encoding, are among them);
 - *partials*: every group sends its partial sums (int32) to its layer's reduction point;
+- *solves*: every group of a ``cim.solve`` receives the right-hand side's entries of its block's rows (as
+  *activations*, from where the right-hand side is made) and sends the solution's entries of its block's columns
+  to the solve's tile (as *partials*), both in the right-hand side's element type, for each right-hand side;
 - *operands*: an op's operand that lives on another tile travels there (a residual add's shortcut);
 - *outputs*: the function's results travel to the port.
 
@@ -42,6 +46,7 @@ from cimc.ir.attributes import Attribute, DenseArrayAttr, DictAttr, IntAttr, Str
 from cimc.ir.core import Location, Operation, OpResult, Value
 from cimc.ir.dialects.builtin import ModuleOp, ReturnOp
 from cimc.ir.dialects.cim import AccumulateOp, AdcOp, BitPlanesOp, DequantizeOp, MvmOp, ProgramOp, ShiftAddOp
+from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import main_function
 from cimc.ir.pass_manager import Pass, PipelineError, register_pass
 from cimc.ir.types import ElementType, TensorType
@@ -116,6 +121,8 @@ class _Traffic:
             elif isinstance(op, ReturnOp):
                 self.add_operand_flows(op, _AT_PORT, "outputs")
                 continue
+            elif isinstance(op, SolveOp):
+                home = self.add_solve(op)
             else:
                 homes = [self.of(v) for v in op.operands]
                 home = next((h for h in homes if h >= 0), _AT_PORT if _AT_PORT in homes else _CONSTANT)
@@ -139,6 +146,23 @@ class _Traffic:
             return
         size = -(-mvm.vectors * self.groups[group].rows * producer.attr("input_bits") // 8)
         self.flows.append(Flow(_port(source), group, size, "activations", planes))
+
+    def add_solve(self, op: SolveOp) -> int:
+        """The right-hand side's rows to each group of a solve and the solution's columns back to the first group,
+        whose tile the solve runs on (returned)."""
+        rhs = op.operands[0]
+        assert isinstance(rhs.type, TensorType)
+        per_entry = op.rhs_per_sample * rhs.type.element.dtype.itemsize
+        sizes = op.attr("block")
+        groups = [self.of(v) for v in op.operands[1:]]
+        source, home = self.of(rhs), groups[0]
+        for index, group in enumerate(groups):
+            rows, columns = divmod(index, len(sizes))
+            if source not in (group, _CONSTANT):
+                self.flows.append(Flow(_port(source), group, sizes[rows] * per_entry, "activations", rhs))
+            if group != home:
+                self.flows.append(Flow(group, home, sizes[columns] * per_entry, "partials", op.result))
+        return home
 
     def add_operand_flows(self, op: Operation, home: int, kind: str) -> None:
         """The operands of ``op`` that live elsewhere, sent to its tile."""

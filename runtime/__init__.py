@@ -2,7 +2,8 @@
 
 ``InferenceSession("model.cimb").run(None, {"x": batch})`` is shaped like onnxruntime's session; the simulator
 models the arrays' analog behaviour (``cimc.runtime.analog``, device presets in ``cimc.runtime.devices``), and
-``cimc.runtime.performance`` gives latency, throughput and energy from the binary's instruction streams. Names are
+``cimc.runtime.performance`` gives latency, throughput and energy from the binary's instruction streams;
+``solve(A, b)`` solves linear systems in one analog step on a closed-loop chip (``cimc.runtime.closed_loop``). Names are
 imported on first use (PEP 562): loading a binary does not load the simulator or numba.
 """
 
@@ -15,6 +16,10 @@ _EXPORTS = {
     "InferenceSession": "cimc.runtime.session",
     "AnalogConfig": "cimc.runtime.analog",
     "load_binary": "cimc.runtime.binary",
+    "solve": "cimc.runtime.closed_loop",
+    "SolveConfig": "cimc.runtime.closed_loop",
+    "SolveStats": "cimc.runtime.closed_loop",
+    "UnstableMatrixError": "cimc.runtime.closed_loop",
 }
 
 __all__ = sorted(_EXPORTS)

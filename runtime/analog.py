@@ -294,13 +294,15 @@ def read_sigmas(device: Device, cell_bits: int, dac_bits: int = 1) -> tuple[floa
 class ProgrammedGroup:
     """An array group as it is read: ``conductance[sign, slice, row, col]`` in level units (float32) with every
     static effect applied, each column's ADC static offset in LSB (``adc_offsets[sign, slice, col]``, float32),
-    the stuck cell counts and the drift-compensation gain applied (1.0 when off)."""
+    the stuck cell counts, the drift-compensation gain applied (1.0 when off) and the smallest IR-drop factor of
+    any cell (1.0 when off; the first-order model holds while it stays above about 0.9)."""
 
     conductance: np.ndarray
     adc_offsets: np.ndarray
     stuck_on: int
     stuck_off: int
     gain: float
+    min_ir_factor: float = 1.0
 
 
 def program_group(
@@ -321,7 +323,8 @@ def program_group(
     ``read_noise``) accumulated 1/f noise; the drift-compensation gain against the programmed conductances at
     ``t0``; IR drop, a factor ``a`` per cell from the drifted conductances of each physical array (every
     ``array_cols`` columns; None: the whole width is one array); each ADC's offset, shared by the ``adc_columns``
-    adjacent columns of an array that one ADC reads. The level units are
+    columns of an array that one ADC reads (interleaved: column ``c`` on ADC ``c mod (array_cols / adc_columns)``,
+    as ``cimc.runtime.timing`` counts conversions). The level units are
 
         conductance = gain * (g * a - g_min) / delta
 
@@ -357,8 +360,11 @@ def program_group(
         g = flicker_noise(g, g_programmed, config.drift_time_s, device, rng)
     gain = compensation_gain(g_programmed, g, g_min) if config.drift_compensation else 1.0
 
+    min_ir_factor = 1.0
     if config.ir_drop and device.wire_ohm > 0:
-        g = g * ir_drop_attenuation(g, device.wire_ohm, array_cols)
+        factor = ir_drop_attenuation(g, device.wire_ohm, array_cols)
+        min_ir_factor = float(factor.min(initial=1.0))
+        g = g * factor
 
     conductance = g - g_target
     conductance *= np.float32(1 / delta)
@@ -371,9 +377,14 @@ def program_group(
         width = array_cols or cols
         per_array = -(-width // adc_columns)
         column = np.arange(cols)
-        adc = column // width * per_array + column % width // adc_columns  # the ADC that reads each column
-        draws = rng.normal(0.0, config.adc_offset_lsb, (signs, slices, int(adc[-1]) + 1))
+        adc = column // width * per_array + column % width % per_array  # interleaved, as cimc.runtime.timing reads
+        draws = rng.normal(0.0, config.adc_offset_lsb, (signs, slices, int(adc.max()) + 1))
         offsets = draws[..., adc].astype(np.float32)
     return ProgrammedGroup(
-        conductance=conductance, adc_offsets=offsets, stuck_on=stuck_on, stuck_off=stuck_off, gain=gain
+        conductance=conductance,
+        adc_offsets=offsets,
+        stuck_on=stuck_on,
+        stuck_off=stuck_off,
+        gain=gain,
+        min_ir_factor=min_ir_factor,
     )

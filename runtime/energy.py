@@ -16,6 +16,9 @@ Events per inference (one input sample), from the streams and each group's geome
 - ``network``: bits x router hops of every transfer, times ``network_bit_hop_pj`` (the port's channel is no hop);
 - ``digital``: digital-unit operations (``cimc.runtime.timing.digital_op_count``), times ``digital_op_pj``.
 
+A ``solve`` counts no events here: its analog steps, conversions and refinement depend on the matrix's values, so
+``cimc.runtime.closed_loop`` computes its energy (and its digital baseline) from the matrix.
+
 The I/O port's work on the model inputs (quantizing them, making their bit planes) takes no tile time (see
 ``cimc.runtime.timing``) but its operations are charged as digital ones here; the port has no tile buffer.
 
@@ -60,6 +63,13 @@ BASELINE = {
         "DRAM read, 640 pJ per 32-bit word; Han et al., 'Learning both weights and connections for efficient "
         "neural networks', NeurIPS 2015, Table 1, from Horowitz ISSCC 2014",
     ),
+}
+
+#: The float32 arithmetic of a digital linear solver (``cimc.runtime.closed_loop``'s baseline), in pJ at 45 nm; its
+#: matrix comes from DRAM at ``BASELINE["dram_byte"]``.
+FP32_BASELINE = {
+    "multiply": Constant(3.7, "32-bit float multiply; Horowitz, 'Computing's energy problem', ISSCC 2014, 45 nm"),
+    "add": Constant(0.9, "32-bit float add; Horowitz, ISSCC 2014, 45 nm"),
 }
 
 

@@ -44,6 +44,9 @@ class Opcode(IntEnum):
     SEND = 8
     #: receive ``c`` bytes per sample from tile (``a``, ``b``) (``PORT``: the I/O port), flow ``d``
     RECV = 9
+    #: closed-loop solve of ``A x = b`` on the ``b`` groups of ``A``'s blocks, group ``a`` the first (row-major block
+    #: order): ``c`` unknowns, ``d`` right-hand sides per sample (``cimc.runtime.closed_loop`` models its circuit)
+    SOLVE = 10
 
 
 _INSTRUCTION = struct.Struct("<B3xIIII")

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cimc.compiler.chip import Chip
+from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.interpreter import main_function
+from cimc.ir.types import TensorType
 from cimc.runtime.binary import CompiledModel
 from cimc.runtime.energy import Energy, estimate_energy
 from cimc.runtime.isa import PORT, Streams
@@ -21,10 +24,13 @@ BUSIEST = 5
 
 @dataclass(frozen=True)
 class Performance:
-    """The timing and the energy of one compiled model on its chip."""
+    """The timing and the energy of one compiled model on its chip. ``dynamic_dims`` names each model input with a
+    dynamic dim after the first (the batch), as ``x[?x3x?x?]``: the instruction streams count such a dim as 1, so
+    the figures describe an input far smaller than a real one (compile with ``--input-shape``)."""
 
     timing: Timing
     energy: Energy
+    dynamic_dims: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able figures: ``latency_cycles``, ``latency_s``, ``interval_cycles``, ``throughput_per_s``,
@@ -33,7 +39,8 @@ class Performance:
         -> ``busy_cycles``, ``utilization``), ``links`` (``"row,col->row,col"`` -> busy cycles), ``layers`` (layer
         -> busy cycles on tiles), and ``energy``: ``per_inference_pj`` (category -> pJ), ``total_pj``, ``macs``,
         ``tops_per_w``, ``programming_pj``, ``programming_s``, ``baseline`` (``per_inference_pj``, ``total_pj``)
-        and ``ratio`` (baseline / CIM)."""
+        and ``ratio`` (baseline / CIM); ``dynamic_dims``: the inputs whose dims after the batch are unknown, as
+        ``"x[?x3x?x?]"`` (the figures count those dims as 1)."""
         timing, energy = self.timing, self.energy
         bottleneck = timing.bottleneck
         utilization = timing.utilization
@@ -67,6 +74,7 @@ class Performance:
                 "baseline": {"per_inference_pj": dict(energy.baseline_pj), "total_pj": energy.baseline_total_pj},
                 "ratio": energy.ratio,
             },
+            "dynamic_dims": list(self.dynamic_dims),
         }
 
 
@@ -95,14 +103,44 @@ def estimate(model: CompiledModel, *, pulses_per_cell: int = 1, write_pulse_s: f
     return Performance(
         simulate(streams, chip, groups),
         estimate_energy(streams, chip, groups, pulses_per_cell=pulses_per_cell, write_pulse_s=write_pulse_s),
+        _dynamic_inputs(model.module),
+    )
+
+
+def _dynamic_inputs(module: ModuleOp) -> tuple[str, ...]:
+    """Each input of ``main`` with a dynamic dim after the first, as ``name[?x3x?x?]``."""
+    func = main_function(module)
+    found = []
+    for name, arg in zip(func.input_names, func.arguments):
+        shape = arg.type.shape if isinstance(arg.type, TensorType) else ()
+        if None in shape[1:]:
+            found.append(f"{name}[{'x'.join('?' if d is None else str(d) for d in shape)}]")
+    return tuple(found)
+
+
+def _dynamic_note(dynamic: tuple[str, ...]) -> str:
+    """The warning ``format_performance`` opens with when inputs have dynamic dims, with the flags that fix them
+    (``<n>`` standing for each size only the user knows)."""
+    inputs, flags = [], []
+    for entry in dynamic:
+        name, _, dims = entry[:-1].rpartition("[")
+        sizes = dims.split("x")
+        inputs.append(f"input {name} has dynamic dims [{', '.join(sizes)}]")
+        fixed = [sizes[0]] + ["<n>" if size == "?" else size for size in sizes[1:]]
+        flags.append(f"--input-shape {name}={'x'.join(fixed)}")
+    return (
+        f"Note: {', '.join(inputs)}: these figures count each unknown dim after the batch as 1; "
+        f"compile with {' '.join(flags)} for real sizes"
     )
 
 
 def format_performance(performance: Performance) -> str:
-    """A compact text block: latency, throughput, bottleneck, energy per inference with its breakdown, TOPS/W,
-    the digital baseline and the ratio, programming, and the busiest tiles' utilization."""
+    """A compact text block: a note when inputs have dynamic dims (the figures then describe a tiny input), latency,
+    throughput, bottleneck, energy per inference with its breakdown, TOPS/W, the digital baseline and the ratio,
+    programming, and the busiest tiles' utilization."""
     timing, energy = performance.timing, performance.energy
-    lines = [
+    lines = [_dynamic_note(performance.dynamic_dims)] if performance.dynamic_dims else []
+    lines += [
         f"Latency:    {timing.latency_cycles:,} cycles = {timing.latency_s * 1e6:,.2f} us "
         f"at {timing.clock_hz / 1e9:g} GHz",
         f"Throughput: {timing.throughput_per_s:,.0f} inferences/s (a new input every {timing.interval_cycles:,} "

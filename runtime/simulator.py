@@ -31,7 +31,17 @@ import numpy as np
 from cimc.ir.attributes import DictAttr, IntAttr
 from cimc.ir.core import Operation, Value
 from cimc.ir.dialects.builtin import FuncOp, ModuleOp
-from cimc.ir.dialects.cim import CHIP_ATTRIBUTE, AccumulateOp, AdcOp, BitPlanesOp, MvmOp, ProgramOp, ShiftAddOp
+from cimc.ir.dialects.cim import (
+    CHIP_ATTRIBUTE,
+    AccumulateOp,
+    AdcOp,
+    BitPlanesOp,
+    MvmOp,
+    ProgramOp,
+    ShiftAddOp,
+    signed_phases,
+)
+from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import InterpreterError, bind_inputs, main_function
 from cimc.runtime import kernels
 from cimc.runtime.analog import AnalogConfig, program_group, read_sigmas
@@ -63,16 +73,28 @@ class _Arrays:
     exact_weights: np.ndarray | None  # int64 [rows, cols]
     stuck_on: int
     stuck_off: int
+    min_ir_factor: float = 1.0
 
 
 @dataclass(frozen=True)
 class ProgrammingStats:
-    """What programming the arrays gave: groups, cells, stuck cells."""
+    """What programming the arrays gave: groups, cells, stuck cells, and the smallest first-order IR-drop factor
+    of any cell (below about 0.9 the first-order model overstates the drop: ``ir_drop_warning`` says so)."""
 
     groups: int
     cells: int
     stuck_on: int
     stuck_off: int
+    min_ir_factor: float
+
+    @property
+    def ir_drop_warning(self) -> str | None:
+        if self.min_ir_factor >= 0.9:
+            return None
+        return (
+            f"IR drop takes up to {1 - self.min_ir_factor:.0%} of a cell's voltage: beyond the first-order model's "
+            "range (a few percent), so the simulated drop is overstated; smaller arrays or lower conductances help"
+        )
 
 
 def _chains(func: FuncOp) -> dict[int, _Chain]:
@@ -137,6 +159,7 @@ class Simulator:
             cells=sum(c.program.tensor_attr("levels").size * c.program.attr("replication") for c in self._unique()),
             stuck_on=sum(a.stuck_on for a in self._arrays.values()),
             stuck_off=sum(a.stuck_off for a in self._arrays.values()),
+            min_ir_factor=min((a.min_ir_factor for a in self._arrays.values()), default=1.0),
         )
 
     @property
@@ -163,7 +186,7 @@ class Simulator:
         rows = program.rows
         if self.exact_fast_path and self.config.is_ideal and self._adc_exact(chain):
             return _Arrays([], [], _signed_weights(chain), 0, 0)
-        conductance, offsets, stuck_on, stuck_off = [], [], 0, 0
+        conductance, offsets, stuck_on, stuck_off, min_ir_factor = [], [], 0, 0, 1.0
         for replica in range(program.attr("replication")):
             rng = np.random.default_rng([self.config.seed, chain.group, replica])
             arrays = program_group(
@@ -179,7 +202,8 @@ class Simulator:
             offsets.append(arrays.adc_offsets.reshape(-1).astype(np.float32))
             stuck_on += arrays.stuck_on
             stuck_off += arrays.stuck_off
-        return _Arrays(conductance, offsets, None, stuck_on, stuck_off)
+            min_ir_factor = min(min_ir_factor, arrays.min_ir_factor)
+        return _Arrays(conductance, offsets, None, stuck_on, stuck_off, min_ir_factor)
 
     def _exact_layers(self) -> dict[int, _ExactProduct]:
         """The ``cim.accumulate`` ops whose row blocks all read exactly from one codes value: each becomes one
@@ -208,7 +232,8 @@ class Simulator:
                 assert block is not None
                 start = chain.mvm.attr("row_offset")
                 weights[start : start + block.shape[0], offset : offset + block.shape[1]] += block
-            layers[id(op)] = _ExactProduct(weights, blocks[0].planes.attr("input_bits"))
+            planes = blocks[0].planes
+            layers[id(op)] = _ExactProduct(weights, planes.attr("input_bits"), planes.attr("zero_point"))
             self._pass_through.update(id(c.shift_add) for c in blocks)
         return layers
 
@@ -272,6 +297,8 @@ class Simulator:
                     return [self._read(chain, args, first_sample)]
                 if isinstance(op, ProgramOp):
                     return [np.empty((0,), np.uint8)]  # programmed once, in __init__
+                if isinstance(op, SolveOp):
+                    return [self._solve(op, args[0])]
                 evaluate = getattr(op, "evaluate", None)
                 if evaluate is None:
                     raise InterpreterError(f"'{op.name}' at {op.location} has no implementation")
@@ -280,6 +307,30 @@ class Simulator:
             raise
         except Exception as exc:
             raise InterpreterError(f"'{op.name}' at {op.location} failed: {exc}") from exc
+
+    def _solve(self, op: SolveOp, rhs: np.ndarray) -> np.ndarray:
+        """A ``cim.solve`` by the closed-loop circuit model (``cimc.runtime.closed_loop``) under this run's device,
+        seed and drift, one sample of a batched right-hand side ``[..., n, k]`` at a time; the seed is the run's for
+        every sample, as one programmed matrix serves them all."""
+        from cimc.compiler.chip import Chip
+        from cimc.runtime.closed_loop import SolveConfig, solve
+
+        chip = self.module.attributes.get(CHIP_ATTRIBUTE)
+        if chip is None:
+            raise InterpreterError(f"'{op.name}' at {op.location} needs the module's '{CHIP_ATTRIBUTE}': compile it")
+        config = SolveConfig(
+            ideal=self.config.is_ideal,
+            device=self.config.device,
+            matrix_bits=op.matrix_bits,
+            tol=op.attr("tol"),
+            max_iterations=op.attr("max_iterations"),
+            seed=self.config.seed,
+            drift_time_s=self.config.drift_time_s,
+        )
+        matrix = op.tensor_attr("matrix")
+        samples = rhs.reshape(-1, *rhs.shape[-2:]) if rhs.ndim > 2 else rhs[None]
+        x = [solve(matrix, b, Chip.from_attribute(chip), config=config)[0] for b in samples]
+        return np.stack(x).reshape(rhs.shape).astype(rhs.dtype)
 
     def _read(self, chain: _Chain, args: list[np.ndarray], first_sample: int) -> np.ndarray:
         """A row block's partial sums ``[..., cols]`` (i32) from its input codes ``args[0]``."""
@@ -294,15 +345,15 @@ class Simulator:
             product = self._products.get(chain.group)
             if product is None:
                 product = self._products[chain.group] = _ExactProduct(
-                    arrays.exact_weights, chain.planes.attr("input_bits")
+                    arrays.exact_weights, chain.planes.attr("input_bits"), chain.planes.attr("zero_point")
                 )
             return product(x).astype(np.int32).reshape(*lead, columns)
         vectors = max(math.prod(lead[1:]), 1)
         partial = self._analog_read(chain, arrays, x, first_sample * vectors, vectors)
         if len(args) > 1:  # offset encoding: the stored offset times the codes' sum comes out again
             s0, n = shift_add.attr("row_offset"), shift_add.attr("rows")
-            sums = args[1][..., s0 : s0 + n].astype(np.int64).sum(axis=-1).reshape(-1, 1)
-            partial -= shift_add.attr("weight_offset") * sums
+            codes_in = args[1][..., s0 : s0 + n].astype(np.int64) - shift_add.attr("input_zero_point")
+            partial -= shift_add.attr("weight_offset") * codes_in.sum(axis=-1).reshape(-1, 1)
         return partial.astype(np.int32).reshape(*lead, columns)
 
     def _analog_read(
@@ -316,10 +367,11 @@ class Simulator:
         planes = chain.planes.result.type.shape[0]  # type: ignore[attr-defined]
         cell_bits = program.attr("cell_bits")
         sign = np.array([1, -1][:signs], dtype=np.int64).reshape(1, signs, 1)
-        shifts = (
-            np.arange(planes).reshape(-1, 1, 1) * dac_bits + np.arange(slices).reshape(1, 1, -1) * cell_bits
-        ).astype(np.int64)
-        weights = np.ascontiguousarray((sign << shifts).reshape(planes, signs * slices))
+        slice_shift = np.int64(1) << (np.arange(slices, dtype=np.int64) * cell_bits).reshape(1, 1, -1)
+        plane_weight = chain.shift_add.plane_weights(planes).reshape(-1, 1, 1)
+        weights = np.ascontiguousarray((plane_weight * sign * slice_shift).reshape(planes, signs * slices))
+        zero_point = chain.planes.attr("zero_point")
+        counts = signed_phases(chain.planes.attr("input_bits"), dac_bits, zero_point) if zero_point else (planes,)
         sigma_cell, sigma_column = (
             read_sigmas(self.config.device, cell_bits, dac_bits) if self.config.read_noise else (0.0, 0.0)
         )
@@ -341,7 +393,10 @@ class Simulator:
             for begin in range(0, len(rows_of), chunk):
                 sel = rows_of[begin : begin + chunk]
                 xs = x[sel].astype(np.int64) if replicas > 1 else x[begin : begin + chunk].astype(np.int64)
-                stacked = np.concatenate([(xs >> (p * dac_bits)) & mask for p in range(planes)]).astype(dtype)
+                phases = [xs] if not zero_point else [np.maximum(xs - zero_point, 0), np.maximum(zero_point - xs, 0)]
+                stacked = np.concatenate(
+                    [(phase >> (p * dac_bits)) & mask for phase, n in zip(phases, counts) for p in range(n)]
+                ).astype(dtype)
                 currents = np.matmul(stacked, g)
                 active = np.einsum("ij,ij->i", stacked, stacked, dtype=np.float32)
                 part = np.zeros((len(sel), columns), dtype=np.int64)
@@ -374,20 +429,22 @@ def _signed_weights(chain: _Chain) -> np.ndarray:
 
 
 class _ExactProduct:
-    """``codes @ weights`` of integers, exact at BLAS speed: float32 GEMMs over row chunks short enough that every
-    sum stays below 2^24 (float32's exact integers), the chunks' products added in float64."""
+    """``(codes - zero_point) @ weights`` of integers, exact at BLAS speed: float32 GEMMs over row chunks short
+    enough that every sum stays below 2^24 (float32's exact integers), the chunks' products added in float64, the
+    zero point's share (``zero_point * column sums``) taken out in int64."""
 
-    def __init__(self, weights: np.ndarray, input_bits: int) -> None:
+    def __init__(self, weights: np.ndarray, input_bits: int, zero_point: int = 0) -> None:
         top = float((1 << input_bits) - 1) * float(max(int(np.abs(weights).max(initial=0)), 1))
         self.chunk = max(1, int((2**24 - 1) // top))
         self.weights = weights.astype(np.float32)  # |w| < 2^24: exact
+        self.offset = zero_point * weights.astype(np.int64).sum(axis=0)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         rows, columns = self.weights.shape
         xf = x[..., :rows].reshape(-1, rows).astype(np.float32)
         if rows <= self.chunk:
-            return (xf @ self.weights).astype(np.int64)
+            return (xf @ self.weights).astype(np.int64) - self.offset
         total = np.zeros((len(xf), columns), np.float64)
         for start in range(0, rows, self.chunk):
             total += xf[:, start : start + self.chunk] @ self.weights[start : start + self.chunk]
-        return total.astype(np.int64)
+        return total.astype(np.int64) - self.offset

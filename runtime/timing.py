@@ -11,6 +11,8 @@ every cycle"). Each tile runs its stream once per input sample, in order, one in
 - ``shift_add``, ``accumulate``, ``dequantize``, ``digital``: ``digital_cycles`` of their op counts
   (``digital_op_count``);
 - ``program``: no time per inference (loading the chip; ``cimc.runtime.energy`` gives its time);
+- ``solve``: no time here: a closed-loop solve's settling and refinement depend on the matrix's values, which the
+  streams do not hold; ``cimc.runtime.closed_loop`` computes its time and energy from the matrix;
 - ``send``: departs when the tile reaches it and costs the sender nothing; ``recv`` waits for its flow to arrive.
 
 A transfer follows its XY route (``cimc.compiler.network.route``, torus aware) and occupies every link of it for
@@ -38,6 +40,7 @@ from cimc.compiler.network import Link, Tile, route
 from cimc.ir.attributes import DenseArrayAttr
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import BitPlanesOp, MvmOp, ProgramOp
+from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import main_function
 from cimc.runtime.isa import PORT, Instruction, Opcode, Streams
 
@@ -64,7 +67,8 @@ class GroupGeometry:
     ``rows`` x ``columns`` is the group's block of the weight matrix (its levels' dims 2 and 3), held in
     ``signs`` x ``slices`` x column blocks of ``array_cols`` arrays, ``replication`` copies; ``arrays`` counts
     them all. ``layer`` is the group's location (its ONNX node), ``weight_bits`` its weights' width and
-    ``input_bits`` the width of the input codes its bit planes carry.
+    ``input_bits`` the width of the input codes its bit planes carry (of a ``cim.solve``'s block: of the right-hand
+    side's values).
     """
 
     tile: Tile
@@ -99,11 +103,11 @@ def group_geometry(module: ModuleOp) -> list[GroupGeometry]:
         tile = op.attributes.get(TILE_ATTRIBUTE)
         if not isinstance(tile, DenseArrayAttr) or len(tile.value) != 2:
             raise TimingError(f"{op.location.name or op.name}: 'cim.program' has no '{TILE_ATTRIBUTE}'; place it first")
-        reads = [use.op for use in op.result.uses if isinstance(use.op, MvmOp)]
-        planes = reads[0].operands[0] if reads else None
-        producer = getattr(planes, "op", None)
-        if not isinstance(producer, BitPlanesOp):
-            raise TimingError(f"{op.location.name or op.name}: 'cim.program' is read by no 'cim.mvm' of bit planes")
+        input_bits = _input_bits(op)
+        if input_bits is None:
+            raise TimingError(
+                f"{op.location.name or op.name}: 'cim.program' is read by no 'cim.mvm' of bit planes nor 'cim.solve'"
+            )
         groups.append(
             GroupGeometry(
                 tile=(tile.value[0], tile.value[1]),
@@ -116,10 +120,23 @@ def group_geometry(module: ModuleOp) -> list[GroupGeometry]:
                 slices=op.slices,
                 array_cols=op.attr("array_cols"),
                 weight_bits=op.attr("weight_bits"),
-                input_bits=producer.attr("input_bits"),
+                input_bits=input_bits,
             )
         )
     return groups
+
+
+def _input_bits(program: ProgramOp) -> int | None:
+    """The width of what drives the group's rows: its bit planes' codes, or a solve's right-hand side values; None
+    when nothing reads the group."""
+    for use in program.result.uses:
+        if isinstance(use.op, SolveOp):
+            rhs = use.op.operands[0].type
+            return 8 * rhs.element.dtype.itemsize  # type: ignore[attr-defined]
+        planes = getattr(use.op.operands[0], "op", None) if isinstance(use.op, MvmOp) else None
+        if isinstance(planes, BitPlanesOp):
+            return planes.attr("input_bits")
+    return None
 
 
 def adcs_per_array(tile_spec: TileSpec) -> int:
@@ -180,7 +197,7 @@ def transfer_links(chip: Chip, src: Tile, dst: Tile) -> tuple[list[Link], int]:
 def instruction_layer(instruction: Instruction, strings: tuple[str, ...], groups: list[GroupGeometry]) -> str | None:
     """The layer (location name) an instruction works for; None for transfers and programming."""
     op = instruction.opcode
-    if op in (Opcode.MVM, Opcode.ADC, Opcode.SHIFT_ADD):
+    if op in (Opcode.MVM, Opcode.ADC, Opcode.SHIFT_ADD, Opcode.SOLVE):
         return groups[instruction.a].layer
     if op in (Opcode.ACCUMULATE, Opcode.DEQUANTIZE):
         return strings[instruction.a]

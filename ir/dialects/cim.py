@@ -66,6 +66,14 @@ def planes_for(input_bits: int, dac_bits: int) -> int:
     return -(-input_bits // dac_bits)
 
 
+def signed_phases(input_bits: int, dac_bits: int, zero_point: int) -> tuple[int, int]:
+    """Planes of the two phases of codes streamed around ``zero_point``: ``max(code - z, 0)`` reaches
+    ``2^input_bits - 1 - z``, ``max(z - code, 0)`` reaches ``z``; each phase as many planes as its largest value's
+    bits need."""
+    top = (1 << input_bits) - 1
+    return planes_for((top - zero_point).bit_length(), dac_bits), planes_for(zero_point.bit_length(), dac_bits)
+
+
 def slices_for(weight_bits: int, cell_bits: int) -> int:
     """Cells (bit slices) that hold a ``weight_bits`` weight ``cell_bits`` per cell."""
     return -(-weight_bits // cell_bits)
@@ -483,6 +491,11 @@ class BitPlanesOp(_CimOp):
     """Input codes streamed through ``dac_bits`` DACs: ``planes[p] = (codes >> (p * dac_bits)) & (2^dac_bits - 1)``
     for ``p`` in ``0 .. ceil(input_bits / dac_bits) - 1``, one array read per plane.
 
+    With a ``zero_point`` z > 0 the codes stream signed, in two phases: the planes of ``max(codes - z, 0)`` then
+    those of ``max(z - codes, 0)``, each as many as its largest value needs (``signed_phases``); the arrays then
+    sum ``codes - z`` (the shift-add subtracts the second phase), so the zero point's common current, and its
+    analog error, never flow.
+
     ``%3 = "cim.bit_planes"(%2) <{dac_bits = 1 : i64, input_bits = 8 : i64}> :
     (tensor<?x64xui8>) -> tensor<8x?x64xui8>``
     """
@@ -491,30 +504,49 @@ class BitPlanesOp(_CimOp):
     definition = OpDef(
         operands=(OperandDef("codes"),),
         results=(ResultDef("planes"),),
-        attributes={"dac_bits": AttrDef(IntAttr), "input_bits": AttrDef(IntAttr)},
+        attributes={
+            "dac_bits": AttrDef(IntAttr),
+            "input_bits": AttrDef(IntAttr),
+            "zero_point": AttrDef(IntAttr, default=0),
+        },
     )
+
+    @staticmethod
+    def plane_count(input_bits: int, dac_bits: int, zero_point: int) -> int:
+        """Planes per code: one phase of ``input_bits``, or two of the magnitude's bits when signed."""
+        if zero_point == 0:
+            return planes_for(input_bits, dac_bits)
+        return sum(signed_phases(input_bits, dac_bits, zero_point))
 
     @classmethod
     def infer_result_types(cls, operand_types: list[Type], attributes: dict[str, Attribute]) -> list[Type]:
         (codes,) = operand_types
         assert isinstance(codes, TensorType)
-        planes = planes_for(_int(attributes["input_bits"]), _int(attributes["dac_bits"]))
+        zero_point = _int(attributes["zero_point"]) if "zero_point" in attributes else 0
+        planes = cls.plane_count(_int(attributes["input_bits"]), _int(attributes["dac_bits"]), zero_point)
         return [TensorType((planes, *codes.shape), ElementType("ui8"))]
 
     def verify_(self) -> None:
         dac_bits = self.check_bits("dac_bits", 1, 8)
-        self.check_bits("input_bits")
+        input_bits = self.check_bits("input_bits")
         codes = self.check_element(self.operands[0], "the codes", "unsigned")
+        if not 0 <= self.attr("zero_point") < 1 << input_bits:
+            raise self.error(f"'zero_point' {self.attr('zero_point')} is outside the {input_bits}-bit code range")
         if self.result.type != self.infer_result_types([codes], self.attributes)[0]:
             raise self.error(f"result type must be {self.infer_result_types([codes], self.attributes)[0]}")
-        if dac_bits > self.attr("input_bits"):
-            raise self.error(f"{dac_bits} DAC bits exceed the {self.attr('input_bits')}-bit codes")
+        if dac_bits > input_bits:
+            raise self.error(f"{dac_bits} DAC bits exceed the {input_bits}-bit codes")
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         codes = args[0].astype(np.int64)
-        d = self.attr("dac_bits")
-        count = planes_for(self.attr("input_bits"), d)
-        return [np.stack([(codes >> (p * d)) & ((1 << d) - 1) for p in range(count)]).astype(np.uint8)]
+        d, z, bits = self.attr("dac_bits"), self.attr("zero_point"), self.attr("input_bits")
+        if z == 0:
+            phases = [(codes, planes_for(bits, d))]
+        else:
+            positive, negative = signed_phases(bits, d, z)
+            phases = [(np.maximum(codes - z, 0), positive), (np.maximum(z - codes, 0), negative)]
+        planes = [(phase >> (p * d)) & ((1 << d) - 1) for phase, count in phases for p in range(count)]
+        return [np.stack(planes).astype(np.uint8)]
 
 
 @register_op
@@ -617,6 +649,8 @@ class ShiftAddOp(_CimOp):
     ``sum_p sum_s sum_sign (+1 | -1) * 2^(p * dac_bits + s * cell_bits) * x[p, ..., sign, s, c]``; sign 1 (the
     negative array of a differential pair) subtracts. With offset encoding the stored offset is taken out again:
     ``- weight_offset * sum_r codes[..., row_offset + r]`` over the block's ``rows``, the codes given as operand.
+    Codes streamed signed (``input_zero_point`` z > 0, see ``cim.bit_planes``) fill the planes axis with two phases,
+    the second subtracted, so the partial sums are those of ``codes - z`` (and the offset term takes ``codes - z``).
 
     ``%7 = "cim.shift_add"(%6) <{cell_bits = 2 : i64, dac_bits = 1 : i64}> : (tensor<8x?x2x4x10xi32>) ->
     tensor<?x10xi32>``
@@ -632,8 +666,17 @@ class ShiftAddOp(_CimOp):
             "weight_offset": AttrDef(IntAttr, default=0),
             "row_offset": AttrDef(IntAttr, default=0),
             "rows": AttrDef(IntAttr, default=0),
+            "input_zero_point": AttrDef(IntAttr, default=0),
         },
     )
+
+    def plane_weights(self, planes: int) -> np.ndarray:
+        """The shift-adder's weight of each plane: ``2^(p * dac_bits)`` within its phase, negative for a signed
+        stream's second phase (``planes_for(bits of z, dac_bits)`` planes)."""
+        d, z = self.attr("dac_bits"), self.attr("input_zero_point")
+        negative = planes_for(z.bit_length(), d) if z else 0
+        powers = [np.int64(1) << (np.arange(n, dtype=np.int64) * d) for n in (planes - negative, negative)]
+        return np.concatenate([powers[0], -powers[1]])
 
     @classmethod
     def infer_result_types(cls, operand_types: list[Type], attributes: dict[str, Attribute]) -> list[Type]:
@@ -647,6 +690,11 @@ class ShiftAddOp(_CimOp):
         readings = _tensor(self.operands[0])
         if readings.rank < 4 or readings.element != _I32:
             raise self.error(f"readings must be i32 [planes, ..., signs, slices, cols], got {readings}")
+        negative = planes_for(self.attr("input_zero_point").bit_length(), self.attr("dac_bits"))
+        if readings.shape[0] is not None and readings.shape[0] < negative:
+            raise self.error(
+                f"a signed stream's negative phase needs {negative} planes, the readings have {readings.shape[0]}"
+            )
         codes = self.operand("codes")
         if (codes is not None) != (self.attr("weight_offset") != 0):
             raise self.error("the input codes are needed exactly when a weight offset is taken out")
@@ -658,15 +706,15 @@ class ShiftAddOp(_CimOp):
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         readings = args[0].astype(np.int64)
         planes, signs, slices = readings.shape[0], readings.shape[-3], readings.shape[-2]
-        p = np.arange(planes).reshape(-1, *(1,) * (readings.ndim - 1))
+        p = self.plane_weights(planes).reshape(-1, *(1,) * (readings.ndim - 1))
         s = np.arange(slices).reshape(-1, 1)
         sign = np.array([1, -1][:signs]).reshape(-1, 1, 1)
-        weight = (np.int64(1) << (p * self.attr("dac_bits") + s * self.attr("cell_bits"))) * sign
+        weight = p * (np.int64(1) << (s * self.attr("cell_bits"))) * sign
         partial = (readings * weight).sum(axis=(0, -3, -2))
         if len(args) > 1:
             start, rows = self.attr("row_offset"), self.attr("rows")
-            sums = args[1][..., start : start + rows].astype(np.int64).sum(axis=-1, keepdims=True)
-            partial = partial - self.attr("weight_offset") * sums
+            codes = args[1][..., start : start + rows].astype(np.int64) - self.attr("input_zero_point")
+            partial = partial - self.attr("weight_offset") * codes.sum(axis=-1, keepdims=True)
         return [partial.astype(np.int32)]
 
 

@@ -2169,3 +2169,64 @@ class DequantizeLinearOp(_Quantization):
         if zero_point is not None:
             centered = centered - _per_axis(zero_point, x, axis).astype(np.int64)
         return [centered.astype(scale.dtype) * _per_axis(scale, x, axis)]
+
+
+# --- operators of other domains -----------------------------------------------------------------------------------
+
+#: onnxruntime's contrib operators domain.
+MICROSOFT_DOMAIN = "com.microsoft"
+
+#: (domain, op type) -> graph op class, for the operators outside the default ONNX domain the importer accepts.
+BY_DOMAIN_TYPE: dict[tuple[str, str], type[GraphOp]] = {}
+
+_FLOATS = frozenset({"f16", "f32", "f64"})
+
+
+@register_op
+class InverseOp(GraphOp):
+    """The inverse of each square matrix of ``X [..., n, n]``, onnxruntime's contrib operator ``Inverse``
+    (domain ``com.microsoft``), computed in float64 and rounded to ``X``'s type. A model that multiplies by the
+    inverse of a constant matrix is a linear solve, which ``lower-solve`` gives to the closed-loop arrays; that is
+    why ``fold-constants`` must leave it alone. Declared by hand: ONNX's own schemas do not hold contrib operators.
+
+    ``%1 = "graph.inverse"(%0) : (tensor<16x16xf32>) -> tensor<16x16xf32>``
+    """
+
+    name = "graph.inverse"
+    onnx_type = "Inverse"
+    definition = OpDef(operands=(OperandDef("X"),), results=(ResultDef("Y"),))
+    type_params = TypeParams(("T",), ("T",), {"T": _FLOATS})
+
+    @classmethod
+    def infer(
+        cls,
+        operand_types: list[Type],
+        attributes: dict[str, Attribute],
+        constants: dict[int, np.ndarray],
+        num_results: int | None = None,
+    ) -> list[Type]:
+        (x,) = operand_types
+        if not isinstance(x, TensorType):
+            raise VerifyError(f"'{cls.name}': operand of type {x} is not a tensor")
+        return [x]
+
+    def verify_(self) -> None:
+        super().verify_()
+        x = self.operands[0].type
+        assert isinstance(x, TensorType)
+        if x.rank < 2 or None not in x.shape[-2:] and x.shape[-1] != x.shape[-2]:
+            raise self.error(f"operand X must be square matrices [..., n, n], got {x}")
+        if self.result.type != x:
+            raise self.error(f"result type {self.result.type} must be the operand's {x}")
+
+    def to_onnx_node(self, input_names: list[str], output_names: list[str]) -> onnx.NodeProto:
+        node = super().to_onnx_node(input_names, output_names)
+        node.domain = MICROSOFT_DOMAIN
+        return node
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        (x,) = args
+        return [np.linalg.inv(x.astype(np.float64)).astype(x.dtype)]
+
+
+BY_DOMAIN_TYPE[(MICROSOFT_DOMAIN, InverseOp.onnx_type)] = InverseOp

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cimc.compiler.chip import ATTRIBUTE, CHIPS_DIR, PRESETS, Chip, ChipError, list_presets, load_chip
+from cimc.compiler.chip import ATTRIBUTE, CHIPS_DIR, PRESETS, Chip, ChipError, OpAmp, list_presets, load_chip
 from cimc.ir.attributes import ArrayAttr, Attribute, DenseArrayAttr, DictAttr, FloatAttr, IntAttr, StringAttr
 from cimc.ir.dialects.builtin import new_module
 from cimc.ir.parser import parse_module
@@ -293,3 +293,39 @@ def test_a_bad_attribute_is_a_chip_error() -> None:
         Chip.from_attribute(StringAttr("default"))
     with pytest.raises(ChipError, match=re.escape(where + "mesh_rows = [] is not a number, string or array<i64>")):
         Chip.from_attribute(without("mesh_rows", ("mesh_rows", ArrayAttr(()))))
+
+
+# --- the optional [opamp] section of closed-loop chips ------------------------------------------------------------
+
+
+def test_opamps_of_the_closed_loop_chip_round_trip_and_flatten_with_a_prefix(tmp_path: Path) -> None:
+    chip = load_chip("milan-closed-loop")
+    assert chip.opamp == OpAmp(gain=1e4, gbw_hz=1e7, offset_mv=1.0, power_uw=100.0, v_read=0.2, v_sat=0.5)
+    assert "[opamp]" in chip.to_toml() and chip.to_dict()["opamp"]["gbw_hz"] == 1e7
+    attr = chip.to_attribute()
+    assert attr.get("opamp_gain") == FloatAttr(1e4, ElementType("f64"))
+    assert Chip.from_attribute(attr) == chip and _load_text(tmp_path, chip.to_toml()) == chip
+    plain = load_chip("default")
+    assert plain.opamp is None and "opamp" not in plain.to_dict() and "[opamp]" not in plain.to_toml()
+    assert Chip.from_attribute(plain.to_attribute()).opamp is None
+
+
+MILAN = load_chip("milan-closed-loop").to_toml()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (MILAN.replace("gain = 10000.0", "gain = 1"), "[opamp] gain must be a number > 1, got 1"),
+        (MILAN.replace("gbw_hz = 10000000.0\n", ""), "missing field [opamp] gbw_hz (a number > 0)"),
+        (MILAN.replace("offset_mv = 1.0", "offset_mv = -1.0"), "[opamp] offset_mv must be a number >= 0, got -1.0"),
+        (MILAN.replace("v_sat = 0.5", "v_sat = 0"), "[opamp] v_sat must be a number > 0, got 0"),
+        (MILAN.replace("v_read = 0.2", "v_red = 0.2"), "[opamp] unknown field 'v_red' (did you mean 'v_read'?)"),
+        (MILAN.replace("[opamp]", "[opamps]"), "unknown section [opamps] (did you mean [opamp]?)"),
+    ],
+)
+def test_bad_opamp_sections_name_the_field(text: str, expected: str, tmp_path: Path) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ChipError) as error:
+        load_chip(path)
+    assert str(error.value).startswith(f"{path}: ") and expected in str(error.value)

@@ -265,15 +265,16 @@ def test_adc_offsets_have_the_configured_spread() -> None:
 
 
 def test_columns_read_by_one_adc_share_its_offset() -> None:
-    """100 columns in arrays of 64, 8 columns per ADC: ADCs 0-7 read the first array, 8-12 the second."""
+    """100 columns in arrays of 64, 8 columns per ADC, interleaved: column c of an array on its ADC c mod 8, so
+    ADCs 0-7 read the first array and 8-15 the second's 36 columns."""
     levels = _levels((1, 2, 4, 100))
     group = program_group(levels, 2, _only(adc_offset_lsb=1.0), np.random.default_rng(12), array_cols=64, adc_columns=8)
-    adc = [c // 8 if c < 64 else 8 + (c - 64) // 8 for c in range(100)]
+    adc = [c % 8 if c < 64 else 8 + (c - 64) % 8 for c in range(100)]
     for s in range(2):
         offsets = group.adc_offsets[0, s]
-        per_adc = [offsets[[c for c in range(100) if adc[c] == k]] for k in range(13)]
+        per_adc = [offsets[[c for c in range(100) if adc[c] == k]] for k in range(16)]
         assert all((values == values[0]).all() for values in per_adc)
-        assert len({float(values[0]) for values in per_adc}) == 13
+        assert len({float(values[0]) for values in per_adc}) == 16
 
 
 def test_same_seed_same_arrays_other_seed_other_arrays() -> None:

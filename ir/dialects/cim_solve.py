@@ -1,0 +1,119 @@
+"""``cim.solve``: a linear system ``A x = b`` solved by crossbar arrays in closed loop, the ``cim`` dialect's inverse
+matrix-vector product.
+
+Operational amplifiers in feedback around an array holding ``A`` settle to the solution of ``A x = b`` in one
+analog step (Sun and Ielmini, PNAS 2019); a matrix larger than an array is solved by recursive block inversion over
+one array group per block, and a digital residual ``b - A x`` in float64 refines the analog answer to a tolerance
+(``cimc.runtime.closed_loop``). The op holds both what is programmed, the blocks as ``cim.program`` operands (placed
+like any other group), and the float matrix the digital residual needs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cimc.ir.attributes import Attribute, DenseArrayAttr, FloatAttr, IntAttr
+from cimc.ir.core import AttrDef, OpDef, OperandDef, ResultDef, register_op
+from cimc.ir.dialects.cim import _TENSOR, ProgramOp, _CimOp, _tensor, signs_for
+from cimc.ir.types import Type
+
+#: Blocks of the matrix hold signed values as a differential pair of arrays: a closed loop needs both signs.
+SIGN_ENCODING = "differential"
+
+
+@register_op
+class SolveOp(_CimOp):
+    """``x = A^{-1} rhs`` for a constant ``n x n`` matrix ``A``: ``rhs`` is ``[n]``, ``[n, k]`` (``k`` right-hand
+    sides) or ``[..., n, k]`` (a batch of them), ``x`` has its type. ``arrays`` are the ``cim.program`` groups of
+    ``A``'s blocks in row-major block order, block ``(i, j)`` holding rows ``block[i]`` and columns ``block[j]`` of
+    ``A`` quantized to signed ``weight_bits`` integers of ``round(A / scale * (2^(weight_bits - 1) - 1))``
+    (``scale`` = max |A|) in a differential pair: ``block`` lists the block sizes along each side, each at most an
+    array's height and width. ``matrix`` is ``A`` in float, for the digital residual of the refinement, which runs
+    until ``||rhs - A x|| / ||rhs||`` is below ``tol`` or ``max_iterations`` steps are done.
+
+    ``evaluate`` (the exact executor) is ``numpy.linalg.solve`` in float64, rounded to the result's type: what the
+    ideal circuit with refinement reaches to ``tol``. It does not round through the arrays; the simulator does.
+
+    ``%3 = "cim.solve"(%arg0, %0, %1, %2, %4) <{block = array<i64: 64, 36>, matrix = dense_resource<mm.matrix> :
+    tensor<100x100xf32>, scale = 4.5 : f64}> : (tensor<100x?xf32>, tensor<2x4x64x64xui8>, tensor<2x4x64x36xui8>,
+    tensor<2x4x36x64xui8>, tensor<2x4x36x36xui8>) -> tensor<100x?xf32>``
+    """
+
+    name = "cim.solve"
+    definition = OpDef(
+        operands=(OperandDef("rhs"), OperandDef("arrays", "variadic")),
+        results=(ResultDef("x"),),
+        attributes={
+            "matrix": AttrDef(_TENSOR),
+            "scale": AttrDef(FloatAttr),
+            "block": AttrDef(DenseArrayAttr),
+            "tol": AttrDef(FloatAttr, default=1e-6),
+            "max_iterations": AttrDef(IntAttr, default=50),
+        },
+    )
+
+    @classmethod
+    def infer_result_types(cls, operand_types: list[Type], attributes: dict[str, Attribute]) -> list[Type]:
+        return [operand_types[0]]
+
+    @property
+    def size(self) -> int:
+        """``n``, the side of the matrix."""
+        return self.attr_type("matrix").shape[0]  # type: ignore[return-value]
+
+    @property
+    def matrix_bits(self) -> int:
+        """The signed width the matrix is programmed at: its blocks' ``weight_bits``."""
+        program = getattr(self.operands[1], "op", None)
+        if not isinstance(program, ProgramOp):
+            raise self.error("its arrays must be 'cim.program' results")
+        return program.attr("weight_bits")
+
+    @property
+    def rhs_per_sample(self) -> int:
+        """Right-hand sides one sample solves for: ``k`` of ``[..., n, k]`` (a dynamic ``k`` counts 1), 1 for
+        ``[n]``."""
+        rhs = _tensor(self.operands[0])
+        return 1 if rhs.rank == 1 else rhs.shape[-1] or 1
+
+    def verify_(self) -> None:
+        matrix = self.attr_type("matrix")
+        if matrix.rank != 2 or matrix.shape[0] != matrix.shape[1] or not matrix.element.is_float:
+            raise self.error(f"'matrix' must be a square float matrix [n, n], got {matrix}")
+        n = self.size
+        rhs = self.check_element(self.operands[0], "the right-hand side", "float")
+        rows = rhs.shape[0] if rhs.rank == 1 else rhs.shape[-2] if rhs.rank else None
+        if rhs.rank == 0 or rows not in (n, None):
+            raise self.error(f"the right-hand side must be [{n}], [{n}, k] or [..., {n}, k], got {rhs}")
+        if self.result.type != rhs:
+            raise self.error(f"result type {self.result.type} must be the right-hand side's {rhs}")
+        if not self.attr("scale") > 0 or not self.attr("tol") > 0 or self.attr("max_iterations") < 1:
+            raise self.error("'scale' and 'tol' must be positive and 'max_iterations' at least 1")
+        self._verify_blocks(n)
+
+    def _verify_blocks(self, n: int) -> None:
+        """The arrays hold the blocks that tile the matrix, row-major, each a differential pair of equal slices."""
+        sizes = self.attr("block")
+        if not sizes or min(sizes) < 1 or sum(sizes) != n:
+            raise self.error(f"'block' sizes {list(sizes)} must be positive and add up to the matrix side {n}")
+        arrays = self.operands[1:]
+        if len(arrays) != len(sizes) ** 2:
+            raise self.error(f"{len(sizes)} x {len(sizes)} blocks need {len(sizes) ** 2} arrays, got {len(arrays)}")
+        slices = {_tensor(a).shape[1] for a in arrays if _tensor(a).rank == 4}
+        for index, value in enumerate(arrays):
+            levels = _tensor(value)
+            i, j = divmod(index, len(sizes))
+            expected = (signs_for(SIGN_ENCODING), levels.shape[1] if levels.rank == 4 else None, sizes[i], sizes[j])
+            if levels.element.name != "ui8" or levels.shape != expected or len(slices) != 1:
+                raise self.error(
+                    f"array {index} (block {i}, {j}) must be levels ui8 [2, slices, {sizes[i]}, {sizes[j]}] with "
+                    f"the slices of the others, got {levels}"
+                )
+
+    def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        rhs = args[0]
+        n = self.size
+        # every right-hand side a column: [..., n, k] -> [n, ... * k], solved at once, moved back
+        columns = np.moveaxis(rhs.reshape(n, 1) if rhs.ndim == 1 else rhs, -2, 0)
+        x = np.linalg.solve(self.tensor_attr("matrix").astype(np.float64), columns.reshape(n, -1).astype(np.float64))
+        return [np.moveaxis(x.reshape(columns.shape), 0, -2).reshape(rhs.shape).astype(rhs.dtype)]

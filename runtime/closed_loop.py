@@ -1,0 +1,652 @@
+"""Closed-loop in-memory solution of linear systems: ``A x = b`` in one analog step, as the feedback circuit of Sun &
+Ielmini (PNAS 2019) and the Politecnico di Milano SRAM chip (Mannocci et al., Nature Electronics 2026) compute it,
+with mixed-precision refinement to a requested tolerance, block inversion for systems larger than an array, and the
+time and energy of every step against a digital LU solver.
+
+The circuit (one leaf, ``n <= array size``). ``A`` is programmed, scaled by ``max|A|`` and quantized to
+``matrix_bits`` signed bits, in a differential pair of arrays (positive and negative parts; the negative array is
+driven by the inverted outputs); a cell magnitude wider than the chip's ``cell_bits`` is split into binary-weighted
+cells in parallel on the same node, so the effective conductance is ``G = sum_s 2^(s cell_bits) G_s`` (uS, with the
+device effects of ``cimc.runtime.analog.program_group``). ``G = k A`` with ``k = delta Q / max|A|`` (``Q =
+2^(matrix_bits-1) - 1`` levels, ``delta`` the level step). Row ``i``'s node (the op-amp's inverting input, voltage
+``u_i``) sums the currents of the row's cells from the op-amp outputs ``y`` and of the input conductance ``g_in``
+(``= delta Q``, a full-scale cell) from the DAC voltage ``v_in``:
+
+    sum_j G_ij (y_j - u_i) + g_in (v_in_i - u_i) = 0   ->   G y + g_in v_in = D u,
+
+``D = diag(row sums of the physical |G| over both arrays and all slices, g_min included, + g_in)``. An op-amp of
+open-loop gain ``A0`` and input offset ``v_os`` gives ``y = A0 (v_os - u)``, so ``u = v_os - y / A0`` and
+
+    (G + D / A0) y = -g_in v_in + D v_os,
+
+which tends to ``y = -g_in G^-1 v_in`` as ``A0 -> inf``: ``x = A^-1 b = -y k s_b / (g_in v_read)`` for an input
+``v_in = v_read b / s_b`` (``s_b = max|b|``, quantized to the chip's signed ``dac_bits``). Noise currents at the
+nodes (the device's summation noise at full voltage and each cell's read noise at its output voltage,
+``cimc.runtime.analog.read_sigmas``) are added per solve; the outputs clip at ``+-v_sat`` (an input that saturates
+an output is halved and solved again, each retry counted); the ADC reads ``y`` over ``v_sat / 2^j``, the smallest
+range that holds the largest output (a programmable gain before the ADC), at the chip's ``adc_bits``.
+
+Dynamics (Sun et al., "Time complexity of in-memory solution of linear systems", IEEE TED 2020): with single-pole
+op-amps of unity-gain bandwidth ``gbw`` and large ``A0``, ``dy/dt = -2 pi gbw D^-1 (G y + g_in v_in)``, stable iff
+every eigenvalue of ``M = D^-1 G`` has a positive real part; the slowest mode decays as ``exp(-2 pi gbw lambda_min
+t)``, ``lambda_min = min Re eig(M)``, so the outputs are within half an ADC LSB after
+
+    t_settle = ln(2^(adc_bits + 1)) / (2 pi gbw lambda_min).
+
+An unstable loop (``lambda_min <= 0``) raises ``UnstableMatrixError`` unless a remedy is asked for: ``negate``
+(every eigenvalue negative: solve ``-A x = -b``), ``shift`` (the loop solves ``A + s I``, refinement uses the true
+``A`` in its residual; refused when refinement cannot converge, ``max |s / (lambda_i + s)| >= 1``) or ``normal``
+(least squares, any full-column-rank ``m x n`` ``A``: the two-array circuit of Sun et al., Science Advances 2020,
+whose loop matrix is ``Ahat^T Ahat``, symmetric positive definite, with ``A`` programmed twice, once read along
+its rows and once along its columns; its loop nodes take ``A^T b``, and then ``A^T r``, from the digital side, so
+that refinement converges to the true normal equations rather than to those of the programmed copy).
+
+Larger systems: recursive 2x2 block elimination, ``S = A22 - A21 A11^-1 A12`` built from analog solves with ``A11``
+and open-loop analog MVMs with ``A21`` (crossbar reads with quantized inputs and outputs and the device effects),
+then programmed itself; ``[b1; b2]`` is solved with two solves on ``A11``, one on ``S`` and MVMs with ``A21`` and
+``A12``. The chip holds ``arrays // 2`` blocks at once; a step on a block that is not held reprograms it (its cells'
+energy and one row at a time of write pulses). A reprogrammed block keeps the conductances drawn the first time.
+
+Refinement: ``x = analog(b)``; then ``r = b - A x`` in float64 (``2 m n`` digital ops a right-hand side) and ``x +=
+analog(r)`` until ``||r|| / ||b|| <= tol`` (least squares: ``||A^T r|| / ||A^T b||``) or ``max_iterations``.
+
+Time: a solve is a DAC cycle, the settling and the outputs' conversions (``adc_columns`` outputs share an ADC, read
+in turn); an MVM is a DAC cycle, the chip's ``read_cycles`` and the conversions; digital work is ops /
+``digital_ops_per_cycle`` cycles; programming is rows x the device's write pulse. Energy: op-amps ``count x
+power x time``, DAC and ADC conversions, the arrays' ``sum |G| v_read^2 x time`` (every cell taken at the full read
+voltage, the worst case), digital ops x ``digital_op_pj``, programmed cells x ``cell_program_pj``. The baseline:
+LU, ``2/3 n^3 + 2 n^2`` multiply-adds per right-hand side at float32 (``cimc.runtime.energy.FP32_BASELINE``), or
+Householder QR for least squares (``m n^2 - n^3/3`` plus ``2 m n - n^2/2`` per right-hand side), with the matrix read
+once from DRAM (4 bytes an entry).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cimc.compiler.chip import PRESETS, Chip, OpAmp, load_chip
+from cimc.runtime.analog import AnalogConfig, level_step_us, program_group, read_sigmas
+from cimc.runtime.devices import Device, device, for_chip_device, require
+from cimc.runtime.energy import BASELINE, FP32_BASELINE
+
+#: What ``SolveConfig.remedy`` offers for a loop that is not stable.
+REMEDIES = ("negate", "shift", "normal")
+#: Digital operations of an eigenvalue analysis (the ``shift`` remedy's): the QR algorithm, eigenvalues only, about
+#: 10 n^3 flops (Golub & Van Loan, Matrix Computations, section 7.5.6).
+_EIG_OPS_PER_N3 = 10
+#: The most times an input is halved to bring a saturated output within the swing.
+_MAX_RETRIES = 60
+#: The largest gain (2^j) ahead of the ADC.
+_MAX_ADC_GAIN_LOG2 = 16
+
+
+class UnstableMatrixError(ValueError):
+    """The closed loop cannot settle on this matrix: the smallest real part of its loop matrix's eigenvalues is not
+    positive. The message (one line) gives it and the remedies."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SolveConfig:
+    """How ``solve`` models the chip; ``ideal`` turns every effect off (continuous conductances, infinite gain, no
+    offsets or noise, no DAC, ADC or matrix quantization), leaving the float64 solution and the circuit's time and
+    energy."""
+
+    ideal: bool = False
+    device: str | Device | None = None
+    matrix_bits: int = 8
+    tol: float = 1e-6
+    max_iterations: int = 50
+    remedy: str | None = None
+    seed: int = 0
+    drift_time_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("matrix_bits", 2 <= self.matrix_bits <= 24, "an integer from 2 to 24"),
+            ("tol", self.tol > 0, "a number > 0"),
+            ("max_iterations", self.max_iterations >= 0, "an integer >= 0"),
+            ("remedy", self.remedy is None or self.remedy in REMEDIES, "None or one of " + ", ".join(REMEDIES)),
+            ("drift_time_s", self.drift_time_s >= 0, "a number of seconds >= 0"),
+        )
+        require("solve config", self, checks)
+
+
+@dataclass
+class SolveStats:
+    """What one ``solve`` reached and cost: errors against numpy, steps, the loop's slowest eigenvalue and settling
+    time (the worst leaf's), time, energy by category (``opamps``, ``dacs``, ``adcs``, ``arrays``, ``digital``,
+    ``programming``) and the digital baseline's (``multiply``, ``add``, ``dram``) with ``ratio`` = baseline / this."""
+
+    error: float | None
+    residual: float
+    iterations: int
+    analog_solves: int
+    analog_mvms: int
+    digital_ops: int
+    first_step_error: float
+    min_eigenvalue: float
+    settling_time_s: float
+    time_s: float
+    energy_pj: dict[str, float]
+    energy_total_pj: float
+    baseline_pj: dict[str, float]
+    baseline_total_pj: float
+    ratio: float
+    blocks: int
+    converged: bool
+    programmings: int = 0
+    shift: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stats as plain JSON-able data."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class _Ledger:
+    """Counts, time and energy of the steps so far."""
+
+    analog_solves: int = 0
+    analog_mvms: int = 0
+    digital_ops: int = 0
+    programmings: int = 0
+    time_s: float = 0.0
+    energy_pj: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("opamps", "dacs", "adcs", "arrays", "digital", "programming"), 0.0)
+    )
+    min_eigenvalue: float = math.inf
+    settling_time_s: float = 0.0
+    leaves: int = 0
+
+
+@dataclass
+class _Block:
+    """A matrix block as programmed on a differential pair of arrays: its effective conductance ``g = k A`` (uS),
+    each cell position's physical conductance summed over both arrays and all slices, ``g_min`` included (uS),
+    ``k`` (uS per unit of A) and its cell count."""
+
+    key: int
+    g: np.ndarray
+    physical: np.ndarray
+    k: float
+    cells: int
+
+
+class _Hardware:
+    """The chip as the solver drives it: its constants, the programmed blocks it holds, the random draws and the
+    ledger every step is charged to."""
+
+    def __init__(self, chip: Chip, opamp: OpAmp, config: SolveConfig, dev: Device) -> None:
+        tile = chip.tile
+        self.chip, self.opamp, self.config, self.device = chip, opamp, config, dev
+        self.ideal = config.ideal
+        self.rng = np.random.default_rng(config.seed)
+        self.leaf = min(tile.array_rows, tile.array_cols)
+        self.capacity = chip.arrays // 2
+        self.delta = level_step_us(tile.cell_bits, dev)
+        self.levels = (1 << (config.matrix_bits - 1)) - 1
+        self.slices = -(-(config.matrix_bits - 1) // tile.cell_bits)
+        self.slice_weights = np.array([2.0 ** (s * tile.cell_bits) for s in range(self.slices)])
+        self.g_in = self.delta * self.levels
+        self.dac_levels = max(1, (1 << (tile.dac_bits - 1)) - 1)
+        self.adc_levels = max(1, (1 << (tile.adc_bits - 1)) - 1)
+        cell_sigma, node_sigma = read_sigmas(dev, tile.cell_bits)
+        self.cell_sigma_us = 0.0 if self.ideal else cell_sigma * self.delta
+        self.node_sigma_ua = 0.0 if self.ideal else node_sigma * self.delta * opamp.v_read
+        self.cell_weight = math.sqrt(2 * float(np.sum(self.slice_weights**2)))
+        self.gain = math.inf if self.ideal else opamp.gain
+        self.offsets = (
+            np.zeros(tile.array_rows) if self.ideal else self.rng.normal(0.0, opamp.offset_mv * 1e-3, tile.array_rows)
+        )
+        self.analog = AnalogConfig(device=dev, drift_time_s=config.drift_time_s, seed=config.seed)
+        self.resident: OrderedDict[int, None] = OrderedDict()
+        self.ledger = _Ledger()
+        self._keys = 0
+
+    def program(self, matrix: np.ndarray) -> _Block:
+        """Quantize ``matrix`` to ``matrix_bits`` over its ``max|A|``, split it into signs and slices, program it
+        with the device effects (``program_group``) and return what the pair of arrays holds, held from now on."""
+        scale = float(np.max(np.abs(matrix)))
+        rows, cols = matrix.shape
+        magnitude = np.abs(matrix) / scale * self.levels
+        positive = matrix > 0
+        if self.ideal:  # continuous conductances: the whole magnitude in one cell
+            conductance = np.zeros((2, self.slices, rows, cols))
+            conductance[0, 0] = np.where(positive, magnitude, 0.0)
+            conductance[1, 0] = np.where(positive, 0.0, magnitude)
+        else:
+            codes = np.rint(magnitude).astype(np.int64)
+            bits = self.chip.tile.cell_bits
+            planes = (codes[None] >> (np.arange(self.slices)[:, None, None] * bits)) & ((1 << bits) - 1)
+            levels = np.stack([np.where(positive, planes, 0), np.where(positive, 0, planes)])
+            conductance = program_group(levels, bits, self.analog, self.rng).conductance.astype(np.float64)
+        weights = self.slice_weights[:, None, None]
+        g = self.delta * np.sum(weights * (conductance[0] - conductance[1]), axis=0)
+        physical = np.sum(weights * (self.device.g_min_us + self.delta * conductance), axis=(0, 1))
+        self._keys += 1
+        block = _Block(self._keys, g, physical, self.delta * self.levels / scale, 2 * self.slices * g.size)
+        self.use(block)
+        return block
+
+    def use(self, block: _Block) -> None:
+        """Make the arrays hold ``block``: one that is not held (the chip holds ``arrays // 2``, the least recently
+        used leaves) is written again, one row at a time."""
+        if block.key in self.resident:
+            self.resident.move_to_end(block.key)
+            return
+        if len(self.resident) >= self.capacity:
+            self.resident.popitem(last=False)
+        self.resident[block.key] = None
+        self.ledger.programmings += 1
+        self.ledger.energy_pj["programming"] += block.cells * self.chip.energy.cell_program_pj
+        self.ledger.time_s += block.g.shape[0] * self.device.write_pulse_s
+
+    def digital(self, ops: int) -> None:
+        """Charge ``ops`` digital operations."""
+        self.ledger.digital_ops += ops
+        self.ledger.energy_pj["digital"] += ops * self.chip.energy.digital_op_pj
+        self.ledger.time_s += ops / self.chip.tile.digital_ops_per_cycle / self.chip.network.clock_hz
+
+    def analog_steps(
+        self, steps: int, vectors: int, *, opamps: int, inputs: int, outputs: int, array_us: float, active_s: float
+    ) -> None:
+        """Charge ``steps`` analog steps that read ``vectors`` results: each step a DAC cycle and ``active_s`` of
+        ``opamps`` op-amps and of arrays of physical conductance ``array_us`` at ``v_read``, with ``inputs`` DAC
+        conversions; each result ``outputs`` ADC conversions, ``adc_columns`` outputs in turn per ADC."""
+        chip, energy = self.chip, self.ledger.energy_pj
+        conversions = min(outputs, chip.tile.adc_columns) * chip.tile.adc_cycles
+        self.ledger.time_s += (
+            steps * (1 / chip.network.clock_hz + active_s) + vectors * conversions / chip.network.clock_hz
+        )
+        energy["opamps"] += steps * opamps * self.opamp.power_uw * active_s * 1e6  # uW x s = 1e6 pJ
+        energy["arrays"] += steps * array_us * self.opamp.v_read**2 * active_s * 1e6  # uS x V^2 = uW
+        energy["dacs"] += steps * inputs * chip.energy.dac_pj
+        energy["adcs"] += vectors * outputs * chip.energy.adc_pj
+
+    def dac(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The row voltages of each column of ``vectors`` scaled to the DAC's full scale ``v_read`` (V), and the
+        scales (``max|column|``)."""
+        scale = np.max(np.abs(vectors), axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        unit = vectors / scale
+        if not self.ideal:
+            unit = np.rint(unit * self.dac_levels) / self.dac_levels
+        return unit * self.opamp.v_read, scale
+
+    def adc(self, y: np.ndarray) -> np.ndarray:
+        """``y`` clipped at the swing and read by the ADC over ``v_sat / 2^j``, the least such range that holds each
+        column's largest output (a programmable gain ahead of the ADC)."""
+        v_sat = self.opamp.v_sat
+        y = np.clip(y, -v_sat, v_sat)
+        if self.ideal:
+            return y
+        peak = np.max(np.abs(y), axis=0)
+        gain = np.floor(np.log2(v_sat / np.where(peak > 0, peak, v_sat)))
+        full_scale = v_sat / 2.0 ** np.clip(gain, 0, _MAX_ADC_GAIN_LOG2)
+        codes = np.clip(np.rint(y / full_scale * self.adc_levels), -self.adc_levels, self.adc_levels)
+        return codes * (full_scale / self.adc_levels)
+
+    def node_noise(self, voltages: np.ndarray, nodes: int) -> np.ndarray:
+        """Read-noise currents (uA) at ``nodes`` summing nodes whose cells are driven at ``voltages[drives,
+        vectors]``: the device's summation noise at full voltage and each cell's read noise at its drive voltage."""
+        if self.cell_sigma_us == 0 and self.node_sigma_ua == 0:
+            return np.zeros((nodes, voltages.shape[1]))
+        cells = self.cell_sigma_us * self.cell_weight * np.linalg.norm(voltages, axis=0)
+        return self.rng.standard_normal((nodes, voltages.shape[1])) * np.hypot(self.node_sigma_ua, cells)
+
+
+def _unstable(loop_min: float, n: int, hint: str = "") -> UnstableMatrixError:
+    return UnstableMatrixError(
+        f"the closed loop of a {n}x{n} block cannot settle: the smallest real part of the eigenvalues of its loop "
+        f"matrix D^-1 G is {loop_min:.4g} (it must be > 0){hint}; remedies: remedy='negate' (every eigenvalue "
+        "negative: solve -A x = -b), remedy='shift' (the loop solves A + s I, refinement uses A), remedy='normal' "
+        "(least squares on two arrays: A^T A is positive definite)"
+    )
+
+
+class _Loop:
+    """One closed-loop leaf: ``(K + D / A0) y = -g_in v_in + D v_os`` with its stability and settling time. Square:
+    ``K = G``, ``D`` the row nodes' conductances + ``g_in``. Least squares (two copies of ``A``: the first read into
+    ``m`` transimpedance stages of feedback ``g_in``, the second along its columns into the ``n`` loop nodes): ``K
+    = G2^T G1 / g_in = (k^2 / g_in) A^T A``, ``D`` the column nodes' conductances of the second copy + ``g_in``; its
+    input is ``A^T b`` (digital), so that refinement converges to the normal equations of the true ``A``."""
+
+    blocks: list[_Block]
+    k_matrix: np.ndarray
+    d: np.ndarray
+    x_per_volt: float
+    array_us: float
+    eigenvalues: np.ndarray
+    min_eigenvalue: float
+
+    def __init__(self, hw: _Hardware, matrix: np.ndarray, *, normal: bool = False) -> None:
+        self.hw, self.sign = hw, 1.0
+        m, n = matrix.shape
+        if n > hw.leaf or m > hw.leaf:
+            raise ValueError(
+                f"a {m}x{n} least-squares system does not fit the two-array circuit of {hw.leaf}x{hw.leaf} arrays; "
+                f"give at most {hw.leaf} rows and columns"
+            )
+        self.opamps, self.n = (m + n if normal else n), n
+        self._build(matrix, normal)
+        if self.min_eigenvalue <= 0 and not normal and hw.config.remedy == "negate":
+            most = float(np.max(self.eigenvalues.real))
+            if most >= 0:
+                raise _unstable(self.min_eigenvalue, n, f" and its largest is {most:.4g}, so negating cannot help")
+            # -A on the same cells: the two arrays swap roles (the inverted outputs drive the positive one)
+            self.sign = -1.0
+            self.k_matrix = -self.k_matrix
+            self.eigenvalues = -self.eigenvalues
+            self.min_eigenvalue = -most
+        if self.min_eigenvalue <= 0:
+            raise _unstable(self.min_eigenvalue, n)
+        hw.ledger.leaves += 1
+        hw.ledger.min_eigenvalue = min(hw.ledger.min_eigenvalue, self.min_eigenvalue)
+        adc_bits = hw.chip.tile.adc_bits
+        self.settling_s = math.log(2.0 ** (adc_bits + 1)) / (2 * math.pi * hw.opamp.gbw_hz * self.min_eigenvalue)
+        hw.ledger.settling_time_s = max(hw.ledger.settling_time_s, self.settling_s)
+        self.system = self.k_matrix + (0.0 if math.isinf(hw.gain) else np.diag(self.d / hw.gain))
+        self.offset_output = np.linalg.solve(self.system, self.d * hw.offsets[:n])
+
+    def _build(self, matrix: np.ndarray, normal: bool) -> None:
+        hw = self.hw
+        first = hw.program(matrix)
+        if normal:
+            second = hw.program(matrix)
+            self.blocks = [first, second]
+            self.k_matrix = second.g.T @ first.g / hw.g_in
+            self.d = second.physical.sum(axis=0) + hw.g_in
+            self.x_per_volt = -((first.k / hw.g_in) ** 2)
+        else:
+            self.blocks = [first]
+            self.k_matrix = first.g
+            self.d = first.physical.sum(axis=1) + hw.g_in
+            self.x_per_volt = -first.k / hw.g_in
+        self.array_us = sum(float(block.physical.sum()) for block in self.blocks)
+        self.eigenvalues = np.linalg.eigvals(self.k_matrix / self.d[:, None])
+        self.min_eigenvalue = float(np.min(self.eigenvalues.real))
+
+    def apply(self, rhs: np.ndarray) -> np.ndarray:
+        """``A^-1 rhs`` (least squares: ``(A^T A)^-1 A^T rhs``) for every column of ``rhs``, a closed-loop solve
+        each, plus one more for every halving of a saturating input."""
+        hw = self.hw
+        for block in self.blocks:
+            hw.use(block)
+        v, scale = hw.dac(self.sign * rhs)
+        signal = np.linalg.solve(self.system, -hw.g_in * v)
+        offset = self.offset_output[:, None]
+        retries = np.zeros(rhs.shape[1], dtype=np.int64)
+        v_sat = hw.opamp.v_sat
+        for column in np.flatnonzero(np.max(np.abs(signal + offset), axis=0) > v_sat):
+            while retries[column] < _MAX_RETRIES and (
+                np.max(np.abs(signal[:, column] / 2.0 ** retries[column] + offset[:, 0])) > v_sat
+            ):
+                retries[column] += 1
+        attenuation = 2.0 ** -retries.astype(np.float64)
+        y = signal * attenuation + offset
+        noise = hw.node_noise(np.vstack([v * attenuation, y]), self.n)
+        if noise.any():
+            y += np.linalg.solve(self.system, -noise)
+        x = hw.adc(y) * (self.x_per_volt * scale / (hw.opamp.v_read * attenuation))
+        steps = int(rhs.shape[1] + retries.sum())
+        hw.ledger.analog_solves += steps
+        hw.analog_steps(
+            steps,
+            rhs.shape[1],
+            opamps=self.opamps,
+            inputs=self.n,
+            outputs=self.n,
+            array_us=self.array_us,
+            active_s=self.settling_s,
+        )
+        return x
+
+
+class _Mvm:
+    """``A @ u`` as open-loop crossbar reads: ``A`` cut into array-sized blocks (outputs <= ``array_cols``, inputs
+    <= ``array_rows``), each programmed on a differential pair; the partial sums of a row of blocks add digitally.
+    All-zero blocks are not programmed."""
+
+    def __init__(self, hw: _Hardware, matrix: np.ndarray) -> None:
+        self.hw, self.shape = hw, matrix.shape
+        tile = hw.chip.tile
+        self.blocks = [
+            (r, c, hw.program(matrix[r : r + tile.array_cols, c : c + tile.array_rows]))
+            for r in range(0, matrix.shape[0], tile.array_cols)
+            for c in range(0, matrix.shape[1], tile.array_rows)
+            if np.any(matrix[r : r + tile.array_cols, c : c + tile.array_rows])
+        ]
+
+    def apply(self, vectors: np.ndarray) -> np.ndarray:
+        hw = self.hw
+        out = np.zeros((self.shape[0], vectors.shape[1]))
+        for r, c, block in self.blocks:
+            hw.use(block)
+            rows, cols = block.g.shape
+            out[r : r + rows] += self._read(block, vectors[c : c + cols])
+        partial_sums = len(self.blocks) - len({r for r, _, _ in self.blocks})
+        hw.digital(partial_sums * self.hw.chip.tile.array_cols * vectors.shape[1])
+        return out
+
+    def _read(self, block: _Block, vectors: np.ndarray) -> np.ndarray:
+        """One read of ``block`` per column of ``vectors``: DAC, Ohm and Kirchhoff, read noise, a transimpedance
+        stage whose full-scale input never exceeds the swing, the ADC."""
+        hw = self.hw
+        rows, cols = block.g.shape
+        v, scale = hw.dac(vectors)
+        current = block.g @ v + hw.node_noise(v, rows)
+        g_feedback = cols * hw.g_in * hw.opamp.v_read / hw.opamp.v_sat
+        y = hw.adc(current / g_feedback)
+        hw.ledger.analog_mvms += vectors.shape[1]
+        read_s = hw.chip.tile.read_cycles / hw.chip.network.clock_hz
+        hw.analog_steps(
+            vectors.shape[1],
+            vectors.shape[1],
+            opamps=rows,
+            inputs=cols,
+            outputs=rows,
+            array_us=float(block.physical.sum()),
+            active_s=read_s,
+        )
+        return y * (g_feedback * scale / (block.k * hw.opamp.v_read))
+
+
+class _Inverse:
+    """``A^-1`` as the chip applies it: one closed-loop leaf, or 2x2 block elimination with the Schur complement
+    ``S = A22 - A21 A11^-1 A12`` built from analog solves with ``A11`` and analog MVMs with ``A21``, then
+    programmed."""
+
+    def __init__(self, hw: _Hardware, matrix: np.ndarray) -> None:
+        self.hw = hw
+        n = matrix.shape[0]
+        self.leaf = _Loop(hw, matrix) if n <= hw.leaf else None
+        if self.leaf is not None:
+            return
+        h = self.h = (n + 1) // 2
+        self.a11 = _Inverse(hw, matrix[:h, :h])
+        self.a12 = _Mvm(hw, matrix[:h, h:])
+        self.a21 = _Mvm(hw, matrix[h:, :h])
+        schur = matrix[h:, h:] - self.a21.apply(self.a11.apply(matrix[:h, h:]))
+        hw.digital((n - h) ** 2)
+        self.s = _Inverse(hw, schur)
+
+    def apply(self, rhs: np.ndarray) -> np.ndarray:
+        """``A^-1 rhs``: ``y1 = A11^-1 b1``, ``x2 = S^-1 (b2 - A21 y1)``, ``x1 = A11^-1 (b1 - A12 x2)``."""
+        if self.leaf is not None:
+            return self.leaf.apply(rhs)
+        h, k = self.h, rhs.shape[1]
+        b1, b2 = rhs[:h], rhs[h:]
+        x2 = self.s.apply(b2 - self.a21.apply(self.a11.apply(b1)))
+        x1 = self.a11.apply(b1 - self.a12.apply(x2))
+        self.hw.digital(rhs.shape[0] * k)
+        return np.vstack([x1, x2])
+
+
+def _shift(hw: _Hardware, matrix: np.ndarray) -> float:
+    """The ``shift`` remedy's ``s``: of the shifts that make every real part of ``A + s I``'s eigenvalues positive,
+    the one whose refinement contracts fastest, ``min_s max_i |s / (lambda_i + s)|``; refused when that is not below
+    1 (eigenvalues on the negative real axis never converge). Charges the eigenvalue analysis."""
+    n = matrix.shape[0]
+    hw.digital(_EIG_OPS_PER_N3 * n**3)
+    eigenvalues = np.linalg.eigvals(matrix)
+    least = float(np.min(eigenvalues.real))
+    if least > 0:
+        return 0.0
+    span = float(np.max(np.abs(eigenvalues)))
+    shifts = -least + span * 2.0 ** np.arange(-8, 9)
+    rates = [float(np.max(np.abs(s / (eigenvalues + s)))) for s in shifts]
+    best = int(np.argmin(rates))
+    if rates[best] >= 1 - 1e-9:
+        raise UnstableMatrixError(
+            f"remedy 'shift' cannot converge: A has eigenvalues on the negative real axis (smallest real part "
+            f"{least:.4g}), so refinement with A + s I contracts by {rates[best]:.4g} >= 1 a step; use remedy='normal' "
+            "(least squares on two arrays) or remedy='negate' if every eigenvalue is negative"
+        )
+    return float(shifts[best])
+
+
+def _device(chip: Chip, config: SolveConfig) -> Device:
+    if isinstance(config.device, Device):
+        return config.device
+    return device(config.device) if config.device else for_chip_device(chip.tile.device)
+
+
+def _inputs(a: Any, b: Any, remedy: str | None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``A`` and ``b`` as float64, ``b`` as columns, whether it was a vector; one-line errors for bad input."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 2 or a.size == 0:
+        raise ValueError(f"A must be a non-empty 2-D matrix, got shape {a.shape}")
+    vector = b.ndim == 1
+    if b.ndim not in (1, 2) or b.shape[0] != a.shape[0]:
+        raise ValueError(f"b must be [{a.shape[0]}] or [{a.shape[0]}, k] to match A of shape {a.shape}, got {b.shape}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ValueError("A and b must hold finite numbers (no NaN or infinity)")
+    m, n = a.shape
+    if m != n and remedy != "normal":
+        raise ValueError(
+            f"A is {m}x{n}, not square: least squares runs on the two-array normal-equations circuit, remedy='normal'"
+        )
+    if remedy == "normal" and (m < n or np.linalg.matrix_rank(a) < n):
+        raise ValueError(f"remedy 'normal' needs A of full column rank ({m}x{n} A has rank {np.linalg.matrix_rank(a)})")
+    return a, (b[:, None] if vector else b), vector
+
+
+def _baseline(m: int, n: int, k: int) -> dict[str, float]:
+    """The digital solver's energy: LU (square) or Householder QR (least squares) multiply-adds at float32 and the
+    matrix read once from DRAM."""
+    if m == n:
+        macs = 2 / 3 * n**3 + 2 * n**2 * k
+    else:
+        macs = m * n**2 - n**3 / 3 + (2 * m * n - n**2 / 2) * k
+    return {
+        "multiply": macs * FP32_BASELINE["multiply"].pj,
+        "add": macs * FP32_BASELINE["add"].pj,
+        "dram": 4 * m * n * BASELINE["dram_byte"].pj,
+    }
+
+
+def _relative(difference: np.ndarray, reference: np.ndarray) -> float:
+    """Largest relative 2-norm over the columns (0 where the reference column is 0 and so is the difference)."""
+    norms = np.linalg.norm(reference, axis=0)
+    diffs = np.linalg.norm(difference, axis=0)
+    return float(np.max(np.where(norms > 0, diffs / np.where(norms > 0, norms, 1.0), diffs)))
+
+
+def solve(
+    A: Any,
+    b: Any,
+    chip: str | Chip = "milan-closed-loop",
+    tol: float = 1e-6,
+    *,
+    config: SolveConfig | None = None,
+    **config_fields: Any,
+) -> tuple[np.ndarray, SolveStats]:
+    """Solve ``A x = b`` (``b``: ``[n]`` or ``[n, k]``, several right-hand sides; least squares for ``m x n`` ``A``
+    with ``remedy="normal"``) on a closed-loop chip, refined to ``tol``; the solution (float64, ``b``'s layout) and
+    what it reached and cost. ``config_fields`` set ``SolveConfig`` fields (on ``config``'s when given); ``tol`` is
+    the config's unless given apart from its default."""
+    base = config or SolveConfig()
+    if tol != SolveConfig.tol:
+        config_fields.setdefault("tol", tol)
+    config = dataclasses.replace(base, **config_fields)
+    chip = load_chip(chip) if isinstance(chip, str) else chip
+    if chip.opamp is None:
+        with_opamps = [name for name in PRESETS if load_chip(name).opamp is not None]
+        raise ValueError(
+            f"chip '{chip.name}' has no [opamp] section, and a closed-loop solve needs its feedback op-amps: use "
+            f"{' or '.join(repr(name) for name in with_opamps)}, or add [opamp] to the description"
+        )
+    if chip.arrays < 2:
+        raise ValueError(f"chip '{chip.name}' has {chip.arrays} array; a matrix needs a differential pair of two")
+    a, rhs, vector = _inputs(A, b, config.remedy)
+    m, n = a.shape
+    hw = _Hardware(chip, chip.opamp, config, _device(chip, config))
+    normal = config.remedy == "normal"
+    shift = _shift(hw, a) if config.remedy == "shift" else 0.0
+    operator = _Loop(hw, a, normal=True) if normal else _Inverse(hw, a + shift * np.eye(n))
+    try:
+        reference = np.linalg.lstsq(a, rhs, rcond=None)[0] if normal else np.linalg.solve(a, rhs)
+    except np.linalg.LinAlgError:
+        reference = None
+
+    def measure(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """The residual of ``x`` (charged), what the loop takes to correct it (least squares: ``A^T r``, charged)
+        and the convergence measure."""
+        r = rhs - a @ x
+        hw.digital(2 * m * n * rhs.shape[1])
+        if not normal:
+            return r, r, _relative(r, rhs)
+        hw.digital(2 * m * n * rhs.shape[1])
+        gradient = a.T @ r
+        return r, gradient, _relative(gradient, a.T @ rhs)
+
+    if normal:
+        hw.digital(2 * m * n * rhs.shape[1])
+    x = operator.apply(a.T @ rhs if normal else rhs)
+    first = x.copy()
+    r, feed, measured = measure(x)
+    iterations = 0
+    while measured > config.tol and iterations < config.max_iterations:
+        x = x + operator.apply(feed)
+        hw.digital(n * rhs.shape[1])
+        iterations += 1
+        r, feed, measured = measure(x)
+
+    ledger = hw.ledger
+    if reference is not None:
+        error: float | None = _relative(x - reference, reference)
+        first_error = _relative(first - reference, reference)
+    else:
+        error, first_error = None, _relative(rhs - a @ first, rhs)
+    energy = dict(ledger.energy_pj)
+    total = sum(energy.values())
+    baseline = _baseline(m, n, rhs.shape[1])
+    stats = SolveStats(
+        error=error,
+        residual=_relative(r, rhs),
+        iterations=iterations,
+        analog_solves=ledger.analog_solves,
+        analog_mvms=ledger.analog_mvms,
+        digital_ops=ledger.digital_ops,
+        first_step_error=first_error,
+        min_eigenvalue=ledger.min_eigenvalue,
+        settling_time_s=ledger.settling_time_s,
+        time_s=ledger.time_s,
+        energy_pj=energy,
+        energy_total_pj=total,
+        baseline_pj=baseline,
+        baseline_total_pj=sum(baseline.values()),
+        ratio=sum(baseline.values()) / total if total else 0.0,
+        blocks=ledger.leaves,
+        converged=measured <= config.tol,
+        programmings=ledger.programmings,
+        shift=shift,
+    )
+    return (x[:, 0] if vector else x), stats
