@@ -442,12 +442,15 @@ def _cmd_chips(args: argparse.Namespace) -> int:
 
 
 def _cmd_ops(args: argparse.Namespace) -> int:
-    from cimc.ir.dialects.graph import BY_ONNX_TYPE, OPSET
+    from cimc.ir.dialects.graph import BY_DOMAIN_TYPE, BY_ONNX_TYPE, OPSET
 
     print(f"ONNX operators cimc imports (converted to opset {OPSET}), and their graph ops:")
     for onnx_type in sorted(BY_ONNX_TYPE):
         print(f"  {onnx_type:<24} {BY_ONNX_TYPE[onnx_type].name}")
     print("  Constant                 graph.constant")
+    print("Operators of other domains:")
+    for domain, onnx_type in sorted(BY_DOMAIN_TYPE):
+        print(f"  {domain + '.' + onnx_type:<24} {BY_DOMAIN_TYPE[domain, onnx_type].name}")
     return 0
 
 

@@ -69,6 +69,8 @@ def format_stats(stats: dict[str, Any], shape: tuple[int, ...]) -> str:
         f"  digital baseline (fp32 LU/QR + DRAM) {stats['baseline_total_pj'] / 1e3:.4g} nJ: "
         f"ratio {stats['ratio']:.3g}x",
     ]
+    if stats.get("reason"):
+        lines.append(f"  why: {stats['reason']}")
     return "\n".join(lines)
 
 

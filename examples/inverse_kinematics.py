@@ -16,7 +16,8 @@ I is n x n, symmetric positive definite (its eigenvalues are lambda^2, n - 2 tim
 ``cimc.runtime.solve`` solves it in one analog step and ``--tol`` refinement; the arm stops when the end effector is
 within 1e-4 m of the target. The same iteration with numpy's solver is the reference. The damping sets the
 condition number, about 1 + ||J||^2 / lambda^2: 66 at the default 0.3 for 32 joints, where the chip's 8-bit
-matrix still lets refinement converge; at 0.1 (590) the first analog step is too far off and it does not.
+matrix still lets refinement converge; at 0.2 or 0.1 (590) the loop amplifies the op-amps' input offsets alone beyond
+the output swing, and the chip refuses the system (the script stops with that one line).
 
 The table gives the solver's figures over all iterations (the worst step's error against numpy, the work, time and
 energy summed, the digital LU baseline's energy), then the arm's iterations and final distance to the target, the
@@ -34,6 +35,7 @@ import numpy as np
 from poisson import print_table, solve_figures, solve_rows  # the figures and table every example prints
 
 from cimc.runtime import SolveStats, solve
+from cimc.runtime.closed_loop import SaturatedOutputError
 
 REACHED_M = 1e-4  # the end effector's distance to the target that ends the iterations
 MAX_ARM_ITERATIONS = 200
@@ -87,7 +89,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         runs.append(stats)
         return dq
 
-    iterations, distance = reach(target, start, args.damping, closed_loop_step)
+    try:
+        iterations, distance = reach(target, start, args.damping, closed_loop_step)
+    except SaturatedOutputError as refusal:
+        raise SystemExit(f"the chip refuses arm iteration {len(runs) + 1}'s system: {refusal}") from None
     numpy_iterations, numpy_distance = reach(target, start, args.damping, np.linalg.solve)
     result = solve_figures(runs)
     result |= {

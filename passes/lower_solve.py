@@ -5,8 +5,10 @@ one analog step without ever forming ``A^{-1}`` (``cim.solve``); ``MatMul(b, Inv
 the same solve with ``A^T`` between two transposes of the last two axes. ``A`` is quantized symmetrically to signed
 ``matrix-bits`` integers over its largest magnitude and cut into blocks of at most one array (``array-rows`` x
 ``array-cols``), each block a ``cim.program`` of a differential pair of ``cell-bits`` slices, as ``bit-slice``
-programs a layer's weights. Options left 0 come from the module's ``cim.chip`` when it has one, else from a chip of
-2-bit cells on 64 x 64 arrays.
+programs a layer's weights, except that the slices are binary-weighted cells in parallel in each element of the
+same pair of arrays (``parallel_slices``): the closed loop needs each matrix element as one conductance on one node,
+so a block takes two arrays whatever its width. Options left 0 come from the module's ``cim.chip`` when it has one,
+else from a chip of 2-bit cells on 64 x 64 arrays.
 
 Only float32 systems of a constant square matrix match; the inverse of a computed matrix, or of a stack of them,
 stays a graph op (``lower-to-cim`` gives it to a digital unit). A singular constant matrix is an error. Runs at the
@@ -93,6 +95,7 @@ def solve(rewriter: Rewriter, anchor: Operation, rhs: Value, matrix: np.ndarray,
                 "sign_encoding": StringAttr(SIGN_ENCODING),
                 "array_rows": IntAttr(crossbars.array_rows),
                 "array_cols": IntAttr(crossbars.array_cols),
+                "parallel_slices": IntAttr(1),
             }
             program = ProgramOp.build(attributes=attributes, location=anchor.location)
             programs.append(rewriter.insert_before(anchor, program).result)

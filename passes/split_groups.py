@@ -33,8 +33,10 @@ def chunk_columns(program: ProgramOp, capacity: int) -> list[tuple[int, int]]:
     if blocks == 0:
         copies = program.attr("replication")
         raise program.error(
-            f"layer '{program.location.name}': one column block takes {per_block} arrays ({program.signs} signs x "
-            f"{program.slices} slices" + (f" x {copies} copies" if copies > 1 else "") + f"), more than a tile's "
+            f"layer '{program.location.name}': one column block takes {per_block} arrays ({program.signs} signs"
+            + ("" if program.attr("parallel_slices") else f" x {program.slices} slices")
+            + (f" x {copies} copies" if copies > 1 else "")
+            + f"), more than a tile's "
             f"{capacity}: use a chip with more arrays per tile" + (", or fewer copies" if copies > 1 else "")
         )
     width = blocks * program.attr("array_cols")

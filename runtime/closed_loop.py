@@ -23,8 +23,12 @@ which tends to ``y = -g_in G^-1 v_in`` as ``A0 -> inf``: ``x = A^-1 b = -y k s_b
 ``v_in = v_read b / s_b`` (``s_b = max|b|``, quantized to the chip's signed ``dac_bits``). Noise currents at the
 nodes (the device's summation noise at full voltage and each cell's read noise at its output voltage,
 ``cimc.runtime.analog.read_sigmas``) are added per solve; the outputs clip at ``+-v_sat`` (an input that saturates
-an output is halved and solved again, each retry counted); the ADC reads ``y`` over ``v_sat / 2^j``, the smallest
-range that holds the largest output (a programmable gain before the ADC), at the chip's ``adc_bits``.
+an output is halved and solved again, each retry counted; a matrix whose loop amplifies the op-amp offsets alone
+beyond the swing, ``max |(G + D / A0)^-1 D v_os| >= v_sat``, is refused with ``SaturatedOutputError``, as no
+input scaling can help); the ADC reads ``y`` over ``v_sat / 2^j``, the smallest range that holds the largest output
+(a programmable gain before the ADC), at the chip's ``adc_bits``. A right-hand side that is all zero is known to be
+so on the digital side: its solution is 0, with no analog step (a solve of it would return the offsets' output).
+The ideal circuit has no offsets and an unbounded swing: one analog step a right-hand side, never a retry.
 
 Dynamics (Sun et al., "Time complexity of in-memory solution of linear systems", IEEE TED 2020): with single-pole
 op-amps of unity-gain bandwidth ``gbw`` and large ``A0``, ``dy/dt = -2 pi gbw D^-1 (G y + g_in v_in)``, stable iff
@@ -41,23 +45,33 @@ whose loop matrix is ``Ahat^T Ahat``, symmetric positive definite, with ``A`` pr
 its rows and once along its columns; its loop nodes take ``A^T b``, and then ``A^T r``, from the digital side, so
 that refinement converges to the true normal equations rather than to those of the programmed copy).
 
-Larger systems: recursive 2x2 block elimination, ``S = A22 - A21 A11^-1 A12`` built from analog solves with ``A11``
-and open-loop analog MVMs with ``A21`` (crossbar reads with quantized inputs and outputs and the device effects),
-then programmed itself; ``[b1; b2]`` is solved with two solves on ``A11``, one on ``S`` and MVMs with ``A21`` and
-``A12``. The chip holds ``arrays // 2`` blocks at once; a step on a block that is not held reprograms it (its cells'
-energy and one row at a time of write pulses). A reprogrammed block keeps the conductances drawn the first time.
+Larger systems: recursive 2x2 block elimination, ``S = A22 - A21 A11^-1 A12`` built from analog solves with ``A11``,
+refined as below to the resolution ``S`` is programmed at (half a level of ``matrix_bits``; the tolerance when
+ideal), and open-loop analog MVMs with ``A21`` (crossbar reads with quantized inputs and outputs and the device
+effects), then programmed itself. The refinement of ``A11^-1 A12`` matters: ``S`` is the preconditioner of the lower
+half, and the smallest eigenvalue of a Schur complement (of a discretized PDE, say) is far below the first analog
+step's error, so an ``S`` built from unrefined steps is a different matrix, and the whole system's refinement does
+not contract (the 225-unknown Poisson system diverged so). ``[b1; b2]`` is solved with two solves on ``A11``, one
+on ``S`` and MVMs with ``A21`` and ``A12``. The chip holds ``arrays // 2`` blocks at once; a step on a block that is
+not held reprograms it (its cells' energy and one row at a time of write pulses). A reprogrammed block keeps the
+conductances drawn the first time.
 
 Refinement: ``x = analog(b)``; then ``r = b - A x`` in float64 (``2 m n`` digital ops a right-hand side) and ``x +=
-analog(r)`` until ``||r|| / ||b|| <= tol`` (least squares: ``||A^T r|| / ||A^T b||``) or ``max_iterations``.
+analog(r)`` until ``||r|| / ||b|| <= tol`` (least squares: ``||A^T r|| / ||A^T b||``) or ``max_iterations``. It
+contracts only when the analog step's relative error is below 1 (the error of ``x`` shrinks by about it each step);
+otherwise the residual grows, and refinement stops as diverged when it has grown ``DIVERGENCE_STEPS`` iterations in
+a row to above the first step's, or to ``DIVERGENCE_FACTOR`` times it, returning the iterate of the smallest
+residual, ``converged=False``, ``diverged=True`` and the reason in ``SolveStats.reason``.
 
 Time: a solve is a DAC cycle, the settling and the outputs' conversions (``adc_columns`` outputs share an ADC, read
 in turn); an MVM is a DAC cycle, the chip's ``read_cycles`` and the conversions; digital work is ops /
 ``digital_ops_per_cycle`` cycles; programming is rows x the device's write pulse. Energy: op-amps ``count x
 power x time``, DAC and ADC conversions, the arrays' ``sum |G| v_read^2 x time`` (every cell taken at the full read
 voltage, the worst case), digital ops x ``digital_op_pj``, programmed cells x ``cell_program_pj``. The baseline:
-LU, ``2/3 n^3 + 2 n^2`` multiply-adds per right-hand side at float32 (``cimc.runtime.energy.FP32_BASELINE``), or
-Householder QR for least squares (``m n^2 - n^3/3`` plus ``2 m n - n^2/2`` per right-hand side), with the matrix read
-once from DRAM (4 bytes an entry).
+LU, ``n^3 / 3`` multiply-adds to factor (``2/3 n^3`` flops) and ``n^2`` a right-hand side (``2 n^2`` flops), or
+Householder QR for least squares (``m n^2 - n^3/3`` plus ``2 m n - n^2/2`` per right-hand side), at float32
+(``cimc.runtime.energy.FP32_BASELINE``), with the matrix read once from DRAM (4 bytes an entry). ``solve_cost``
+prices one more right-hand side with the matrix already programmed, for ``cimc.runtime.performance``.
 """
 
 from __future__ import annotations
@@ -65,7 +79,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -80,8 +96,13 @@ REMEDIES = ("negate", "shift", "normal")
 #: Digital operations of an eigenvalue analysis (the ``shift`` remedy's): the QR algorithm, eigenvalues only, about
 #: 10 n^3 flops (Golub & Van Loan, Matrix Computations, section 7.5.6).
 _EIG_OPS_PER_N3 = 10
-#: The most times an input is halved to bring a saturated output within the swing.
+#: The most times an input is halved to bring a saturated output within the swing (a bound never reached in practice:
+#: the offsets' share of every output is below the swing, or the matrix is refused).
 _MAX_RETRIES = 60
+#: Refinement has diverged when its residual grew this many iterations in a row to above the first step's ...
+DIVERGENCE_STEPS = 3
+#: ... or when it exceeds the first step's by this factor.
+DIVERGENCE_FACTOR = 100.0
 #: The largest gain (2^j) ahead of the ADC.
 _MAX_ADC_GAIN_LOG2 = 16
 
@@ -91,11 +112,16 @@ class UnstableMatrixError(ValueError):
     positive. The message (one line) gives it and the remedies."""
 
 
+class SaturatedOutputError(ValueError):
+    """The loop amplifies the op-amps' input offsets alone beyond the output swing: every solve would saturate
+    whatever its input, so the matrix (too ill-conditioned for the chip) is refused. The message is one line."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class SolveConfig:
     """How ``solve`` models the chip; ``ideal`` turns every effect off (continuous conductances, infinite gain, no
-    offsets or noise, no DAC, ADC or matrix quantization), leaving the float64 solution and the circuit's time and
-    energy."""
+    offsets or noise, no DAC, ADC or matrix quantization, no output saturation), leaving the float64 solution and the
+    circuit's time and energy."""
 
     ideal: bool = False
     device: str | Device | None = None
@@ -121,7 +147,9 @@ class SolveConfig:
 class SolveStats:
     """What one ``solve`` reached and cost: errors against numpy, steps, the loop's slowest eigenvalue and settling
     time (the worst leaf's), time, energy by category (``opamps``, ``dacs``, ``adcs``, ``arrays``, ``digital``,
-    ``programming``) and the digital baseline's (``multiply``, ``add``, ``dram``) with ``ratio`` = baseline / this."""
+    ``programming``) and the digital baseline's (``multiply``, ``add``, ``dram``) with ``ratio`` = baseline / this.
+    ``diverged``: refinement stopped early because its residual grew (the analog step's error is too large for it to
+    contract); ``reason``: one line saying why it did not converge (None when it did)."""
 
     error: float | None
     residual: float
@@ -142,6 +170,8 @@ class SolveStats:
     converged: bool
     programmings: int = 0
     shift: float = 0.0
+    diverged: bool = False
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The stats as plain JSON-able data."""
@@ -281,11 +311,11 @@ class _Hardware:
 
     def adc(self, y: np.ndarray) -> np.ndarray:
         """``y`` clipped at the swing and read by the ADC over ``v_sat / 2^j``, the least such range that holds each
-        column's largest output (a programmable gain ahead of the ADC)."""
-        v_sat = self.opamp.v_sat
-        y = np.clip(y, -v_sat, v_sat)
+        column's largest output (a programmable gain ahead of the ADC); the ideal circuit's ``y`` as it is."""
         if self.ideal:
             return y
+        v_sat = self.opamp.v_sat
+        y = np.clip(y, -v_sat, v_sat)
         peak = np.max(np.abs(y), axis=0)
         gain = np.floor(np.log2(v_sat / np.where(peak > 0, peak, v_sat)))
         full_scale = v_sat / 2.0 ** np.clip(gain, 0, _MAX_ADC_GAIN_LOG2)
@@ -299,6 +329,16 @@ class _Hardware:
             return np.zeros((nodes, voltages.shape[1]))
         cells = self.cell_sigma_us * self.cell_weight * np.linalg.norm(voltages, axis=0)
         return self.rng.standard_normal((nodes, voltages.shape[1])) * np.hypot(self.node_sigma_ua, cells)
+
+
+def _nonzero_columns(apply: Callable[[np.ndarray], np.ndarray], vectors: np.ndarray, rows: int) -> np.ndarray:
+    """``apply`` to the columns of ``vectors`` that are not all zero, 0 for the others: the digital side knows a
+    zero vector, whose product and solution are 0, and spends no analog step on it."""
+    out = np.zeros((rows, vectors.shape[1]))
+    live = np.flatnonzero(np.any(vectors != 0, axis=0))
+    if live.size:
+        out[:, live] = apply(vectors[:, live])
+    return out
 
 
 def _unstable(loop_min: float, n: int, hint: str = "") -> UnstableMatrixError:
@@ -353,6 +393,15 @@ class _Loop:
         hw.ledger.settling_time_s = max(hw.ledger.settling_time_s, self.settling_s)
         self.system = self.k_matrix + (0.0 if math.isinf(hw.gain) else np.diag(self.d / hw.gain))
         self.offset_output = np.linalg.solve(self.system, self.d * hw.offsets[:n])
+        offset_swing = float(np.max(np.abs(self.offset_output)))
+        if offset_swing >= hw.opamp.v_sat:
+            raise SaturatedOutputError(
+                f"the op-amp offsets alone saturate the outputs: the loop of a {n}x{n} block amplifies the "
+                f"{hw.opamp.offset_mv:g} mV (sigma) input offsets to {offset_swing:.3g} V, beyond the +-"
+                f"{hw.opamp.v_sat:g} V swing, whatever the input; its matrix is too ill-conditioned for the chip "
+                f"(smallest loop eigenvalue {self.min_eigenvalue:.3g}): improve its conditioning (more damping or "
+                "regularization, row scaling) or use op-amps with smaller offsets"
+            )
 
     def _build(self, matrix: np.ndarray, normal: bool) -> None:
         hw = self.hw
@@ -373,8 +422,11 @@ class _Loop:
         self.min_eigenvalue = float(np.min(self.eigenvalues.real))
 
     def apply(self, rhs: np.ndarray) -> np.ndarray:
-        """``A^-1 rhs`` (least squares: ``(A^T A)^-1 A^T rhs``) for every column of ``rhs``, a closed-loop solve
-        each, plus one more for every halving of a saturating input."""
+        """``A^-1 rhs`` (least squares: ``(A^T A)^-1 A^T rhs``) for every column of ``rhs`` that is not all zero,
+        a closed-loop solve each, plus one more for every halving of a saturating input."""
+        return _nonzero_columns(self._solve, rhs, self.n)
+
+    def _solve(self, rhs: np.ndarray) -> np.ndarray:
         hw = self.hw
         for block in self.blocks:
             hw.use(block)
@@ -382,7 +434,7 @@ class _Loop:
         signal = np.linalg.solve(self.system, -hw.g_in * v)
         offset = self.offset_output[:, None]
         retries = np.zeros(rhs.shape[1], dtype=np.int64)
-        v_sat = hw.opamp.v_sat
+        v_sat = math.inf if hw.ideal else hw.opamp.v_sat
         for column in np.flatnonzero(np.max(np.abs(signal + offset), axis=0) > v_sat):
             while retries[column] < _MAX_RETRIES and (
                 np.max(np.abs(signal[:, column] / 2.0 ** retries[column] + offset[:, 0])) > v_sat
@@ -424,12 +476,13 @@ class _Mvm:
         ]
 
     def apply(self, vectors: np.ndarray) -> np.ndarray:
+        """``A @ vectors``, each block read for the columns of its part of ``vectors`` that are not all zero."""
         hw = self.hw
         out = np.zeros((self.shape[0], vectors.shape[1]))
         for r, c, block in self.blocks:
             hw.use(block)
             rows, cols = block.g.shape
-            out[r : r + rows] += self._read(block, vectors[c : c + cols])
+            out[r : r + rows] += _nonzero_columns(partial(self._read, block), vectors[c : c + cols], rows)
         partial_sums = len(self.blocks) - len({r for r, _, _ in self.blocks})
         hw.digital(partial_sums * self.hw.chip.tile.array_cols * vectors.shape[1])
         return out
@@ -469,10 +522,20 @@ class _Inverse:
         if self.leaf is not None:
             return
         h = self.h = (n + 1) // 2
-        self.a11 = _Inverse(hw, matrix[:h, :h])
-        self.a12 = _Mvm(hw, matrix[:h, h:])
+        a11, a12 = matrix[:h, :h], matrix[:h, h:]
+        self.a11 = _Inverse(hw, a11)
+        self.a12 = _Mvm(hw, a12)
         self.a21 = _Mvm(hw, matrix[h:, :h])
-        schur = matrix[h:, h:] - self.a21.apply(self.a11.apply(matrix[:h, h:]))
+
+        def measure(z: np.ndarray) -> tuple[np.ndarray, float]:
+            r = a12 - a11 @ z
+            hw.digital(2 * h * h * (n - h))
+            return r, _relative(r, a12)
+
+        # A11^-1 A12 refined (see the module docstring) to the resolution S is programmed at, half a level
+        resolution = hw.config.tol if hw.ideal else max(hw.config.tol, 0.5 / hw.levels)
+        z = _refine(hw, self.a11.apply, a12, measure, resolution).x
+        schur = matrix[h:, h:] - self.a21.apply(z)
         hw.digital((n - h) ** 2)
         self.s = _Inverse(hw, schur)
 
@@ -539,16 +602,21 @@ def _inputs(a: Any, b: Any, remedy: str | None) -> tuple[np.ndarray, np.ndarray,
 
 
 def _baseline(m: int, n: int, k: int) -> dict[str, float]:
-    """The digital solver's energy: LU (square) or Householder QR (least squares) multiply-adds at float32 and the
-    matrix read once from DRAM."""
+    """The digital solver's energy: LU (square, ``n^3 / 3`` multiply-adds to factor and ``n^2`` a right-hand side)
+    or Householder QR (least squares) at float32 and the matrix read once from DRAM."""
     if m == n:
-        macs = 2 / 3 * n**3 + 2 * n**2 * k
+        macs = n**3 / 3 + n**2 * k
     else:
         macs = m * n**2 - n**3 / 3 + (2 * m * n - n**2 / 2) * k
+    return _fp32(macs, m * n)
+
+
+def _fp32(macs: float, entries: int) -> dict[str, float]:
+    """``macs`` float32 multiply-adds and ``entries`` float32 numbers read from DRAM, in pJ by category."""
     return {
         "multiply": macs * FP32_BASELINE["multiply"].pj,
         "add": macs * FP32_BASELINE["add"].pj,
-        "dram": 4 * m * n * BASELINE["dram_byte"].pj,
+        "dram": 4 * entries * BASELINE["dram_byte"].pj,
     }
 
 
@@ -557,6 +625,122 @@ def _relative(difference: np.ndarray, reference: np.ndarray) -> float:
     norms = np.linalg.norm(reference, axis=0)
     diffs = np.linalg.norm(difference, axis=0)
     return float(np.max(np.where(norms > 0, diffs / np.where(norms > 0, norms, 1.0), diffs)))
+
+
+@dataclass
+class _Refined:
+    """What refinement reached: the iterate of the smallest measure (``x``) and that measure, the first analog
+    step's result and its measure, the iterations done, and, when it stopped as diverged, the last measure and its
+    growth per iteration over its last rise."""
+
+    x: np.ndarray
+    measured: float
+    first: np.ndarray
+    start: float
+    iterations: int
+    diverged: bool = False
+    last: float = 0.0
+    growth: float = 0.0
+
+
+def _refine(
+    hw: _Hardware,
+    operator: Callable[[np.ndarray], np.ndarray],
+    start: np.ndarray,
+    measure: Callable[[np.ndarray], tuple[np.ndarray, float]],
+    tol: float,
+) -> _Refined:
+    """Mixed-precision refinement (see the module docstring): ``x = operator(start)``, then ``x += operator(feed)``
+    with ``feed, measured = measure(x)`` (``measure`` charges its digital work) until ``measured <= tol``, the
+    config's ``max_iterations`` or divergence."""
+    x = first = operator(start)
+    feed, measured = measure(x)
+    history = [measured]
+    best_x, best = x, measured
+    rising = 0
+    while measured > tol and len(history) <= hw.config.max_iterations:
+        x = x + operator(feed)
+        hw.digital(x.size)
+        feed, measured = measure(x)
+        rising = rising + 1 if measured > history[-1] else 0
+        history.append(measured)
+        if measured < best:
+            best_x, best = x, measured
+        grew_away = rising >= DIVERGENCE_STEPS and measured > history[0]
+        if grew_away or not measured <= DIVERGENCE_FACTOR * history[0]:  # "not <=": NaN diverged too
+            steps = max(rising, 1)
+            growth = (measured / history[-1 - steps]) ** (1 / steps)
+            return _Refined(best_x, best, first, history[0], len(history) - 1, True, measured, growth)
+    return _Refined(best_x, best, first, history[0], len(history) - 1)
+
+
+def _reason(refined: _Refined, config: SolveConfig, first_error: float) -> str | None:
+    """Why refinement did not converge, in one line (None when it did)."""
+    if refined.measured <= config.tol:
+        return None
+    if refined.diverged:
+        return (
+            f"refinement diverged: the residual grew from {refined.start:.3g} after the first analog step to "
+            f"{refined.last:.3g} in {refined.iterations} iterations ({refined.growth:.3g}x an iteration at the end); "
+            f"it contracts only when an analog step's relative error is below 1 (the first step's: {first_error:.3g}): "
+            f"improve A's conditioning (scaling, a shift, a preconditioner) or program it with more than "
+            f"{config.matrix_bits} matrix bits"
+        )
+    return (
+        f"max_iterations ({config.max_iterations}) reached at a residual of {refined.measured:.3g}, above tol "
+        f"{config.tol:g}"
+    )
+
+
+def _closed_loop_chip(chip: str | Chip) -> Chip:
+    """The chip, which must have op-amps and a pair of arrays."""
+    chip = load_chip(chip) if isinstance(chip, str) else chip
+    if chip.opamp is None:
+        with_opamps = [name for name in PRESETS if load_chip(name).opamp is not None]
+        raise ValueError(
+            f"chip '{chip.name}' has no [opamp] section, and a closed-loop solve needs its feedback op-amps: use "
+            f"{' or '.join(repr(name) for name in with_opamps)}, or add [opamp] to the description"
+        )
+    if chip.arrays < 2:
+        raise ValueError(f"chip '{chip.name}' has {chip.arrays} array; a matrix needs a differential pair of two")
+    return chip
+
+
+class _Problem:
+    """A matrix as the chip solves systems with it: the hardware, the remedy's shift and the operator, set up (the
+    blocks programmed, Schur complements built, charged to the hardware's ledger) when made."""
+
+    def __init__(self, a: np.ndarray, chip: Chip, config: SolveConfig) -> None:
+        assert chip.opamp is not None
+        self.a, self.normal = a, config.remedy == "normal"
+        self.hw = _Hardware(chip, chip.opamp, config, _device(chip, config))
+        self.shift = _shift(self.hw, a) if config.remedy == "shift" else 0.0
+        n = a.shape[1]
+        self.operator = _Loop(self.hw, a, normal=True) if self.normal else _Inverse(self.hw, a + self.shift * np.eye(n))
+
+    def refine(self, rhs: np.ndarray) -> _Refined:
+        """The refined solution for the columns of ``rhs``; least squares measures ``||A^T r|| / ||A^T b||`` and
+        feeds ``A^T r`` to the loop."""
+        a, hw = self.a, self.hw
+        m, n = a.shape
+        ops = 2 * m * n * rhs.shape[1]  # one product with A (or A^T) for every right-hand side
+        if not self.normal:
+
+            def residual(x: np.ndarray) -> tuple[np.ndarray, float]:
+                r = rhs - a @ x
+                hw.digital(ops)
+                return r, _relative(r, rhs)
+
+            return _refine(hw, self.operator.apply, rhs, residual, hw.config.tol)
+        hw.digital(ops)
+        target = a.T @ rhs
+
+        def gradient(x: np.ndarray) -> tuple[np.ndarray, float]:
+            g = a.T @ (rhs - a @ x)
+            hw.digital(2 * ops)
+            return g, _relative(g, target)
+
+        return _refine(hw, self.operator.apply, target, gradient, hw.config.tol)
 
 
 def solve(
@@ -576,62 +760,31 @@ def solve(
     if tol != SolveConfig.tol:
         config_fields.setdefault("tol", tol)
     config = dataclasses.replace(base, **config_fields)
-    chip = load_chip(chip) if isinstance(chip, str) else chip
-    if chip.opamp is None:
-        with_opamps = [name for name in PRESETS if load_chip(name).opamp is not None]
-        raise ValueError(
-            f"chip '{chip.name}' has no [opamp] section, and a closed-loop solve needs its feedback op-amps: use "
-            f"{' or '.join(repr(name) for name in with_opamps)}, or add [opamp] to the description"
-        )
-    if chip.arrays < 2:
-        raise ValueError(f"chip '{chip.name}' has {chip.arrays} array; a matrix needs a differential pair of two")
+    chip = _closed_loop_chip(chip)
     a, rhs, vector = _inputs(A, b, config.remedy)
     m, n = a.shape
-    hw = _Hardware(chip, chip.opamp, config, _device(chip, config))
-    normal = config.remedy == "normal"
-    shift = _shift(hw, a) if config.remedy == "shift" else 0.0
-    operator = _Loop(hw, a, normal=True) if normal else _Inverse(hw, a + shift * np.eye(n))
+    problem = _Problem(a, chip, config)
+    normal = problem.normal
     try:
         reference = np.linalg.lstsq(a, rhs, rcond=None)[0] if normal else np.linalg.solve(a, rhs)
     except np.linalg.LinAlgError:
         reference = None
+    refined = problem.refine(rhs)
+    x = refined.x
 
-    def measure(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """The residual of ``x`` (charged), what the loop takes to correct it (least squares: ``A^T r``, charged)
-        and the convergence measure."""
-        r = rhs - a @ x
-        hw.digital(2 * m * n * rhs.shape[1])
-        if not normal:
-            return r, r, _relative(r, rhs)
-        hw.digital(2 * m * n * rhs.shape[1])
-        gradient = a.T @ r
-        return r, gradient, _relative(gradient, a.T @ rhs)
-
-    if normal:
-        hw.digital(2 * m * n * rhs.shape[1])
-    x = operator.apply(a.T @ rhs if normal else rhs)
-    first = x.copy()
-    r, feed, measured = measure(x)
-    iterations = 0
-    while measured > config.tol and iterations < config.max_iterations:
-        x = x + operator.apply(feed)
-        hw.digital(n * rhs.shape[1])
-        iterations += 1
-        r, feed, measured = measure(x)
-
-    ledger = hw.ledger
+    ledger = problem.hw.ledger
     if reference is not None:
         error: float | None = _relative(x - reference, reference)
-        first_error = _relative(first - reference, reference)
+        first_error = _relative(refined.first - reference, reference)
     else:
-        error, first_error = None, _relative(rhs - a @ first, rhs)
+        error, first_error = None, _relative(rhs - a @ refined.first, rhs)
     energy = dict(ledger.energy_pj)
     total = sum(energy.values())
     baseline = _baseline(m, n, rhs.shape[1])
     stats = SolveStats(
         error=error,
-        residual=_relative(r, rhs),
-        iterations=iterations,
+        residual=_relative(rhs - a @ x, rhs),  # charged when refinement measured it
+        iterations=refined.iterations,
         analog_solves=ledger.analog_solves,
         analog_mvms=ledger.analog_mvms,
         digital_ops=ledger.digital_ops,
@@ -645,8 +798,65 @@ def solve(
         baseline_total_pj=sum(baseline.values()),
         ratio=sum(baseline.values()) / total if total else 0.0,
         blocks=ledger.leaves,
-        converged=measured <= config.tol,
+        converged=refined.measured <= config.tol,
         programmings=ledger.programmings,
-        shift=shift,
+        shift=problem.shift,
+        diverged=refined.diverged,
+        reason=_reason(refined, config, first_error),
     )
     return (x[:, 0] if vector else x), stats
+
+
+@dataclass(frozen=True)
+class SolveCost:
+    """One right-hand side's closed-loop solve with a matrix the chip already holds (its blocks programmed and, for
+    block inversion, its Schur complements built, once, when the chip is loaded): time (s), energy by category as
+    ``SolveStats.energy_pj`` (``programming``: blocks evicted and written again, on a chip that holds fewer than
+    there are), analog steps, refinement iterations, and the digital baseline for the same right-hand side with the
+    LU factors made once: forward and back substitution, ``n^2`` float32 multiply-adds, with the factors' ``n^2``
+    entries read from DRAM."""
+
+    time_s: float
+    energy_pj: dict[str, float]
+    baseline_pj: dict[str, float]
+    analog_solves: int
+    analog_mvms: int
+    iterations: int
+    converged: bool
+
+    @property
+    def energy_total_pj(self) -> float:
+        return sum(self.energy_pj.values())
+
+    @property
+    def baseline_total_pj(self) -> float:
+        return sum(self.baseline_pj.values())
+
+
+def solve_cost(
+    A: Any, chip: str | Chip = "milan-closed-loop", *, config: SolveConfig | None = None, **config_fields: Any
+) -> SolveCost:
+    """What one solve with the square matrix ``A`` costs on a closed-loop chip once ``A`` is programmed (see
+    ``SolveCost``): the ledger of ``solve``'s model for a right-hand side of standard normal entries drawn with the
+    config's seed, less the setup. ``cimc.runtime.performance`` charges it to every ``cim.solve``."""
+    config = dataclasses.replace(config or SolveConfig(), **config_fields)
+    chip = _closed_loop_chip(chip)
+    matrix = np.asarray(A, dtype=np.float64)
+    rows = matrix.shape[0] if matrix.ndim == 2 else 1
+    if config.remedy == "normal":
+        raise ValueError("solve_cost prices square systems; least squares (remedy='normal') has no cost model here")
+    a, rhs, _ = _inputs(matrix, np.random.default_rng(config.seed).standard_normal(rows), config.remedy)
+    problem = _Problem(a, chip, config)
+    ledger = problem.hw.ledger
+    time_s, energy, solves, mvms = ledger.time_s, dict(ledger.energy_pj), ledger.analog_solves, ledger.analog_mvms
+    refined = problem.refine(rhs)
+    n = a.shape[0]
+    return SolveCost(
+        time_s=ledger.time_s - time_s,
+        energy_pj={name: pj - energy[name] for name, pj in ledger.energy_pj.items()},
+        baseline_pj=_fp32(n**2, n**2),
+        analog_solves=ledger.analog_solves - solves,
+        analog_mvms=ledger.analog_mvms - mvms,
+        iterations=refined.iterations,
+        converged=refined.measured <= config.tol,
+    )

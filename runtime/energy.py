@@ -14,10 +14,11 @@ Events per inference (one input sample), from the streams and each group's geome
   digital unit writes: shift-add, accumulate and dequantize 4 bytes a value (i32 partial sums, f32 results), a
   ``digital`` 1 byte an element for the ops that make ui8 codes (``CODE_OPS``) and 4 (f32) for the graph ops;
 - ``network``: bits x router hops of every transfer, times ``network_bit_hop_pj`` (the port's channel is no hop);
-- ``digital``: digital-unit operations (``cimc.runtime.timing.digital_op_count``), times ``digital_op_pj``.
-
-A ``solve`` counts no events here: its analog steps, conversions and refinement depend on the matrix's values, so
-``cimc.runtime.closed_loop`` computes its energy (and its digital baseline) from the matrix.
+- ``digital``: digital-unit operations (``cimc.runtime.timing.digital_op_count``), times ``digital_op_pj``;
+- ``closed_loop`` (only in models with a ``cim.solve``): every ``solve``'s right-hand sides times the energy of one
+  (``GroupGeometry.solve``: ``cimc.runtime.closed_loop.solve_cost`` on the solve's matrix, which depends on its
+  values: op-amps, DACs, ADCs, arrays, the refinement's digital work, blocks written again on a chip too small to
+  hold them all).
 
 The I/O port's work on the model inputs (quantizing them, making their bit planes) takes no tile time (see
 ``cimc.runtime.timing``) but its operations are charged as digital ones here; the port has no tile buffer.
@@ -28,13 +29,14 @@ program-and-verify), each ``cell_program_pj``; an array writes one row at a time
 takes the most rows of any group x pulses x ``write_pulse_s``.
 
 The baseline (``BASELINE``): every multiply-accumulate of the arrays on a digital unit (an 8-bit multiply and a
-32-bit add) plus every weight fetched once per inference from DRAM. It leaves out the model's other digital work,
-which the CIM side pays, so the ratio favours the baseline a little.
+32-bit add) plus every weight fetched once per inference from DRAM; a ``solve``'s right-hand sides each add the
+closed-loop model's digital baseline for one (``SolveCost.baseline_pj``: substitution with LU factors made once).
+It leaves out the model's other digital work, which the CIM side pays, so the ratio favours the baseline a little.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cimc.compiler.chip import Chip
 from cimc.runtime.isa import PORT, Instruction, Opcode, Streams
@@ -76,9 +78,9 @@ FP32_BASELINE = {
 @dataclass(frozen=True)
 class Energy:
     """Energy of one inference in pJ by category (``arrays``, ``dacs``, ``adcs``, ``buffers``, ``network``,
-    ``digital``), its total, the one-time programming energy and time, the multiply-accumulates the arrays do,
-    TOPS/W (2 ops a MAC), and the digital baseline by category (``multiply``, ``add``, ``dram``), its total and
-    ``ratio`` = baseline / CIM energy."""
+    ``digital``, and ``closed_loop`` in models with a ``cim.solve``), its total, the one-time programming energy
+    and time, the multiply-accumulates the arrays do, TOPS/W (2 ops a MAC), and the digital baseline by category
+    (``multiply``, ``add``, ``dram``), its total and ``ratio`` = baseline / CIM energy."""
 
     per_inference_pj: dict[str, float]
     programming_pj: float
@@ -121,6 +123,8 @@ class _Events:
     bit_hops: int = 0
     digital_ops: int = 0
     macs: int = 0
+    closed_loop_pj: float = 0.0
+    solve_baseline_pj: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("multiply", "add", "dram"), 0.0))
 
     def add(self, tile: tuple[int, int], i: Instruction, chip: Chip, groups: list[GroupGeometry], name: str) -> None:
         """Count the events of instruction ``i`` on ``tile``; ``name`` is a ``digital`` instruction's op."""
@@ -137,6 +141,13 @@ class _Events:
             self.macs += i.c * group.rows * group.columns
         elif i.opcode == Opcode.ADC:
             self.adc_conversions += i.c
+        elif i.opcode == Opcode.SOLVE:
+            cost = groups[i.a].solve if i.a < len(groups) else None
+            if cost is None:
+                raise TimingError(f"'{i}' solves on group {i.a}, which is no closed-loop solve's first group")
+            self.closed_loop_pj += i.d * cost.energy_total_pj
+            for category, pj in cost.baseline_pj.items():
+                self.solve_baseline_pj[category] += i.d * pj
         elif i.opcode in (Opcode.SHIFT_ADD, Opcode.ACCUMULATE):
             self.buffer_bytes += WORD_BYTES * i.c
         elif i.opcode == Opcode.DEQUANTIZE:
@@ -176,12 +187,14 @@ def estimate_energy(
         "network": events.bit_hops * pj.network_bit_hop_pj,
         "digital": events.digital_ops * pj.digital_op_pj,
     }
+    if any(g.solve is not None for g in groups):
+        per_inference["closed_loop"] = events.closed_loop_pj
     cells = sum(g.rows * g.columns * g.signs * g.slices * g.replication for g in groups)
     weight_bytes = sum(-(-g.rows * g.columns * g.weight_bits // 8) for g in groups)
     baseline = {
-        "multiply": events.macs * BASELINE["multiply"].pj,
-        "add": events.macs * BASELINE["add"].pj,
-        "dram": weight_bytes * BASELINE["dram_byte"].pj,
+        "multiply": events.macs * BASELINE["multiply"].pj + events.solve_baseline_pj["multiply"],
+        "add": events.macs * BASELINE["add"].pj + events.solve_baseline_pj["add"],
+        "dram": weight_bytes * BASELINE["dram_byte"].pj + events.solve_baseline_pj["dram"],
     }
     return Energy(
         per_inference_pj=per_inference,

@@ -37,7 +37,9 @@ class Performance:
         ``clock_hz``, ``bottleneck`` (``kind`` tile or link, ``where`` ``[row, col]`` or ``[[row, col], [row,
         col]]`` with the port as ``"port"``, ``cycles``, ``layer``; null when nothing runs), ``tiles`` (``"row,col"``
         -> ``busy_cycles``, ``utilization``), ``links`` (``"row,col->row,col"`` -> busy cycles), ``layers`` (layer
-        -> busy cycles on tiles), and ``energy``: ``per_inference_pj`` (category -> pJ), ``total_pj``, ``macs``,
+        -> busy cycles on tiles), and ``energy``: ``per_inference_pj`` (category -> pJ: ``arrays``, ``dacs``,
+        ``adcs``, ``buffers``, ``network``, ``digital``, and ``closed_loop`` when the model has a ``cim.solve``, whose
+        time is on its tile too: ``cimc.runtime.timing``, ``cimc.runtime.energy``), ``total_pj``, ``macs``,
         ``tops_per_w``, ``programming_pj``, ``programming_s``, ``baseline`` (``per_inference_pj``, ``total_pj``)
         and ``ratio`` (baseline / CIM); ``dynamic_dims``: the inputs whose dims after the batch are unknown, as
         ``"x[?x3x?x?]"`` (the figures count those dims as 1)."""

@@ -11,8 +11,10 @@ every cycle"). Each tile runs its stream once per input sample, in order, one in
 - ``shift_add``, ``accumulate``, ``dequantize``, ``digital``: ``digital_cycles`` of their op counts
   (``digital_op_count``);
 - ``program``: no time per inference (loading the chip; ``cimc.runtime.energy`` gives its time);
-- ``solve``: no time here: a closed-loop solve's settling and refinement depend on the matrix's values, which the
-  streams do not hold; ``cimc.runtime.closed_loop`` computes its time and energy from the matrix;
+- ``solve``: ``d`` (right-hand sides per sample) x ``ceil(clock_hz x t)``, ``t`` the time of one right-hand side's
+  closed-loop solve with the matrix programmed (settling, conversions, refinement's analog steps and digital
+  residuals), which depends on the matrix's values: ``cimc.runtime.closed_loop.solve_cost`` computes it from the
+  ``cim.solve``'s matrix on the module's chip (``GroupGeometry.solve``, on the first group of the solve's blocks);
 - ``send``: departs when the tile reaches it and costs the sender nothing; ``recv`` waits for its flow to arrive.
 
 A transfer follows its XY route (``cimc.compiler.network.route``, torus aware) and occupies every link of it for
@@ -34,15 +36,20 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cimc.compiler.chip import Chip, Network, TileSpec
 from cimc.compiler.network import Link, Tile, route
 from cimc.ir.attributes import DenseArrayAttr
+from cimc.ir.core import Operation, OpResult
 from cimc.ir.dialects.builtin import ModuleOp
-from cimc.ir.dialects.cim import BitPlanesOp, MvmOp, ProgramOp
+from cimc.ir.dialects.cim import CHIP_ATTRIBUTE, BitPlanesOp, MvmOp, ProgramOp
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import main_function
 from cimc.runtime.isa import PORT, Instruction, Opcode, Streams
+
+if TYPE_CHECKING:  # closed_loop imports the energy model, which imports this module
+    from cimc.runtime.closed_loop import SolveCost
 
 #: The router the I/O port is attached to.
 PORT_ROUTER: Tile = (0, 0)
@@ -68,7 +75,8 @@ class GroupGeometry:
     ``signs`` x ``slices`` x column blocks of ``array_cols`` arrays, ``replication`` copies; ``arrays`` counts
     them all. ``layer`` is the group's location (its ONNX node), ``weight_bits`` its weights' width and
     ``input_bits`` the width of the input codes its bit planes carry (of a ``cim.solve``'s block: of the right-hand
-    side's values).
+    side's values). ``solve`` is, on the first group of a ``cim.solve``'s blocks, what one right-hand side of the
+    solve costs (``cimc.runtime.closed_loop.SolveCost``), None on the others.
     """
 
     tile: Tile
@@ -82,6 +90,7 @@ class GroupGeometry:
     array_cols: int
     weight_bits: int
     input_bits: int
+    solve: SolveCost | None = None
 
     @property
     def columns_per_array(self) -> int:
@@ -95,7 +104,9 @@ class GroupGeometry:
 
 
 def group_geometry(module: ModuleOp) -> list[GroupGeometry]:
-    """The geometry of every array group of a placed module, in the order of its ``cim.program`` ops in ``main``."""
+    """The geometry of every array group of a placed module, in the order of its ``cim.program`` ops in ``main``,
+    with the closed-loop cost of every ``cim.solve`` on its first group."""
+    costs = _solve_costs(module)
     groups = []
     for op in main_function(module).body.ops:
         if not isinstance(op, ProgramOp):
@@ -121,9 +132,38 @@ def group_geometry(module: ModuleOp) -> list[GroupGeometry]:
                 array_cols=op.attr("array_cols"),
                 weight_bits=op.attr("weight_bits"),
                 input_bits=input_bits,
+                solve=costs.get(op),
             )
         )
     return groups
+
+
+def _solve_costs(module: ModuleOp) -> dict[Operation, SolveCost]:
+    """What one right-hand side of each ``cim.solve`` of ``main`` costs on the module's chip, by its first
+    ``cim.program`` (the defaults of ``cimc.runtime.closed_loop.SolveConfig``: the chip's device, seed 0, the op's
+    matrix bits, tolerance and iterations)."""
+    from cimc.runtime.closed_loop import solve_cost  # here: see the imports
+
+    solves = [op for op in main_function(module).body.ops if isinstance(op, SolveOp)]
+    if not solves:
+        return {}
+    chip = module.attributes.get(CHIP_ATTRIBUTE)
+    if chip is None:
+        raise TimingError(f"{solves[0].location.name or solves[0].name}: a 'cim.solve' needs the module's chip")
+    closed_loop_chip = Chip.from_attribute(chip)
+    costs = {}
+    for op in solves:
+        first = op.operands[1]
+        if not isinstance(first, OpResult):
+            raise TimingError(f"{op.location.name or op.name}: 'cim.solve' arrays must be 'cim.program' results")
+        costs[first.op] = solve_cost(
+            op.tensor_attr("matrix"),
+            closed_loop_chip,
+            matrix_bits=op.matrix_bits,
+            tol=op.attr("tol"),
+            max_iterations=op.attr("max_iterations"),
+        )
+    return costs
 
 
 def _input_bits(program: ProgramOp) -> int | None:
@@ -262,13 +302,23 @@ class Timing:
         }
 
 
-def instruction_cycles(instruction: Instruction, tile_spec: TileSpec, groups: list[GroupGeometry]) -> int:
+def solve_cycles(right_hand_sides: int, geometry: GroupGeometry, clock_hz: float) -> int:
+    """Cycles of a sample's closed-loop solve: ``right_hand_sides x ceil(clock_hz x t)``, ``t`` one right-hand side's
+    time (``geometry.solve``)."""
+    if geometry.solve is None:
+        raise TimingError(f"{geometry.layer}: group is no closed-loop solve's first group")
+    return right_hand_sides * math.ceil(geometry.solve.time_s * clock_hz)
+
+
+def instruction_cycles(instruction: Instruction, chip: Chip, groups: list[GroupGeometry]) -> int:
     """Cycles a tile spends on one instruction per sample (receives: see ``simulate``; sends cost nothing)."""
+    if instruction.opcode in (Opcode.MVM, Opcode.SOLVE) and instruction.a >= len(groups):
+        raise TimingError(f"'{instruction}' reads group {instruction.a}, but the model has {len(groups)} groups")
     if instruction.opcode == Opcode.MVM:
-        if instruction.a >= len(groups):
-            raise TimingError(f"'{instruction}' reads group {instruction.a}, but the model has {len(groups)} groups")
-        return mvm_cycles(instruction.b, instruction.c, groups[instruction.a], tile_spec)
-    return digital_cycles(digital_op_count(instruction), tile_spec)
+        return mvm_cycles(instruction.b, instruction.c, groups[instruction.a], chip.tile)
+    if instruction.opcode == Opcode.SOLVE:
+        return solve_cycles(instruction.d, groups[instruction.a], chip.network.clock_hz)
+    return digital_cycles(digital_op_count(instruction), chip.tile)
 
 
 def _busiest(cycles: dict[str, int]) -> str:
@@ -283,7 +333,7 @@ def simulate(streams: Streams, chip: Chip, groups: list[GroupGeometry]) -> Timin
     layer_cycles: dict[str, int] = defaultdict(int)
     cost: dict[Tile, list[int]] = {}
     for tile, stream in streams.tiles.items():
-        costs = [0 if tile == PORT else instruction_cycles(i, chip.tile, groups) for i in stream]
+        costs = [0 if tile == PORT else instruction_cycles(i, chip, groups) for i in stream]
         cost[tile] = costs
         if tile == PORT:
             continue

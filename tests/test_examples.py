@@ -53,10 +53,18 @@ def test_poisson_256_unknowns_by_block_inversion_with_device_effects() -> None:
     assert figures["blocks"] == 4
 
 
+def test_poisson_225_unknowns_with_device_effects_converge() -> None:
+    """The grid whose block inversion once diverged with seed 0 (residual 3e16 after 50 iterations)."""
+    figures = poisson.main(["--grid", "15", "--seed", "0", *TOL])
+    check_solve_figures(figures)
+    assert figures["blocks"] == 4 and figures["iterations"] <= 15
+
+
 def test_poisson_ideal_circuit_needs_no_refinement() -> None:
     figures = poisson.main(["--grid", "4", "--ideal", *TOL])
     assert figures["first_step_error"] <= 1e-12
     assert figures["iterations"] == 0
+    assert figures["analog_solves"] == 1  # one leaf, one right-hand side: nothing saturates in the ideal circuit
 
 
 def test_kalman_filter_beats_the_measurements_as_numpys_does() -> None:
@@ -74,6 +82,17 @@ def test_arm_reaches_the_target_as_with_numpy() -> None:
     assert figures["distance_m"] < inverse_kinematics.REACHED_M
     assert figures["arm_iterations"] == figures["numpy_arm_iterations"]
     assert figures["distance_m"] == pytest.approx(figures["numpy_distance_m"], rel=1e-3)
+
+
+@pytest.mark.parametrize("damping", ["0.1", "0.2"])
+def test_an_ill_conditioned_arm_is_refused_in_one_line(damping: str) -> None:
+    """Small damping: the loop amplifies the op-amp offsets beyond the swing; the script stops with the chip's
+    refusal, never with NaN."""
+    with pytest.raises(
+        SystemExit, match=r"^the chip refuses arm iteration \d+'s system: the op-amp offsets alone"
+    ) as e:
+        inverse_kinematics.main(["--damping", damping])
+    assert "\n" not in str(e.value.code)
 
 
 def test_a_loose_tolerance_still_reaches_the_target() -> None:

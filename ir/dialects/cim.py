@@ -399,6 +399,12 @@ class ProgramOp(_CimOp):
     ``ceil(weight_bits / cell_bits)`` slices. Every ``array_cols`` columns of one slice and sign is one physical
     array of ``array_rows`` rows; ``replication`` copies of them serve alternate input vectors.
 
+    ``parallel_slices = 1`` says the slices are not arrays of their own but binary-weighted cells of the same array
+    element, wired in parallel onto one node (a closed-loop chip's ``cim.solve`` matrix: its effective conductance is
+    ``sum_s 2^(s cell_bits) G_s``, ``cimc.runtime.closed_loop``): every ``array_cols`` columns of one sign is then
+    one physical array, whose elements hold ``slices`` cells each. It is 0 (each slice its own array, read and
+    shift-added digitally, as ``bit-slice`` programs a layer) unless ``lower-solve`` sets it.
+
     ``%4 = "cim.program"() <{array_cols = 64 : i64, array_rows = 64 : i64, cell_bits = 2 : i64,
     levels = dense_resource<fc1.r0> : tensor<2x4x64x10xui8>, sign_encoding = "differential", weight_bits = 8 : i64}> :
     () -> tensor<2x4x64x10xui8>``
@@ -415,6 +421,7 @@ class ProgramOp(_CimOp):
             "array_rows": AttrDef(IntAttr),
             "array_cols": AttrDef(IntAttr),
             "replication": AttrDef(IntAttr, default=1),
+            "parallel_slices": AttrDef(IntAttr, default=0),
         },
     )
 
@@ -442,9 +449,11 @@ class ProgramOp(_CimOp):
 
     @property
     def arrays(self) -> int:
-        """Physical arrays: signs x slices x column blocks x replication."""
+        """Physical arrays: signs x slices x column blocks x replication, or signs x column blocks x replication
+        when the slices are parallel cells of one array element (``parallel_slices``)."""
         blocks = -(-self.columns // self.attr("array_cols"))
-        return self.signs * self.slices * blocks * self.attr("replication")
+        slices = 1 if self.attr("parallel_slices") else self.slices
+        return self.signs * slices * blocks * self.attr("replication")
 
     def verify_(self) -> None:
         weight_bits = self.check_bits("weight_bits")
@@ -468,6 +477,8 @@ class ProgramOp(_CimOp):
             raise self.error(f"{self.rows} rows do not fit arrays of {self.attr('array_rows')} rows")
         if self.attr("array_cols") < 1 or self.attr("replication") < 1:
             raise self.error("'array_cols' and 'replication' must be positive")
+        if self.attr("parallel_slices") not in (0, 1):
+            raise self.error(f"'parallel_slices' must be 0 or 1, got {self.attr('parallel_slices')}")
         levels = self.payload("levels")
         if levels is not None:
             cells = levels.astype(np.int64)

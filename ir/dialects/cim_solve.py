@@ -27,9 +27,10 @@ class SolveOp(_CimOp):
     sides) or ``[..., n, k]`` (a batch of them), ``x`` has its type. ``arrays`` are the ``cim.program`` groups of
     ``A``'s blocks in row-major block order, block ``(i, j)`` holding rows ``block[i]`` and columns ``block[j]`` of
     ``A`` quantized to signed ``weight_bits`` integers of ``round(A / scale * (2^(weight_bits - 1) - 1))``
-    (``scale`` = max |A|) in a differential pair: ``block`` lists the block sizes along each side, each at most an
-    array's height and width. ``matrix`` is ``A`` in float, for the digital residual of the refinement, which runs
-    until ``||rhs - A x|| / ||rhs||`` is below ``tol`` or ``max_iterations`` steps are done.
+    (``scale`` = max |A|) in a differential pair, its slices parallel cells of each element (``parallel_slices``):
+    ``block`` lists the block sizes along each side, each at most an array's height and width. ``matrix`` is ``A``
+    in float, for the digital residual of the refinement, which runs until ``||rhs - A x|| / ||rhs||`` is below
+    ``tol`` or ``max_iterations`` steps are done.
 
     ``evaluate`` (the exact executor) is ``numpy.linalg.solve`` in float64, rounded to the result's type: what the
     ideal circuit with refinement reaches to ``tol``. It does not round through the arrays; the simulator does.
@@ -92,7 +93,8 @@ class SolveOp(_CimOp):
         self._verify_blocks(n)
 
     def _verify_blocks(self, n: int) -> None:
-        """The arrays hold the blocks that tile the matrix, row-major, each a differential pair of equal slices."""
+        """The arrays hold the blocks that tile the matrix, row-major, each a differential pair of equal slices, the
+        slices parallel cells of one element where the arrays are ``cim.program`` results."""
         sizes = self.attr("block")
         if not sizes or min(sizes) < 1 or sum(sizes) != n:
             raise self.error(f"'block' sizes {list(sizes)} must be positive and add up to the matrix side {n}")
@@ -108,6 +110,12 @@ class SolveOp(_CimOp):
                 raise self.error(
                     f"array {index} (block {i}, {j}) must be levels ui8 [2, slices, {sizes[i]}, {sizes[j]}] with "
                     f"the slices of the others, got {levels}"
+                )
+            program = getattr(value, "op", None)
+            if isinstance(program, ProgramOp) and not program.attr("parallel_slices"):
+                raise self.error(
+                    f"array {index} (block {i}, {j}) must hold its slices as parallel cells (parallel_slices = 1): "
+                    "the closed loop sums each matrix element's cells on one node"
                 )
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:

@@ -1,7 +1,9 @@
 """ONNX models that multiply by the inverse of a constant matrix (onnxruntime's ``com.microsoft`` Inverse, then
 MatMul) against independent references: onnxruntime runs them, the importer's reference interpreter matches it, and
 compiled end to end they are a closed-loop ``cim.solve`` whose exact executor, ideal simulation and onnxruntime
-all give numpy's solution; the placement report and the instruction streams show the solve's arrays."""
+all give numpy's solution; the placement report and the instruction streams show the solve's arrays (a block's
+slices are parallel cells of one differential pair, so 64 unknowns fit the two arrays of the Milan chip); the
+performance estimate charges each solve closed_loop's own time and energy; ``cimc ops`` lists the Inverse."""
 
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from cimc.compiler.chip import Chip, load_chip
+from cimc.compiler.chip import Chip, ChipError, load_chip
+from cimc.compiler.cli import main as cimc
 from cimc.compiler.onnx_importer import OnnxImportError, import_onnx
 from cimc.compiler.pipeline import PipelineOptions, compile_binary
 from cimc.ir import run_module
 from cimc.runtime import InferenceSession
 from cimc.runtime.binary import load_binary
+from cimc.runtime.closed_loop import solve_cost
 from cimc.runtime.isa import Opcode, Streams
 
 BATCH = 3
@@ -80,7 +84,7 @@ def onnxruntime_output(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def chip() -> Chip:
     """The default chip with the feedback op-amps of the Milan closed-loop chip and 8-bit DACs: room for the
-    solve's arrays (8 a block at 2-bit cells), and the op-amps ``cimc.runtime.closed_loop`` needs."""
+    solve's arrays (a differential pair a block), and the op-amps ``cimc.runtime.closed_loop`` needs."""
     default, milan = load_chip("default"), load_chip("milan-closed-loop")
     return dataclasses.replace(
         default, name="default-closed-loop", tile=dataclasses.replace(default.tile, dac_bits=8), opamp=milan.opamp
@@ -113,7 +117,7 @@ def test_compiled_solve(tmp_path: Path, chip: Chip, n: int, batched: bool, left:
     path = tmp_path / "solve.cimb"
     report, _ = compile_binary(model, path, PipelineOptions(chip=chip, calib={"x": x}))
     blocks = -(-n // 64)
-    arrays = blocks**2 * 2 * 4  # blocks x a differential pair x four 2-bit slices of an 8-bit matrix
+    arrays = blocks**2 * 2  # blocks x a differential pair, the four 2-bit slices of an 8-bit matrix in parallel
     assert report["arrays"] == arrays
     assert sum(t["layer_arrays"].get("mm", 0) for t in report["per_tile"]) == arrays
     compiled = load_binary(path)
@@ -130,6 +134,59 @@ def test_compiled_solve(tmp_path: Path, chip: Chip, n: int, batched: bool, left:
     assert relative(simulated, expected) < 1e-5
     assert relative(onnxruntime_output(model, x), simulated) < 1e-5
     assert session.performance().timing.latency_cycles > 0
+
+
+@pytest.mark.parametrize("n", [16, 64])
+def test_compiled_for_the_milan_chip(tmp_path: Path, n: int) -> None:
+    """The Milan chip's two 64 x 64 arrays hold any matrix up to 64 x 64: the eight 1-bit slices of the 8-bit matrix
+    are parallel cells of each element of the pair. Its ideal circuit gives numpy's solution; with device effects,
+    refinement takes their error out."""
+    a = well_conditioned(n)
+    x = right_hand_sides(n, batched=True)
+    path = tmp_path / "milan.cimb"
+    report, _ = compile_binary(inverse_model(a, batched=True), path, PipelineOptions(chip="milan-closed-loop"))
+    assert report["arrays"] == 2
+    (program,) = [op for op in load_binary(path).module.walk() if op.name == "cim.program"]
+    assert (program.slices, program.attr("parallel_slices"), program.arrays) == (8, 1, 2)
+    expected = numpy_solution(a, x)
+    (ideal,) = InferenceSession(path, ideal=True).run(None, {"x": x})
+    assert relative(ideal, expected) < 1e-5
+    (y,) = InferenceSession(path).run(None, {"x": x})
+    assert not np.array_equal(y, ideal) and relative(y, expected) < 1e-5
+
+
+def test_a_matrix_beyond_the_milan_arrays_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ChipError, match=r"the model needs 8 arrays but chip 'milan-closed-loop' has 2 usable"):
+        compile_binary(inverse_model(well_conditioned(100), batched=True), tmp_path / "x.cimb",
+                       PipelineOptions(chip="milan-closed-loop"))  # fmt: skip
+
+
+def test_performance_charges_closed_loops_own_figures(tmp_path: Path) -> None:
+    """A sample's solve takes RHS right-hand sides, each the time and energy ``solve_cost`` gives the matrix on the
+    chip (the op's matrix bits and tolerance, the chip's device, seed 0), on the solve's tile and in the new energy
+    category ``closed_loop``; the baseline gains the substitutions."""
+    n = 32
+    a = well_conditioned(n)
+    path = tmp_path / "milan.cimb"
+    compile_binary(inverse_model(a, batched=True), path, PipelineOptions(chip="milan-closed-loop"))
+    performance = InferenceSession(path).performance()
+    chip = load_chip("milan-closed-loop")
+    cost = solve_cost(a, chip, tol=1e-6, max_iterations=50, matrix_bits=8)
+    assert cost.converged and cost.iterations >= 1
+    cycles = RHS * int(np.ceil(cost.time_s * chip.network.clock_hz))
+    timing = performance.timing
+    assert timing.layer_cycles["mm"] == cycles and timing.tile_cycles[(0, 0)] == cycles
+    assert timing.latency_cycles >= cycles
+    energy = performance.energy
+    assert energy.per_inference_pj["closed_loop"] == pytest.approx(RHS * cost.energy_total_pj, rel=1e-12)
+    assert energy.baseline_pj["multiply"] == pytest.approx(RHS * n * n * 3.7, rel=1e-12)
+    assert "closed_loop" in performance.to_dict()["energy"]["per_inference_pj"]
+
+
+def test_cimc_ops_lists_the_inverse(capsys: pytest.CaptureFixture) -> None:
+    assert cimc(["ops"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "  com.microsoft.Inverse    graph.inverse" in lines
 
 
 def test_device_effects_are_refined_away(tmp_path: Path, chip: Chip) -> None:

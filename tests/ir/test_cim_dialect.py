@@ -202,9 +202,34 @@ def test_program_verifier_rules(levels: np.ndarray, encoding: str, rule: str) ->
 
 
 def test_program_counts_its_arrays() -> None:
-    """2 signs x 2 slices x ceil(130 / 64) column blocks x 3 replicas."""
+    """2 signs x 2 slices x ceil(130 / 64) column blocks x 3 replicas; with parallel slices (cells of the same array
+    element) the slices take no arrays of their own."""
     op = _program(np.zeros((2, 2, 10, 130), np.uint8), replication=3)
-    assert op.arrays == 2 * 2 * 3 * 3
+    assert op.arrays == 2 * 2 * 3 * 3 and op.attr("parallel_slices") == 0
+    op.attributes["parallel_slices"] = IntAttr(1)
+    assert op.arrays == 2 * 3 * 3
+
+
+def test_parallel_slices_verify_and_round_trip_through_text() -> None:
+    from cimc.ir.dialects.builtin import FuncOp, ReturnOp, new_module
+
+    func = FuncOp.create("main", [], [])
+    op = func.body.append(_program(np.ones((2, 2, 3, 4), np.uint8)))
+    op.attributes["parallel_slices"] = IntAttr(1)
+    func.body.append(ReturnOp.build(op.result, result_types=[]))
+    func.update_function_type()
+    func.set_output_names(["levels"])
+    module = new_module([func])
+    text = print_module(module, resources=True)
+    assert "parallel_slices = 1 : i64" in text
+    again = parse_module(text)
+    verify(again)
+    assert print_module(again, resources=True) == text
+    (parsed,) = [o for o in again.walk() if isinstance(o, cim.ProgramOp)]
+    assert parsed.arrays == 2
+    op.attributes["parallel_slices"] = IntAttr(2)
+    with pytest.raises(VerifyError, match="'parallel_slices' must be 0 or 1, got 2"):
+        op.verify_()
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,12 @@
 // [2, 0, 4]] (3.5 rounds half to even). On 2 x 2 arrays the 3 x 3 matrix is blocks of sides 2 and 1, programmed in
 // row-major block order as differential pairs of two 2-bit slices: block (0, 0) = [[4, 1], [0, 7]] is slice 0
 // [[0, 1], [0, 3]] and slice 1 [[1, 0], [0, 1]] of the positive array; block (0, 1) = [[0], [-2]] is 2 in the
-// negative array.
+// negative array. The slices are parallel cells of each element of the pair (parallel_slices), as the closed loop
+// needs each element on one node.
 // "left": A^-1 @ b, a batch of two right-hand sides per sample, is a solve of b.
 // CHECK-LABEL: "func.func"
 // CHECK:       ^bb0(%arg0: tensor<?x3x2xf32>, %arg1: tensor<2x3xf32>, %arg2: tensor<3x3xf32>, %arg3: tensor<3xf32>):
-// CHECK-NEXT:    %0 = "cim.program"() <{array_cols = 2 : i64, array_rows = 2 : i64, cell_bits = 2 : i64, levels = dense<{{\[\[\[\[}}0, 1], [0, 3]], {{\[\[}}1, 0], [0, 1]]], {{\[\[\[}}0, 0], [0, 0]], {{\[\[}}0, 0], [0, 0]]]]> : tensor<2x2x2x2xui8>, sign_encoding = "differential", weight_bits = 4 : i64}> : () -> tensor<2x2x2x2xui8> loc("left")
+// CHECK-NEXT:    %0 = "cim.program"() <{array_cols = 2 : i64, array_rows = 2 : i64, cell_bits = 2 : i64, levels = dense<{{\[\[\[\[}}0, 1], [0, 3]], {{\[\[}}1, 0], [0, 1]]], {{\[\[\[}}0, 0], [0, 0]], {{\[\[}}0, 0], [0, 0]]]]> : tensor<2x2x2x2xui8>, parallel_slices = 1 : i64, sign_encoding = "differential", weight_bits = 4 : i64}> : () -> tensor<2x2x2x2xui8> loc("left")
 // CHECK-NEXT:    %1 = "cim.program"() {{.*}} levels = dense<{{\[\[\[\[}}0], [0]], {{\[\[}}0], [0]]], {{\[\[\[}}0], [2]], {{\[\[}}0], [0]]]]> : tensor<2x2x2x1xui8>{{.*}} loc("left")
 // CHECK-NEXT:    %2 = "cim.program"() {{.*}} levels = dense<{{\[\[\[\[}}2, 0]], {{\[\[}}0, 0]]], {{\[\[\[}}0, 0]], {{\[\[}}0, 0]]]]> : tensor<2x2x1x2xui8>{{.*}} loc("left")
 // CHECK-NEXT:    %3 = "cim.program"() {{.*}} levels = dense<{{\[\[\[\[}}0]], {{\[\[}}1]]], {{\[\[\[}}0]], {{\[\[}}0]]]]> : tensor<2x2x1x1xui8>{{.*}} loc("left")
@@ -33,7 +34,7 @@
 // CHECK-NEXT:    "func.return"(%4, %11, %13, %18)
 
 // Options left 0 come from the module's chip: 1-bit cells on 3 x 3 arrays, so one block of 4 slices.
-// CHIP:        %0 = "cim.program"() <{array_cols = 3 : i64, array_rows = 3 : i64, cell_bits = 1 : i64, levels = dense_resource<left.block0_0.levels> : tensor<2x4x3x3xui8>
+// CHIP:        %0 = "cim.program"() <{array_cols = 3 : i64, array_rows = 3 : i64, cell_bits = 1 : i64, levels = dense_resource<left.block0_0.levels> : tensor<2x4x3x3xui8>, parallel_slices = 1 : i64
 // CHIP-NEXT:   %1 = "cim.solve"(%arg0, %0) <{block = array<i64: 3>{{.*}} loc("left")
 
 // BAD: cimc: error: pass 'lower-solve' option 'matrix-bits' must be 2..16, got 1

@@ -81,6 +81,8 @@ def test_blocks_hold_the_quantized_matrix(graph, rng, n, sizes) -> None:
     np.testing.assert_array_equal(signed_blocks(solve), expected)
     programs = [v.op for v in solve.operands[1:]]
     assert all(p.attr("weight_bits") == 8 and p.attr("cell_bits") == 2 and p.slices == 4 for p in programs)
+    # the four slices are parallel cells of each element of one differential pair: two arrays a block
+    assert all(p.attr("parallel_slices") == 1 and p.arrays == 2 for p in programs)
     assert [op.name for op in module.function("main").body.ops] == ["cim.program"] * len(sizes) ** 2 + [
         "cim.solve",
         "func.return",
@@ -169,6 +171,14 @@ def test_solve_verifier(graph, rng, change, message) -> None:
     (solve,) = solves(module)
     solve.attributes.update(change)
     with pytest.raises(VerifyError, match=message):
+        solve.verify_()
+
+
+def test_solve_verifier_wants_parallel_slices(graph, rng) -> None:
+    module = lowered(inverse_times(graph, well_conditioned(3, rng), TensorType((3, 2), F32)), _small())
+    (solve,) = solves(module)
+    del solve.operands[2].op.attributes["parallel_slices"]
+    with pytest.raises(VerifyError, match=r"array 1 \(block 0, 1\) must hold its slices as parallel cells"):
         solve.verify_()
 
 

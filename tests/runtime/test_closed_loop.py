@@ -1,7 +1,9 @@
-"""The closed-loop solver: ideal circuits equal numpy, block inversion extends them to 256x256, one analog step's
-error follows the conditioning, refinement reaches the tolerance, unstable loops are refused with their remedies,
-least squares and several right-hand sides, determinism, and a 64x64 solve's settling time and energy computed by
-hand from the chip's constants."""
+"""The closed-loop solver: ideal circuits equal numpy in one analog step a right-hand side, block inversion extends
+them to 256x256 and, with device effects, converges on the 225-unknown Poisson system that once diverged, one
+analog step's error follows the conditioning, refinement reaches the tolerance or stops as diverged with its reason,
+unstable loops and loops saturated by the op-amp offsets are refused, zero right-hand sides cost no analog step,
+least squares and several right-hand sides, determinism, and a 64x64 solve's settling time, energy and per-solve
+cost computed by hand from the chip's constants."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 
 from cimc.compiler.chip import load_chip
 from cimc.runtime import SolveConfig, UnstableMatrixError, solve
+from cimc.runtime.closed_loop import DIVERGENCE_STEPS, SaturatedOutputError, solve_cost
 from cimc.runtime.devices import device
 from cimc.runtime.energy import BASELINE, FP32_BASELINE
 
@@ -30,6 +33,12 @@ def relative(x: np.ndarray, reference: np.ndarray) -> float:
     return float(np.linalg.norm(x - reference) / np.linalg.norm(reference))
 
 
+def poisson(side: int) -> np.ndarray:
+    """The 5-point -Laplace on a side x side grid (4 on the diagonal, -1 for each neighbour)."""
+    second_difference = 2 * np.eye(side) - np.eye(side, k=1) - np.eye(side, k=-1)
+    return np.kron(np.eye(side), second_difference) + np.kron(second_difference, np.eye(side))
+
+
 @pytest.mark.parametrize("n", [2, 16, 64])
 def test_ideal_equals_numpy(n: int) -> None:
     a, b = spd(n), rhs(n)
@@ -38,12 +47,78 @@ def test_ideal_equals_numpy(n: int) -> None:
     assert stats.error <= 1e-6 and stats.converged and stats.iterations == 0 and stats.blocks == 1
 
 
+@pytest.mark.parametrize("k", [1, 3])
+def test_an_ideal_leaf_takes_one_analog_solve_a_right_hand_side(k: int) -> None:
+    """The ideal circuit has no offsets and an unbounded swing: nothing saturates, so no input is halved and solved
+    again, even where a real circuit's outputs pass the swing (here 0.8 V, 0.5 V on the chip)."""
+    a = poisson(3)
+    b = np.ones((9, k)) + 0.1 * rhs(9, k)
+    x, stats = solve(a, b, ideal=True)
+    assert relative(x, np.linalg.solve(a, b)) <= 1e-12
+    assert (stats.analog_solves, stats.iterations, stats.analog_mvms) == (k, 0, 0)
+    _, real = solve(a, b, max_iterations=0)
+    assert real.analog_solves > k  # the real swing clips: halved inputs, solved again
+
+
 def test_block_inversion_extends_the_ideal_solve_to_256() -> None:
     a, b = spd(256), rhs(256)
     x, stats = solve(a, b, ideal=True)
     assert relative(x, np.linalg.solve(a, b)) <= 1e-6
     # 256 -> two 128 blocks (A11, S), each two 64 leaves; the one-pair chip reprograms at every step
     assert stats.blocks == 4 and stats.analog_mvms > 0 and stats.programmings > stats.blocks
+
+
+def test_block_inversion_converges_on_the_225_unknown_poisson_system() -> None:
+    """With seed 0 this system once diverged (residual 3e16 after 50 iterations): its Schur complement was built from
+    unrefined analog solves, and each zero column of A12 gave the op-amp offsets' output instead of 0, so the
+    programmed S lost S's small eigenvalues. Built from refined solves it converges in a few iterations."""
+    a = poisson(15)
+    b = rhs(225)
+    x, stats = solve(a, b)
+    assert stats.blocks == 4 and stats.converged and not stats.diverged and stats.reason is None
+    assert stats.first_step_error < 0.5 and stats.iterations <= 12
+    assert relative(x, np.linalg.solve(a, b)) <= 1e-5
+
+
+def test_a_diverging_refinement_stops_early_with_its_reason() -> None:
+    """A 4-bit matrix: the analog step's error is too large for refinement to contract. It stops when the residual
+    has grown DIVERGENCE_STEPS iterations in a row, returns the iterate of the smallest residual and says why."""
+    a, b = spd(16), rhs(16)
+    x, stats = solve(a, b, matrix_bits=4)
+    assert stats.diverged and not stats.converged
+    assert DIVERGENCE_STEPS <= stats.iterations < 50
+    assert stats.residual == pytest.approx(np.linalg.norm(b - a @ x) / np.linalg.norm(b), rel=1e-12)
+    assert np.all(np.isfinite(x)) and stats.residual < 1
+    reason = stats.reason
+    assert reason is not None and "\n" not in reason
+    assert reason.startswith("refinement diverged: the residual grew from ")
+    assert f"(the first step's: {stats.first_step_error:.3g})" in reason and "more than 4 matrix bits" in reason
+    _, longer = solve(a, b, matrix_bits=4, max_iterations=stats.iterations + 20)  # the cap was not what stopped it
+    assert longer.iterations == stats.iterations and longer.diverged
+
+
+def test_offsets_that_saturate_the_outputs_are_refused() -> None:
+    """Condition number 300 on 8 unknowns: the loop amplifies the 1 mV offsets beyond the 0.5 V swing whatever the
+    input, which the solver once halved 60 times and returned as infinity and NaN."""
+    a, b = spd(8, 300.0), rhs(8)
+    with pytest.raises(
+        SaturatedOutputError, match=r"^the op-amp offsets alone saturate the outputs: .* 8x8 block"
+    ) as e:
+        solve(a, b)
+    assert "\n" not in str(e.value) and "beyond the +-0.5 V swing" in str(e.value)
+    x, stats = solve(a, b, ideal=True)  # no offsets
+    assert relative(x, np.linalg.solve(a, b)) <= 1e-9 and stats.analog_solves == 1
+
+
+def test_a_zero_right_hand_side_takes_no_analog_step() -> None:
+    """The digital side knows a zero vector: its solution is 0, not the offsets' output, and costs no analog solve."""
+    a = spd(16)
+    b = np.column_stack([np.zeros(16), rhs(16)])
+    x, stats = solve(a, b, max_iterations=0)
+    _, alone = solve(a, b[:, 1], max_iterations=0)
+    assert np.array_equal(x[:, 0], np.zeros(16)) and stats.analog_solves == alone.analog_solves
+    zero, stats = solve(a, np.zeros(16))
+    assert np.array_equal(zero, np.zeros(16)) and stats.analog_solves == 0 and stats.converged
 
 
 def test_first_step_error_follows_the_conditioning() -> None:
@@ -77,7 +152,8 @@ def test_refinement_reaches_the_tolerance(name: str) -> None:
 
 def test_a_capped_refinement_reports_not_converged() -> None:
     _, stats = solve(spd(16), rhs(16), max_iterations=1)
-    assert not stats.converged and stats.iterations == 1 and stats.residual > 1e-6
+    assert not stats.converged and stats.iterations == 1 and stats.residual > 1e-6 and not stats.diverged
+    assert stats.reason == f"max_iterations (1) reached at a residual of {stats.residual:.3g}, above tol 1e-06"
 
 
 def test_a_negative_definite_matrix_is_refused_with_the_remedies() -> None:
@@ -198,7 +274,7 @@ def test_64x64_settling_time_and_energy_by_hand() -> None:
     assert stats.energy_pj == pytest.approx(energy, rel=1e-12)
     time_s = n * sram.write_pulse_s + 1 / clock + settle + n * tile.adc_cycles / clock + 2 * n * n / clock
     assert stats.time_s == pytest.approx(time_s, rel=1e-12)
-    macs = 2 / 3 * n**3 + 2 * n**2
+    macs = n**3 / 3 + n**2  # LU: 2/3 n^3 flops, n^3 / 3 multiply-adds; substitution: 2 n^2 flops
     baseline = {
         "multiply": macs * FP32_BASELINE["multiply"].pj,
         "add": macs * FP32_BASELINE["add"].pj,
@@ -207,6 +283,15 @@ def test_64x64_settling_time_and_energy_by_hand() -> None:
     assert stats.baseline_pj == pytest.approx(baseline, rel=1e-12)
     assert stats.ratio == pytest.approx(sum(baseline.values()) / sum(energy.values()), rel=1e-12)
     assert (FP32_BASELINE["multiply"].pj, FP32_BASELINE["add"].pj) == (3.7, 0.9)
+
+    # one more right-hand side, the matrix already programmed: no programming, substitution alone for the baseline
+    cost = solve_cost(3 * np.eye(n), ideal=True)
+    assert cost.time_s == pytest.approx(time_s - n * sram.write_pulse_s, rel=1e-12)
+    assert cost.energy_pj == pytest.approx(energy | {"programming": 0.0}, rel=1e-12, abs=1e-9)
+    assert (cost.analog_solves, cost.analog_mvms, cost.iterations, cost.converged) == (1, 0, 0, True)
+    assert cost.baseline_pj == pytest.approx(
+        {"multiply": n * n * 3.7, "add": n * n * 0.9, "dram": 4 * n * n * BASELINE["dram_byte"].pj}, rel=1e-12
+    )
 
 
 def test_stats_are_json_able() -> None:
