@@ -35,7 +35,8 @@ from cimc.compiler.crossbar_report import crossbar_report, report_json, text_tab
 from cimc.compiler.network import link_loads
 from cimc.ir.attributes import DictAttr
 from cimc.ir.dialects.builtin import ModuleOp
-from cimc.passes.place import PLACEMENT_ATTRIBUTE, PORT_ROUTER, program_groups, tile_of, traffic_flows
+from cimc.passes.place import PLACEMENT_ATTRIBUTE, program_groups, tile_of, traffic_flows
+from cimc.runtime.isa import PORT_ROUTER
 
 
 def placement_report(module: ModuleOp, chip: Chip) -> dict[str, Any]:

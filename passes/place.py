@@ -45,19 +45,25 @@ from dataclasses import dataclass
 from cimc.ir.attributes import Attribute, DenseArrayAttr, DictAttr, IntAttr, StringAttr
 from cimc.ir.core import Location, Operation, OpResult, Value
 from cimc.ir.dialects.builtin import ModuleOp, ReturnOp
-from cimc.ir.dialects.cim import AccumulateOp, AdcOp, BitPlanesOp, DequantizeOp, MvmOp, ProgramOp, ShiftAddOp
+from cimc.ir.dialects.cim import (
+    TILE_ATTRIBUTE,
+    AccumulateOp,
+    AdcOp,
+    BitPlanesOp,
+    DequantizeOp,
+    MvmOp,
+    ProgramOp,
+    ShiftAddOp,
+)
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import main_function
 from cimc.ir.pass_manager import Pass, PipelineError, register_pass
 from cimc.ir.types import ElementType, TensorType
 from cimc.passes.placement import ChipGrid, Instance, Placement, PlacementError, Tile, solve
+from cimc.runtime.isa import PORT_ROUTER
 
-#: The attribute giving each ``cim.program`` its tile.
-TILE_ATTRIBUTE = "cim.tile"
 #: The module attribute reporting the placement.
 PLACEMENT_ATTRIBUTE = "cim.placement"
-#: Where model inputs come from and outputs go: the router of this tile.
-PORT_ROUTER: Tile = (0, 0)
 
 _I64 = ElementType("i64")
 # homes of values that are on no group's tile

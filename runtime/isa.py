@@ -20,6 +20,8 @@ from enum import IntEnum
 #: The I/O port (the host interface, at tile (0, 0)'s router): its stream's key, and the peer of sends and receives
 #: of model inputs and outputs.
 PORT = (0xFFFF, 0xFFFF)
+#: The router the I/O port is attached to: model inputs enter and outputs leave the mesh there.
+PORT_ROUTER = (0, 0)
 
 
 class Opcode(IntEnum):

@@ -43,21 +43,17 @@ from cimc.compiler.network import Link, Tile, route
 from cimc.ir.attributes import DenseArrayAttr
 from cimc.ir.core import Operation, OpResult
 from cimc.ir.dialects.builtin import ModuleOp
-from cimc.ir.dialects.cim import CHIP_ATTRIBUTE, BitPlanesOp, MvmOp, ProgramOp
+from cimc.ir.dialects.cim import CHIP_ATTRIBUTE, TILE_ATTRIBUTE, BitPlanesOp, MvmOp, ProgramOp
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import main_function
-from cimc.runtime.isa import PORT, Instruction, Opcode, Streams
+from cimc.runtime.isa import PORT, PORT_ROUTER, Instruction, Opcode, Streams
 
 if TYPE_CHECKING:  # closed_loop imports the energy model, which imports this module
     from cimc.runtime.closed_loop import SolveCost
 
-#: The router the I/O port is attached to.
-PORT_ROUTER: Tile = (0, 0)
 #: The channels between the port and its router, as links: into the chip and out of it.
 PORT_IN: Link = (PORT, PORT_ROUTER)
 PORT_OUT: Link = (PORT_ROUTER, PORT)
-#: The attribute ``place`` gives every ``cim.program``: its tile.
-TILE_ATTRIBUTE = "cim.tile"
 #: Digital-unit ops per value of a ``dequantize``: take out the input zero point's share, scale, add the bias.
 DEQUANTIZE_OPS = 3
 

@@ -43,6 +43,8 @@ from cimc.ir.types import ElementType, TensorType, Type
 
 #: The module attribute holding the chip description (``Chip.to_attribute()``), which placement reads.
 CHIP_ATTRIBUTE = "cim.chip"
+#: The attribute ``place`` gives every ``cim.program``: its tile, ``array<i64: row, col>``.
+TILE_ATTRIBUTE = "cim.tile"
 
 #: How signed weights sit in cells of non-negative conductance.
 SIGN_ENCODINGS = ("differential", "offset")

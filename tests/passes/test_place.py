@@ -34,7 +34,6 @@ from cimc.ir import (
 from cimc.ir.dialects.cim import AccumulateOp, DequantizeOp, Im2ColOp, LinearOp, code_element
 from cimc.passes.place import (
     PLACEMENT_ATTRIBUTE,
-    PORT_ROUTER,
     Flow,
     layer_tile,
     op_tiles,
@@ -54,6 +53,7 @@ from cimc.passes.placement import (
     solve,
     star_lower_bound,
 )
+from cimc.runtime.isa import PORT_ROUTER
 
 I64 = ElementType("i64")
 REPO = Path(__file__).resolve().parents[2]
