@@ -3,19 +3,25 @@ tile and per link, and the bottleneck, from the per-tile instruction streams (``
 each array group's geometry.
 
 Cycle-approximate means a cost per instruction, not a clock loop (see the design notes, "Timing without simulating
-every cycle"). Each tile runs its stream once per input sample, in order, one instruction at a time:
+every cycle"). Each tile runs its stream once per input sample. Its array groups and its digital unit work side by
+side: the stream issues instructions in order and waits only at a ``recv``, each instruction starting when its
+resource is free and its inputs are ready:
 
-- ``mvm``: ``mvm_cycles``: every array of the group is read at once, each with its own ADCs; per input vector
-  copy and bit plane, one array read (``read_cycles``) then the conversions of the columns that share one ADC
-  (``adc_cycles`` each), one after another; the ``adc`` instruction that follows is part of it and takes no time;
-- ``shift_add``, ``accumulate``, ``dequantize``, ``digital``: ``digital_cycles`` of their op counts
-  (``digital_op_count``);
+- ``mvm``: on its group's arrays, once the input codes are made (the latest activation work issued before it:
+  ``digital``, ``dequantize``, ``accumulate``, or a receive): ``mvm_cycles``: every array of the group is read at
+  once, each with its own ADCs; per input vector copy and bit plane, one array read (``read_cycles``) then the
+  conversions of the columns that share one ADC (``adc_cycles`` each), one after another; the ``adc`` instruction
+  that follows is part of it and takes no time; groups on one tile read at the same time;
+- ``shift_add``: on the digital unit once its group's read is done; ``accumulate``, ``dequantize``, ``digital``: on
+  the digital unit in issue order; each ``digital_cycles`` of its op count (``digital_op_count``);
 - ``program``: no time per inference (loading the chip; ``cimc.runtime.energy`` gives its time);
-- ``solve``: ``d`` (right-hand sides per sample) x ``ceil(clock_hz x t)``, ``t`` the time of one right-hand side's
-  closed-loop solve with the matrix programmed (settling, conversions, refinement's analog steps and digital
-  residuals), which depends on the matrix's values: ``cimc.runtime.closed_loop.solve_cost`` computes it from the
-  ``cim.solve``'s matrix on the module's chip (``GroupGeometry.solve``, on the first group of the solve's blocks);
-- ``send``: departs when the tile reaches it and costs the sender nothing; ``recv`` waits for its flow to arrive.
+- ``solve``: its group's arrays and the digital unit (its refinement's residuals) for ``d`` (right-hand sides
+  per sample) x ``ceil(clock_hz x t)``, ``t`` the time of one right-hand side's closed-loop solve with the matrix
+  programmed (settling, conversions, refinement's analog steps and digital residuals), which depends on the
+  matrix's values: ``cimc.runtime.closed_loop.solve_cost`` computes it from the ``cim.solve``'s matrix on the
+  module's chip (``GroupGeometry.solve``, on the first group of the solve's blocks);
+- ``send``: departs once the digital unit has made everything issued before it (codegen sends a value right after
+  the op that makes it), at no cost to the sender; ``recv`` holds the stream until its flow arrives.
 
 A transfer follows its XY route (``cimc.compiler.network.route``, torus aware) and occupies every link of it for
 its serialization, ``ceil(8 x bytes / link_bits)`` cycles; it starts when all of them are free, transfers taking
@@ -25,8 +31,9 @@ its start. The I/O port (``PORT``) sits at tile (0, 0)'s router behind a channel
 port's stream is the host's: its work takes no time, so it sends the model inputs at time 0.
 
 Latency for one input is when the port has received the last output. In steady state inputs overlap across tiles
-(every tile starts the next sample when it is done with this one), so a new input enters every ``interval``:
-the most busy cycles per sample of any tile or link, and that tile or link is the bottleneck.
+and, within a tile, across its groups and its digital unit, so a new input enters every ``interval``: the most busy
+cycles per sample of any resource; a tile's busy cycles are those of its busiest resource (its digital unit or one
+of its groups), and the tile or link with the most is the bottleneck.
 """
 
 from __future__ import annotations
@@ -269,8 +276,9 @@ class Bottleneck:
 @dataclass(frozen=True)
 class Timing:
     """The timing of one compiled model on its chip, in cycles of ``clock_hz``: latency for one input, the
-    steady-state interval between inputs, busy cycles per sample of every used tile, link and layer (a layer's
-    cycles are its work on tiles), and the bottleneck."""
+    steady-state interval between inputs, busy cycles per sample of every used tile (its busiest resource: the
+    digital unit or one array group), link and layer (a layer's cycles are all its work on tiles), and the
+    bottleneck."""
 
     latency_cycles: int
     interval_cycles: int
@@ -324,23 +332,30 @@ def _busiest(cycles: dict[str, int]) -> str:
 def simulate(streams: Streams, chip: Chip, groups: list[GroupGeometry]) -> Timing:
     """Run one input through the streams as a discrete-event simulation (see the module docstring)."""
     network = chip.network
-    tile_cycles: dict[Tile, int] = {}
-    tile_layers: dict[Tile, dict[str, int]] = {}
-    layer_cycles: dict[str, int] = defaultdict(int)
     cost: dict[Tile, list[int]] = {}
+    layer_cycles: dict[str, int] = defaultdict(int)
+    # busy cycles per sample of each resource of a tile ("digital" or a group index), by layer
+    busy: dict[Tile, dict[str | int, dict[str, int]]] = {}
     for tile, stream in streams.tiles.items():
         costs = [0 if tile == PORT else instruction_cycles(i, chip, groups) for i in stream]
         cost[tile] = costs
         if tile == PORT:
             continue
-        per_layer: dict[str, int] = defaultdict(int)
+        resources: dict[str | int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for instruction, cycles in zip(stream, costs, strict=True):
             layer = instruction_layer(instruction, streams.strings, groups)
-            if layer is not None and cycles:
-                per_layer[layer] += cycles
-                layer_cycles[layer] += cycles
-        tile_cycles[tile] = sum(costs)
-        tile_layers[tile] = dict(per_layer)
+            if layer is None or not cycles:
+                continue
+            layer_cycles[layer] += cycles
+            if instruction.opcode in (Opcode.MVM, Opcode.SOLVE):
+                resources[instruction.a][layer] += cycles
+            if instruction.opcode != Opcode.MVM:
+                resources["digital"][layer] += cycles
+        busy[tile] = resources
+    tile_cycles = {tile: max((sum(r.values()) for r in res.values()), default=0) for tile, res in busy.items()}
+    tile_layers = {
+        tile: dict(max(res.values(), key=lambda r: sum(r.values()), default={})) for tile, res in busy.items()
+    }
 
     flow_layer = flow_layers(streams, groups)
     link_cycles: dict[Link, int] = defaultdict(int)
@@ -349,6 +364,9 @@ def simulate(streams: Streams, chip: Chip, groups: list[GroupGeometry]) -> Timin
     arrivals: dict[int, int] = {}
     waiting: dict[int, Tile] = {}  # flow -> the tile blocked on its receive
     position = dict.fromkeys(streams.tiles, 0)
+    digital_free = dict.fromkeys(streams.tiles, 0)  # when the digital unit has done all it was given
+    inputs_ready = dict.fromkeys(streams.tiles, 0)  # when the latest activations issued are made
+    read_done: dict[tuple[Tile, int], int] = defaultdict(int)  # when a group's arrays are done
     events: list[tuple[int, int, Tile]] = []
     order = 0
 
@@ -364,18 +382,33 @@ def simulate(streams: Streams, chip: Chip, groups: list[GroupGeometry]) -> Timin
         time, _, tile = heapq.heappop(events)
         stream = streams.tiles[tile]
         if position[tile] == len(stream):
-            finish[tile] = time
+            done = [t for (where, _), t in read_done.items() if where == tile]
+            finish[tile] = max([time, digital_free[tile], *done])
             continue
         instruction = stream[position[tile]]
-        if instruction.opcode == Opcode.RECV:
+        cycles = cost[tile][position[tile]]
+        op = instruction.opcode
+        if op == Opcode.RECV:
             if instruction.d not in arrivals:
                 waiting[instruction.d] = tile
                 continue
             time = max(time, arrivals[instruction.d])
-        elif instruction.opcode == Opcode.SEND:
+            inputs_ready[tile] = max(inputs_ready[tile], time)
+        elif op == Opcode.MVM:
+            group = (tile, instruction.a)
+            read_done[group] = max(inputs_ready[tile], read_done[group]) + cycles
+        elif op == Opcode.SOLVE:  # the loop and the residuals: arrays and digital unit together
+            group = (tile, instruction.a)
+            start = max(inputs_ready[tile], read_done[group], digital_free[tile])
+            read_done[group] = digital_free[tile] = inputs_ready[tile] = start + cycles
+        elif op == Opcode.SHIFT_ADD:
+            digital_free[tile] = max(digital_free[tile], read_done[(tile, instruction.a)]) + cycles
+        elif op in (Opcode.ACCUMULATE, Opcode.DEQUANTIZE, Opcode.DIGITAL):
+            digital_free[tile] = inputs_ready[tile] = max(digital_free[tile], time) + cycles
+        elif op == Opcode.SEND:
             links, hops = transfer_links(chip, tile, (instruction.a, instruction.b))
             occupancy = serialization_cycles(instruction.c, network)
-            start = max([time, *(link_free[link] for link in links)])
+            start = max([time, digital_free[tile], *(link_free[link] for link in links)])
             for link in links:
                 link_free[link] = start + occupancy
                 link_cycles[link] += occupancy
@@ -384,7 +417,7 @@ def simulate(streams: Streams, chip: Chip, groups: list[GroupGeometry]) -> Timin
             if instruction.d in waiting:
                 resume(waiting.pop(instruction.d), arrival)
         position[tile] += 1
-        resume(tile, time + cost[tile][position[tile] - 1])
+        resume(tile, time)
     if waiting:
         flow, tile = next(iter(waiting.items()))
         raise TimingError(f"tile {tile} waits for flow {flow}, which no stream sends")

@@ -92,12 +92,13 @@ def test_the_compiled_digits_mlp_on_the_default_chip(mlp: Path) -> None:
     assert energy.baseline_pj["dram"] == 6464 * 160.0
     data = performance.to_dict()
     assert json.loads(json.dumps(data)) == data
-    assert data["bottleneck"] == {"kind": "tile", "where": [0, 0], "cycles": 3496, "layer": "fc1"}
-    assert data["tiles"] == {"0,0": {"busy_cycles": 3496, "utilization": 1.0}}
+    # fc1's reads (8 planes x (120 + 8) cycles) set the pace; see test_timing for the hand count
+    assert data["bottleneck"] == {"kind": "tile", "where": [0, 0], "cycles": 1024, "layer": "fc1"}
+    assert data["tiles"] == {"0,0": {"busy_cycles": 1024, "utilization": 1.0}}
     assert data["links"] == {"port->0,0": 16, "0,0->port": 10}
     assert data["energy"]["ratio"] == energy.ratio
     text = format_performance(performance)
     assert "Latency:    3,522 cycles = 2.94 us at 1.2 GHz" in text
-    assert "Bottleneck: tile 0,0, 3,496 busy cycles per input, mostly fc1" in text
+    assert "Bottleneck: tile 0,0, 1,024 busy cycles per input, mostly fc1" in text
     assert f"{energy.ratio:,.1f}x the chip's energy" in text
     assert "Busiest tiles: 0,0 100%" in text
