@@ -352,10 +352,11 @@ def simulate(streams: Streams, chip: Chip, groups: list[GroupGeometry]) -> Timin
             if instruction.opcode != Opcode.MVM:
                 resources["digital"][layer] += cycles
         busy[tile] = resources
-    tile_cycles = {tile: max((sum(r.values()) for r in res.values()), default=0) for tile, res in busy.items()}
-    tile_layers = {
-        tile: dict(max(res.values(), key=lambda r: sum(r.values()), default={})) for tile, res in busy.items()
-    }
+    tile_cycles: dict[Tile, int] = {}
+    tile_layers: dict[Tile, dict[str, int]] = {}
+    for tile, res in busy.items():  # a tile is as busy as its busiest resource
+        busiest: dict[str, int] = max(res.values(), key=lambda r: sum(r.values()), default={})
+        tile_cycles[tile], tile_layers[tile] = sum(busiest.values()), dict(busiest)
 
     flow_layer = flow_layers(streams, groups)
     link_cycles: dict[Link, int] = defaultdict(int)
