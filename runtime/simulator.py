@@ -441,10 +441,17 @@ class _ExactProduct:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         rows, columns = self.weights.shape
-        xf = x[..., :rows].reshape(-1, rows).astype(np.float32)
-        if rows <= self.chunk:
-            return (xf @ self.weights).astype(np.int64) - self.offset
-        total = np.zeros((len(xf), columns), np.float64)
-        for start in range(0, rows, self.chunk):
-            total += xf[:, start : start + self.chunk] @ self.weights[start : start + self.chunk]
-        return total.astype(np.int64) - self.offset
+        codes = x[..., :rows].reshape(-1, rows)
+        out = np.empty((len(codes), columns), np.int64)
+        step = max(1, CURRENTS_BYTES // (4 * max(rows, columns)))  # vectors per GEMM: bounded float32 copies
+        for begin in range(0, len(codes), step):
+            xf = codes[begin : begin + step].astype(np.float32)
+            if rows <= self.chunk:
+                out[begin : begin + step] = xf @ self.weights
+                continue
+            total = np.zeros((len(xf), columns), np.float64)
+            for start in range(0, rows, self.chunk):
+                total += xf[:, start : start + self.chunk] @ self.weights[start : start + self.chunk]
+            out[begin : begin + step] = total
+        out -= self.offset
+        return out
