@@ -26,9 +26,10 @@ import numpy as np
 from cimc.compiler.chip import Chip
 from cimc.ir.interpreter import InterpreterError, bind_inputs
 from cimc.ir.types import TensorType
+from cimc.runtime import devices
 from cimc.runtime.analog import AnalogConfig
 from cimc.runtime.binary import CompiledModel, load_binary
-from cimc.runtime.devices import Device, device, for_chip_device
+from cimc.runtime.devices import Device, for_chip_device
 from cimc.runtime.simulator import Simulator
 
 #: Samples per batch when a session streams a large input.
@@ -56,7 +57,7 @@ def analog_config(
     chip: Chip,
     *,
     ideal: bool = False,
-    device_name: str | Device | None = None,
+    device: str | Device | None = None,
     seed: int = 0,
     drift_time: str | float = 0.0,
     drift_compensation: bool = True,
@@ -65,12 +66,12 @@ def analog_config(
     stuck_on_rate: float | None = None,
     stuck_off_rate: float | None = None,
 ) -> AnalogConfig:
-    """The analog settings for a chip: its own device unless ``device_name`` names a preset, every effect on
-    unless ``ideal``."""
-    if isinstance(device_name, Device):
-        model = device_name
-    elif device_name is not None:
-        model = device(device_name)
+    """The analog settings for a chip: its own device unless ``device`` is one or names a preset
+    (``cimc.runtime.devices``), every effect on unless ``ideal``."""
+    if isinstance(device, Device):
+        model = device
+    elif device is not None:
+        model = devices.device(device)
     else:
         model = for_chip_device(chip.tile.device)
     if ideal:
@@ -107,43 +108,24 @@ def _node_arg(name: str, ttype: Any) -> NodeArg:
 class InferenceSession:
     """A compiled model (a ``.cimb`` path or a loaded ``CompiledModel``) on its simulated chip.
 
-    Keyword settings: ``ideal`` (every analog effect off: outputs equal the exact executor bit for bit),
-    ``device`` (a preset of ``cimc.runtime.devices``; default the chip's), ``seed``, ``drift_time`` (seconds or
-    ``"1h"``, ``"1d"``, ``"1y"``), ``drift_compensation``, ``verify_iterations`` (program-and-verify),
-    ``adc_offset_lsb``, ``stuck_on_rate``/``stuck_off_rate`` (None: the device's), or a whole
-    ``config`` (``AnalogConfig``); ``batch_size`` bounds memory.
+    Keyword settings, those of ``analog_config``: ``ideal`` (every analog effect off: outputs equal the exact
+    executor bit for bit), ``device`` (a preset of ``cimc.runtime.devices``; default the chip's), ``seed``,
+    ``drift_time`` (seconds or ``"1h"``, ``"1d"``, ``"1y"``), ``drift_compensation``, ``verify_iterations``
+    (program-and-verify), ``adc_offset_lsb``, ``stuck_on_rate``/``stuck_off_rate`` (None: the device's); or a
+    whole ``config`` (``AnalogConfig``). ``batch_size`` bounds memory.
     """
 
     def __init__(
         self,
         model: str | os.PathLike[str] | CompiledModel,
         *,
-        ideal: bool = False,
-        device: str | Device | None = None,
-        seed: int = 0,
-        drift_time: str | float = 0.0,
-        drift_compensation: bool = True,
-        verify_iterations: int = 0,
-        adc_offset_lsb: float = 0.0,
-        stuck_on_rate: float | None = None,
-        stuck_off_rate: float | None = None,
         config: AnalogConfig | None = None,
         batch_size: int = BATCH_SIZE,
+        **settings: Any,
     ) -> None:
         self.compiled = model if isinstance(model, CompiledModel) else load_binary(model)
         self.chip = Chip.from_dict(tomllib.loads(self.compiled.chip_text), "the binary's chip section")
-        self.config = config or analog_config(
-            self.chip,
-            ideal=ideal,
-            device_name=device,
-            seed=seed,
-            drift_time=drift_time,
-            drift_compensation=drift_compensation,
-            verify_iterations=verify_iterations,
-            adc_offset_lsb=adc_offset_lsb,
-            stuck_on_rate=stuck_on_rate,
-            stuck_off_rate=stuck_off_rate,
-        )
+        self.config = config or analog_config(self.chip, **settings)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
