@@ -12,7 +12,8 @@ faulty_tiles = [[0, 3]]        # [row, col]; optional
 [tile]                         # arrays per tile, array size, cell bits, device, DAC/ADC bits, ADC sharing, cycles
                                # of an array read and an ADC conversion, buffer, digital unit
 [network]                      # link width (bits per cycle), router latency (cycles), clock (Hz)
-[energy]                       # pJ per event: array read per bit plane, DAC and ADC conversion, buffer byte, ...
+[energy]                       # pJ per event: an array read's fixed, per-row and per-column parts, DAC and ADC
+                               # conversion, buffer byte, ...
 [opamp]                        # optional: the feedback op-amps of a closed-loop chip (cimc.runtime.closed_loop)
 ```
 
@@ -149,16 +150,34 @@ class Network:
 
 @dataclass(frozen=True, kw_only=True)
 class Energy:
-    """Energy per event, in picojoules: one array read of one bit plane, one DAC conversion, one ADC conversion,
-    one buffer byte read or written, one bit crossing one network hop, one digital-unit op, one cell programmed."""
+    """Energy per event, in picojoules.
 
-    array_read_pj: float = field(metadata=_ENERGY)
+    An array read of one bit plane costs what follows the work (``read_pj``): ``array_fixed_pj`` whatever it uses
+    (bias, references, control), ``array_row_pj`` and a DAC conversion (``dac_pj``) per row it drives (the row's
+    driver and its cells' read current), ``array_column_pj`` and an ADC conversion (``adc_pj``) per column it
+    converts (the column's integrator or sample-and-hold). A chip's published energy per full read splits into
+    these parts by its paper's breakdown where one is given, else by an estimate its file states. Then one buffer
+    byte read or written, one bit crossing one network hop, one digital-unit op, one cell programmed.
+    """
+
+    array_fixed_pj: float = field(metadata=_ENERGY)
+    array_row_pj: float = field(metadata=_ENERGY)
+    array_column_pj: float = field(metadata=_ENERGY)
     dac_pj: float = field(metadata=_ENERGY)
     adc_pj: float = field(metadata=_ENERGY)
     buffer_byte_pj: float = field(metadata=_ENERGY)
     network_bit_hop_pj: float = field(metadata=_ENERGY)
     digital_op_pj: float = field(metadata=_ENERGY)
     cell_program_pj: float = field(metadata=_ENERGY)
+
+    def read_pj(self, rows: int, columns: int) -> float:
+        """One array read of one bit plane that drives ``rows`` rows and converts ``columns`` columns: the fixed
+        part, each row's (array and DAC) and each column's (array and ADC)."""
+        return (
+            self.array_fixed_pj
+            + rows * (self.array_row_pj + self.dac_pj)
+            + columns * (self.array_column_pj + self.adc_pj)
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -40,8 +40,12 @@ class Performance:
         -> busy cycles on tiles), and ``energy``: ``per_inference_pj`` (category -> pJ: ``arrays``, ``dacs``,
         ``adcs``, ``buffers``, ``network``, ``digital``, and ``closed_loop`` when the model has a ``cim.solve``, whose
         time is on its tile too: ``cimc.runtime.timing``, ``cimc.runtime.energy``), ``total_pj``, ``macs``,
-        ``tops_per_w``, ``programming_pj``, ``programming_s``, ``baseline`` (``per_inference_pj``, ``total_pj``)
-        and ``ratio`` (baseline / CIM); ``dynamic_dims``: the inputs whose dims after the batch are unknown, as
+        ``tops_per_w`` (the whole inference), ``reads_pj`` (arrays, DACs and ADCs), ``utilization`` (of the read
+        arrays' rows x columns), ``reads_tops_per_w`` (the reads at that utilization), ``full_macs`` and
+        ``full_tops_per_w`` (the same reads with every row and column used), ``programming_pj``, ``programming_s``,
+        and ``baselines``: ``sram`` and ``dram``, each ``memory``, ``byte_pj`` (a weight byte's read),
+        ``per_inference_pj`` (``multiply``, ``add``, ``weights``), ``total_pj`` and ``ratio`` (baseline / CIM: above
+        1 the chip beats it); ``dynamic_dims``: the inputs whose dims after the batch are unknown, as
         ``"x[?x3x?x?]"`` (the figures count those dims as 1)."""
         timing, energy = self.timing, self.energy
         bottleneck = timing.bottleneck
@@ -71,10 +75,23 @@ class Performance:
                 "total_pj": energy.total_pj,
                 "macs": energy.macs,
                 "tops_per_w": energy.tops_per_w,
+                "reads_pj": energy.reads_pj,
+                "utilization": energy.utilization,
+                "reads_tops_per_w": energy.reads_tops_per_w,
+                "full_macs": energy.full_macs,
+                "full_tops_per_w": energy.full_tops_per_w,
                 "programming_pj": energy.programming_pj,
                 "programming_s": energy.programming_s,
-                "baseline": {"per_inference_pj": dict(energy.baseline_pj), "total_pj": energy.baseline_total_pj},
-                "ratio": energy.ratio,
+                "baselines": {
+                    name: {
+                        "memory": baseline.memory,
+                        "byte_pj": baseline.byte_pj,
+                        "per_inference_pj": dict(baseline.pj),
+                        "total_pj": baseline.total_pj,
+                        "ratio": energy.ratios[name],
+                    }
+                    for name, baseline in energy.baselines.items()
+                },
             },
             "dynamic_dims": list(self.dynamic_dims),
         }
@@ -136,9 +153,17 @@ def _dynamic_note(dynamic: tuple[str, ...]) -> str:
     )
 
 
+def _versus(ratio: float) -> str:
+    """What a baseline / chip energy ratio says: which one wins, by how much."""
+    if not ratio:
+        return "no chip energy to compare"
+    return f"the chip beats it {ratio:,.1f}x" if ratio >= 1 else f"the chip takes {1 / ratio:,.1f}x its energy"
+
+
 def format_performance(performance: Performance) -> str:
     """A compact text block: a note when inputs have dynamic dims (the figures then describe a tiny input), latency,
-    throughput, bottleneck, energy per inference with its breakdown, TOPS/W, the digital baseline and the ratio,
+    throughput, bottleneck, energy per inference with its breakdown and TOPS/W, the reads' TOPS/W at the model's
+    utilization and at full utilization, both digital baselines and which one the chip beats by how much,
     programming, and the busiest tiles' utilization."""
     timing, energy = performance.timing, performance.energy
     lines = [_dynamic_note(performance.dynamic_dims)] if performance.dynamic_dims else []
@@ -158,10 +183,19 @@ def format_performance(performance: Performance) -> str:
         share = pj / total if total else 0.0
         lines.append(f"  {category:<10}{pj / 1e3:>12,.3f} nJ {share:>7.1%}")
     lines.append(
-        f"Baseline:   {energy.baseline_total_pj / 1e3:,.3f} nJ per inference on a digital unit with weights from "
-        f"DRAM ({', '.join(f'{k} {v / 1e3:,.3f} nJ' for k, v in energy.baseline_pj.items())}): "
-        f"{energy.ratio:,.1f}x the chip's energy"
+        f"Reads:      {energy.reads_pj / 1e3:,.3f} nJ (arrays, DACs, ADCs), {energy.reads_tops_per_w:,.2f} TOPS/W at "
+        f"{energy.utilization:.1%} utilization of the read arrays; {energy.full_tops_per_w:,.2f} TOPS/W at full"
     )
+    lines.append(
+        f"Baselines:  the {energy.macs:,} MACs on a digital unit (8-bit multiply, 32-bit add, 45 nm), each weight "
+        "read once"
+    )
+    for name, baseline in energy.baselines.items():
+        where = f"weights in {baseline.memory}" if name == "sram" else f"weights from {baseline.memory}"
+        lines.append(
+            f"  {where + f' ({baseline.byte_pj:g} pJ/B)':<40}{baseline.total_pj / 1e3:>12,.3f} nJ: "
+            f"{_versus(energy.ratios[name])}"
+        )
     lines.append(f"Programming: {energy.programming_pj / 1e6:,.3f} uJ, {energy.programming_s * 1e3:,.3f} ms, once")
     busiest = sorted(timing.utilization.items(), key=lambda item: (-item[1], item[0]))[:BUSIEST]
     lines.append("Busiest tiles: " + ", ".join(f"{_name(tile)} {share:.0%}" for tile, share in busiest))

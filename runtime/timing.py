@@ -75,11 +75,11 @@ class GroupGeometry:
     and ``mvm`` instructions' operand ``a`` (the groups of ``main`` in module order).
 
     ``rows`` x ``columns`` is the group's block of the weight matrix (its levels' dims 2 and 3), held in
-    ``signs`` x ``slices`` x column blocks of ``array_cols`` arrays, ``replication`` copies; ``arrays`` counts
-    them all. ``layer`` is the group's location (its ONNX node), ``weight_bits`` its weights' width and
-    ``input_bits`` the width of the input codes its bit planes carry (of a ``cim.solve``'s block: of the right-hand
-    side's values). ``solve`` is, on the first group of a ``cim.solve``'s blocks, what one right-hand side of the
-    solve costs (``cimc.runtime.closed_loop.SolveCost``), None on the others.
+    ``signs`` x ``slices`` x column blocks of arrays of ``array_rows`` x ``array_cols``, ``replication`` copies;
+    ``arrays`` counts them all. ``layer`` is the group's location (its ONNX node), ``weight_bits`` its weights'
+    width and ``input_bits`` the width of the input codes its bit planes carry (of a ``cim.solve``'s block: of the
+    right-hand side's values). ``solve`` is, on the first group of a ``cim.solve``'s blocks, what one right-hand
+    side of the solve costs (``cimc.runtime.closed_loop.SolveCost``), None on the others.
     """
 
     tile: Tile
@@ -90,6 +90,7 @@ class GroupGeometry:
     columns: int
     signs: int
     slices: int
+    array_rows: int
     array_cols: int
     weight_bits: int
     input_bits: int
@@ -132,6 +133,7 @@ def group_geometry(module: ModuleOp) -> list[GroupGeometry]:
                 columns=op.columns,
                 signs=op.signs,
                 slices=op.slices,
+                array_rows=op.attr("array_rows"),
                 array_cols=op.attr("array_cols"),
                 weight_bits=op.attr("weight_bits"),
                 input_bits=input_bits,

@@ -13,9 +13,22 @@ L1, L2, RELU, RELU1, QUANTIZE, BIT_PLANES = 2, 3, 4, 5, 6, 7
 
 
 def geometry(tile: tuple[int, int], layer: str, rows: int, columns: int, replication: int = 1) -> GroupGeometry:
-    """A group of 8-bit weights in 2-bit cells (4 slices), differential (2 signs), on 64-column arrays."""
+    """A group of 8-bit weights in 2-bit cells (4 slices), differential (2 signs), on 64 x 64 arrays."""
     blocks = -(-columns // 64)
-    return GroupGeometry(tile, layer, 2 * 4 * blocks * replication, replication, rows, columns, 2, 4, 64, 8, 8)
+    return GroupGeometry(
+        tile,
+        layer,
+        arrays=2 * 4 * blocks * replication,
+        replication=replication,
+        rows=rows,
+        columns=columns,
+        signs=2,
+        slices=4,
+        array_rows=64,
+        array_cols=64,
+        weight_bits=8,
+        input_bits=8,
+    )
 
 
 def _layer(group: int, layer: int, columns: int) -> list[Instruction]:

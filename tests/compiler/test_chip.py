@@ -3,6 +3,7 @@ error naming the file and the field for every kind of bad description."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -116,6 +117,16 @@ def test_mythic_holds_about_80m_weights() -> None:
     assert weights == 76 * 1024 * 1024 == 79_691_776
 
 
+def test_hermes_four_phase_differs_from_one_phase_only_in_its_reads() -> None:
+    """Le Gallo et al., Nature Electronics 2023: 63.1 TOPS one-phase, 16.1 four-phase, over 64 cores; a core's
+    256x256 MVM is 131,072 ops, so it takes 133 ns, or 521 ns, at 1 GHz."""
+    one, four = load_chip("hermes"), load_chip("hermes-4phase")
+    tile = dataclasses.replace(four.tile, read_cycles=one.tile.read_cycles)
+    assert dataclasses.replace(four, name=one.name, description=one.description, tile=tile, energy=one.energy) == one
+    assert one.tile.read_cycles + one.tile.adc_cycles == round(131_072 * 64 / 63.1e12 * 1e9) == 133
+    assert four.tile.read_cycles + four.tile.adc_cycles == round(131_072 * 64 / 16.1e12 * 1e9) == 521
+
+
 def test_default_chip_holds_resnet18_at_8_bit_weights() -> None:
     """Arrays per layer in closed form: row blocks x column blocks x bit slices x signs."""
     chip = load_chip("default")
@@ -214,6 +225,14 @@ DEFAULT = load_chip("default").to_toml()
         (DEFAULT.replace("clock_hz = 1200000000.0", "clock_hz = 0"), "[network] clock_hz must be a number > 0, got 0"),
         (DEFAULT.replace("clock_hz = 1200000000.0", "clock_hz = inf"), "[network] clock_hz must be a number > 0"),
         (DEFAULT.replace("dac_pj = 0.39", "dac_pj = -0.1"), "[energy] dac_pj must be a number >= 0, got -0.1"),
+        (
+            DEFAULT.replace("array_row_pj = 0.117", "array_row_pj = -1.0"),
+            "[energy] array_row_pj must be a number >= 0, got -1.0",
+        ),
+        (  # the whole-array read energy of earlier descriptions: now split into its parts
+            DEFAULT.replace("array_fixed_pj = 0.0", "array_read_pj = 7.5"),
+            "[energy] unknown field 'array_read_pj' (did you mean 'array_fixed_pj'?)",
+        ),
         (DEFAULT.replace('device = "rram"', 'device = "dram"'), "[tile] device must be one of 'sram', 'rram'"),
         (
             DEFAULT.replace('sign_encoding = "differential"', 'sign_encoding = "twos"'),

@@ -180,9 +180,12 @@ def test_performance_totals_its_breakdown(cnn: Path) -> None:
     assert set(energy["per_inference_pj"]) == {"arrays", "dacs", "adcs", "buffers", "network", "digital"}
     assert energy["total_pj"] > 0
     assert math.isclose(energy["total_pj"], math.fsum(energy["per_inference_pj"].values()), rel_tol=1e-9)
-    baseline = energy["baseline"]
-    assert math.isclose(baseline["total_pj"], math.fsum(baseline["per_inference_pj"].values()), rel_tol=1e-9)
-    assert math.isclose(energy["ratio"], baseline["total_pj"] / energy["total_pj"], rel_tol=1e-9)
+    assert set(energy["baselines"]) == {"sram", "dram"}
+    for baseline in energy["baselines"].values():
+        assert math.isclose(baseline["total_pj"], math.fsum(baseline["per_inference_pj"].values()), rel_tol=1e-9)
+        assert math.isclose(baseline["ratio"], baseline["total_pj"] / energy["total_pj"], rel_tol=1e-9)
+    assert math.isclose(energy["reads_tops_per_w"], 2 * energy["macs"] / energy["reads_pj"], rel_tol=1e-9)
+    assert 0 < energy["utilization"] <= 1 and energy["full_tops_per_w"] > 0
 
 
 def test_program_and_verify_costs_programming_energy_and_time(cnn: Path) -> None:
