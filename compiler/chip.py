@@ -243,19 +243,19 @@ class Chip:
         return len(self.usable_tiles) * self.tile.arrays
 
     def crossbar_options(self, **overrides: Any) -> CrossbarOptions:
-        """The pipeline's crossbar options for this chip: its cells, DACs, sign encoding and array size, 8-bit
+        """The pipeline's crossbar options for this chip: its cells, DACs, ADCs, sign encoding and array size, 8-bit
         weights and inputs, and ``overrides`` (any ``CrossbarOptions`` field) on top.
 
-        ``adc_bits`` stays 0 (an ADC exact for its array) even where the chip's ADC is narrower than that (ISAAC,
-        HERMES, Mythic): the compiled arithmetic is the exact integer reference, and a narrower read is asked for
-        explicitly with ``adc_bits=...``.
+        The chip's ADC is what the compiled arithmetic reads with: where it is narrower than an exact read of its
+        array (ISAAC, HERMES, Mythic), its full scale is calibrated on the calibration inputs (``adc_range``);
+        ``adc_bits=0`` asks for the exact ADC instead, the integer reference.
         """
         from cimc.compiler.pipeline import CrossbarOptions  # pipeline imports this module
 
         options = CrossbarOptions(
             cell_bits=self.tile.cell_bits,
             dac_bits=self.tile.dac_bits,
-            adc_bits=0,
+            adc_bits=self.tile.adc_bits,
             sign_encoding=self.tile.sign_encoding,
             array_rows=self.tile.array_rows,
             array_cols=self.tile.array_cols,

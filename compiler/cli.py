@@ -22,7 +22,9 @@ from cimc.compiler.chip import ChipError, list_presets, load_chip
 from cimc.compiler.files import InputFileError, load_inputs, save_outputs, write_atomic
 from cimc.compiler.onnx_importer import OnnxImportError
 from cimc.compiler.pipeline import (
+    ADC_RANGES,
     STAGES,
+    CrossbarOptions,
     PipelineOptions,
     compile_onnx,
     load_module,
@@ -100,7 +102,12 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
         help="calibration inputs (.npz keyed by input name) for float models; default: the bundled set beside a "
         "bundled model (<prefix>_calib.npz)",
     )
-    group.add_argument("--calib-method", choices=["minmax", "percentile"], default="minmax", help="activation ranges")
+    group.add_argument(
+        "--calib-method",
+        choices=["minmax", "percentile"],
+        default="minmax",
+        help="how activation and ADC ranges are read off the calibration inputs (default minmax)",
+    )
     for flag, help_ in (
         ("input-bits", "bits of the input codes (default: 8)"),
         ("weight-bits", "bits of the weights (default: 8)"),
@@ -109,9 +116,15 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
             "dac-bits",
             "bits per DAC step: inputs stream in ceil(input-bits / dac-bits) bit planes (default: the chip's)",
         ),
-        ("adc-bits", "ADC resolution; 0 reads every array column exactly (default: 0)"),
+        ("adc-bits", "ADC resolution; 0 reads every array column exactly, the reference (default: the chip's)"),
     ):
         group.add_argument(f"--{flag}", type=int, help=help_)
+    group.add_argument(
+        "--adc-range",
+        choices=list(ADC_RANGES),
+        help="the full scale of an ADC narrower than an exact read: calibrated on the --calib inputs' column currents "
+        "(max, or with --calib-method percentile a percentile), the default; or full, the worst-case column sum",
+    )
     group.add_argument(
         "--sign-encoding",
         choices=list(SIGN_ENCODINGS),
@@ -287,6 +300,7 @@ def _options(args: argparse.Namespace, emit: str = "graph") -> PipelineOptions:
                 "cell_bits",
                 "dac_bits",
                 "adc_bits",
+                "adc_range",
                 "sign_encoding",
                 "input_encoding",
                 "replicate",
@@ -370,8 +384,36 @@ def _compile_binary(args: argparse.Namespace) -> int:
         f"placement {placement['status']}, traffic x hops {placement['objective']:,} bytes per sample{saving}; "
         f"{sum(t.seconds for t in timings):.1f} s (cimc report {output} for details)"
     )
+    if report["layers"]:
+        print(converters_line(options.crossbar_options(), report["layers"]))
     _report_timing(args, timings)
     return 0
+
+
+def converters_line(crossbar: CrossbarOptions, layers: list[dict]) -> str:
+    """One line on the converters the layers (as in the crossbar report's JSON) read with: the DAC and ADC widths,
+    and the layers whose ADC is narrower than an exact read, with how its full scale was chosen."""
+    line = f"converters: {crossbar.dac_bits}-bit DACs, "
+    if not crossbar.adc_bits:
+        return line + f"exact ADCs ({_span(layers, 'adc_exact_bits')} bits)"
+    narrow = [layer for layer in layers if layer["adc_range"] != "exact"]
+    line += f"{crossbar.adc_bits}-bit ADCs"
+    if not narrow:
+        return line + ", exact on every layer"
+    names = [layer["name"] for layer in narrow]
+    shown = ", ".join(names[:4]) + (f", +{len(names) - 4} more" if len(names) > 4 else "")
+    scale = _span(narrow, "adc_full_scale_bits")
+    how = "calibrated on the calibration inputs" if crossbar.adc_range == "calibrated" else "the worst case"
+    return (
+        line + f", narrower than an exact read ({_span(narrow, 'adc_exact_bits')} bits) on {len(narrow)} of "
+        f"{len(layers)} layers ({shown}); full scale {scale} bits, {how}"
+    )
+
+
+def _span(layers: list[dict], key: str) -> str:
+    """The least and greatest value of ``key`` over ``layers``: ``17-19``, or ``17`` when they are equal."""
+    values = sorted({layer[key] for layer in layers})
+    return f"{values[0]}-{values[-1]}" if len(values) > 1 else f"{values[0]}"
 
 
 def _cmd_opt(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """The crossbar report: what each layer of a lowered module costs in arrays, array reads and ADC conversions, how
-well its weights fill the cells, what the configured ADC loses, what the other sign encoding would cost, and what
-work stays on the digital units.
+well its weights fill the cells, which converters it reads with and what its ADC loses, what the other sign encoding
+would cost, and what work stays on the digital units.
 
 It reads the verified IR of the ``cim`` stage (``cim.program`` / ``cim.mvm`` / ``cim.adc`` / ``cim.shift_add``) or
 of the ``quantized`` stage (``cim.linear``, before arrays exist: matrix shapes and kinds only). A crossbar layer is
@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from cimc.compiler.calibration import ADC_RANGE
 from cimc.ir.attributes import StringAttr
 from cimc.ir.core import Operation, OpResult, Value
 from cimc.ir.dialects.builtin import ModuleOp
@@ -32,6 +33,7 @@ from cimc.ir.dialects.cim import (
     MvmOp,
     ProgramOp,
     ShiftAddOp,
+    exact_adc_bits,
     planes_for,
     signs_for,
     slices_for,
@@ -80,13 +82,19 @@ class CrossbarLayer:
       ``vectors * planes * arrays / replication`` (a replica serves other vectors; it does not add reads);
     - ``adc_conversions``: per sample, one per column of every array read: ``vectors * planes * signs * slices *
       programmed columns``, summed over the blocks;
-    - ``adc_exact_bits`` / ``adc_bits`` / ``adc_dropped_bits``: the largest ``full_scale_bits``, ``bits`` and
-      ``dropped_bits`` of its ``cim.adc`` ops;
+    - ``adc_exact_bits``: the bits an exact read of its largest block needs (``exact_adc_bits``: its rows, DAC
+      and cells); ``adc_bits`` / ``adc_full_scale_bits`` / ``adc_dropped_bits``: the largest ``bits``,
+      ``full_scale_bits`` and ``dropped_bits`` of its ``cim.adc`` ops (the ADC spans ``[0, 2^full_scale_bits)`` in
+      steps of ``2^dropped_bits``);
+    - ``adc_range``: ``exact`` (every ADC at least as wide as an exact read), ``full`` (an ADC narrower than exact
+      spanning the worst-case column sum) or ``calibrated`` (its full scale set from the calibration inputs'
+      column currents, ``cim.adc_range``; currents above it saturate);
     - ``adc_error``: a bound on how far one output accumulator can be from the exact one, in accumulator units (the
-      integer ``codes @ weights``): each read is off by at most ``e`` (half a step, ``2^(k-1)`` for ``k`` dropped
-      bits, or the saturation at the top code if larger), each shift-added with weight ``2^(p*dac_bits) *
-      2^(s*cell_bits)`` per sign, and one such sum per row block: ``sum_blocks e * signs * sum_p 2^(p*dac_bits) *
-      sum_s 2^(s*cell_bits)``. 0 with an exact ADC;
+      integer ``codes @ weights``), over the reads within the ADCs' ranges (every read, unless a range is
+      calibrated): each read is off by at most ``e`` (half a step, ``2^(k-1)`` for ``k`` dropped bits, or the
+      saturation at the top code if larger), each shift-added with weight ``2^(p*dac_bits) * 2^(s*cell_bits)`` per
+      sign, and one such sum per row block: ``sum_blocks e * signs * sum_p 2^(p*dac_bits) * sum_s 2^(s*cell_bits)``.
+      0 with an exact ADC;
     - ``adc_relative_error``: ``adc_error`` over the accumulator's full scale ``K * (2^input_bits - 1) *
       2^(weight_bits-1)``;
     - ``encodings``: the cost under each sign encoding (the one used and the other), by encoding name.
@@ -118,7 +126,9 @@ class CrossbarLayer:
     adc_conversions: int | None = None
     adc_exact_bits: int | None = None
     adc_bits: int | None = None
+    adc_full_scale_bits: int | None = None
     adc_dropped_bits: int | None = None
+    adc_range: str | None = None
     adc_error: int | None = None
     adc_relative_error: float | None = None
     encodings: dict[str, EncodingCost] = dataclasses.field(default_factory=dict)
@@ -280,12 +290,26 @@ class _Block:
     def row_offset(self) -> int:
         return self.mvm.attr("row_offset")
 
+    @property
+    def exact_bits(self) -> int:
+        """The bits an exact read of this block's columns needs."""
+        return exact_adc_bits(self.program.rows, self.planes.attr("dac_bits"), self.program.attr("cell_bits"))
+
+    @property
+    def range(self) -> str:
+        """``exact``, ``full`` or ``calibrated`` (see ``CrossbarLayer.adc_range``)."""
+        if self.adc.attr("bits") >= self.exact_bits:
+            return "exact"
+        return "calibrated" if _annotation(self.adc, ADC_RANGE) == "calibrated" else "full"
+
     def read_error(self) -> int:
-        """The largest ``|reading - current|`` of one ADC read over every current a column of this block can carry:
-        half a step when ``k`` low bits are dropped, or the saturation at the top code when that is larger."""
+        """The largest ``|reading - current|`` of one ADC read over every current a column of this block can carry
+        within the ADC's full scale: half a step when ``k`` low bits are dropped, or the saturation at the top code
+        when that is larger."""
         k = self.adc.dropped_bits
-        largest = (
-            self.program.rows * ((1 << self.planes.attr("dac_bits")) - 1) * ((1 << self.program.attr("cell_bits")) - 1)
+        largest = min(
+            self.program.rows * ((1 << self.planes.attr("dac_bits")) - 1) * ((1 << self.program.attr("cell_bits")) - 1),
+            (1 << self.adc.attr("full_scale_bits")) - 1,
         )
         top = ((1 << self.adc.attr("bits")) - 1) << k
         return max(min((1 << k) >> 1, largest), largest - top)
@@ -380,9 +404,11 @@ def _programmed(dequantize: DequantizeOp, layer: CrossbarLayer, blocks: Sequence
         cell_utilization=None if weight_cells is None else weight_cells / cells,
         array_reads=reads,
         adc_conversions=conversions,
-        adc_exact_bits=max(b.adc.attr("full_scale_bits") for b in blocks),
+        adc_exact_bits=max(b.exact_bits for b in blocks),
         adc_bits=max(b.adc.attr("bits") for b in blocks),
+        adc_full_scale_bits=max(b.adc.attr("full_scale_bits") for b in blocks),
         adc_dropped_bits=max(b.adc.dropped_bits for b in blocks),
+        adc_range=next((r for r in ("calibrated", "full") if any(b.range == r for b in blocks)), "exact"),
         adc_error=error,
         adc_relative_error=error / full_scale,
         encodings={other: cost(other) for other in SIGN_ENCODINGS},
@@ -401,8 +427,9 @@ def report_json(report: CrossbarReport) -> dict[str, Any]:
       ``weight_bits``, ``fused`` (the ONNX node names its dequantization absorbed, in order; ``[]`` when none),
       ``cell_bits``, ``slices``, ``sign_encoding``, ``replication``, ``array_rows``, ``array_cols``, ``dac_bits``,
       ``planes``, ``arrays``, ``cells``, ``weight_cells``, ``cell_utilization`` (0..1), ``array_reads``,
-      ``adc_conversions``, ``adc_exact_bits``, ``adc_bits``, ``adc_dropped_bits``, ``adc_error`` (accumulator
-      units), ``adc_relative_error``, and ``encodings``:
+      ``adc_conversions``, ``adc_exact_bits``, ``adc_bits``, ``adc_full_scale_bits``, ``adc_dropped_bits``,
+      ``adc_range`` (``exact``, ``full`` or ``calibrated``), ``adc_error`` (accumulator units),
+      ``adc_relative_error``, and ``encodings``:
       ``{"differential": {"arrays", "adc_conversions", "row_sums"}, "offset": {...}}`` (empty at ``quantized``);
     - ``arrays``: the model's arrays (null at the ``quantized`` stage);
     - ``totals``: ``layers``, ``weights``, ``arrays``, ``cell_utilization`` (of all programmed cells),
@@ -423,8 +450,8 @@ def report_json(report: CrossbarReport) -> dict[str, Any]:
 
 def format_report(report: CrossbarReport) -> str:
     """The report as aligned terminal tables: layers and their arrays, the ops fused into their dequantization, work
-    per sample and ADC, the cost of each sign encoding, and the digital work (counts per op kind, and the crossbar
-    ops refused with their reasons)."""
+    per sample, converters, the cost of each sign encoding, and the digital work (counts per op kind, and the
+    crossbar ops refused with their reasons)."""
     totals = report.totals
     sections = [
         f"Crossbar report: {totals.layers} crossbar layer{'s' * (totals.layers != 1)}, "
@@ -435,7 +462,11 @@ def format_report(report: CrossbarReport) -> str:
     if any(layer.fused for layer in report.layers):
         sections.append(_fused_table(report))
     if any(layer.arrays is not None for layer in report.layers):
-        sections += [_layer_table(_WORK_TITLE, _WORK, report), _layer_table(_ENCODINGS_TITLE, _ENCODINGS, report)]
+        sections += [
+            _layer_table(_WORK_TITLE, _WORK, report),
+            _layer_table(_CONVERTERS_TITLE, _CONVERTERS, report, totals=False),
+            _layer_table(_ENCODINGS_TITLE, _ENCODINGS, report),
+        ]
     if report.digital:
         counts = [[op, str(count)] for op, count in report.digital_counts.items()]
         sections.append(text_table("Digital units (ops per kind)", ["op", "count"], counts, "lr"))
@@ -497,14 +528,25 @@ _LAYERS: list[_Column] = [
     _figure("arrays", "arrays", summed=True),
     ("util", "r", lambda layer: _percent(layer.cell_utilization), lambda totals: _percent(totals.cell_utilization)),
 ]
-_WORK_TITLE = "Work per sample and ADC (error bound: of one output, in accumulator units; relative: to its full scale)"
+_WORK_TITLE = "Work per sample"
 _WORK: list[_Column] = [
     _figure("vectors", "vectors"),
     _figure("planes", "planes"),
     _figure("array reads", "array_reads", summed=True),
     _figure("ADC conv", "adc_conversions", summed=True),
-    _figure("ADC exact", "adc_exact_bits"),
+]
+_CONVERTERS_TITLE = (
+    "Converters (ADC exact: the bits an exact read needs; full scale: 2^bits spanned, the worst case or calibrated;\n"
+    "narrower: an ADC below exact; error bound: of one output over reads within range, in accumulator units;\n"
+    "relative: to the output's full scale)"
+)
+_CONVERTERS: list[_Column] = [
+    _figure("DAC bits", "dac_bits"),
     _figure("ADC bits", "adc_bits"),
+    _figure("ADC exact", "adc_exact_bits"),
+    _figure("full scale", "adc_full_scale_bits"),
+    ("range", "l", lambda layer: layer.adc_range or "-", None),
+    ("narrower", "l", lambda layer: {None: "-", "exact": "no"}.get(layer.adc_range, "yes"), None),
     _figure("dropped", "adc_dropped_bits"),
     _figure("error bound", "adc_error"),
     ("relative", "r", lambda layer: _relative(layer.adc_relative_error), None),
@@ -527,13 +569,14 @@ _ENCODINGS: list[_Column] = [
 ]
 
 
-def _layer_table(title: str, columns: Sequence[_Column], report: CrossbarReport) -> str:
-    """A table of one row per layer, named in the first column, and a totals row."""
-    totals = report.totals
+def _layer_table(title: str, columns: Sequence[_Column], report: CrossbarReport, totals: bool = True) -> str:
+    """A table of one row per layer, named in the first column, and a totals row unless ``totals`` is false."""
     rows = [[layer.name, *(cell(layer) for _, _, cell, _ in columns)] for layer in report.layers]
-    total = ["total", *("" if cell is None else cell(totals) for _, _, _, cell in columns)]
+    if totals:
+        summed = report.totals
+        rows.append(["total", *("" if cell is None else cell(summed) for _, _, _, cell in columns)])
     header = ["layer", *(header for header, _, _, _ in columns)]
-    return text_table(title, header, [*rows, total], "l" + "".join(align for _, align, _, _ in columns))
+    return text_table(title, header, rows, "l" + "".join(align for _, align, _, _ in columns))
 
 
 #: The widest line the fused-nodes table writes (other tables are as wide as their layer names make them).

@@ -7,7 +7,9 @@
   with constant weights becomes exact integer crossbar arithmetic (``cim.linear``), everything else a digital-unit
   op. This is the integer reference.
 - ``cim``: ``tile`` (row blocks of one array's height), ``bit-slice`` (weights over cells, inputs over DAC bit
-  planes, ADC reads, shift-add) and, on request, ``replicate``: the arithmetic exactly as the chip does it.
+  planes, ADC reads, shift-add), the full scale of every ADC narrower than exact calibrated on the sample inputs
+  (``adc_range="calibrated"``, the default) and, on request, ``replicate``: the arithmetic exactly as the chip does
+  it.
 - ``placed``: the chip attached to the module (``cim.chip``), ``split-groups`` (array groups that fit a tile) and
   ``place`` (every group on a tile, traffic x hops least).
 
@@ -43,13 +45,18 @@ if TYPE_CHECKING:
 #: The stages ``--emit`` can stop after, in pipeline order.
 STAGES = ("import", "graph", "quantized", "cim", "placed")
 
+#: How the full scale of an ADC narrower than exact is chosen (``CrossbarOptions.adc_range``).
+ADC_RANGES = ("calibrated", "full")
+
 
 @dataclass(frozen=True)
 class CrossbarOptions:
     """The parameters that change crossbar arithmetic: quantization widths, cells, converters, arrays.
 
-    ``adc_bits`` 0 means an ADC exact for its array (see ``cimc.ir.dialects.cim.exact_adc_bits``);
-    ``array_budget`` 0 with ``replicate="auto"`` means twice the arrays the model needs unreplicated.
+    ``adc_bits`` 0 means an ADC exact for its array (see ``cimc.ir.dialects.cim.exact_adc_bits``); an ADC narrower
+    than that spans, by ``adc_range``, the currents measured on the calibration inputs (``calibrated``, as chips
+    calibrate their ADCs' gain: ``cimc.compiler.calibration.calibrate_adc_ranges``) or the worst-case column sum
+    (``full``); ``array_budget`` 0 with ``replicate="auto"`` means twice the arrays the model needs unreplicated.
     """
 
     input_bits: int = 8
@@ -57,6 +64,7 @@ class CrossbarOptions:
     cell_bits: int = 2
     dac_bits: int = 1
     adc_bits: int = 0
+    adc_range: str = "calibrated"
     sign_encoding: str = "differential"
     array_rows: int = 64
     array_cols: int = 64
@@ -65,15 +73,8 @@ class CrossbarOptions:
     array_budget: int = 0
 
     def stage_pipelines(self, placement: str = "") -> dict[str, str]:
-        """The passes of each stage after the import (``placement``: the ``place`` pass's options)."""
-        cim = (
-            f"tile{{array-rows={self.array_rows}}},"
-            f"bit-slice{{cell-bits={self.cell_bits} dac-bits={self.dac_bits} adc-bits={self.adc_bits} "
-            f"sign-encoding={self.sign_encoding} array-rows={self.array_rows} array-cols={self.array_cols} "
-            f"input-encoding={self.input_encoding}}}"
-        )
-        if self.replicate == "auto":
-            cim += f",replicate{{budget={self.array_budget}}}"
+        """The passes of each stage after the import (``placement``: the ``place`` pass's options); ``replicate``
+        runs at the end of the ``cim`` stage, after the ADC ranges are calibrated (empty when not asked for)."""
         return {
             "graph": "canonicalize",
             "quantized": (
@@ -81,7 +82,13 @@ class CrossbarOptions:
                 f"array-cols={self.array_cols}}},"
                 f"lower-to-cim{{input-bits={self.input_bits} weight-bits={self.weight_bits}}}"
             ),
-            "cim": cim,
+            "cim": (
+                f"tile{{array-rows={self.array_rows}}},"
+                f"bit-slice{{cell-bits={self.cell_bits} dac-bits={self.dac_bits} adc-bits={self.adc_bits} "
+                f"sign-encoding={self.sign_encoding} array-rows={self.array_rows} array-cols={self.array_cols} "
+                f"input-encoding={self.input_encoding}}}"
+            ),
+            "replicate": f"replicate{{budget={self.array_budget}}}" if self.replicate == "auto" else "",
             "placed": f"split-groups,place{{{placement}}}",
         }
 
@@ -117,6 +124,8 @@ class PipelineOptions:
             raise ValueError(f"unknown stage '{self.emit}' (stages: {', '.join(STAGES)})")
         if self.crossbar is not None and self.crossbar.replicate not in ("none", "auto"):
             raise ValueError(f"replicate must be 'none' or 'auto', got '{self.crossbar.replicate}'")
+        if self.crossbar is not None and self.crossbar.adc_range not in ADC_RANGES:
+            raise ValueError(f"adc_range must be 'calibrated' or 'full', got '{self.crossbar.adc_range}'")
         if self.input_shapes is not None:  # plain ints, so the binary's meta can record them
             self.input_shapes = {
                 name: tuple(None if size is None else int(size) for size in sizes)
@@ -154,6 +163,9 @@ def compile_onnx(
         if stage == "placed":
             _attach_chip(module, options.resolved_chip())
         timings += run_passes(module, pipelines[stage], options)  # stages: graph, quantized, cim, placed
+        if stage == "cim":
+            timings.append(_calibrate_adcs(module, source, options))
+            timings += run_passes(module, pipelines["replicate"], options)
     return module, timings
 
 
@@ -213,22 +225,49 @@ def _calibrate(module: ModuleOp, source: str | os.PathLike | onnx.ModelProto, op
     from cimc.passes.crossbar_match import crossbar_input
 
     start = time.perf_counter()
-    func = main_function(module)
-    if any(crossbar_input(op) is not None for op in func.body.ops):
-        calib = options.calib
-        from_file = isinstance(source, (str, os.PathLike))
-        if calib is None and from_file:
-            calib = default_calibration(source)
-        if calib is None:
-            where = source if from_file else "the model"
-            raise InputFileError(
-                f"{where}: quantizing its float layers for the crossbars needs calibration inputs; "
-                "pass --calib data.npz (sample inputs keyed by input name, like --input)"
-            )
-        if not isinstance(calib, Mapping):
-            calib = load_inputs(calib, func.input_names)
-        calibrate(module, calib, method=options.calib_method)
+    if any(crossbar_input(op) is not None for op in main_function(module).body.ops):
+        why = "quantizing its float layers for the crossbars"
+        calibrate(module, _calibration_inputs(module, source, options, why), method=options.calib_method)
     return PassTiming("calibrate", time.perf_counter() - start)
+
+
+def _calibrate_adcs(
+    module: ModuleOp, source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions
+) -> PassTiming:
+    """Set the full scale of every ADC narrower than exact from the calibration set's column currents, unless the
+    crossbar options ask for the worst-case full scale."""
+    from cimc.compiler.calibration import calibrate_adc_ranges, narrow_adcs
+
+    start = time.perf_counter()
+    adcs = narrow_adcs(module)
+    if adcs and options.crossbar_options().adc_range == "calibrated":
+        exact = max(op.attr("full_scale_bits") for op in adcs)
+        why = f"calibrating the range of its {adcs[0].attr('bits')}-bit ADCs (an exact read needs up to {exact} bits)"
+        hint = "; or --adc-range full (the worst-case range), --adc-bits 0 (exact ADCs)"
+        inputs = _calibration_inputs(module, source, options, why, hint)
+        calibrate_adc_ranges(module, inputs, method=options.calib_method)
+        _dump(options, "calibrate ADC ranges", module)
+    return PassTiming("calibrate ADC ranges", time.perf_counter() - start)
+
+
+def _calibration_inputs(
+    module: ModuleOp, source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions, why: str, hint: str = ""
+) -> Mapping[str, np.ndarray]:
+    """The calibration set: ``options.calib``, else the one bundled beside the model; an error saying ``why`` it
+    is needed (and ``hint``: what else would do) when there is none."""
+    calib = options.calib
+    from_file = isinstance(source, (str, os.PathLike))
+    if calib is None and from_file:
+        calib = default_calibration(source)
+    if calib is None:
+        where = source if from_file else "the model"
+        raise InputFileError(
+            f"{where}: {why} needs calibration inputs; pass --calib data.npz (sample inputs keyed by input name, "
+            f"like --input){hint}"
+        )
+    if not isinstance(calib, Mapping):
+        calib = load_inputs(calib, main_function(module).input_names)
+    return calib
 
 
 def default_calibration(model: str | os.PathLike) -> Path | None:

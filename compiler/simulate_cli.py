@@ -199,10 +199,20 @@ def format_evaluation(result: dict[str, Any]) -> str:
             f"  output error vs fp32    rms {e['rms']:.4g} ({100 * e['relative_rms']:.2f}% of the outputs' rms), "
             f"max {e['max_abs']:.4g}"
         )
+    lines.append(f"  ADC saturation          {_saturation(result['adc_saturation'])}")
     if s["reference"] is None:
         lines.append("  (no fp32 comparison: give --reference model.onnx)")
     lines += [f"  warning: {w}" for w in s["warnings"]]
     return "\n".join(lines)
+
+
+def _saturation(layers: dict[str, dict[str, float]]) -> str:
+    """Each crossbar layer's fraction of saturated ADC conversions, or that none saturated."""
+    if not any(counts["saturated"] for counts in layers.values()):
+        conversions = sum(counts["conversions"] for counts in layers.values())
+        return f"none of {conversions:,.0f} conversions"
+    shown = (f"{layer} {100 * counts['fraction']:.3g}%" for layer, counts in layers.items())
+    return ", ".join(shown) + " of each layer's conversions"
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -14,8 +14,10 @@ does not fit one DAC step of ``dac_bits`` bits; so a row block becomes
   arrays (positive and negative parts) or as ``offset`` codes ``w + 2^(weight_bits - 1)`` in one array, the offset
   taken out digitally from the sum of the codes;
 - ``cim.mvm``: one array read per bit plane;
-- ``cim.adc``: every column read by an ADC of ``adc_bits`` bits over the full scale an array can reach
-  (``adc_bits = 0``: as many bits as that full scale, so the read is exact);
+- ``cim.adc``: every column read by an ADC of ``adc_bits`` bits over the full scale an array can reach, the
+  worst-case column sum (``adc_bits = 0``, or an ADC at least that wide: as many bits as that full scale, so the
+  read is exact); a narrower ADC's full scale may then be set lower from data, which no pass reads
+  (``cimc.compiler.calibration.calibrate_adc_ranges``);
 - ``cim.shift_add``: slices, planes and signs recombined into the block's partial sums.
 
 With an exact ADC the result equals the ``cim.linear`` bit for bit. After this pass no ``cim.linear`` remains
@@ -198,7 +200,7 @@ class BitSlicePass(Pass):
         currents = add(MvmOp.build(planes, program, attributes={"row_offset": row_offset}, location=op.location))
         full_scale = exact_adc_bits(op.rows, dac_bits, self.cell_bits)
         adc: dict[str, Attribute] = {
-            "bits": IntAttr(self.adc_bits or full_scale),
+            "bits": IntAttr(min(self.adc_bits, full_scale) if self.adc_bits else full_scale),
             "full_scale_bits": IntAttr(full_scale),
         }
         readings = add(AdcOp.build(currents, attributes=adc, location=op.location))

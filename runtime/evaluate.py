@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from cimc.runtime.session import InferenceSession
+from cimc.runtime.simulator import AdcCounts
 
 
 @dataclass
@@ -60,12 +61,14 @@ class SeedResult:
 @dataclass
 class Evaluation:
     """The figures of ``evaluate``; ``accuracy`` and ``agreement`` are means over seeds (``*_std`` their spread,
-    the sample standard deviation; 0 for one seed)."""
+    the sample standard deviation; 0 for one seed); ``adc_saturation``: each crossbar layer's ADC conversions and
+    saturations over every seed."""
 
     samples: int
     seeds: list[SeedResult]
     reference_accuracy: float | None
     settings: dict[str, Any] = field(default_factory=dict)
+    adc_saturation: dict[str, AdcCounts] = field(default_factory=dict)
 
     def _mean_std(self, key: str) -> tuple[float | None, float | None]:
         values = [getattr(s, key) for s in self.seeds if getattr(s, key) is not None]
@@ -81,8 +84,9 @@ class Evaluation:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: ``accuracy``, ``accuracy_std``, ``reference_accuracy``, ``accuracy_loss`` (reference minus
         simulated, in points of 1.0), ``agreement`` (top-1 with the fp32 model), ``agreement_std``, ``error``
-        (the first seed's output error against the fp32 model), ``samples``, ``seeds`` (each seed's figures),
-        ``settings``."""
+        (the first seed's output error against the fp32 model), ``adc_saturation`` (per crossbar layer:
+        ``conversions``, ``saturated`` and their ``fraction``, over every seed), ``samples``, ``seeds`` (each seed's
+        figures), ``settings``."""
         accuracy, accuracy_std = self._mean_std("accuracy")
         agreement, agreement_std = self._mean_std("agreement")
         loss = None if accuracy is None or self.reference_accuracy is None else self.reference_accuracy - accuracy
@@ -95,6 +99,7 @@ class Evaluation:
             "agreement": agreement,
             "agreement_std": agreement_std,
             "error": self.seeds[0].error if self.seeds else None,
+            "adc_saturation": {layer: counts.to_dict() for layer, counts in self.adc_saturation.items()},
             "seeds": [asdict(s) for s in self.seeds],
             "settings": self.settings,
         }
@@ -143,6 +148,7 @@ def evaluate(
         raise ValueError(f"{len(x)} inputs but {len(labels)} labels")
     reference_top1: list[np.ndarray] = []
     results: list[SeedResult] = []
+    saturation: dict[str, AdcCounts] = {}
     total = len(x) * len(seeds)
     for index, seed in enumerate(seeds):
         session = make_session(seed)
@@ -160,6 +166,10 @@ def evaluate(
                 agree += int((top1(out) == top1(ref)).sum())
             if progress is not None:
                 progress(index * len(x) + start + len(batch), total)
+        for layer, counts in session.simulator.adc_counts.items():
+            summed = saturation.setdefault(layer, AdcCounts())
+            summed.conversions += counts.conversions
+            summed.saturated += counts.saturated
         predicted = np.concatenate(predictions) if predictions else np.zeros(0, np.int64)
         accuracy = None if labels is None else float((predicted == labels).mean())
         results.append(
@@ -173,4 +183,4 @@ def evaluate(
     reference_accuracy = None
     if reference is not None and labels is not None:
         reference_accuracy = float((np.concatenate(reference_top1) == labels).mean())
-    return Evaluation(len(x), results, reference_accuracy, settings or {})
+    return Evaluation(len(x), results, reference_accuracy, settings or {}, saturation)

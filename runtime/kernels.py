@@ -2,8 +2,8 @@
 
 One array read of one bit plane gives a current per column; the hardware then digitizes every current with an ADC
 and the digital shift-adder weighs and sums the readings. ``read_out`` does that for a whole batch of reads in one
-pass over the GEMM's output, without temporaries: read noise, the ADC's offset, step and saturation, and the
-shift-add. Noise comes from ``gaussian``, a counter-based generator: the draw for a read depends only on the key
+pass over the GEMM's output, without temporaries: read noise, the ADC's offset, step and saturation (counted), and
+the shift-add. Noise comes from ``gaussian``, a counter-based generator: the draw for a read depends only on the key
 and the read's index, so results do not depend on batch size, thread count or call order.
 
 Compiled with ``cache=True``: the first run on a machine compiles (seconds) and stores the machine code beside
@@ -91,6 +91,7 @@ def read_out(
     key: np.uint64,
     vector_index: np.ndarray,
     out: np.ndarray,
+    saturated: np.ndarray,
 ) -> None:
     """Digitize and shift-add a batch of array reads into partial sums.
 
@@ -101,7 +102,8 @@ def read_out(
     ``min(max(floor((I + noise) / step + offset + 1/2), 0), top) * step`` and adds ``weights[p, a]`` times that to
     ``out[m, c]`` (int64). The noise of read ``(m, p, a, c)`` is ``gaussian(key, counter)`` with
     ``counter = (vector_index[m] * P + p) * A * C + a * C + c``, ``vector_index[m]`` the input vector's position in
-    the stream.
+    the stream. ``saturated[m]`` (int64) counts the readings of vector ``m`` that saturate: whose code before the
+    clamp is above ``top``, the current beyond the ADC's range.
     """
     reads, width = currents.shape
     planes, arrays = weights.shape
@@ -122,5 +124,7 @@ def read_out(
                     if noisy:
                         current += sigma * gaussian(key, base + np.uint64(j))
                     code = np.floor(current * inv_step + offsets[j] + np.float32(0.5))
+                    if code > top:
+                        saturated[m] += 1
                     code = min(max(code, np.float32(0.0)), np.float32(top))
                     out[m, c] += weight * np.int64(code) * np.int64(step)

@@ -172,6 +172,12 @@ class InferenceSession:
         for start in range(0, max(total, 1), self.batch_size):
             yield {n: a[start : start + self.batch_size] for n, a in zip(names, arrays)}
 
+    def adc_saturation(self) -> dict[str, float]:
+        """Per crossbar layer (by name), the fraction of its ADC conversions that saturated over every run of this
+        session so far: how often a read's current passed the ADC's range (``Simulator.adc_counts`` has the
+        counts)."""
+        return {layer: counts.fraction for layer, counts in self.simulator.adc_counts.items()}
+
     def performance(self) -> Any:
         """Latency, throughput and energy of one inference on the chip (``cimc.runtime.performance``)."""
         from cimc.runtime.performance import estimate

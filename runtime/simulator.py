@@ -10,7 +10,8 @@ does it, in one step:
 - each bit plane of every input vector is applied to the rows, and one GEMM gives every column current of every
   array (the planes stacked along the batch axis, the arrays' columns side by side, as DESIGN-NOTES.md says);
 - ``cimc.runtime.kernels.read_out`` adds read noise, digitizes with the ADC (offset, step, saturation) and
-  shift-adds, without a temporary per reading.
+  shift-adds, without a temporary per reading; it counts the conversions that saturate, which ``adc_counts``
+  gathers per layer (the price of an ADC whose range was calibrated below the worst case).
 
 With every effect off (``AnalogConfig.ideal``) a row block whose ADC reads every column sum exactly is one exact
 integer product of the input codes with the block's signed weights (the planes, slices and signs folded back):
@@ -76,6 +77,22 @@ class _Arrays:
     min_ir_factor: float = 1.0
 
 
+@dataclass
+class AdcCounts:
+    """A layer's ADC conversions so far and how many of them saturated (read a current above the ADC's range)."""
+
+    conversions: int = 0
+    saturated: int = 0
+
+    @property
+    def fraction(self) -> float:
+        """Saturated conversions over all conversions (0 before any)."""
+        return self.saturated / self.conversions if self.conversions else 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {"conversions": self.conversions, "saturated": self.saturated, "fraction": self.fraction}
+
+
 @dataclass(frozen=True)
 class ProgrammingStats:
     """What programming the arrays gave: groups, cells, stuck cells, and the smallest first-order IR-drop factor
@@ -131,6 +148,7 @@ class Simulator:
     ``run(inputs)`` runs one batch; ``run_stream(batches)`` runs a sequence of batches with bounded memory.
     Programming happens here, once: a new seed or drift time means a new ``Simulator``. ``exact_fast_path=False``
     keeps ideal reads on the simulated path (planes, GEMM, ADC kernel), which tests compare with the fast one.
+    ``adc_counts`` holds each crossbar layer's ADC conversions and saturations over every run so far, by layer name.
     """
 
     def __init__(self, module: ModuleOp, config: AnalogConfig, *, exact_fast_path: bool = True) -> None:
@@ -153,7 +171,11 @@ class Simulator:
             if chain.group not in self._arrays:
                 self._arrays[chain.group] = self._program(chain)
         self._products: dict[int, _ExactProduct] = {}
+        self._layer_chains: dict[int, list[_Chain]] = {}
         self._layers = self._exact_layers()
+        self.adc_counts: dict[str, AdcCounts] = {}
+        for chain in self._chains.values():
+            self.adc_counts.setdefault(_layer_name(chain), AdcCounts())
         self.stats = ProgrammingStats(
             groups=len(self._arrays),
             cells=sum(c.program.tensor_attr("levels").size * c.program.attr("replication") for c in self._unique()),
@@ -234,6 +256,7 @@ class Simulator:
                 weights[start : start + block.shape[0], offset : offset + block.shape[1]] += block
             planes = blocks[0].planes
             layers[id(op)] = _ExactProduct(weights, planes.attr("input_bits"), planes.attr("zero_point"))
+            self._layer_chains[id(op)] = blocks
             self._pass_through.update(id(c.shift_add) for c in blocks)
         return layers
 
@@ -291,6 +314,9 @@ class Simulator:
             with np.errstate(all="ignore"):
                 layer = self._layers.get(id(op))
                 if layer is not None:
+                    vectors = math.prod(args[0].shape[:-1])
+                    for block in self._layer_chains[id(op)]:
+                        self._count(block, vectors, 0)
                     acc = layer(args[0])
                     return [acc.astype(np.int32).reshape(*args[0].shape[:-1], acc.shape[-1])]
                 if chain is not None:
@@ -347,6 +373,7 @@ class Simulator:
                 product = self._products[chain.group] = _ExactProduct(
                     arrays.exact_weights, chain.planes.attr("input_bits"), chain.planes.attr("zero_point")
                 )
+            self._count(chain, len(x), 0)
             return product(x).astype(np.int32).reshape(*lead, columns)
         vectors = max(math.prod(lead[1:]), 1)
         partial = self._analog_read(chain, arrays, x, first_sample * vectors, vectors)
@@ -356,6 +383,14 @@ class Simulator:
             partial -= shift_add.attr("weight_offset") * codes_in.sum(axis=-1).reshape(-1, 1)
         return partial.astype(np.int32).reshape(*lead, columns)
 
+    def _count(self, chain: _Chain, vectors: int, saturated: int) -> None:
+        """Add the conversions of ``vectors`` input vectors read by ``chain`` and the ``saturated`` ones among them
+        to its layer's ``adc_counts``."""
+        counts = self.adc_counts[_layer_name(chain)]
+        per_vector = math.prod(chain.adc.result.type.shape[-3:]) * _planes(chain)  # type: ignore[attr-defined]
+        counts.conversions += vectors * per_vector
+        counts.saturated += saturated
+
     def _analog_read(
         self, chain: _Chain, arrays: _Arrays, x: np.ndarray, first_vector: int, vectors: int
     ) -> np.ndarray:
@@ -364,7 +399,7 @@ class Simulator:
         program = chain.program
         signs, slices, rows, columns = program.signs, program.slices, program.rows, program.columns
         dac_bits = chain.planes.attr("dac_bits")
-        planes = chain.planes.result.type.shape[0]  # type: ignore[attr-defined]
+        planes = _planes(chain)
         cell_bits = program.attr("cell_bits")
         sign = np.array([1, -1][:signs], dtype=np.int64).reshape(1, signs, 1)
         slice_shift = np.int64(1) << (np.arange(slices, dtype=np.int64) * cell_bits).reshape(1, 1, -1)
@@ -382,6 +417,7 @@ class Simulator:
         out = np.zeros((len(x), columns), dtype=np.int64)
         replicas = len(arrays.conductance)
         index = np.arange(len(x), dtype=np.int64)
+        saturated = 0
         replica_of = (index % vectors) % replicas
         width = signs * slices * columns
         chunk = max(1, CURRENTS_BYTES // (planes * width * 4))
@@ -400,6 +436,7 @@ class Simulator:
                 currents = np.matmul(stacked, g)
                 active = np.einsum("ij,ij->i", stacked, stacked, dtype=np.float32)
                 part = np.zeros((len(sel), columns), dtype=np.int64)
+                part_saturated = np.zeros(len(sel), dtype=np.int64)
                 kernels.read_out(
                     currents,
                     active,
@@ -412,9 +449,22 @@ class Simulator:
                     key,
                     sel + first_vector,
                     part,
+                    part_saturated,
                 )
                 out[sel] = part
+                saturated += int(part_saturated.sum())
+        self._count(chain, len(x), saturated)
         return out
+
+
+def _layer_name(chain: _Chain) -> str:
+    """The crossbar layer a read chain belongs to, as the crossbar report names it (its location)."""
+    return chain.adc.location.name or "<unknown>"
+
+
+def _planes(chain: _Chain) -> int:
+    """Bit planes each input vector of ``chain`` streams (both phases of a signed stream)."""
+    return chain.planes.result.type.shape[0]  # type: ignore[attr-defined]
 
 
 def _signed_weights(chain: _Chain) -> np.ndarray:

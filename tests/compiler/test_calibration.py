@@ -1,15 +1,27 @@
 """Calibration: the ranges set on each float crossbar layer are the min and max (or the batch-averaged
 percentiles) of that layer's input as numpy computes it; only crossbar layers are annotated; bad inputs give one
-clear error naming the input."""
+clear error naming the input. The full scale of each ADC narrower than exact covers the currents it reads (worked by
+hand on a small layer, and against numpy on the digits CNN for HERMES)."""
 
 from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from cimc.compiler import import_onnx, run_passes
-from cimc.compiler.calibration import CalibrationError, calibrate
+from cimc.compiler import PipelineOptions, compile_onnx, import_onnx, run_passes
+from cimc.compiler.calibration import ADC_RANGE, CalibrationError, calibrate, calibrate_adc_ranges
+from cimc.compiler.chip import load_chip
+from cimc.compiler.files import InputFileError
+from cimc.ir import run_module
+from cimc.ir.core import Operation
+from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.dialects.cim import AdcOp
+from cimc.ir.parser import parse_module
 from cimc.passes.lower_to_cim import INPUT_RANGE
 
 RNG = np.random.default_rng(0)
@@ -129,3 +141,128 @@ def test_a_model_without_float_layers_is_left_alone() -> None:
     module = import_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
     assert calibrate(module, {"x": np.ones((3, 6), np.float32)}) == 0
     assert not _ranges(module)
+
+
+# --- ADC ranges ----------------------------------------------------------------------------------------------------
+
+#: The layer of tests/passes/bit-slice.mlir: 4-bit codes, weights rows 1..4 of column 0 [1, 2, -3, 4] and rows 5..6
+#: [[5, -6], [0, 7]], tiled into 4-row arrays, 2-bit cells, 2-bit DACs.
+SLICED = (Path(__file__).resolve().parents[1] / "passes" / "bit-slice.mlir").read_text()
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _sliced(adc_bits: int) -> ModuleOp:
+    """The layer above at the ``cim`` stage with ``adc_bits``-bit ADCs (6 bits read block 0 exactly, 5 block 1)."""
+    module = parse_module(SLICED[SLICED.index('"builtin.module"') :])
+    run_passes(module, f"tile{{array-rows=4}},bit-slice{{cell-bits=2 dac-bits=2 adc-bits={adc_bits} array-rows=4}}")
+    return module
+
+
+def _adcs(module: ModuleOp) -> list[tuple[int, int, str | None]]:
+    """``(bits, full_scale_bits, cim.adc_range)`` of each ``cim.adc``, in order."""
+    return [
+        (op.attr("bits"), op.attr("full_scale_bits"), getattr(op.attributes.get(ADC_RANGE), "value", None))
+        for op in module.walk()
+        if isinstance(op, AdcOp)
+    ]
+
+
+def test_adc_full_scale_covers_the_largest_current_by_hand() -> None:
+    """Codes 3 on rows 1..5 stream as plane 0 = 3, plane 1 = 0. Block 0 (rows 1..4, column 0): positive slice 0
+    levels 1, 2, 0, 0 -> 3 x 3 = 9; slice 1 0, 0, 0, 1 -> 3; negative slice 0 0, 0, 3, 0 -> 9: the largest current
+    is 9, ceil(log2(10)) = 4 bits. Block 1 (rows 5..6, only row 5 driven): positive slices [1, 0] and [1, 0] -> 3
+    and 3; negative [0, 2] and [0, 1] -> 6 and 3: largest 6, ceil(log2(7)) = 3 bits. 2-bit ADCs keep them (both
+    above 2, below exact 6 and 5); all-zero inputs give the ADC's own width."""
+    module = _sliced(adc_bits=2)
+    assert _adcs(module) == [(2, 6, None), (2, 5, None)]
+    codes = np.array([[0, 3, 3, 3, 3, 3, 0]], np.uint8)
+    assert calibrate_adc_ranges(module, {"codes": codes}) == 2
+    assert _adcs(module) == [(2, 4, "calibrated"), (2, 3, "calibrated")]
+    zeros = _sliced(adc_bits=2)
+    calibrate_adc_ranges(zeros, {"codes": np.zeros((3, 7), np.uint8)})
+    assert _adcs(zeros) == [(2, 2, "calibrated"), (2, 2, "calibrated")]
+
+
+def test_top_codes_and_wide_adcs() -> None:
+    """Codes 15 on every row stream 3 in both planes: each block's largest current is 9 (block 0: 3 x (1 + 2) and
+    3 x 3; block 1: 3 x 3 in column 1), 4 bits for 3-bit ADCs. 6-bit ADCs read block 0 exactly and are cut to block
+    1's exact 5 bits by ``bit-slice``: nothing is narrow, nothing calibrated."""
+    module = _sliced(adc_bits=3)
+    calibrate_adc_ranges(module, {"codes": np.full((2, 7), 15, np.uint8)})
+    assert _adcs(module) == [(3, 4, "calibrated"), (3, 4, "calibrated")]
+    exact = _sliced(adc_bits=6)  # block 0 exact at 6 bits; block 1 (5 bits exact) gets 5: nothing narrow
+    assert calibrate_adc_ranges(exact, {"codes": np.full((2, 7), 15, np.uint8)}) == 0
+    assert _adcs(exact) == [(6, 6, None), (5, 5, None)]
+
+
+def test_adc_percentile_range_by_hand() -> None:
+    """The same reads with ``percentile``: block 0's 8 currents per vector (2 planes x 2 signs x 2 slices) are
+    9, 3, 9, 0 and four zeros: numpy's 75th percentile interpolates sorted[5.25] = 3 + 0.25 x 6 = 4.5 ->
+    ceil(log2(5.5)) = 3 bits; block 1's 16 currents hold 3, 3, 6, 3 and twelve zeros: sorted[11.25] = 0.75 ->
+    1 bit, raised to the ADC's 2."""
+    module = _sliced(adc_bits=2)
+    codes = np.array([[0, 3, 3, 3, 3, 3, 0]], np.uint8)
+    calibrate_adc_ranges(module, {"codes": codes}, method="percentile", percentile=75)
+    assert _adcs(module) == [(2, 3, "calibrated"), (2, 2, "calibrated")]
+
+
+def test_adc_ranges_are_read_with_exact_adcs() -> None:
+    """While the currents are observed every ADC reads exactly, and afterwards keeps its own width: the layer's
+    outputs after calibration are those of ADCs of that width over the calibrated full scale."""
+    module = _sliced(adc_bits=2)
+    codes = np.random.default_rng(0).integers(0, 16, (64, 7)).astype(np.uint8)
+    calibrate_adc_ranges(module, {"codes": codes})
+    (_, block0, _), (_, block1, _) = _adcs(module)
+    exact = _sliced(adc_bits=0)
+    currents: list[np.ndarray] = []
+    run_module(exact, {"codes": codes}, lambda op, args: currents.append(args[0]) if isinstance(op, AdcOp) else None)
+    assert [math.ceil(math.log2(c.max() + 1)) for c in currents] == [block0, block1]
+    assert [bits for bits, _, _ in _adcs(module)] == [2, 2]
+
+
+def test_the_pipeline_calibrates_narrow_adcs_unless_asked_for_the_worst_case() -> None:
+    """The digits CNN on HERMES (8-bit ADCs over 256 analog rows): calibrated by default, each ADC's full scale
+    the calibration set's largest current (numpy, over the exact executor's ADC inputs); ``full`` keeps the
+    worst-case column sum; ``adc_bits=0`` is exact."""
+    chip = load_chip("hermes")
+    model = ROOT / "models" / "digits_cnn.onnx"
+    calibrated, full, exact = (
+        compile_onnx(model, PipelineOptions(emit="cim", chip=chip, crossbar=chip.crossbar_options(**options)))[0]
+        for options in ({}, {"adc_range": "full"}, {"adc_bits": 0})
+    )
+    largest: list[int] = []
+
+    def observe(op: Operation, args: list[np.ndarray]) -> None:
+        if isinstance(op, AdcOp):
+            largest.append(int(args[0].max()))
+
+    with np.load(ROOT / "models" / "digits_calib.npz") as calib:
+        run_module(exact, {"x": calib["x"]}, observe)
+    worst = [full_scale for _, full_scale, _ in _adcs(exact)]
+    assert min(worst) > 8 and _adcs(full) == [(8, cap, None) for cap in worst]
+    assert _adcs(calibrated) == [
+        (8, min(max(math.ceil(math.log2(top + 1)), 8), cap), "calibrated") for top, cap in zip(largest, worst)
+    ]
+    assert [bits for bits, _, _ in _adcs(exact)] == worst
+
+
+def test_narrow_adcs_without_calibration_inputs_are_refused() -> None:
+    """A QDQ model needs no activation ranges, but a chip with narrow ADCs still needs data for their ranges: the
+    error says so and what else would do."""
+    w = numpy_helper.from_array(np.linspace(-1, 1, 128, dtype=np.float32).reshape(64, 2), "w")
+    s = numpy_helper.from_array(np.array(0.05, np.float32), "s")
+    z = numpy_helper.from_array(np.array(0, np.uint8), "z")
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+        helper.make_node("DequantizeLinear", ["q", "s", "z"], ["d"]),
+        helper.make_node("MatMul", ["d", "w"], ["y"], name="fc"),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 64])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 2])
+    model = helper.make_model(helper.make_graph(nodes, "qdq", [x], [y], [w, s, z]))
+    message = "the model: calibrating the range of its 8-bit ADCs (an exact read needs up to 22 bits) needs calibration"
+    with pytest.raises(InputFileError, match=re.escape(message) + ".*--adc-range full.*--adc-bits 0"):
+        compile_onnx(model, PipelineOptions(emit="cim", chip="hermes"))
+    full = load_chip("hermes").crossbar_options(adc_range="full")
+    module, _ = compile_onnx(model, PipelineOptions(emit="cim", chip="hermes", crossbar=full))
+    assert _adcs(module) == [(8, 22, None)]

@@ -142,12 +142,16 @@ def test_default_chip_holds_resnet18_at_8_bit_weights() -> None:
 
 
 def test_crossbar_options_come_from_the_chip() -> None:
+    """The chip's cells, converters, arrays and sign encoding are the default; any field given overrides them."""
     options = load_chip("isaac").crossbar_options()
-    assert (options.cell_bits, options.dac_bits, options.adc_bits) == (2, 1, 0)
+    assert (options.cell_bits, options.dac_bits, options.adc_bits, options.adc_range) == (2, 1, 8, "calibrated")
     assert (options.array_rows, options.array_cols, options.sign_encoding) == (128, 128, "offset")
     assert (options.input_bits, options.weight_bits, options.replicate) == (8, 8, "none")
-    narrow = load_chip("default").crossbar_options(weight_bits=4, adc_bits=6)
-    assert (narrow.weight_bits, narrow.adc_bits, narrow.cell_bits) == (4, 6, 2)
+    hermes = load_chip("hermes").crossbar_options()
+    assert (hermes.cell_bits, hermes.dac_bits, hermes.adc_bits, hermes.array_rows) == (8, 8, 8, 256)
+    narrow = load_chip("default").crossbar_options(weight_bits=4, adc_bits=6, adc_range="full")
+    assert (narrow.weight_bits, narrow.adc_bits, narrow.adc_range, narrow.cell_bits) == (4, 6, "full", 2)
+    assert load_chip("hermes").crossbar_options(adc_bits=0).adc_bits == 0  # the exact reference, asked for
     with pytest.raises(TypeError):
         load_chip("default").crossbar_options(cell_bit=3)
 

@@ -113,3 +113,36 @@ def test_compile_prints_the_crossbar_report_and_writes_its_json(tmp_path: Path, 
     report = json.loads(target.read_text())
     assert [layer["arrays"] for layer in report["layers"]] == [8, 16, 24, 8]
     assert report["arrays"] == 56
+
+
+def test_compile_for_hermes_reports_its_8_bit_adcs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The chip's converters are the default: HERMES's 8-bit DACs and ADCs, the ADCs narrower than an exact read
+    of rows x 255 x 255 (conv1 9 rows: 20 bits; conv2 72: 23; conv3 144: 24; fc 32: 21) and their full scale
+    calibrated; ``--adc-range full`` keeps the worst case, ``--adc-bits 0`` asks for exact ADCs."""
+    target = tmp_path / "report.json"
+    args = ["compile", str(CNN), "--chip", "hermes", "--emit", "cim", "-o", str(tmp_path / "c.mlir")]
+    assert main([*args, "--report-json", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "DAC bits  ADC bits  ADC exact  full scale  range       narrower" in out
+    layers = json.loads(target.read_text())["layers"]
+    assert [(layer["dac_bits"], layer["adc_bits"], layer["adc_exact_bits"]) for layer in layers] == [
+        (8, 8, 20),
+        (8, 8, 23),
+        (8, 8, 24),
+        (8, 8, 21),
+    ]
+    assert all(layer["adc_range"] == "calibrated" and 8 <= layer["adc_full_scale_bits"] < 20 for layer in layers)
+    binary = ["compile", str(CNN), "--chip", "hermes", "-o", str(tmp_path / "c.cimb"), "--time-limit", "1"]
+    lines = {}
+    for flags in ([], ["--adc-range", "full"], ["--adc-bits", "0"], ["--adc-bits", "10", "--dac-bits", "4"]):
+        assert main([*binary, *flags]) == 0
+        lines[" ".join(flags)] = capsys.readouterr().out.splitlines()[1]
+    narrow = "narrower than an exact read (20-24 bits) on 4 of 4 layers (conv1, conv2, conv3, fc); full scale "
+    assert lines[""].startswith("converters: 8-bit DACs, 8-bit ADCs, " + narrow)
+    assert lines[""].endswith(" bits, calibrated on the calibration inputs")
+    assert lines["--adc-range full"] == "converters: 8-bit DACs, 8-bit ADCs, " + narrow + "20-24 bits, the worst case"
+    assert lines["--adc-bits 0"] == "converters: 8-bit DACs, exact ADCs (20-24 bits)"
+    # 4-bit DAC steps: exact reads need rows x 15 x 255 (16-20 bits); the flags override the chip
+    assert lines["--adc-bits 10 --dac-bits 4"].startswith(
+        "converters: 4-bit DACs, 10-bit ADCs, narrower than an exact read (16-20 bits) on 4 of 4 layers"
+    )

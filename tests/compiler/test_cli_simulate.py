@@ -141,6 +141,13 @@ def test_eval_ideal_accuracy_is_the_exact_executors(
     assert result["samples"] == len(data[1])
     assert result["accuracy"] == _accuracy(exact_logits, data[1])
     assert result["settings"]["ideal"] is True
+    # the default chip's ADCs are exact: every conversion counted, none saturated
+    saturation = result["adc_saturation"]
+    assert list(saturation) == ["conv1", "conv2", "conv3", "fc"]
+    assert all(s["conversions"] > 0 and s["saturated"] == 0 == s["fraction"] for s in saturation.values())
+    assert main(["eval", str(cnn), "--data", str(TEST), "--ideal", "--limit", "10"]) == 0
+    conversions = sum(s["conversions"] for s in saturation.values()) * 10 // len(data[1])
+    assert f"  ADC saturation          none of {conversions:,} conversions\n" in capsys.readouterr().out
 
 
 def test_eval_seeds_report_their_mean_and_spread(cnn: Path, capsys) -> None:

@@ -350,7 +350,8 @@ def test_format_report_tables() -> None:
         "conv   grouped conv  72 x 16      576       2       8        8     2       4  diff      1      16  7.0%"
     )
     assert lines[header + 3] == "total" + " " * 29 + "576" + " " * 58 + "16  7.0%"
-    assert "conv        16       4        1,024    12,288         10        10        0            0         0" in text
+    assert "conv        16       4        1,024    12,288" in text
+    assert "conv          2        10         10          10  exact  no              0            0         0" in text
     assert "conv   differential           16              8         12,288            6,144               32" in text
     assert "graph.relu           2" in text
     assert "scores  graph.matmul  weights are not constant" in text
