@@ -122,5 +122,5 @@ def read_out(
                     if noisy:
                         current += sigma * gaussian(key, base + np.uint64(j))
                     code = np.floor(current * inv_step + offsets[j] + np.float32(0.5))
-                    code = min(max(code, np.float32(0.0)), np.float32(top))
+                    code = min(max(code, np.float32(0.0)), top)  # top: float64, exact above 2^24 too
                     out[m, c] += weight * np.int64(code) * np.int64(step)
