@@ -28,7 +28,9 @@ def add_solve_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", metavar="x.npy", help="write the solution x to this .npy")
     parser.add_argument("--chip", default="milan-closed-loop", metavar="NAME|FILE", help="a chip with [opamp]")
     parser.add_argument("--tol", type=float, default=1e-6, help="refinement target on ||b - A x|| / ||b||")
-    parser.add_argument("--max-iterations", type=int, default=50, metavar="N", help="refinement steps at most")
+    parser.add_argument(
+        "--max-iterations", type=int, metavar="N", help="refinement steps at most (default: SolveConfig's, 100)"
+    )
     parser.add_argument("--matrix-bits", type=int, default=8, metavar="N", help="signed bits of the programmed A")
     parser.add_argument("--remedy", choices=["negate", "shift", "normal"], help="for a loop that cannot settle")
     parser.add_argument("--ideal", action="store_true", help="every analog effect off: the float64 solution")
@@ -86,7 +88,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
             device=args.device,
             matrix_bits=args.matrix_bits,
             tol=args.tol,
-            max_iterations=args.max_iterations,
+            max_iterations=SolveConfig.max_iterations if args.max_iterations is None else args.max_iterations,
             remedy=args.remedy,
             seed=args.seed,
         )

@@ -131,7 +131,7 @@ class BitSlicePass(Pass):
         for option, value, low, high in (
             ("cell-bits", self.cell_bits, 1, 8),
             ("dac-bits", self.dac_bits, 1, 8),
-            ("adc-bits", self.adc_bits, 0, 24),
+            ("adc-bits", self.adc_bits, 0, 31),  # as cim.adc: the i32 currents' full scale
         ):
             if not low <= value <= high:
                 raise PipelineError(f"pass 'bit-slice' option '{option}' must be {low}..{high}, got {value}")

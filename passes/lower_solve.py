@@ -3,12 +3,13 @@
 ``MatMul(Inverse(A), b)`` is ``x = A^{-1} b``, the solution of ``A x = b``, which arrays in closed loop compute in
 one analog step without ever forming ``A^{-1}`` (``cim.solve``); ``MatMul(b, Inverse(A))`` is ``(A^{-T} b^T)^T``,
 the same solve with ``A^T`` between two transposes of the last two axes. ``A`` is quantized symmetrically to signed
-``matrix-bits`` integers over its largest magnitude and cut into blocks of at most one array (``array-rows`` x
-``array-cols``), each block a ``cim.program`` of a differential pair of ``cell-bits`` slices, as ``bit-slice``
-programs a layer's weights, except that the slices are binary-weighted cells in parallel in each element of the
-same pair of arrays (``parallel_slices``): the closed loop needs each matrix element as one conductance on one node,
-so a block takes two arrays whatever its width. Options left 0 come from the module's ``cim.chip`` when it has one,
-else from a chip of 2-bit cells on 64 x 64 arrays.
+``matrix-bits`` integers, its largest magnitude at the level ``cimc.ir.dialects.cim_solve.top_level`` picks (the full
+scale, or a level a little below it that represents ``A`` more faithfully), and cut into blocks of at most one array
+(``array-rows`` x ``array-cols``), each block a ``cim.program`` of a differential pair of ``cell-bits`` slices, as
+``bit-slice`` programs a layer's weights, except that the slices are binary-weighted cells in parallel in each element
+of the same pair of arrays (``parallel_slices``): the closed loop needs each matrix element as one conductance on one
+node, so a block takes two arrays whatever its width. Options left 0 come from the module's ``cim.chip`` when it has
+one, else from a chip of 2-bit cells on 64 x 64 arrays.
 
 Only float32 systems of a constant square matrix match; the inverse of a computed matrix, or of a stack of them,
 stays a graph op (``lower-to-cim`` gives it to a digital unit). A singular constant matrix is an error. Runs at the
@@ -27,7 +28,7 @@ from cimc.ir.attributes import Attribute, DenseArrayAttr, DictAttr, FloatAttr, I
 from cimc.ir.core import Operation, OpResult, Value
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import CHIP_ATTRIBUTE, ProgramOp
-from cimc.ir.dialects.cim_solve import SIGN_ENCODING, SolveOp
+from cimc.ir.dialects.cim_solve import SIGN_ENCODING, SolveOp, top_level
 from cimc.ir.dialects.graph import BY_ONNX_TYPE, InverseOp, MatMulOp
 from cimc.ir.pass_manager import Pass, PipelineError, register_pass
 from cimc.ir.rewrite import RewritePattern, Rewriter
@@ -79,8 +80,8 @@ def solve(rewriter: Rewriter, anchor: Operation, rhs: Value, matrix: np.ndarray,
         raise anchor.error(
             f"multiplies by the inverse of a singular {n}x{n} constant matrix (rank {rank}); fix the model"
         )
-    scale = float(np.abs(wide).max())
     top = (1 << (crossbars.matrix_bits - 1)) - 1
+    scale = float(np.abs(wide).max()) * top / top_level(wide, top)  # the full-scale level's value
     ints = np.clip(np.rint(wide / scale * top), -top, top).astype(np.int64)
     sizes = block_sizes(n, min(crossbars.array_rows, crossbars.array_cols))
     starts = np.cumsum([0, *sizes])

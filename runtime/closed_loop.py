@@ -3,14 +3,15 @@ Ielmini (PNAS 2019) and the Politecnico di Milano SRAM chip (Mannocci et al., Na
 with mixed-precision refinement to a requested tolerance, block inversion for systems larger than an array, and the
 time and energy of every step against a digital LU solver.
 
-The circuit (one leaf, ``n <= array size``). ``A`` is programmed, scaled by ``max|A|`` and quantized to
-``matrix_bits`` signed bits, in a differential pair of arrays (positive and negative parts; the negative array is
-driven by the inverted outputs); a cell magnitude wider than the chip's ``cell_bits`` is split into binary-weighted
-cells in parallel on the same node, so the effective conductance is ``G = sum_s 2^(s cell_bits) G_s`` (uS, with the
-device effects of ``cimc.runtime.analog.program_group``). ``G = k A`` with ``k = delta Q / max|A|`` (``Q =
-2^(matrix_bits-1) - 1`` levels, ``delta`` the level step). Row ``i``'s node (the op-amp's inverting input, voltage
-``u_i``) sums the currents of the row's cells from the op-amp outputs ``y`` and of the input conductance ``g_in``
-(``= delta Q``, a full-scale cell) from the DAC voltage ``v_in``:
+The circuit (one leaf, ``n <= array size``). ``A`` is programmed, quantized to ``matrix_bits`` signed bits with
+``max|A|`` at level ``L`` (``top_level``: the full scale or a level a little below it that represents ``A`` more
+faithfully, exactly when its entries are small integer multiples of a unit), in a differential pair of arrays (positive
+and negative parts; the negative array is driven by the inverted outputs); a cell magnitude wider than the chip's
+``cell_bits`` is split into binary-weighted cells in parallel on the same node, so the effective conductance is ``G =
+sum_s 2^(s cell_bits) G_s`` (uS, with the device effects of ``cimc.runtime.analog.program_group``). ``G = k A`` with ``k
+= delta L / max|A|`` (``L <= Q = 2^(matrix_bits-1) - 1`` levels, ``delta`` the level step). Row ``i``'s node (the
+op-amp's inverting input, voltage ``u_i``) sums the currents of the row's cells from the op-amp outputs ``y`` and of the
+input conductance ``g_in`` (``= delta Q``, a full-scale cell) from the DAC voltage ``v_in``:
 
     sum_j G_ij (y_j - u_i) + g_in (v_in_i - u_i) = 0   ->   G y + g_in v_in = D u,
 
@@ -26,9 +27,16 @@ nodes (the device's summation noise at full voltage and each cell's read noise a
 an output is halved and solved again, each retry counted; a matrix whose loop amplifies the op-amp offsets alone
 beyond the swing, ``max |(G + D / A0)^-1 D v_os| >= v_sat``, is refused with ``SaturatedOutputError``, as no
 input scaling can help); the ADC reads ``y`` over ``v_sat / 2^j``, the smallest range that holds the largest output
-(a programmable gain before the ADC), at the chip's ``adc_bits``. A right-hand side that is all zero is known to be
-so on the digital side: its solution is 0, with no analog step (a solve of it would return the offsets' output).
-The ideal circuit has no offsets and an unbounded swing: one analog step a right-hand side, never a retry.
+(a programmable gain before the ADC), at the chip's ``adc_bits``. The offsets' output is the same in every solve
+with a leaf, so the control logic calibrates it out, as chips with untrimmed amplifiers do (a zero-input read
+subtracted digitally, the digital form of auto-zeroing): when a leaf is set up, one analog solve with a zero input
+reads it, and every solve's reading less it is the signal's (``SolveConfig.calibrate_offsets``; a reprogrammed leaf
+keeps its conductances, and with them its calibration). Uncalibrated, an offset output near the swing leaves the
+signal only the rest of it, and the offset's share of each reading grows with every halving of the input: the first
+step of a 1-D Poisson system of 256 unknowns is then off by several times its norm, and refinement diverges. A
+right-hand side that is all zero is known to be so on the digital side: its solution is 0, with no analog step. The
+ideal circuit has no offsets and an unbounded swing: one analog step a right-hand side, never a retry, no
+calibration.
 
 Dynamics (Sun et al., "Time complexity of in-memory solution of linear systems", IEEE TED 2020): with single-pole
 op-amps of unity-gain bandwidth ``gbw`` and large ``A0``, ``dy/dt = -2 pi gbw D^-1 (G y + g_in v_in)``, stable iff
@@ -87,6 +95,7 @@ from typing import Any
 import numpy as np
 
 from cimc.compiler.chip import PRESETS, Chip, OpAmp, load_chip
+from cimc.ir.dialects.cim_solve import top_level
 from cimc.runtime.analog import AnalogConfig, level_step_us, program_group, read_sigmas
 from cimc.runtime.devices import Device, device, for_chip_device, require
 from cimc.runtime.energy import BASELINE, FP32_BASELINE
@@ -121,16 +130,18 @@ class SaturatedOutputError(ValueError):
 class SolveConfig:
     """How ``solve`` models the chip; ``ideal`` turns every effect off (continuous conductances, infinite gain, no
     offsets or noise, no DAC, ADC or matrix quantization, no output saturation), leaving the float64 solution and the
-    circuit's time and energy."""
+    circuit's time and energy. ``calibrate_offsets``: each leaf's outputs for a zero input are read once when it is
+    set up and subtracted from its solves' (the module docstring); off, the offsets' output stays in every solve."""
 
     ideal: bool = False
     device: str | Device | None = None
     matrix_bits: int = 8
     tol: float = 1e-6
-    max_iterations: int = 50
+    max_iterations: int = 100  # as cim.solve's default (cimc.ir.dialects.cim_solve)
     remedy: str | None = None
     seed: int = 0
     drift_time_s: float = 0.0
+    calibrate_offsets: bool = True
 
     def __post_init__(self) -> None:
         checks = (
@@ -240,10 +251,13 @@ class _Hardware:
         self._keys = 0
 
     def program(self, matrix: np.ndarray) -> _Block:
-        """Quantize ``matrix`` to ``matrix_bits`` over its ``max|A|``, split it into signs and slices, program it
-        with the device effects (``program_group``) and return what the pair of arrays holds, held from now on."""
-        scale = float(np.max(np.abs(matrix)))
+        """Quantize ``matrix`` to ``matrix_bits``, ``max|A|`` at the level ``top_level`` picks (the full scale when
+        ideal), split it into signs and slices, program it with the device effects (``program_group``) and return
+        what the pair of arrays holds, held from now on."""
         rows, cols = matrix.shape
+        scale = float(np.max(np.abs(matrix)))
+        if not self.ideal:  # the value of the full-scale level Q, max|A| at level L = top_level
+            scale *= self.levels / top_level(matrix, self.levels)
         magnitude = np.abs(matrix) / scale * self.levels
         positive = matrix > 0
         if self.ideal:  # continuous conductances: the whole magnitude in one cell
@@ -402,6 +416,9 @@ class _Loop:
                 f"(smallest loop eigenvalue {self.min_eigenvalue:.3g}): improve its conditioning (more damping or "
                 "regularization, row scaling) or use op-amps with smaller offsets"
             )
+        self.calibration = np.zeros((n, 1))
+        if hw.config.calibrate_offsets and hw.offsets.any():  # one read of the outputs for a zero input
+            self.calibration = self._settle(np.zeros((n, 1)), np.zeros((n, 1)), 1)
 
     def _build(self, matrix: np.ndarray, normal: bool) -> None:
         hw = self.hw
@@ -428,8 +445,6 @@ class _Loop:
 
     def _solve(self, rhs: np.ndarray) -> np.ndarray:
         hw = self.hw
-        for block in self.blocks:
-            hw.use(block)
         v, scale = hw.dac(self.sign * rhs)
         signal = np.linalg.solve(self.system, -hw.g_in * v)
         offset = self.offset_output[:, None]
@@ -441,23 +456,30 @@ class _Loop:
             ):
                 retries[column] += 1
         attenuation = 2.0 ** -retries.astype(np.float64)
-        y = signal * attenuation + offset
-        noise = hw.node_noise(np.vstack([v * attenuation, y]), self.n)
+        y = self._settle(signal * attenuation, v * attenuation, int(rhs.shape[1] + retries.sum()))
+        return (y - self.calibration) * (self.x_per_volt * scale / (hw.opamp.v_read * attenuation))
+
+    def _settle(self, signal: np.ndarray, v: np.ndarray, steps: int) -> np.ndarray:
+        """The ADC's reading (V) of the outputs that settle on the input voltages ``v`` (``signal``: their share
+        of the outputs), the offsets' share and the read noise added, charged as ``steps`` analog solves."""
+        hw = self.hw
+        for block in self.blocks:
+            hw.use(block)
+        y = signal + self.offset_output[:, None]
+        noise = hw.node_noise(np.vstack([v, y]), self.n)
         if noise.any():
             y += np.linalg.solve(self.system, -noise)
-        x = hw.adc(y) * (self.x_per_volt * scale / (hw.opamp.v_read * attenuation))
-        steps = int(rhs.shape[1] + retries.sum())
         hw.ledger.analog_solves += steps
         hw.analog_steps(
             steps,
-            rhs.shape[1],
+            signal.shape[1],
             opamps=self.opamps,
             inputs=self.n,
             outputs=self.n,
             array_us=self.array_us,
             active_s=self.settling_s,
         )
-        return x
+        return hw.adc(y)
 
 
 class _Mvm:

@@ -126,5 +126,5 @@ def read_out(
                     code = np.floor(current * inv_step + offsets[j] + np.float32(0.5))
                     if code > top:
                         saturated[m] += 1
-                    code = min(max(code, np.float32(0.0)), np.float32(top))
+                    code = min(max(code, np.float32(0.0)), top)  # top: float64, exact above 2^24 too
                     out[m, c] += weight * np.int64(code) * np.int64(step)

@@ -420,9 +420,9 @@ class Simulator:
         saturated = 0
         replica_of = (index % vectors) % replicas
         width = signs * slices * columns
-        chunk = max(1, CURRENTS_BYTES // (planes * width * 4))
         bound = rows * float(mask) * float((1 << cell_bits) - 1)
-        dtype: type[np.floating] = np.float32 if bound < 2**24 else np.float64
+        dtype: type[np.floating] = np.float32 if bound < 2**24 else np.float64  # sums exact either way
+        chunk = max(1, CURRENTS_BYTES // (planes * width * np.dtype(dtype).itemsize))
         for replica in range(replicas):
             rows_of = index if replicas == 1 else index[replica_of == replica]
             g = arrays.conductance[replica].astype(dtype, copy=False)
@@ -434,7 +434,7 @@ class Simulator:
                     [(phase >> (p * dac_bits)) & mask for phase, n in zip(phases, counts) for p in range(n)]
                 ).astype(dtype)
                 currents = np.matmul(stacked, g)
-                active = np.einsum("ij,ij->i", stacked, stacked, dtype=np.float32)
+                active = np.einsum("ij,ij->i", stacked, stacked).astype(np.float32)  # for the noise alone
                 part = np.zeros((len(sel), columns), dtype=np.int64)
                 part_saturated = np.zeros(len(sel), dtype=np.int64)
                 kernels.read_out(

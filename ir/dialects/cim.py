@@ -644,7 +644,9 @@ class AdcOp(_CimOp):
         return max(self.attr("full_scale_bits") - self.attr("bits"), 0)
 
     def verify_(self) -> None:
-        self.check_bits("bits", 1, 24)
+        # an exact ADC resolves its full scale, which the i32 currents bound at 31 bits (1024 rows of 8-bit cells
+        # read by 8-bit DACs need 26)
+        self.check_bits("bits", 1, 31)
         self.check_bits("full_scale_bits", 1, 31)
         if _tensor(self.operands[0]).element != _I32 or self.result.type != self.operands[0].type:
             raise self.error("reads i32 currents into i32 values of the same shape")

@@ -20,17 +20,48 @@ from cimc.ir.types import Type
 #: Blocks of the matrix hold signed values as a differential pair of arrays: a closed loop needs both signs.
 SIGN_ENCODING = "differential"
 
+#: The matrix quantization tries this many levels for ``max|A|``, from the full scale down (``top_level``).
+TOP_LEVEL_CANDIDATES = 64
+#: Quantization errors (Frobenius, in units of ``max|A|``) this close are equal: rounding noise of exact ratios.
+_EQUAL_ERROR = 1e-9
+
+
+def top_level(matrix: np.ndarray, levels: int) -> int:
+    """The level ``max|A|`` of a matrix ``A`` (not all zero) is programmed at, ``levels = Q = 2^(matrix_bits - 1) -
+    1`` being the full scale. With ``u = |A| / max|A|`` and ``E(L) = ||rint(u L) / L - u||_F`` the rounding error
+    of the codes ``rint(u L)``: of ``Q - 1, Q - 2, ...`` (``TOP_LEVEL_CANDIDATES - 1`` of them, never below ``Q /
+    2``) the one of least ``E`` (the largest of equals) when that is at most ``E(Q) / 2``, else ``Q``. A level below
+    the full scale loses up to one bit of range (the noise and the converters' error grow against the matrix by up
+    to ``Q / L <= 2``), so it is taken only where it gains at least a bit of matrix accuracy.
+
+    The scale of a programmed matrix is the host's choice, as on a real chip (the mapping software sets the
+    conductance per unit of ``A``, and the digital side divides it out); mapping ``max|A|`` to the full scale by rule
+    breaks the ratios of matrices whose entries are small integer multiples of a unit (a finite-difference stencil,
+    a graph Laplacian, an incidence matrix), which this choice programs exactly, their definiteness kept: a 1-D
+    Poisson matrix's ``2 : -1`` at 8 bits is ``126 : -63``, where the full scale gives ``127 : -64`` (``-63.5``
+    rounded half to even), whose rows sum to less than 0: at ``n = 64`` an indefinite matrix (smallest eigenvalue
+    -0.0134 against the true ``4 sin^2(pi / 130) = 0.0023``) that the loop cannot settle on. A matrix of no such
+    structure keeps the full scale. The search is host software before programming; like the quantization itself,
+    it is not charged as chip work."""
+    unit = np.abs(matrix) / float(np.max(np.abs(matrix)))
+    tops = np.arange(levels, max(levels - TOP_LEVEL_CANDIDATES, (levels - 1) // 2), -1)
+    errors = np.array([np.linalg.norm(np.rint(unit * top) - unit * top) / top for top in tops])
+    best = float(errors.min())
+    if best > errors[0] / 2:
+        return levels
+    return int(tops[np.flatnonzero(errors <= best + _EQUAL_ERROR)[0]])
+
 
 @register_op
 class SolveOp(_CimOp):
     """``x = A^{-1} rhs`` for a constant ``n x n`` matrix ``A``: ``rhs`` is ``[n]``, ``[n, k]`` (``k`` right-hand
     sides) or ``[..., n, k]`` (a batch of them), ``x`` has its type. ``arrays`` are the ``cim.program`` groups of
     ``A``'s blocks in row-major block order, block ``(i, j)`` holding rows ``block[i]`` and columns ``block[j]`` of
-    ``A`` quantized to signed ``weight_bits`` integers of ``round(A / scale * (2^(weight_bits - 1) - 1))``
-    (``scale`` = max |A|) in a differential pair, its slices parallel cells of each element (``parallel_slices``):
-    ``block`` lists the block sizes along each side, each at most an array's height and width. ``matrix`` is ``A``
-    in float, for the digital residual of the refinement, which runs until ``||rhs - A x|| / ||rhs||`` is below
-    ``tol`` or ``max_iterations`` steps are done.
+    ``A`` quantized to signed ``weight_bits`` integers of ``round(A / scale * Q)``, ``Q = 2^(weight_bits - 1) - 1``
+    (``scale = max|A| Q / L``, the value of the full-scale level, ``L = top_level(A, Q)``) in a differential pair, its
+    slices parallel cells of each element (``parallel_slices``): ``block`` lists the block sizes along each side, each
+    at most an array's height and width. ``matrix`` is ``A`` in float, for the digital residual of the refinement, which
+    runs until ``||rhs - A x|| / ||rhs||`` is below ``tol`` or ``max_iterations`` steps are done.
 
     ``evaluate`` (the exact executor) is ``numpy.linalg.solve`` in float64, rounded to the result's type: what the
     ideal circuit with refinement reaches to ``tol``. It does not round through the arrays; the simulator does.
@@ -49,7 +80,7 @@ class SolveOp(_CimOp):
             "scale": AttrDef(FloatAttr),
             "block": AttrDef(DenseArrayAttr),
             "tol": AttrDef(FloatAttr, default=1e-6),
-            "max_iterations": AttrDef(IntAttr, default=50),
+            "max_iterations": AttrDef(IntAttr, default=100),
         },
     )
 

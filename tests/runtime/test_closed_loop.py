@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from cimc.compiler.chip import load_chip
+from cimc.ir.dialects.cim_solve import top_level
 from cimc.runtime import SolveConfig, UnstableMatrixError, solve
 from cimc.runtime.closed_loop import DIVERGENCE_STEPS, SaturatedOutputError, solve_cost
 from cimc.runtime.devices import device
@@ -80,6 +81,54 @@ def test_block_inversion_converges_on_the_225_unknown_poisson_system() -> None:
     assert relative(x, np.linalg.solve(a, b)) <= 1e-5
 
 
+def second_difference(n: int) -> np.ndarray:
+    """The 1-D -Laplace on n interior points: 2 on the diagonal, -1 off it."""
+    return 2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)
+
+
+def test_integer_ratios_are_programmed_exactly() -> None:
+    """1-D Poisson at 8 bits (Q = 127): the full scale rounds -1 to -63.5 -> -64 (half to even), rows summing to
+    127 - 128 < 0, an indefinite matrix; 2 : -1 at 126 : -63 is exact. 2-D Poisson (4 : -1) at 124 : -31. A 4-bit
+    [[3, -1]] (Q = 7): 7 : -2.33 rounds off by 0.048 (in units of max|A|), 6 : -2 is exact. A random matrix keeps
+    the full scale: no level below halves its rounding error."""
+    a = second_difference(64)
+    assert np.linalg.eigvalsh(np.rint(a / 2 * 127))[0] < 0 < np.linalg.eigvalsh(a)[0]
+    assert top_level(a, 127) == 126 and top_level(poisson(4), 127) == 124
+    assert top_level(np.array([[3.0, -1.0]]), 7) == 6 and top_level(np.array([[3.0, -1.0]]), 1) == 1
+    assert top_level(spd(32), 127) == 127 and top_level(spd(32), 2**23 - 1) == 2**23 - 1
+
+
+@pytest.mark.parametrize(
+    ("name", "a", "blocks"),
+    [
+        ("1-D, 64", second_difference(64), 1),
+        ("1-D, 128", second_difference(128), 2),
+        ("1-D, 256", second_difference(256), 4),
+        ("2-D, 16 x 16", poisson(16), 4),
+    ],
+)
+def test_poisson_systems_solve_to_the_tolerance(name: str, a: np.ndarray, blocks: int) -> None:
+    """Programmed exactly (above), the Poisson matrices settle: the 1-D ones' smallest eigenvalue, 4 sin^2(pi / (2
+    (n + 1))), is 1.5e-4 at 256, where the full scale's rounding made it -0.013 to -0.016. The op-amps' finite gain
+    (the loop solves A + D / (k A0), D / (k A0) about 6e-4) slows refinement to about 0.8 an iteration at 256, which
+    still reaches 1e-6 within the default 100 iterations."""
+    b = rhs(a.shape[0])
+    x, stats = solve(a, b)
+    assert stats.converged and stats.residual <= 1e-6 and stats.min_eigenvalue > 0 and stats.blocks == blocks
+    assert relative(x, np.linalg.solve(a, b)) <= 1e-5
+
+
+def test_uncalibrated_offsets_make_the_256_unknown_poisson_system_diverge() -> None:
+    """Without the zero-input calibration read, the offsets' output (near the swing in this system's leaves) stays
+    in every reading and grows with every halving of the input: the first step is off by more than the solution's
+    norm, and refinement diverges."""
+    a, b = second_difference(256), rhs(256)
+    _, stats = solve(a, b, calibrate_offsets=False)
+    assert stats.diverged and stats.first_step_error > 1
+    _, calibrated = solve(a, b)
+    assert calibrated.converged and calibrated.first_step_error < 1
+
+
 def test_a_diverging_refinement_stops_early_with_its_reason() -> None:
     """A 4-bit matrix: the analog step's error is too large for refinement to contract. It stops when the residual
     has grown DIVERGENCE_STEPS iterations in a row, returns the iterate of the smallest residual and says why."""
@@ -111,14 +160,17 @@ def test_offsets_that_saturate_the_outputs_are_refused() -> None:
 
 
 def test_a_zero_right_hand_side_takes_no_analog_step() -> None:
-    """The digital side knows a zero vector: its solution is 0, not the offsets' output, and costs no analog solve."""
+    """The digital side knows a zero vector: its solution is 0, not the offsets' output, and costs no analog solve
+    beyond the leaf's offset calibration, the one zero-input read made when it is set up."""
     a = spd(16)
     b = np.column_stack([np.zeros(16), rhs(16)])
     x, stats = solve(a, b, max_iterations=0)
     _, alone = solve(a, b[:, 1], max_iterations=0)
     assert np.array_equal(x[:, 0], np.zeros(16)) and stats.analog_solves == alone.analog_solves
     zero, stats = solve(a, np.zeros(16))
-    assert np.array_equal(zero, np.zeros(16)) and stats.analog_solves == 0 and stats.converged
+    assert np.array_equal(zero, np.zeros(16)) and stats.analog_solves == 1 and stats.converged
+    _, uncalibrated = solve(a, np.zeros(16), calibrate_offsets=False)
+    assert uncalibrated.analog_solves == 0
 
 
 def test_first_step_error_follows_the_conditioning() -> None:
