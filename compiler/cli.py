@@ -31,7 +31,7 @@ from cimc.compiler.pipeline import (
     read_mlir,
     run_passes,
 )
-from cimc.compiler.simulate_cli import add_simulation_flags, cmd_demo, cmd_eval, run_binary
+from cimc.compiler.simulate_cli import add_simulation_flags, cmd_demo, cmd_eval, run_binary, simulation_flags_given
 from cimc.compiler.solve_cli import add_solve_parser, cmd_solve
 from cimc.ir.core import VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
@@ -431,11 +431,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.model.endswith(".cimb"):
         outputs = run_binary(args)
     else:
-        stuck = args.stuck_on is not None or args.stuck_off is not None
-        if args.ideal or args.device or args.drift_time != "0" or args.verify_iterations or args.adc_offset or stuck:
+        if simulation_flags_given(args):
             raise InputFileError(
-                f"{args.model}: --ideal, --device, --drift-time, --verify-iterations, --adc-offset and --stuck-on/off "
-                "set up the simulated chip of a .cimb binary; compile the model first (cimc compile model.onnx)"
+                f"{args.model}: --ideal, --device, --drift-time, --verify-iterations, --adc-offset, --stuck-on/off and "
+                "the --no-... switches set up the simulated chip of a .cimb binary; compile the model first (cimc "
+                "compile model.onnx)"
             )
         module = load_module(args.model, _options(args, args.stage or "graph"))
         func = main_function(module)

@@ -2,7 +2,7 @@
 
 They share one set of flags for the simulated chip (``add_simulation_flags``): ``--ideal``, ``--device``,
 ``--seed``, ``--drift-time``, ``--no-drift-compensation``, ``--verify-iterations``, ``--adc-offset``,
-``--stuck-on``, ``--stuck-off`` and ``--batch-size``.
+``--stuck-on``, ``--stuck-off``, ``--batch-size`` and one ``--no-...`` switch per noise term (``NOISE_SWITCHES``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,23 @@ import numpy as np
 from cimc.compiler.files import InputFileError, load_inputs
 from cimc.runtime.devices import DEVICES
 
+#: The flags that switch one analog effect off: flag -> (``InferenceSession``/``AnalogConfig`` keyword, what it
+#: removes).
+NOISE_SWITCHES = {
+    "--no-programming-noise": ("programming_noise", "no programming error: cells hold their target conductances"),
+    "--no-drift": ("drift", "no conductance drift after t0 (the 1/f noise still accumulates to --drift-time)"),
+    "--no-drift-spread": ("drift_spread", "every cell drifts with its mean exponent (no cell-to-cell spread)"),
+    "--no-flicker-noise": ("flicker_noise", "no accumulated 1/f (flicker) noise of PCM cells"),
+    "--no-read-noise": ("read_noise", "no per-read noise of the active cells"),
+    "--no-output-noise": ("output_noise", "no per-read noise on each output (summation noise)"),
+    "--no-ir-drop": ("ir_drop", "no IR drop along the row and column wires"),
+}
+
+
+def _switch_dest(flag: str) -> str:
+    """The argparse attribute of a ``--no-...`` flag."""
+    return flag[2:].replace("-", "_")
+
 
 def add_simulation_flags(parser: argparse.ArgumentParser) -> None:
     """The flags that set up the simulated chip."""
@@ -32,7 +49,9 @@ def add_simulation_flags(parser: argparse.ArgumentParser) -> None:
         "--drift-time", default="0", metavar="T", help="evaluate T after programming: seconds or 1h, 1d, 1y (default 0)"
     )
     group.add_argument(
-        "--no-drift-compensation", action="store_true", help="no global drift compensation of the array gains"
+        "--no-drift-compensation",
+        action="store_true",
+        help="no global drift compensation (the gain of a reference read-out at t0 over one at T)",
     )
     group.add_argument(
         "--verify-iterations", type=int, default=0, metavar="N", help="program-and-verify iterations (default 0)"
@@ -42,7 +61,19 @@ def add_simulation_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--stuck-on", type=float, metavar="RATE", help="fraction of cells stuck at g_max (default 0)")
     group.add_argument("--stuck-off", type=float, metavar="RATE", help="fraction of cells stuck at g_min (default 0)")
+    for flag, (_, removes) in NOISE_SWITCHES.items():
+        group.add_argument(flag, action="store_true", help=removes)
     group.add_argument("--batch-size", type=int, default=256, help="samples simulated at a time (default 256)")
+
+
+def simulation_flags_given(args: argparse.Namespace) -> bool:
+    """Whether any flag that sets up the simulated chip departs from its default (they mean nothing to an .onnx
+    run)."""
+    stuck = args.stuck_on is not None or args.stuck_off is not None
+    switched = args.no_drift_compensation or any(getattr(args, _switch_dest(flag)) for flag in NOISE_SWITCHES)
+    return bool(
+        args.ideal or args.device or args.drift_time != "0" or args.verify_iterations or args.adc_offset or stuck
+    ) or bool(switched)
 
 
 def session_for(path: str | Path, args: argparse.Namespace, seed: int | None = None) -> Any:
@@ -51,6 +82,9 @@ def session_for(path: str | Path, args: argparse.Namespace, seed: int | None = N
 
     if args.verify_iterations < 0 or args.batch_size < 1:
         raise InputFileError("--verify-iterations must be >= 0 and --batch-size >= 1")
+    switches: dict[str, Any] = {
+        name: not getattr(args, _switch_dest(flag)) for flag, (name, _) in NOISE_SWITCHES.items()
+    }
     try:
         return InferenceSession(
             path,
@@ -64,6 +98,7 @@ def session_for(path: str | Path, args: argparse.Namespace, seed: int | None = N
             stuck_on_rate=args.stuck_on,
             stuck_off_rate=args.stuck_off,
             batch_size=args.batch_size,
+            **switches,
         )
     except ValueError as exc:  # a device that does not fit the chip, a bad duration
         raise InputFileError(f"{path}: {exc}") from None
@@ -158,6 +193,7 @@ def evaluate_binary(
         "drift_time_s": config.drift_time_s,
         "drift_compensation": config.drift_compensation,
         "verify_iterations": config.verify_iterations,
+        "off": [flag for flag, (name, _) in NOISE_SWITCHES.items() if not getattr(config, name)],
         "reference": None if reference is None else str(reference),
         "warnings": [w for w in (first.simulator.stats.ir_drop_warning,) if w],
     }
@@ -184,7 +220,8 @@ def format_evaluation(result: dict[str, Any]) -> str:
         if not s["drift_time_s"]
         else f"drift {s['drift_time_s']:g} s" + (", compensated" if s["drift_compensation"] else ", uncompensated")
     )
-    mode = "ideal (every effect off)" if s["ideal"] else f"{s['device']} cells, {drift}"
+    off = f"; off: {', '.join(flag[5:] for flag in s['off'])}" if s.get("off") else ""
+    mode = "ideal (every effect off)" if s["ideal"] else f"{s['device']} cells, {drift}{off}"
     lines = [f"{s['binary']} on chip '{s['chip']}': {mode}; {result['samples']:,} samples"]
     if result["accuracy"] is not None:
         spread = f" +- {result['accuracy_std']:.4f} over {len(seeds)} seeds" if len(seeds) > 1 else ""

@@ -8,9 +8,17 @@ with a reference column, so an ideal array holds exactly its integer levels and 
 
 ``program_group`` applies, once per array group, what stays fixed between reads: stuck cells, programming error
 (with closed-loop program-and-verify), drift to the inference time with its spread and (PCM) accumulated 1/f noise,
-global drift compensation, first-order IR drop and each ADC's static offset. Per-read noise, DAC and ADC are the
-simulator's; ``read_sigmas`` gives it the read-noise sigmas in level units. Every draw comes from the
-``numpy.random.Generator`` the caller passes, in a fixed order, so one seed gives one result.
+first-order IR drop, each ADC's static offset and global drift compensation from two noisy read-outs. Per-read
+noise, DAC and ADC are the simulator's; ``read_sigmas`` gives it the read-noise sigmas in level units. Every draw
+comes from the ``numpy.random.Generator`` the caller passes, in a fixed order, so one seed gives one result.
+
+The PCM formulas are aihwkit 1.2's ``PCMLikeNoiseModel`` (src/aihwkit/inference/noise/pcm.py), term by term:
+programming ``g_target + sigma(g_target) z`` clamped at 0 (lines 108-116), drift exponents from the target
+conductance (``generate_drift_coefficients``, lines 123-130, called on ``g_target`` by base.py line 95), drift
+``g_prog (t / t0)^-nu`` with ``t = t_inference + t0`` (lines 138-142), 1/f noise ``|g_drift| Q_s(g_prog) sqrt(ln((t +
+t_read) / (2 t_read))) z`` clamped at 0 (lines 148-158). One difference: aihwkit converts the programmed *weights*
+back to a conductance pair before drifting them (base.py lines 117-122: the pair's smaller device is re-set to
+``g_min``); here both devices of a pair keep their programmed conductances and drift, as the hardware's do.
 """
 
 from __future__ import annotations
@@ -34,22 +42,31 @@ _PCM_1F_SCALE, _PCM_1F_EXPONENT, _PCM_1F_FLOOR, _PCM_1F_CAP = 0.0088, 0.65, 1e-3
 
 @dataclass(frozen=True, kw_only=True)
 class AnalogConfig:
-    """Which analog effects are on, and their settings; ``ideal(device)`` turns all off.
+    """Which analog effects are on, and their settings; ``ideal(device)`` turns all off. Each noise term of the
+    device has its own switch, so that any one can be studied alone or taken out.
 
-    ``programming``: programming error, after ``verify_iterations`` extra program-and-verify iterations.
-    ``read_noise``: noise on every read (the simulator's) and, for PCM, the 1/f noise accumulated up to the read.
-    ``drift_time_s``: seconds after the reference read ``t0`` at which the arrays are read (0: at ``t0``, no drift).
-    ``drift_compensation``: one gain per array group restores the group's summed conductance at ``t0`` (aihwkit's
-    ``GlobalDriftCompensation`` idea). ``stuck_on_rate``/``stuck_off_rate``: fractions of cells stuck at ``g_max`` /
-    ``g_min`` (None: the device's). ``adc_offset_lsb``: sigma of each ADC column's static offset, in that ADC's LSB.
-    ``ir_drop``: first-order IR drop along rows and columns. ``seed``: the run's seed, from which the simulator makes
-    the generators this module's functions take.
+    ``programming_noise``: programming error, after ``verify_iterations`` extra program-and-verify iterations.
+    ``drift``: the conductances drift from ``t0`` to ``drift_time_s`` (the power law); ``drift_spread``: each cell's
+    drift exponent is drawn around its mean (off: every cell takes the mean). ``flicker_noise``: (PCM) the 1/f noise
+    accumulated up to the read. ``read_noise``: each active cell's noise on every read. ``output_noise``: each
+    output's noise on every read. ``drift_time_s``: seconds after ``t0`` at which the arrays are read (0: at ``t0``).
+    ``drift_compensation``: one gain per array group, the ratio of a reference read-out taken at ``t0`` to the same
+    read-out at ``drift_time_s`` (aihwkit's ``GlobalDriftCompensation``; ``compensation_gain``), for a device
+    with a drift model (one without has nothing to compensate, and noisy read-outs would only add a gain error).
+    ``stuck_on_rate``/``stuck_off_rate``: fractions of cells stuck at ``g_max`` / ``g_min`` (None: the device's).
+    ``adc_offset_lsb``: sigma of each ADC column's static offset, in that ADC's LSB. ``ir_drop``: first-order IR drop
+    along rows and columns. ``seed``: the run's seed, from which the simulator makes the generators this module's
+    functions take.
     """
 
     device: Device
-    programming: bool = True
+    programming_noise: bool = True
     verify_iterations: int = 0
+    drift: bool = True
+    drift_spread: bool = True
+    flicker_noise: bool = True
     read_noise: bool = True
+    output_noise: bool = True
     drift_time_s: float = 0.0
     drift_compensation: bool = True
     stuck_on_rate: float | None = None
@@ -74,8 +91,12 @@ class AnalogConfig:
         """Every effect off: no stuck cells, no programming error, no noise, no drift, no offsets, no IR drop."""
         return cls(
             device=device,
-            programming=False,
+            programming_noise=False,
+            drift=False,
+            drift_spread=False,
+            flicker_noise=False,
             read_noise=False,
+            output_noise=False,
             drift_compensation=False,
             stuck_on_rate=0.0,
             stuck_off_rate=0.0,
@@ -90,17 +111,35 @@ class AnalogConfig:
         return on, off
 
     @property
+    def drifts(self) -> bool:
+        """Whether the conductances drift: drift on, a drifting device and a read after ``t0``."""
+        return self.drift and self.drift_time_s > 0 and self.device.drift != "none"
+
+    @property
+    def flickers(self) -> bool:
+        """Whether accumulated 1/f noise is drawn: on, for a device with the PCM model (which has it at any
+        read time, ``t0`` included, as aihwkit does)."""
+        return self.flicker_noise and self.device.drift == "pcm"
+
+    @property
     def is_ideal(self) -> bool:
-        """Whether every effect is off, so arrays hold their exact levels (drift compensation alone is then a gain of
-        exactly 1 and changes nothing)."""
+        """Whether every effect is off or has nothing to act with (a device with no per-read cell noise, say), so
+        arrays hold their exact levels and reads are exact (drift compensation alone then measures the same
+        read-out twice: a gain of exactly 1)."""
         return (
-            not self.programming
-            and not self.read_noise
-            and self.drift_time_s == 0
+            not self.programming_noise
+            and self.read_sigmas(1) == (0.0, 0.0)
+            and not self.drifts
+            and not self.flickers
             and self.stuck_rates == (0.0, 0.0)
             and self.adc_offset_lsb == 0
             and not self.ir_drop
         )
+
+    def read_sigmas(self, cell_bits: int, dac_bits: int = 1) -> tuple[float, float]:
+        """``read_sigmas`` of the device with each term that is switched off at 0."""
+        cell, output = read_sigmas(self.device, cell_bits, dac_bits)
+        return (cell if self.read_noise else 0.0), (output if self.output_noise else 0.0)
 
 
 def level_step_us(cell_bits: int, device: Device) -> float:
@@ -121,10 +160,19 @@ def cell_conductance(levels: np.ndarray, cell_bits: int, device: Device) -> np.n
     return device.g_min_us + np.asarray(levels, dtype=np.float64) * level_step_us(cell_bits, device)
 
 
+def relative_conductance(conductance: np.ndarray, cell_bits: int, device: Device) -> np.ndarray:
+    """``|g| / g_max`` of cells holding ``conductance`` in level units (``g = g_min + conductance * delta``), in
+    ``conductance``'s float type: the factor of a read noise variance that scales with conductance."""
+    x = _floating(conductance)
+    ratio = x * x.dtype.type(level_step_us(cell_bits, device) / device.g_max_us)
+    ratio += x.dtype.type(device.g_min_us / device.g_max_us)
+    return np.abs(ratio, out=ratio)
+
+
 def programming_sigma_us(g: np.ndarray, device: Device, iterations: int) -> np.ndarray:
     """The programming-error sigma at target conductance ``g`` (uS, in ``g``'s float type): the device's polynomial
-    in ``g / g_max`` (aihwkit's ``prog_coeff``), floored at 0, times ``verify_factor`` per extra program-and-verify
-    iteration."""
+    in ``g / g_max`` (aihwkit's ``prog_coeff``, pcm.py lines 108-114), its magnitude (aihwkit multiplies the signed
+    polynomial by a symmetric draw: the same law), times ``verify_factor`` per extra program-and-verify iteration."""
     if iterations < 0:
         raise ValueError(f"verify iterations must be >= 0, got {iterations}")
     x = _floating(g) / device.g_max_us
@@ -132,7 +180,7 @@ def programming_sigma_us(g: np.ndarray, device: Device, iterations: int) -> np.n
     for coefficient in reversed(device.prog_noise_us[:-1]):  # Horner
         sigma *= x
         sigma += coefficient
-    np.maximum(sigma, 0.0, out=sigma)
+    np.abs(sigma, out=sigma)
     sigma *= device.verify_factor**iterations
     return sigma
 
@@ -152,20 +200,24 @@ def program(g_target: np.ndarray, device: Device, iterations: int, rng: np.rando
     return np.maximum(g, 0.0, out=g)
 
 
-def drift_exponents(g_target: np.ndarray, device: Device, rng: np.random.Generator) -> np.ndarray:
-    """Each cell's drift exponent ``nu``: 0 for drift ``"none"`` (no draw); ~ N(``drift_nu_mean``,
-    ``drift_nu_std``) for ``"constant"``; for ``"pcm"`` aihwkit's ``|mu + sigma z|`` with ``mu = clip(-0.0155
-    ln(g/g_max) + 0.0244, 0.049, 0.1)`` and ``sigma = clip(-0.0125 ln(g/g_max) - 0.0059, 0.008, 0.045)`` at the
-    target conductance."""
+def drift_exponents(g_target: np.ndarray, device: Device, rng: np.random.Generator, spread: bool = True) -> np.ndarray:
+    """Each cell's drift exponent ``nu``: 0 for drift ``"none"``; ~ N(``drift_nu_mean``, ``drift_nu_std``) for
+    ``"constant"``; for ``"pcm"`` aihwkit's ``|mu + sigma z|`` with ``mu = clip(-0.0155 ln(g/g_max) + 0.0244, 0.049,
+    0.1)`` and ``sigma = clip(-0.0125 ln(g/g_max) - 0.0059, 0.008, 0.045)`` at the target conductance, ``g/g_max``
+    floored at 1e-7 (pcm.py lines 123-128; ``drift_scale`` 1). Without ``spread`` every cell takes the mean (``mu``)
+    and nothing is drawn; ``"none"`` draws nothing either."""
     g = _floating(g_target)
     if device.drift == "none":
         return np.zeros_like(g)
-    z = _normal(rng, g)
+    z = _normal(rng, g) if spread else None
     if device.drift == "constant":
-        return device.drift_nu_mean + device.drift_nu_std * z
+        nu = np.full_like(g, device.drift_nu_mean)
+        return nu if z is None else nu + device.drift_nu_std * z
     log_g = np.log(np.maximum(np.abs(g) / device.g_max_us, _PCM_G_FLOOR))
     std = np.clip(_PCM_NU_STD[0] * log_g + _PCM_NU_STD[1], _PCM_NU_STD[2], _PCM_NU_STD[3])
     nu = np.clip(_PCM_NU_MEAN[0] * log_g + _PCM_NU_MEAN[1], _PCM_NU_MEAN[2], _PCM_NU_MEAN[3], out=log_g)
+    if z is None:
+        return nu
     nu += std * z
     return np.abs(nu, out=nu)
 
@@ -186,9 +238,10 @@ def drift(g_prog: np.ndarray, nu: np.ndarray, t_s: float, device: Device) -> np.
 def flicker_noise(
     g_drifted: np.ndarray, g_prog: np.ndarray, t_s: float, device: Device, rng: np.random.Generator
 ) -> np.ndarray:
-    """PCM: the 1/f noise accumulated from programming to the read at ``t = t_s + t0`` (aihwkit):
-    ``g + |g| Q_s sqrt(ln((t + t_read) / (2 t_read))) z``, ``Q_s = min(0.0088 / max((g_prog/g_max)^0.65, 1e-3),
-    0.2)``, floored at 0. Other devices: unchanged (no draw)."""
+    """PCM: the 1/f noise accumulated from programming to the read at ``t = t_s + t0`` (aihwkit, pcm.py lines
+    146-158): ``g + |g| Q_s sqrt(ln((t + t_read) / (2 t_read))) z``, ``Q_s = min(0.0088 / max((g_prog/g_max)^0.65,
+    1e-3), 0.2)`` of the programmed conductance, ``g`` the drifted one, floored at 0 (``read_noise_scale`` 1). Other
+    devices: unchanged (no draw)."""
     if device.drift != "pcm":
         return g_drifted
     t = t_s + device.drift_t0_s
@@ -272,22 +325,55 @@ def _ir_drop_kernel(g: np.ndarray, array_cols: int, ohm_per_us: float, out: np.n
                 rise[j] -= prefix[j]
 
 
-def compensation_gain(g_reference: np.ndarray, g_now: np.ndarray, g_min: float) -> float:
-    """Global drift compensation: ``sum(g_reference - g_min) / sum(g_now - g_min)`` over the group, the gain that
-    restores the group's summed conductance above ``g_min``; 1.0 when either sum is not positive (nothing to
-    measure)."""
-    reference = float(np.sum(g_reference, dtype=np.float64)) - g_min * np.size(g_reference)
-    now = float(np.sum(g_now, dtype=np.float64)) - g_min * np.size(g_now)
-    return reference / now if reference > 0 and now > 0 else 1.0
+def drift_readout(g: np.ndarray, cell_bits: int, config: AnalogConfig, rng: np.random.Generator) -> float:
+    """aihwkit 1.2's ``GlobalDriftCompensation`` read-out of one array group holding conductances ``g[signs, slices,
+    rows, cols]`` (uS): the forward pass of the one-hot vectors ``eye(rows)`` (``get_readout_tensor``,
+    src/aihwkit/inference/compensation/drift.py line 38), each row alone at the full input, every output of every
+    array read with the read's noise (the output noise and the one active cell's read noise, each if on), the
+    arrays' readings in level units ``(g - g_min) / delta`` shift-added over slices and subtracted over the sign
+    pair; the statistic is the mean absolute output (``readout``, drift.py line 30), floored at 1e-4 of one
+    full-scale weight as aihwkit clamps it at 1e-4 of its unit weight. Drawn from ``rng`` array by array, each array
+    ``rows x cols`` standard normals. Not modelled: the ADC's rounding of the read-out (it averages out over the
+    ``rows x cols`` outputs) and IR drop (one driven row at a time). An offset-coded group (one sign) reads its
+    unsigned levels: the offset is digital."""
+    device = config.device
+    signs, slices, rows, cols = g.shape
+    delta = level_step_us(cell_bits, device)
+    cell_sigma, output_sigma = config.read_sigmas(cell_bits)  # one DAC step = the full input at 1-bit DACs
+    out = np.zeros((rows, cols))
+    for s in range(signs):
+        for k in range(slices):
+            read = (g[s, k].astype(np.float64) - device.g_min_us) / delta
+            if cell_sigma > 0 or output_sigma > 0:
+                variance = np.full_like(read, output_sigma**2)
+                scaled = device.read_noise_scaling == "conductance"
+                variance += cell_sigma**2 * (np.abs(g[s, k]) / device.g_max_us if scaled else 1.0)
+                read += np.sqrt(variance) * rng.standard_normal(read.shape)
+            out += (-1.0 if s else 1.0) * float(1 << (k * cell_bits)) * read
+    full_scale = float((1 << cell_bits) - 1) * sum(1 << (k * cell_bits) for k in range(slices))
+    return max(float(np.mean(np.abs(out))), 1e-4 * full_scale)
+
+
+def compensation_gain(
+    g_reference: np.ndarray, g_now: np.ndarray, cell_bits: int, config: AnalogConfig, rng: np.random.Generator
+) -> float:
+    """Global drift compensation: the read-out of the group right after programming (``g_reference``, at ``t0``)
+    over the same read-out now (``g_now``), ``drift_readout`` both, the reference drawn first; aihwkit's ``alpha =
+    ref_value / current_value`` (src/aihwkit/inference/compensation/base.py line 59), which multiplies the group's
+    outputs. With no read noise and unchanged conductances it is exactly 1."""
+    reference = drift_readout(g_reference, cell_bits, config, rng)
+    return reference / drift_readout(g_now, cell_bits, config, rng)
 
 
 def read_sigmas(device: Device, cell_bits: int, dac_bits: int = 1) -> tuple[float, float]:
     """Read-noise sigmas in the simulator's current unit, one level read at one DAC step (``delta`` at
-    ``1 / (2^dac_bits - 1)`` of the full read voltage): (per active cell and per DAC step of its input, per column
+    ``1 / (2^dac_bits - 1)`` of the full read voltage): (per active cell and per DAC step of its input, per output
     read). A cell's read noise scales with the voltage on its row, so the caller multiplies the first by the
-    input's DAC code; the summation noise is a current at full voltage, ``2^dac_bits - 1`` units per uS/delta."""
+    input's DAC code; for a device whose read noise scales with conductance it is a cell's at ``g_max``, and the
+    caller scales its variance by ``|g| / g_max``. The output noise is a current at full voltage, ``2^dac_bits - 1``
+    units per uS/delta."""
     delta = level_step_us(cell_bits, device)
-    return device.read_noise_us / delta, device.summation_noise_us / delta * ((1 << dac_bits) - 1)
+    return device.read_noise_us / delta, device.output_noise_us / delta * ((1 << dac_bits) - 1)
 
 
 @dataclass(frozen=True)
@@ -295,7 +381,13 @@ class ProgrammedGroup:
     """An array group as it is read: ``conductance[sign, slice, row, col]`` in level units (float32) with every
     static effect applied, each column's ADC static offset in LSB (``adc_offsets[sign, slice, col]``, float32),
     the stuck cell counts, the drift-compensation gain applied (1.0 when off) and the smallest IR-drop factor of
-    any cell (1.0 when off; the first-order model holds while it stays above about 0.9)."""
+    any cell (1.0 when off; the first-order model holds while it stays above about 0.9).
+
+    The gain is folded into the conductances, so it acts before the ADC, as a gain of the column read-out (the
+    ADC's reference) would. aihwkit multiplies the digitized outputs instead (``post_forward``: ``x_output *
+    self.alpha``, src/aihwkit/simulator/tiles/inference.py); with its 9-bit ADC over the whole output range the two
+    agree, but on bit-sliced arrays whose ADC step is one level a digital gain would re-scale the rounding of
+    drifted currents that fall between codes (measured on the digits CNN: 7x the partial-sum error)."""
 
     conductance: np.ndarray
     adc_offsets: np.ndarray
@@ -319,12 +411,13 @@ def program_group(
 
     In order, drawing from ``rng`` in this order (only for effects that are on): target conductances from the
     levels; stuck cells (stuck on -> ``g_max``, off -> ``g_min``; they take no programming error); programming
-    error after ``verify_iterations``; drift exponents from the target conductance and drift to ``t``; (PCM, with
-    ``read_noise``) accumulated 1/f noise; the drift-compensation gain against the programmed conductances at
-    ``t0``; IR drop, a factor ``a`` per cell from the drifted conductances of each physical array (every
-    ``array_cols`` columns; None: the whole width is one array); each ADC's offset, shared by the ``adc_columns``
-    columns of an array that one ADC reads (interleaved: column ``c`` on ADC ``c mod (array_cols / adc_columns)``,
-    as ``cimc.runtime.timing`` counts conversions). The level units are
+    error after ``verify_iterations``; drift exponents from the target conductance and drift to ``t``; (PCM)
+    accumulated 1/f noise; IR drop, a factor ``a`` per cell from the drifted conductances of each physical array
+    (every ``array_cols`` columns; None: the whole width is one array); each ADC's offset, shared by the
+    ``adc_columns`` columns of an array that one ADC reads (interleaved: column ``c`` on ADC ``c mod (array_cols /
+    adc_columns)``, as ``cimc.runtime.timing`` counts conversions); last the drift-compensation read-outs
+    (``compensation_gain``: of the programmed conductances at ``t0``, then of those at ``t``), so that switching
+    compensation leaves every other draw as it was. The level units are
 
         conductance = gain * (g * a - g_min) / delta
 
@@ -335,7 +428,6 @@ def program_group(
         raise ValueError(f"levels must be [signs, slices, rows, cols], got shape {np.shape(levels)}")
     device = config.device
     delta = level_step_us(cell_bits, device)
-    g_min = device.g_min_us
     # float32 throughout (half float64's memory traffic); the ideal path stays exact: levels are < 2^24
     target_levels = np.asarray(levels, dtype=np.float32)
     on_rate, off_rate = config.stuck_rates
@@ -346,19 +438,20 @@ def program_group(
         stuck_on, stuck_off = int(np.count_nonzero(stuck == 1)), int(np.count_nonzero(stuck == -1))
         target_levels = np.where(stuck == 0, target_levels, np.where(stuck > 0, np.float32(2**cell_bits - 1), 0))
     g_target = target_levels * np.float32(delta)
-    g_target += np.float32(g_min)
+    g_target += np.float32(device.g_min_us)
 
     g = g_target
-    if config.programming:
+    if config.programming_noise:
         g = program(g_target, device, config.verify_iterations, rng)
         if stuck is not None:
             g = np.where(stuck == 0, g, g_target)
     g_programmed = g
-    if config.drift_time_s > 0 and device.drift != "none":
-        g = drift(g, drift_exponents(g_target, device, rng), config.drift_time_s, device)
-    if config.read_noise:
+    if config.drifts:
+        nu = drift_exponents(g_target, device, rng, spread=config.drift_spread)
+        g = drift(g, nu, config.drift_time_s, device)
+    if config.flickers:
         g = flicker_noise(g, g_programmed, config.drift_time_s, device, rng)
-    gain = compensation_gain(g_programmed, g, g_min) if config.drift_compensation else 1.0
+    g_read = g
 
     min_ir_factor = 1.0
     if config.ir_drop and device.wire_ohm > 0:
@@ -369,8 +462,6 @@ def program_group(
     conductance = g - g_target
     conductance *= np.float32(1 / delta)
     conductance += target_levels
-    if gain != 1.0:
-        conductance *= np.float32(gain)
     signs, slices, _, cols = target_levels.shape
     offsets = np.zeros((signs, slices, cols), dtype=np.float32)
     if config.adc_offset_lsb > 0:
@@ -380,6 +471,10 @@ def program_group(
         adc = column // width * per_array + column % width % per_array  # interleaved, as cimc.runtime.timing reads
         draws = rng.normal(0.0, config.adc_offset_lsb, (signs, slices, int(adc.max()) + 1))
         offsets = draws[..., adc].astype(np.float32)
+    compensate = config.drift_compensation and device.drift != "none"  # nothing to compensate: no read-outs
+    gain = compensation_gain(g_programmed, g_read, cell_bits, config, rng) if compensate else 1.0
+    if gain != 1.0:
+        conductance *= np.float32(gain)
     return ProgrammedGroup(
         conductance=conductance,
         adc_offsets=offsets,

@@ -96,8 +96,10 @@ def read_out(
     """Digitize and shift-add a batch of array reads into partial sums.
 
     ``currents[p * M + m, a * C + c]`` is column ``c`` of array ``a`` (sign-major then slice) read with bit plane
-    ``p`` of input vector ``m``, in level units; ``active[p * M + m]`` is that plane's sum of squared DAC codes
-    (the read noise of the active cells adds in quadrature: sigma^2 = sigma_cell^2 * active + sigma_column^2);
+    ``p`` of input vector ``m``, in level units; ``active[p * M + m, 0]`` is that plane's sum of squared DAC codes
+    (the read noise of the active cells adds in quadrature: sigma^2 = sigma_cell^2 * active + sigma_column^2), or,
+    when ``active`` has a column per current, ``active[p * M + m, a * C + c]`` is that column's sum of squared codes
+    times each cell's ``|g| / g_max`` (read noise that scales with conductance);
     ``offsets[a * C + c]`` the column ADC's static offset in its LSBs. Each reading becomes
     ``min(max(floor((I + noise) / step + offset + 1/2), 0), top) * step`` and adds ``weights[p, a]`` times that to
     ``out[m, c]`` (int64). The noise of read ``(m, p, a, c)`` is ``gaussian(key, counter)`` with
@@ -110,11 +112,12 @@ def read_out(
     vectors = reads // planes
     columns = width // arrays
     noisy = sigma_cell > 0.0 or sigma_column > 0.0
+    per_column = active.shape[1] > 1
     inv_step = np.float32(1.0 / step)
     for m in nb.prange(vectors):
         for p in range(planes):
             row = p * vectors + m
-            sigma = np.float32(np.sqrt(sigma_cell * sigma_cell * active[row] + sigma_column * sigma_column))
+            sigma = np.float32(np.sqrt(sigma_cell * sigma_cell * active[row, 0] + sigma_column * sigma_column))
             base = np.uint64((vector_index[m] * planes + p) * width)
             for a in range(arrays):
                 weight = weights[p, a]
@@ -122,6 +125,10 @@ def read_out(
                     j = a * columns + c
                     current = currents[row, j]
                     if noisy:
+                        if per_column:
+                            sigma = np.float32(
+                                np.sqrt(sigma_cell * sigma_cell * active[row, j] + sigma_column * sigma_column)
+                            )
                         current += sigma * gaussian(key, base + np.uint64(j))
                     code = np.floor(current * inv_step + offsets[j] + np.float32(0.5))
                     if code > top:

@@ -65,9 +65,18 @@ def analog_config(
     adc_offset_lsb: float = 0.0,
     stuck_on_rate: float | None = None,
     stuck_off_rate: float | None = None,
+    programming_noise: bool = True,
+    drift: bool = True,
+    drift_spread: bool = True,
+    flicker_noise: bool = True,
+    read_noise: bool = True,
+    output_noise: bool = True,
+    ir_drop: bool = True,
 ) -> AnalogConfig:
     """The analog settings for a chip: its own device unless ``device`` is one or names a preset
-    (``cimc.runtime.devices``), every effect on unless ``ideal``."""
+    (``cimc.runtime.devices``), every effect on unless ``ideal`` or switched off by name (``AnalogConfig``'s
+    switches: ``programming_noise``, ``drift``, ``drift_spread``, ``flicker_noise``, ``read_noise``,
+    ``output_noise``, ``ir_drop``, ``drift_compensation``)."""
     if isinstance(device, Device):
         model = device
     elif device is not None:
@@ -85,6 +94,13 @@ def analog_config(
         adc_offset_lsb=adc_offset_lsb,
         stuck_on_rate=stuck_on_rate,
         stuck_off_rate=stuck_off_rate,
+        programming_noise=programming_noise,
+        drift=drift,
+        drift_spread=drift_spread,
+        flicker_noise=flicker_noise,
+        read_noise=read_noise,
+        output_noise=output_noise,
+        ir_drop=ir_drop,
     )
 
 
@@ -111,8 +127,10 @@ class InferenceSession:
     Keyword settings, those of ``analog_config``: ``ideal`` (every analog effect off: outputs equal the exact
     executor bit for bit), ``device`` (a preset of ``cimc.runtime.devices``; default the chip's), ``seed``,
     ``drift_time`` (seconds or ``"1h"``, ``"1d"``, ``"1y"``), ``drift_compensation``, ``verify_iterations``
-    (program-and-verify), ``adc_offset_lsb``, ``stuck_on_rate``/``stuck_off_rate`` (None: the device's); or a
-    whole ``config`` (``AnalogConfig``). ``batch_size`` bounds memory.
+    (program-and-verify), ``adc_offset_lsb``, ``stuck_on_rate``/``stuck_off_rate`` (None: the device's), and one
+    switch per noise term, each True by default: ``programming_noise``, ``drift``, ``drift_spread``,
+    ``flicker_noise``, ``read_noise``, ``output_noise``, ``ir_drop``; or a whole ``config`` (``AnalogConfig``).
+    ``batch_size`` bounds memory.
     """
 
     def __init__(

@@ -45,7 +45,7 @@ from cimc.ir.dialects.cim import (
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import InterpreterError, bind_inputs, main_function
 from cimc.runtime import kernels
-from cimc.runtime.analog import AnalogConfig, program_group, read_sigmas
+from cimc.runtime.analog import AnalogConfig, program_group, relative_conductance
 
 #: Bytes of column currents one GEMM may produce at a time (the rest of a batch waits its turn).
 CURRENTS_BYTES = 32 << 20
@@ -407,9 +407,8 @@ class Simulator:
         weights = np.ascontiguousarray((plane_weight * sign * slice_shift).reshape(planes, signs * slices))
         zero_point = chain.planes.attr("zero_point")
         counts = signed_phases(chain.planes.attr("input_bits"), dac_bits, zero_point) if zero_point else (planes,)
-        sigma_cell, sigma_column = (
-            read_sigmas(self.config.device, cell_bits, dac_bits) if self.config.read_noise else (0.0, 0.0)
-        )
+        sigma_cell, sigma_column = self.config.read_sigmas(cell_bits, dac_bits)
+        scaled = sigma_cell > 0 and self.config.device.read_noise_scaling == "conductance"
         step = float(1 << chain.adc.dropped_bits)
         top = float((1 << chain.adc.attr("bits")) - 1)
         key = kernels.stream_key(self.config.seed, chain.group)
@@ -426,6 +425,7 @@ class Simulator:
         for replica in range(replicas):
             rows_of = index if replicas == 1 else index[replica_of == replica]
             g = arrays.conductance[replica].astype(dtype, copy=False)
+            g_ratio = relative_conductance(g, cell_bits, self.config.device) if scaled else None
             for begin in range(0, len(rows_of), chunk):
                 sel = rows_of[begin : begin + chunk]
                 xs = x[sel].astype(np.int64) if replicas > 1 else x[begin : begin + chunk].astype(np.int64)
@@ -434,7 +434,12 @@ class Simulator:
                     [(phase >> (p * dac_bits)) & mask for phase, n in zip(phases, counts) for p in range(n)]
                 ).astype(dtype)
                 currents = np.matmul(stacked, g)
-                active = np.einsum("ij,ij->i", stacked, stacked).astype(np.float32)  # for the noise alone
+                squares = stacked * stacked
+                active = (
+                    (squares @ g_ratio).astype(np.float32)
+                    if g_ratio is not None
+                    else squares.sum(axis=1)[:, None].astype(np.float32)  # the noise alone: float32 is enough
+                )
                 part = np.zeros((len(sel), columns), dtype=np.int64)
                 part_saturated = np.zeros(len(sel), dtype=np.int64)
                 kernels.read_out(

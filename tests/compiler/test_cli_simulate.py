@@ -5,6 +5,7 @@ bad input ends in one ``cimc: error:`` line."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from cimc.compiler.cli import main
 from cimc.compiler.pipeline import PipelineOptions, compile_binary
+from cimc.compiler.simulate_cli import NOISE_SWITCHES, add_simulation_flags, session_for
 from cimc.ir import run_module
 from cimc.runtime.binary import load_binary
 
@@ -239,3 +241,20 @@ def test_demo_bad_drift_time_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys
     monkeypatch.chdir(ROOT)
     line = _error_line(capsys, ["demo", "--drift-time", "soon"])
     assert line.endswith("duration 'soon' is not a number of seconds or a number with s, m, h, d, w or y")
+
+
+@pytest.mark.parametrize("flag", sorted(NOISE_SWITCHES))
+def test_each_no_flag_switches_its_term_off(cnn: Path, flag: str, capsys) -> None:
+    """``cimc eval --no-...``: the session's config has exactly that switch off (every other on), the JSON settings
+    list it, and an ``.onnx`` run refuses it as a chip flag."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=0)
+    add_simulation_flags(parser)
+    config = session_for(cnn, parser.parse_args(["--device", "pcm", flag])).config
+    name = NOISE_SWITCHES[flag][0]
+    assert getattr(config, name) is False
+    assert all(getattr(config, other) for other, _ in NOISE_SWITCHES.values() if other != name)
+    result = _json(capsys, ["eval", str(cnn), "--data", str(TEST), "--limit", "20", "--device", "pcm", flag, "--json"])
+    assert result["settings"]["off"] == [flag]
+    line = _error_line(capsys, ["run", str(MODELS / "digits_cnn.onnx"), "--input", str(TEST), flag])
+    assert "compile the model first" in line

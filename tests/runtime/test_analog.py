@@ -1,7 +1,10 @@
 """Static analog effects of programmed arrays, each against its closed form: levels and their step, the spread of
 programmed conductances with and without program-and-verify, the drift exponent recovered from two reads, global
 drift compensation, stuck cell counts, IR drop on a uniform array; the ideal configuration is exact and every
-result is a function of the seed."""
+result is a function of the seed.
+
+The ``pcm`` preset is checked against aihwkit 1.2's ``PCMLikeNoiseModel`` formulas (src/aihwkit/inference/noise/
+pcm.py) re-implemented here in numpy (``_aihwkit_*``), sharing no code with the simulator."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from cimc.runtime.analog import (
     compensation_gain,
     drift,
     drift_exponents,
+    drift_readout,
     flicker_noise,
     ir_drop_attenuation,
     level_step_us,
@@ -29,7 +33,28 @@ from cimc.runtime.analog import (
 )
 from cimc.runtime.devices import DEVICES, PCM, RRAM, SRAM, Device
 
-_PCM_DELTA = (25.0 - 0.25) / 3  # 2-bit PCM cells: g_min = 25 / 100
+_PCM_DELTA = 25.0 / 3  # 2-bit PCM cells: g_min = 0 (aihwkit's SinglePairConductanceConverter)
+#: every effect's switch, as AnalogConfig names it
+_SWITCHES = ("programming_noise", "drift", "drift_spread", "flicker_noise", "read_noise", "output_noise", "ir_drop")
+
+
+def _aihwkit_prog_sigma(g: np.ndarray) -> np.ndarray:
+    """pcm.py lines 108-114 at g_max 25 uS: sum_i c_i (g / g_max)^i, c = [0.26348, 1.9650, -1.1731]."""
+    x = g / 25.0
+    return 0.26348 + 1.9650 * x - 1.1731 * x**2
+
+
+def _aihwkit_nu_mu_sigma(g: float) -> tuple[float, float]:
+    """pcm.py lines 123-127: mu and sigma of the drift exponent at target g (uS)."""
+    log_g = math.log(max(abs(g / 25.0), 1e-7))
+    return min(max(-0.0155 * log_g + 0.0244, 0.049), 0.1), min(max(-0.0125 * log_g - 0.0059, 0.008), 0.045)
+
+
+def _aihwkit_flicker_sigma(g_prog: float, t_inference: float) -> float:
+    """pcm.py lines 148-151: the relative sigma of the accumulated 1/f noise at t = t_inference + t0."""
+    q_s = min(0.0088 / max((abs(g_prog) / 25.0) ** 0.65, 1e-3), 0.2)
+    t = t_inference + 20.0
+    return q_s * math.sqrt(math.log((t + 250e-9) / (2 * 250e-9)))
 
 
 def _only(device: Device = PCM, **effects: Any) -> AnalogConfig:
@@ -49,8 +74,10 @@ def _std_tolerance(sigma: float, n: int) -> float:
 def test_levels_are_evenly_spaced_from_g_min_to_g_max() -> None:
     assert level_step_us(2, PCM) == pytest.approx(_PCM_DELTA, rel=1e-15)
     g = cell_conductance(np.arange(4), 2, PCM)
-    np.testing.assert_allclose(g, [0.25, 0.25 + _PCM_DELTA, 0.25 + 2 * _PCM_DELTA, 25.0], rtol=1e-15)
+    np.testing.assert_allclose(g, [0.0, _PCM_DELTA, 2 * _PCM_DELTA, 25.0], rtol=1e-15)
     assert g.dtype == np.float64
+    rram = cell_conductance(np.arange(16), 4, RRAM)  # g_min 4 uS: 16 levels from 4 to 40 uS
+    np.testing.assert_allclose(rram, 4.0 + np.arange(16) * 36.0 / 15, rtol=1e-15)
 
 
 def test_a_device_with_too_few_levels_is_refused() -> None:
@@ -63,12 +90,23 @@ def test_a_device_with_too_few_levels_is_refused() -> None:
 
 
 def test_read_sigmas_are_in_level_units() -> None:
-    cell, column = read_sigmas(PCM, 2)
+    rasch = DEVICES["pcm-rasch2023"]
+    cell, column = read_sigmas(rasch, 2)
     assert cell == pytest.approx(0.0175 * 25 / _PCM_DELTA) and column == pytest.approx(0.04 * 25 / _PCM_DELTA)
     # with 8-bit DACs the unit is one level at 1/255 of the full read voltage: the per-cell sigma (per DAC step of
-    # its input) stays, the summation noise (a current at full voltage) is 255 units
-    cell8, column8 = read_sigmas(PCM, 2, dac_bits=8)
+    # its input) stays, the output noise (a current at full voltage) is 255 units
+    cell8, column8 = read_sigmas(rasch, 2, dac_bits=8)
     assert cell8 == cell and column8 == pytest.approx(255 * column)
+
+
+def test_pcm_has_aihwkits_output_noise_and_no_per_read_cell_noise() -> None:
+    """aihwkit IOParameters: out_noise 0.06 of a weight at g_max under a full input, w_noise 0."""
+    assert read_sigmas(PCM, 2) == (0.0, pytest.approx(0.06 * 25 / _PCM_DELTA))
+    config = AnalogConfig(device=PCM)
+    assert config.read_sigmas(2, 4) == (0.0, pytest.approx(0.06 * 25 / _PCM_DELTA * 15))
+    assert dataclasses.replace(config, output_noise=False).read_sigmas(2, 4) == (0.0, 0.0)
+    rasch = dataclasses.replace(config, device=DEVICES["pcm-rasch2023"])
+    assert dataclasses.replace(rasch, read_noise=False).read_sigmas(2) == (0.0, pytest.approx(1.0 / _PCM_DELTA))
 
 
 @pytest.mark.parametrize("name", sorted(DEVICES))
@@ -85,16 +123,20 @@ def test_ideal_config_holds_the_levels_exactly(name: str) -> None:
     assert (group.stuck_on, group.stuck_off, group.gain) == (0, 0, 1.0)
 
 
-def test_programming_spread_per_level_is_the_devices_sigma() -> None:
-    """Levels 1-3 of 2-bit PCM (far from the floor at 0 S): the sample spread of each level's cells in level units
-    is sigma(g) / delta, sigma from aihwkit's polynomial."""
-    levels = np.repeat(np.arange(1, 4, dtype=np.uint8), 40_000).reshape(1, 1, 3, 40_000)
-    group = program_group(levels, 2, _only(programming=True), np.random.default_rng(1))
+def test_programming_spread_per_level_is_aihwkits_polynomial() -> None:
+    """Levels 1-3 of 2-bit PCM (far from the clamp at 0 S): the sample spread of each level's cells in level units
+    is aihwkit's sigma(g) / delta; level 0 (0 uS) reads max(0, sigma(0) z): mean sigma(0) / sqrt(2 pi)."""
+    levels = np.repeat(np.arange(0, 4, dtype=np.uint8), 40_000).reshape(1, 1, 4, 40_000)
+    group = program_group(levels, 2, _only(programming_noise=True), np.random.default_rng(1))
     for level in range(1, 4):
-        cells = group.conductance[0, 0, level - 1] - level
-        sigma = float(programming_sigma_us(np.array([0.25 + level * _PCM_DELTA]), PCM, 0)[0]) / _PCM_DELTA
+        cells = group.conductance[0, 0, level] - level
+        sigma = float(_aihwkit_prog_sigma(np.array(level * _PCM_DELTA))) / _PCM_DELTA
         assert abs(cells.mean()) < 5 * sigma / math.sqrt(cells.size)
         assert abs(cells.std() - sigma) < _std_tolerance(sigma, cells.size)
+    zero = group.conductance[0, 0, 0].astype(np.float64)
+    sigma0 = 0.26348 / _PCM_DELTA
+    assert abs(zero.mean() - sigma0 / math.sqrt(2 * math.pi)) < 5 * sigma0 / math.sqrt(zero.size)
+    assert (zero == 0).mean() == pytest.approx(0.5, abs=0.01)
 
 
 def test_each_verify_iteration_cuts_the_error_by_the_verify_factor() -> None:
@@ -110,6 +152,20 @@ def test_each_verify_iteration_cuts_the_error_by_the_verify_factor() -> None:
 def test_programmed_conductance_is_never_negative() -> None:
     g = program(np.zeros(10_000), PCM, 0, np.random.default_rng(0))
     assert g.min() == 0.0 and (g > 0).mean() == pytest.approx(0.5, abs=0.03)
+
+
+@pytest.mark.parametrize("g_ratio", [0.0, 1e-3, 0.01, 0.1, 0.3, 1.0])
+def test_pcm_drift_exponents_follow_aihwkits_distribution(g_ratio: float) -> None:
+    """At several target conductances (the floor of 1e-7, both clips and between): the sample mean and spread of
+    nu are those of aihwkit's |mu + sigma z|; without spread every cell takes mu."""
+    g = np.full(200_000, 25.0 * g_ratio)
+    nu = drift_exponents(g, PCM, np.random.default_rng(21))
+    mu, sigma = _aihwkit_nu_mu_sigma(25.0 * g_ratio)
+    mean, spread = _folded_normal(mu, sigma)
+    assert abs(nu.mean() - mean) < 5 * spread / math.sqrt(nu.size)
+    assert abs(nu.std() - spread) < _std_tolerance(spread, nu.size)
+    assert nu.min() >= 0
+    np.testing.assert_allclose(drift_exponents(g, PCM, np.random.default_rng(0), spread=False), mu, rtol=1e-12)
 
 
 def _folded_normal(mean: float, std: float) -> tuple[float, float]:
@@ -132,9 +188,13 @@ def test_drift_exponent_is_recovered_from_two_reads(level: int, mean: float, std
     conductance is -nu, and its average is the folded normal mean of aihwkit's |mu + sigma z|."""
     levels = np.full((1, 1, 100, 1000), level, np.uint8)
     times = (3600.0, 86400.0)
+    device = dataclasses.replace(PCM, g_min_us=0.25)  # level 0 at g_max / 100, so that it has something to drift
+    delta = (25.0 - 0.25) / 3
     reads = [
-        program_group(levels, 2, _only(drift_time_s=t), np.random.default_rng(5)).conductance.astype(np.float64)
-        * _PCM_DELTA
+        program_group(
+            levels, 2, _only(device, drift=True, drift_spread=True, drift_time_s=t), np.random.default_rng(5)
+        ).conductance.astype(np.float64)
+        * delta
         + 0.25
         for t in times
     ]
@@ -163,36 +223,86 @@ def test_constant_drift_exponents_are_normal() -> None:
 
 @pytest.mark.parametrize("nu_std", [0.0, 0.02])
 def test_compensation_restores_the_mean_of_a_drifted_group(nu_std: float) -> None:
-    """Drift exponents ~ N(0.06, nu_std), read 1 day after t0: without compensation the mean level is the closed form
-    mean((g c - g_min) / delta) (c = ((t + t0) / t0)^-0.06 when nu_std = 0); with it the mean is the levels' mean."""
-    device = dataclasses.replace(PCM, drift="constant", drift_nu_mean=0.06, drift_nu_std=nu_std)
+    """Drift exponents ~ N(0.06, nu_std), read 1 day after t0, no read noise: the arrays hold the drifted levels
+    (closed form (g c - g_min) / delta, c = ((t + t0) / t0)^-0.06, when nu_std = 0), and the gain from the two
+    read-outs times their mean is the levels' mean (every weight shrinks by c, so mean |y| shrinks by c)."""
+    device = dataclasses.replace(PCM, drift="constant", drift_nu_mean=0.06, drift_nu_std=nu_std, g_min_us=0.25)
+    delta = (25.0 - 0.25) / 3
     levels = _levels((2, 2, 64, 64))
-    drifted = program_group(levels, 2, _only(device, drift_time_s=86400.0), np.random.default_rng(4))
-    compensated = program_group(
-        levels, 2, _only(device, drift_time_s=86400.0, drift_compensation=True), np.random.default_rng(4)
-    )
+    config = _only(device, drift=True, drift_spread=True, drift_time_s=86400.0)
+    drifted = program_group(levels, 2, config, np.random.default_rng(4))
+    with_gain = dataclasses.replace(config, drift_compensation=True)
+    compensated = program_group(levels, 2, with_gain, np.random.default_rng(4))
     if nu_std == 0.0:
-        g = 0.25 + levels * _PCM_DELTA
-        expected = ((g * (86420.0 / 20.0) ** -0.06 - 0.25) / _PCM_DELTA).mean()
-        assert drifted.conductance.mean() == pytest.approx(expected, rel=1e-6)
-    assert drifted.conductance.mean() < 0.7 * levels.mean()
-    assert compensated.conductance.mean() == pytest.approx(levels.mean(), rel=1e-6)
-    assert compensated.gain == pytest.approx(levels.mean() / drifted.conductance.mean(), rel=1e-6)
+        g = 0.25 + levels * delta
+        expected = (g * (86420.0 / 20.0) ** -0.06 - 0.25) / delta
+        np.testing.assert_allclose(drifted.conductance, expected, rtol=1e-5)
+        assert compensated.gain == pytest.approx((86420.0 / 20.0) ** 0.06 * 0.25 / 0.25, rel=0.05)
+    assert drifted.gain == 1.0 and drifted.conductance.mean() < 0.7 * levels.mean()
+    np.testing.assert_allclose(compensated.conductance, compensated.gain * drifted.conductance, rtol=1e-6)
+    assert compensated.conductance.mean() == pytest.approx(levels.mean(), rel=0.05)
 
 
-def test_compensation_gain_closed_form() -> None:
-    assert compensation_gain(np.array([3.0, 5.0]), np.array([2.0, 3.0]), 1.0) == pytest.approx(6.0 / 3.0)
-    assert compensation_gain(np.ones(4), np.ones(4), 1.0) == 1.0  # nothing above g_min to measure
+def _numpy_readout(g_us: np.ndarray, cell_bits: int, g_min: float, delta: float, z: np.ndarray, sigma: float) -> float:
+    """aihwkit 1.2 GlobalDriftCompensation.readout (drift.py line 30) of forward(eye(rows)) on a group ``[signs,
+    slices, rows, cols]``: each array's reading (g - g_min) / delta + sigma z, the slices weighted 2^(k cell_bits),
+    the signs subtracted, then mean |y|, floored at 1e-4 of a full-scale weight."""
+    signs, slices = g_us.shape[:2]
+    readings = (g_us - g_min) / delta + sigma * z
+    weights = np.array([1.0, -1.0][:signs])[:, None] * 2.0 ** (cell_bits * np.arange(slices))[None, :]
+    y = np.einsum("sk,skrc->rc", weights, readings)
+    return max(float(np.abs(y).mean()), 1e-4 * (2**cell_bits - 1) * weights[0].sum())
 
 
-def test_pcm_flicker_noise_spread() -> None:
-    """aihwkit's accumulated 1/f noise at 1 hour: relative sigma Q_s sqrt(ln((t + t_read) / (2 t_read))), Q_s =
-    0.0088 / (g / g_max)^0.65 below its cap of 0.2."""
-    g = np.full(100_000, 12.5)
-    noisy = flicker_noise(g, g, 3600.0, PCM, np.random.default_rng(6))
-    sigma = 0.0088 / 0.5**0.65 * math.sqrt(math.log((3620.0 + 250e-9) / 500e-9))
-    relative = noisy / g - 1
-    assert abs(relative.std() - sigma) < _std_tolerance(sigma, g.size)
+def test_compensation_gain_is_the_ratio_of_two_noisy_readouts() -> None:
+    """A small pair of 2-bit PCM arrays, conductances at t0 and later (halved): the gain is the numpy read-out at
+    t0 over the one now, each with output noise 0.06 g_max / delta on every output of every array read, the draws
+    taken array by array, the reference first."""
+    rng = np.random.default_rng(30)
+    shape = (2, 2, 5, 3)
+    g_ref = rng.random(shape) * 25.0
+    g_now = g_ref * 0.5
+    config = AnalogConfig(device=PCM)
+    gain = compensation_gain(g_ref, g_now, 2, config, np.random.default_rng(31))
+    draws = np.random.default_rng(31).standard_normal((2, *shape))
+    sigma = 0.06 * 25.0 / _PCM_DELTA
+    expected = _numpy_readout(g_ref, 2, 0.0, _PCM_DELTA, draws[0], sigma) / _numpy_readout(
+        g_now, 2, 0.0, _PCM_DELTA, draws[1], sigma
+    )
+    assert gain == pytest.approx(expected, rel=1e-12)
+    quiet = dataclasses.replace(config, output_noise=False)
+    assert compensation_gain(g_ref, g_now, 2, quiet, np.random.default_rng(0)) == pytest.approx(2.0, rel=1e-12)
+    assert compensation_gain(g_ref, g_ref, 2, quiet, np.random.default_rng(0)) == 1.0
+    # nothing to read: the statistic's floor (aihwkit clamps at 1e-4), not a division by zero
+    zeros = np.zeros(shape)
+    assert drift_readout(zeros, 2, quiet, np.random.default_rng(0)) == pytest.approx(1e-4 * 3 * 5)
+
+
+def test_compensation_does_not_move_the_other_draws() -> None:
+    """The read-outs are drawn last: the arrays (but for the gain) and ADC offsets are the same with compensation on
+    or off."""
+    levels = _levels((2, 2, 32, 48))
+    config = AnalogConfig(device=PCM, drift_time_s=3600.0, adc_offset_lsb=0.3)
+    on = program_group(levels, 2, config, np.random.default_rng(2))
+    off = program_group(levels, 2, dataclasses.replace(config, drift_compensation=False), np.random.default_rng(2))
+    np.testing.assert_allclose(on.conductance, on.gain * off.conductance, rtol=1e-6)
+    assert np.array_equal(on.adc_offsets, off.adc_offsets)
+    assert off.gain == 1.0 and on.gain > 1.0
+
+
+@pytest.mark.parametrize(("g_us", "t_s"), [(12.5, 3600.0), (25.0, 0.0), (2.0, 86400.0), (0.5, 3.15576e7)])
+def test_pcm_flicker_noise_spread(g_us: float, t_s: float) -> None:
+    """aihwkit's accumulated 1/f noise: relative sigma Q_s sqrt(ln((t + t_read) / (2 t_read))), Q_s = 0.0088 /
+    (g / g_max)^0.65 (capped at 0.2: 0.5 uS is past the cap), at t0 too; through program_group with only it on."""
+    g = np.full(100_000, g_us)
+    sigma = _aihwkit_flicker_sigma(g_us, t_s)
+    relative = flicker_noise(g, g, t_s, PCM, np.random.default_rng(6)) / g - 1
+    if g_us > 1:  # far from the clamp at 0
+        assert abs(relative.std() - sigma) < _std_tolerance(sigma, g.size)
+    level = np.full((1, 1, 1, 100_000), 3, np.uint8)
+    config = _only(flicker_noise=True, drift_time_s=t_s)
+    group = program_group(level, 2, config, np.random.default_rng(7)).conductance.astype(np.float64)
+    assert abs((group / 3 - 1).std() - _aihwkit_flicker_sigma(25.0, t_s)) < _std_tolerance(sigma, g.size)
     rng = np.random.default_rng(6)
     assert flicker_noise(g, g, 3600.0, RRAM, rng) is g
     assert rng.random() == np.random.default_rng(6).random()  # no draw for a device without 1/f noise
@@ -255,7 +365,7 @@ def test_ir_drop_in_level_units() -> None:
     levels = np.full((1, 1, 32, 128), 3, np.uint8)
     group = program_group(levels, 2, _only(ir_drop=True), np.random.default_rng(0), array_cols=64)
     factor = np.tile(_uniform_factor(32, 64, PCM.wire_ohm * 25.0 * 1e-6), 2)
-    np.testing.assert_allclose(group.conductance[0, 0], (25.0 * factor - 0.25) / _PCM_DELTA, rtol=1e-5)
+    np.testing.assert_allclose(group.conductance[0, 0], 25.0 * factor / _PCM_DELTA, rtol=1e-5)
 
 
 def test_adc_offsets_have_the_configured_spread() -> None:
@@ -284,7 +394,7 @@ def test_same_seed_same_arrays_other_seed_other_arrays() -> None:
         program_group(levels, 2, config, np.random.default_rng(seed), array_cols=64) for seed in (1, 1, 2)
     )
     assert first.conductance.tobytes() == again.conductance.tobytes()
-    assert first.adc_offsets.tobytes() == again.adc_offsets.tobytes() and first.gain == again.gain
+    assert first.adc_offsets.tobytes() == again.adc_offsets.tobytes() and first.gain == again.gain != 1.0
     assert first.conductance.tobytes() != other.conductance.tobytes()
     assert first.adc_offsets.tobytes() != other.adc_offsets.tobytes()
 
@@ -295,3 +405,51 @@ def test_a_config_with_an_impossible_setting_is_refused() -> None:
     with pytest.raises(ValueError, match="analog config: stuck_off_rate must be a fraction, on \\+ off <= 1"):
         AnalogConfig(device=PCM, stuck_on_rate=0.6, stuck_off_rate=0.6)
     assert AnalogConfig(device=PCM).stuck_rates == (PCM.stuck_on_rate, PCM.stuck_off_rate)
+
+
+def test_pcm_has_no_other_static_term() -> None:
+    """pcm with programming error, drift and 1/f noise off (IR drop and compensation off too): every other switch
+    on, the arrays hold their exact levels: nothing else changes a conductance."""
+    levels = _levels((2, 4, 64, 100))
+    config = AnalogConfig(
+        device=PCM,
+        programming_noise=False,
+        drift=False,
+        flicker_noise=False,
+        ir_drop=False,
+        drift_compensation=False,
+        drift_time_s=86400.0,
+    )
+    group = program_group(levels, 2, config, np.random.default_rng(0))
+    assert np.array_equal(group.conductance, levels.astype(np.float32)) and group.gain == 1.0
+    assert not config.is_ideal  # the output noise is still on
+    assert dataclasses.replace(config, output_noise=False).is_ideal
+
+
+@pytest.mark.parametrize("switch", _SWITCHES)
+def test_each_switch_removes_its_term(switch: str) -> None:
+    """Every effect on (pcm-rasch2023 at 1 day, which has them all) but one: the arrays or the read sigmas differ
+    from those with all on exactly where that term acts, and equal them everywhere else."""
+    device = DEVICES["pcm-rasch2023"]
+    levels = _levels((2, 2, 32, 40))
+    on = AnalogConfig(device=device, drift_time_s=86400.0, drift_compensation=False)
+    off = dataclasses.replace(on, **{switch: False})
+    sigmas_on, sigmas_off = on.read_sigmas(2), off.read_sigmas(2)
+    if switch in ("read_noise", "output_noise"):
+        index = 0 if switch == "read_noise" else 1
+        assert sigmas_on[index] > 0 and sigmas_off[index] == 0 and sigmas_off[1 - index] == sigmas_on[1 - index]
+        return
+    assert sigmas_off == sigmas_on
+    only = program_group(levels, 2, _only(device, **{switch: True, "drift_time_s": 86400.0}), np.random.default_rng(3))
+    if switch == "drift_spread":  # the spread acts through drift: with drift on, spread off gives every cell mu
+        with_drift = _only(device, drift=True, drift_time_s=86400.0)
+        spread = program_group(levels, 2, dataclasses.replace(with_drift, drift_spread=True), np.random.default_rng(3))
+        mean = program_group(levels, 2, with_drift, np.random.default_rng(3))
+        assert not np.array_equal(spread.conductance, mean.conductance)
+        mu = np.array([_aihwkit_nu_mu_sigma(level * _PCM_DELTA)[0] for level in range(4)])
+        factor = (86420.0 / 20.0) ** -mu[levels]
+        np.testing.assert_allclose(mean.conductance, levels * factor, rtol=1e-5)
+        return
+    assert not np.array_equal(only.conductance, levels.astype(np.float32))
+    neither = program_group(levels, 2, _only(device, drift_time_s=86400.0), np.random.default_rng(3))
+    assert np.array_equal(neither.conductance, levels.astype(np.float32))

@@ -14,20 +14,34 @@ from cimc.runtime.devices import DEVICES, PCM, RRAM, device, for_chip_device
 
 
 def test_presets_are_named_and_sourced() -> None:
-    assert set(DEVICES) == {"pcm", "rram", "sram", "nor-flash", "memristor-2048"}
+    assert set(DEVICES) == {"pcm", "pcm-rasch2023", "rram", "sram", "nor-flash", "memristor-2048"}
     for name, preset in DEVICES.items():
         assert preset.name == name and device(name) is preset
         assert preset.source and preset.description
-        assert preset.g_min_us == pytest.approx(preset.g_max_us / preset.on_off_ratio)
+        assert 0 <= preset.g_min_us < preset.g_max_us
 
 
 def test_pcm_is_aihwkits_pcm_like_noise_model() -> None:
-    """aihwkit PCMLikeNoiseModel: g_max 25 uS, sigma(g) = 0.26348 + 1.9650 x - 1.1731 x^2 (x = g / g_max), t0 20 s,
-    t_read 250 ns."""
-    assert (PCM.g_max_us, PCM.drift, PCM.drift_t0_s, PCM.t_read_s) == (25.0, "pcm", 20.0, 250e-9)
+    """aihwkit 1.2 PCMLikeNoiseModel: g_max 25 uS, g_min 0 (SinglePairConductanceConverter), sigma(g) = 0.26348 +
+    1.9650 x - 1.1731 x^2 (x = g / g_max), t0 20 s, t_read 250 ns; IOParameters.out_noise 0.06 and no w_noise."""
+    assert (PCM.g_max_us, PCM.g_min_us, PCM.drift, PCM.drift_t0_s, PCM.t_read_s) == (25.0, 0.0, "pcm", 20.0, 250e-9)
+    assert (PCM.read_noise_us, PCM.output_noise_us) == (0.0, 0.06 * 25.0)
     g = np.array([0.0, 12.5, 25.0])
     expected = [0.26348, 0.26348 + 1.9650 / 2 - 1.1731 / 4, 0.26348 + 1.9650 - 1.1731]
     np.testing.assert_allclose(programming_sigma_us(g, PCM, 0), expected, rtol=1e-12)
+
+
+def test_pcm_rasch2023_adds_only_the_papers_read_and_output_noise() -> None:
+    """Rasch et al. 2023's standard setting (aihwkit StandardHWATrainingPreset): w_noise 0.0175 of type PCM_READ
+    and out_noise 0.04, on the pcm cells; every other number as pcm."""
+    rasch = device("pcm-rasch2023")
+    assert (rasch.read_noise_us, rasch.read_noise_scaling, rasch.output_noise_us) == (
+        pytest.approx(0.0175 * 25.0),
+        "conductance",
+        pytest.approx(0.04 * 25.0),
+    )
+    same = ("name", "description", "source", "read_noise_us", "read_noise_scaling", "output_noise_us")
+    assert dataclasses.replace(rasch, **{f: getattr(PCM, f) for f in same}) == PCM
 
 
 def test_rram_is_aihwkits_wan_2022_fit() -> None:
@@ -59,10 +73,12 @@ def test_chip_devices_map_to_presets_or_say_there_is_no_model() -> None:
                 for_chip_device(chip_device)
         else:
             assert for_chip_device(chip_device) is DEVICES[chip_device]
+    assert for_chip_device("pcm") is PCM  # a chip's PCM is aihwkit's; pcm-rasch2023 is asked for by name
 
 
 def test_unknown_device_names_the_presets_and_the_closest() -> None:
-    with pytest.raises(ValueError, match=r"unknown device 'pcn': did you mean 'pcm'\? presets are pcm, rram, sram"):
+    names = "presets are pcm, pcm-rasch2023, rram, sram"
+    with pytest.raises(ValueError, match=rf"unknown device 'pcn': did you mean 'pcm'\? {names}"):
         device("pcn")
     with pytest.raises(ValueError) as error:
         device("tape")
@@ -71,7 +87,15 @@ def test_unknown_device_names_the_presets_and_the_closest() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("verify_factor", 1.5), ("on_off_ratio", 1.0), ("drift", "log"), ("stuck_off_rate", 1.5), ("max_levels", 1)],
+    [
+        ("verify_factor", 1.5),
+        ("g_min_us", 25.0),
+        ("g_min_us", -1.0),
+        ("drift", "log"),
+        ("read_noise_scaling", "linear"),
+        ("stuck_off_rate", 1.5),
+        ("max_levels", 1),
+    ],
 )
 def test_a_device_with_an_impossible_number_is_refused(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=rf"device 'pcm': {field} must be"):

@@ -176,20 +176,22 @@ def test_noise_depends_on_the_seed_not_on_the_batching(cnn: CompiledModel) -> No
 
 
 def test_pcm_after_an_hour_with_compensation_keeps_accuracy(cnn: CompiledModel) -> None:
-    """The issue's bar: 8-bit digits CNN, PCM preset, t = 1 hour, drift compensation: at most 2 points lost."""
+    """8-bit digits CNN, PCM preset (aihwkit's PCMLikeNoiseModel and out_noise 0.06), t = 1 hour, drift compensation
+    from noisy read-outs: at most 3 points lost (issue 11 moved the bar from 2: aihwkit's output noise is 0.06, not
+    0.04, and its read-out compensation carries that noise into the gain)."""
     x, y = TEST["x"], TEST["y"]
     reference = float((np.argmax(run_module(cnn.module, [x])["logits"], 1) == y).mean())
     accuracies = []
     for seed in range(3):
         config = AnalogConfig(device=device("pcm"), drift_time_s=3600.0, seed=seed)
         accuracies.append(float((np.argmax(Simulator(cnn.module, config).run([x])["logits"], 1) == y).mean()))
-    assert reference - np.mean(accuracies) <= 0.02, accuracies
+    assert reference - np.mean(accuracies) <= 0.03, accuracies
 
 
 def _read(currents: np.ndarray, **kw: object) -> np.ndarray:
     """``kernels.read_out`` on one plane, one array, with unit shift-add weight: the ADC's codes times its step."""
     args = {
-        "active": np.zeros(len(currents), np.float32),
+        "active": np.zeros((len(currents), 1), np.float32),
         "sigma_cell": 0.0,
         "sigma_column": 0.0,
         "offsets": np.zeros(currents.shape[1], np.float32),
@@ -233,13 +235,19 @@ def test_read_noise_spread_follows_its_closed_form() -> None:
     reading's variance adds the rounding's 1/12 (Sheppard's correction, exact for a smooth density)."""
     vectors = 20_000
     currents = np.full((vectors, 4), 100.25, np.float32)
-    active = np.full(vectors, 16.0, np.float32)
+    active = np.full((vectors, 1), 16.0, np.float32)
     out = _read(currents, active=active, sigma_cell=0.5, sigma_column=1.5)
     expected = 0.5**2 * 16 + 1.5**2 + 1 / 12
     samples = out.astype(np.float64).ravel()
     assert abs(samples.mean() - 100.25) < 4 * np.sqrt(expected / samples.size)
     # the sample variance's standard error is about var * sqrt(2 / n)
     assert abs(samples.var() - expected) < 4 * expected * np.sqrt(2 / samples.size)
+    # read noise that scales with conductance: one active sum per column
+    per_column = np.tile(np.array([[1.0, 4.0, 16.0, 64.0]], np.float32), (vectors, 1))
+    out = _read(currents, active=per_column, sigma_cell=0.5, sigma_column=0.0).astype(np.float64)
+    for column, active_sum in enumerate([1.0, 4.0, 16.0, 64.0]):
+        variance = 0.5**2 * active_sum + 1 / 12
+        assert abs(out[:, column].var() - variance) < 4 * variance * np.sqrt(2 / vectors)
 
 
 def test_the_gaussian_stream_is_standard_normal() -> None:
@@ -262,3 +270,43 @@ def test_programming_reports_its_stuck_cells(cnn: CompiledModel) -> None:
     assert stats.cells == cells
     for count, rate in ((stats.stuck_on, 0.01), (stats.stuck_off, 0.02)):
         assert abs(count - rate * cells) < 4 * np.sqrt(cells * rate * (1 - rate))
+
+
+def test_pcm_reads_add_only_aihwkits_output_noise(cnn: CompiledModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pcm with programming error, drift and 1/f noise off (IR drop and compensation off): every read hands the
+    kernel the exact levels, no ADC offsets, no per-cell read noise and the output noise 0.06 g_max in its units
+    (delta = g_max / (2^cell_bits - 1), times 2^dac_bits - 1): the only variance left is the output noise's, whose
+    spread through the kernel test_read_noise_spread_follows_its_closed_form checks."""
+    seen: list[tuple[float, float, bool]] = []
+    read_out = kernels.read_out
+
+    def spy(
+        currents: np.ndarray,
+        active: np.ndarray,
+        sigma_cell: float,
+        sigma_column: float,
+        offsets: np.ndarray,
+        *rest: object,
+    ) -> None:
+        seen.append((sigma_cell, sigma_column, bool(offsets.any())))
+        read_out(currents, active, sigma_cell, sigma_column, offsets, *rest)
+
+    monkeypatch.setattr(kernels, "read_out", spy)
+    config = AnalogConfig(
+        device=device("pcm"),
+        programming_noise=False,
+        drift=False,
+        flicker_noise=False,
+        ir_drop=False,
+        drift_compensation=False,
+        drift_time_s=3600.0,
+    )
+    sim = Simulator(cnn.module, config)
+    chip = load_chip("default")
+    for arrays in sim._arrays.values():
+        for g in arrays.conductance:
+            assert np.array_equal(g, np.rint(g))  # exact integer levels
+    sim.run([TEST["x"][:4]])
+    dac = (1 << chip.tile.dac_bits) - 1
+    expected = 0.06 * 25.0 / (25.0 / ((1 << chip.tile.cell_bits) - 1)) * dac
+    assert seen and all(cell == 0.0 and column == pytest.approx(expected) and not off for cell, column, off in seen)
