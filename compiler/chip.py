@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 from cimc.ir.attributes import Attribute, DenseArrayAttr, DictAttr, FloatAttr, IntAttr, StringAttr
 from cimc.ir.dialects.cim import CHIP_ATTRIBUTE, SIGN_ENCODINGS
 from cimc.ir.types import ElementType
+from cimc.passes.lower_to_cim import WEIGHT_SCALINGS
+from cimc.runtime.periphery import RangeManagement
 
 if TYPE_CHECKING:
     from cimc.compiler.pipeline import CrossbarOptions
@@ -121,6 +123,9 @@ class TileSpec:
     conversion, in cycles of the chip's clock (``Network.clock_hz``; ``cimc.runtime.timing`` counts with them);
     ``sign_encoding`` is how signed weights sit in cells of non-negative conductance (``differential``: a positive
     and a negative array per slice; ``offset``: one array of offset codes), as in ``cimc.ir.dialects.cim``.
+    ``weight_scaling`` is the range float weights are quantized over: each output ``column``'s own largest weight,
+    or the whole layer's (``tensor``, as aihwkit maps a tile's largest weight to ``g_max``). ``ir_drop`` false
+    makes the arrays' wires ideal (aihwkit's default ``IOParameters.ir_drop = 0``).
     """
 
     arrays: int = field(metadata=_POSITIVE)
@@ -136,6 +141,8 @@ class TileSpec:
     buffer_bytes: int = field(metadata=_POSITIVE)
     digital_ops_per_cycle: int = field(metadata=_POSITIVE)
     sign_encoding: str = field(default="differential", metadata=_rule(choices=SIGN_ENCODINGS))
+    weight_scaling: str = field(default="column", metadata=_rule(choices=WEIGHT_SCALINGS))
+    ir_drop: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,14 +209,15 @@ class OpAmp:
 #: The tables of a chip description, in the order they are written.
 SECTIONS: dict[str, type] = {"mesh": Mesh, "tile": TileSpec, "network": Network, "energy": Energy}
 #: Tables a chip may leave out (None on the ``Chip``), written after ``SECTIONS`` when present.
-OPTIONAL_SECTIONS: dict[str, type] = {"opamp": OpAmp}
+OPTIONAL_SECTIONS: dict[str, type] = {"opamp": OpAmp, "periphery": RangeManagement}
 _TOP_LEVEL = ("name", "description", "faulty_tiles")
 
 
 @dataclass(frozen=True)
 class Chip:
     """A chip: its tile grid, what every tile holds, its network, its energy per event, its faulty tiles
-    (``(row, col)``, sorted), which placement never uses, and, on a closed-loop chip, its feedback op-amps (None
+    (``(row, col)``, sorted), which placement never uses, on a closed-loop chip its feedback op-amps, and on a chip
+    whose converters follow each read (aihwkit's forward) their ``[periphery]`` (``RangeManagement``; each None
     elsewhere)."""
 
     name: str
@@ -220,6 +228,7 @@ class Chip:
     energy: Energy
     faulty_tiles: tuple[tuple[int, int], ...] = ()
     opamp: OpAmp | None = None
+    periphery: RangeManagement | None = None
 
     @property
     def tiles(self) -> int:
@@ -248,17 +257,19 @@ class Chip:
 
         The chip's ADC is what the compiled arithmetic reads with: where it is narrower than an exact read of its
         array (ISAAC, HERMES, Mythic), its full scale is calibrated on the calibration inputs (``adc_range``);
-        ``adc_bits=0`` asks for the exact ADC instead, the integer reference.
+        ``adc_bits=0`` asks for the exact ADC instead, the integer reference. A chip with a ``[periphery]`` sets its
+        converters' ranges per read, in the simulator: its compiled reads are exact.
         """
         from cimc.compiler.pipeline import CrossbarOptions  # pipeline imports this module
 
         options = CrossbarOptions(
             cell_bits=self.tile.cell_bits,
             dac_bits=self.tile.dac_bits,
-            adc_bits=self.tile.adc_bits,
+            adc_bits=0 if self.periphery is not None else self.tile.adc_bits,
             sign_encoding=self.tile.sign_encoding,
             array_rows=self.tile.array_rows,
             array_cols=self.tile.array_cols,
+            weight_scaling=self.tile.weight_scaling,
         )
         return dataclasses.replace(options, **overrides)
 
@@ -290,6 +301,11 @@ class Chip:
             if section in data:
                 sections[section] = _section(cls, data, section, where)
         faulty = _faulty_tiles(data.get("faulty_tiles", []), sections["mesh"], where)
+        if "periphery" in sections and sections["tile"].sign_encoding != "differential":
+            raise ChipError(
+                f"{where}: [periphery] reads a conductance pair's difference in one output: it needs "
+                f"[tile] sign_encoding = \"differential\", got '{sections['tile'].sign_encoding}'"
+            )
         return Chip(name, description, faulty_tiles=faulty, **sections)
 
     def to_toml(self) -> str:
@@ -415,7 +431,9 @@ def _section(cls: type, data: dict[str, Any], section: str, where: str) -> Any:
     values = {}
     for spec in specs:
         required = spec.default is dataclasses.MISSING
-        value = _value(table, spec.name, str(spec.type), spec.metadata.get("rule", _Rule()), where, section, required)
+        rule = spec.metadata.get("rule", _Rule())  # a dict of _Rule's fields where the dataclass is the runtime's
+        rule = _Rule(**rule) if isinstance(rule, dict) else rule
+        value = _value(table, spec.name, str(spec.type), rule, where, section, required)
         if value is not None:
             values[spec.name] = value
     return cls(**values)

@@ -41,7 +41,9 @@ from cimc.ir.parser import ParseError
 from cimc.ir.pass_manager import PassTiming, PipelineError
 from cimc.ir.printer import print_module
 from cimc.ir.verifier import verify
+from cimc.passes.lower_to_cim import WEIGHT_SCALINGS
 from cimc.runtime.binary import BinaryFormatError
+from cimc.runtime.periphery import RangeManagement
 
 #: Errors that mean bad input, reported in one line; anything else is an internal error.
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -124,6 +126,12 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
         choices=list(ADC_RANGES),
         help="the full scale of an ADC narrower than an exact read: calibrated on the --calib inputs' column currents "
         "(max, or with --calib-method percentile a percentile), the default; or full, the worst-case column sum",
+    )
+    group.add_argument(
+        "--weight-scaling",
+        choices=list(WEIGHT_SCALINGS),
+        help="quantize float weights over each output column's largest weight or the whole layer's (tensor, as "
+        "aihwkit maps a tile's largest weight to g_max) (default: the chip's)",
     )
     group.add_argument(
         "--sign-encoding",
@@ -301,6 +309,7 @@ def _options(args: argparse.Namespace, emit: str = "graph") -> PipelineOptions:
                 "dac_bits",
                 "adc_bits",
                 "adc_range",
+                "weight_scaling",
                 "sign_encoding",
                 "input_encoding",
                 "replicate",
@@ -386,6 +395,9 @@ def _compile_binary(args: argparse.Namespace) -> int:
     )
     if report["layers"]:
         print(converters_line(options.crossbar_options(), report["layers"]))
+        periphery = options.resolved_chip().periphery
+        if periphery is not None:
+            print(periphery_line(periphery))
     _report_timing(args, timings)
     return 0
 
@@ -407,6 +419,23 @@ def converters_line(crossbar: CrossbarOptions, layers: list[dict]) -> str:
     return (
         line + f", narrower than an exact read ({_span(narrow, 'adc_exact_bits')} bits) on {len(narrow)} of "
         f"{len(layers)} layers ({shown}); full scale {scale} bits, {how}"
+    )
+
+
+def periphery_line(periphery: RangeManagement) -> str:
+    """One line on a range-managed periphery: the compiled reads are exact, and the simulator's converters act per
+    read as the chip's ``[periphery]`` says."""
+    scaling = "scaled by their largest magnitude" if periphery.input_scaling == "abs_max" else "unscaled"
+    bound = (
+        f"read again with the input halved while saturated (at most {periphery.max_passes} reads)"
+        if periphery.bound_management == "iterative"
+        else "clipped"
+    )
+    units = " in weight units" if periphery.weight_units else ""
+    return (
+        f"periphery: each read's inputs {scaling} onto {periphery.input_levels} DAC steps per sign; outputs on "
+        f"{periphery.output_levels} ADC steps per sign over +-{periphery.output_bound:g}{units}, {bound} "
+        "(in the simulator; --ideal reads exactly)"
     )
 
 

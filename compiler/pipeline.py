@@ -56,11 +56,13 @@ class CrossbarOptions:
     ``adc_bits`` 0 means an ADC exact for its array (see ``cimc.ir.dialects.cim.exact_adc_bits``); an ADC narrower
     than that spans, by ``adc_range``, the currents measured on the calibration inputs (``calibrated``, as chips
     calibrate their ADCs' gain: ``cimc.compiler.calibration.calibrate_adc_ranges``) or the worst-case column sum
-    (``full``); ``array_budget`` 0 with ``replicate="auto"`` means twice the arrays the model needs unreplicated.
+    (``full``); ``array_budget`` 0 with ``replicate="auto"`` means twice the arrays the model needs unreplicated;
+    ``weight_scaling`` quantizes float weights per output ``column`` or over the whole ``tensor``.
     """
 
     input_bits: int = 8
     weight_bits: int = 8
+    weight_scaling: str = "column"
     cell_bits: int = 2
     dac_bits: int = 1
     adc_bits: int = 0
@@ -80,7 +82,8 @@ class CrossbarOptions:
             "quantized": (
                 f"lower-solve{{matrix-bits={self.weight_bits} cell-bits={self.cell_bits} array-rows={self.array_rows} "
                 f"array-cols={self.array_cols}}},"
-                f"lower-to-cim{{input-bits={self.input_bits} weight-bits={self.weight_bits}}}"
+                f"lower-to-cim{{input-bits={self.input_bits} weight-bits={self.weight_bits} "
+                f"weight-scaling={self.weight_scaling}}}"
             ),
             "cim": (
                 f"tile{{array-rows={self.array_rows}}},"

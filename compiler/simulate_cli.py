@@ -21,6 +21,7 @@ import numpy as np
 
 from cimc.compiler.files import InputFileError, load_inputs
 from cimc.runtime.devices import DEVICES
+from cimc.runtime.periphery import BOUND_MANAGEMENTS, INPUT_SCALINGS
 
 #: The flags that switch one analog effect off: flag -> (``InferenceSession``/``AnalogConfig`` keyword, what it
 #: removes).
@@ -63,6 +64,18 @@ def add_simulation_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--stuck-off", type=float, metavar="RATE", help="fraction of cells stuck at g_min (default 0)")
     for flag, (_, removes) in NOISE_SWITCHES.items():
         group.add_argument(flag, action="store_true", help=removes)
+    group.add_argument(
+        "--input-scaling",
+        choices=INPUT_SCALINGS,
+        help="range-managed periphery ([periphery], the aihwkit chip): scale each input vector by its largest "
+        "magnitude (abs_max) or not (default: the chip's)",
+    )
+    group.add_argument(
+        "--bound-management",
+        choices=BOUND_MANAGEMENTS,
+        help="range-managed periphery: read a saturated input again with it halved (iterative) or not "
+        "(default: the chip's)",
+    )
     group.add_argument("--batch-size", type=int, default=256, help="samples simulated at a time (default 256)")
 
 
@@ -71,6 +84,7 @@ def simulation_flags_given(args: argparse.Namespace) -> bool:
     run)."""
     stuck = args.stuck_on is not None or args.stuck_off is not None
     switched = args.no_drift_compensation or any(getattr(args, _switch_dest(flag)) for flag in NOISE_SWITCHES)
+    switched = switched or bool(args.input_scaling or args.bound_management)
     return bool(
         args.ideal or args.device or args.drift_time != "0" or args.verify_iterations or args.adc_offset or stuck
     ) or bool(switched)
@@ -82,8 +96,8 @@ def session_for(path: str | Path, args: argparse.Namespace, seed: int | None = N
 
     if args.verify_iterations < 0 or args.batch_size < 1:
         raise InputFileError("--verify-iterations must be >= 0 and --batch-size >= 1")
-    switches: dict[str, Any] = {
-        name: not getattr(args, _switch_dest(flag)) for flag, (name, _) in NOISE_SWITCHES.items()
+    switches: dict[str, Any] = {  # a switch not given keeps the default (the chip's, for IR drop)
+        name: False for flag, (name, _) in NOISE_SWITCHES.items() if getattr(args, _switch_dest(flag))
     }
     try:
         return InferenceSession(
@@ -98,6 +112,8 @@ def session_for(path: str | Path, args: argparse.Namespace, seed: int | None = N
             stuck_on_rate=args.stuck_on,
             stuck_off_rate=args.stuck_off,
             batch_size=args.batch_size,
+            input_scaling=args.input_scaling,
+            bound_management=args.bound_management,
             **switches,
         )
     except ValueError as exc:  # a device that does not fit the chip, a bad duration

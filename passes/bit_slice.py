@@ -35,7 +35,6 @@ from cimc.ir.core import UNKNOWN, BlockArgument, OpResult, Value
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import (
     SIGN_ENCODINGS,
-    AccumulateOp,
     AdcOp,
     BitPlanesOp,
     DequantizeOp,
@@ -45,6 +44,7 @@ from cimc.ir.dialects.cim import (
     ProgramOp,
     QuantizeOp,
     ShiftAddOp,
+    dequantize_of,
     exact_adc_bits,
     slices_for,
 )
@@ -80,16 +80,6 @@ def zero_point_of(codes: Value) -> int:
     if isinstance(op, QuantizeOp):
         return op.attr("zero_point")
     return 0
-
-
-def dequantize_of(value: Value) -> DequantizeOp | None:
-    """The ``cim.dequantize`` a layer's partial sums reach, directly or through its ``cim.accumulate``."""
-    for use in value.uses:
-        if isinstance(use.op, DequantizeOp):
-            return use.op
-        if isinstance(use.op, AccumulateOp):
-            return dequantize_of(use.op.result)
-    return None
 
 
 def bit_planes(codes: Value, dac_bits: int, input_bits: int, zero_point: int = 0) -> Value:

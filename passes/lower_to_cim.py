@@ -40,6 +40,9 @@ from cimc.passes.common import blob_name
 from cimc.passes.crossbar_match import MAX_BITS, Crossbar, Epilogue, InputQuantization, match_crossbar
 from cimc.passes.dce import eliminate_dead_code
 
+#: The ranges float weights are quantized over: each output column's, or the whole matrix's.
+WEIGHT_SCALINGS = ("column", "tensor")
+
 #: Discardable attributes: the activation range calibration measured (on a float layer, f64 ``[lo, hi]``), what
 #: a crossbar layer is, how many weights it holds and which following ONNX nodes its dequantization absorbed (on
 #: its ``cim.dequantize``, for reports), and why a layer stays digital (on its ``cim.digital``).
@@ -59,8 +62,14 @@ class LowerToCimPass(Pass):
     name = "lower-to-cim"
     input_bits: int = 8
     weight_bits: int = 8
+    weight_scaling: str = "column"
 
     def __post_init__(self) -> None:
+        if self.weight_scaling not in WEIGHT_SCALINGS:
+            raise PipelineError(
+                f"pass 'lower-to-cim' option 'weight-scaling' must be one of {', '.join(WEIGHT_SCALINGS)}, "
+                f"got '{self.weight_scaling}'"
+            )
         if not 1 <= self.input_bits <= MAX_BITS:
             raise PipelineError(f"pass 'lower-to-cim' option 'input-bits' must be 1..{MAX_BITS}, got {self.input_bits}")
         if not 2 <= self.weight_bits <= MAX_BITS:
@@ -92,7 +101,7 @@ class LowerToCimPass(Pass):
                 if key not in shared:
                     shared[key] = _quantize(op, match.data, quantization)
                 epilogue = Epilogue.after(match)
-                result = _lower(match, epilogue, shared[key], quantization, self.weight_bits)
+                result = _lower(match, epilogue, shared[key], quantization, self.weight_bits, self.weight_scaling)
                 (epilogue.ops[-1] if epilogue.ops else op).result.replace_all_uses_with(result)
                 for absorbed in (*reversed(epilogue.ops), op):
                     absorbed.erase()
@@ -138,12 +147,17 @@ def _quantize(op: Operation, data: Value, quantization: InputQuantization) -> Va
 
 
 def _lower(
-    match: Crossbar, epilogue: Epilogue, codes: Value, quantization: InputQuantization, weight_bits: int
+    match: Crossbar,
+    epilogue: Epilogue,
+    codes: Value,
+    quantization: InputQuantization,
+    weight_bits: int,
+    weight_scaling: str = "column",
 ) -> Value:
     """Emit the crossbar layer of ``match.op``, doing ``epilogue`` too, on its input ``codes`` right before it;
     returns its float result (the epilogue's)."""
     op = match.op
-    ints, weight_scale, bits = _integer_weights(match, weight_bits)
+    ints, weight_scale, bits = _integer_weights(match, weight_bits, weight_scaling)
     if match.convolution:
         codes = _emit(op, Im2ColOp, codes, _patches(match, quantization))
     if match.transpose_input:
@@ -229,15 +243,18 @@ def _patches(match: Crossbar, quantization: InputQuantization) -> dict[str, Attr
     return attributes
 
 
-def _integer_weights(match: Crossbar, weight_bits: int) -> tuple[np.ndarray, np.ndarray, int]:
+def _integer_weights(match: Crossbar, weight_bits: int, scaling: str = "column") -> tuple[np.ndarray, np.ndarray, int]:
     """The crossbar's integer weights ``[K, N]`` (int64), the float64 scale of each column and their signed bit
-    width: a float weight quantized symmetrically per column to ``weight_bits``, a QDQ weight's ``q - zp`` with its
-    own scales in the smallest width that holds them."""
+    width: a float weight quantized symmetrically to ``weight_bits`` over each column's largest magnitude (``scaling``
+    ``column``) or the whole matrix's (``tensor``), a QDQ weight's ``q - zp`` with its own scales in the smallest
+    width that holds them."""
     dq = match.weight_dequantize
     if dq is None:
         matrix = _matrix(match, match.constant(match.weight).astype(np.float64))
         top = (1 << (weight_bits - 1)) - 1
         largest = np.abs(matrix).max(axis=0)
+        if scaling == "tensor":
+            largest = np.full_like(largest, largest.max(initial=0.0))
         scale = np.where(largest > 0, largest / top, 1.0)
         return np.clip(np.rint(matrix / scale), -top, top).astype(np.int64), scale, weight_bits
     q, scale, *zero_point = (match.constant(v) for v in dq.operands)

@@ -2,7 +2,8 @@
 integer levels the compiler asked for.
 
 Units: conductances in microsiemens (uS). A cell of ``cell_bits`` bits has levels ``0 .. L-1`` (``L =
-2^cell_bits``) at ``g(level) = g_min + level * delta``, ``delta = (g_max - g_min) / (L - 1)``. An array is handed to
+2^cell_bits``) at ``g(level) = g_min + level * delta``, ``delta = (g_max - g_min) / T``, ``T`` the level programmed at
+``g_max``: ``L - 1``, or for the simulator's groups their largest level (``group_top_level``). An array is handed to
 the simulator in *level units*, ``(g - g_min) / delta``: the periphery cancels the nominal ``g_min`` of every row
 with a reference column, so an ideal array holds exactly its integer levels and a read is ``planes @ G``.
 
@@ -136,15 +137,16 @@ class AnalogConfig:
             and not self.ir_drop
         )
 
-    def read_sigmas(self, cell_bits: int, dac_bits: int = 1) -> tuple[float, float]:
+    def read_sigmas(self, cell_bits: int, dac_bits: int = 1, top_level: int | None = None) -> tuple[float, float]:
         """``read_sigmas`` of the device with each term that is switched off at 0."""
-        cell, output = read_sigmas(self.device, cell_bits, dac_bits)
+        cell, output = read_sigmas(self.device, cell_bits, dac_bits, top_level)
         return (cell if self.read_noise else 0.0), (output if self.output_noise else 0.0)
 
 
-def level_step_us(cell_bits: int, device: Device) -> float:
-    """``delta``, the conductance between adjacent levels of a ``cell_bits``-bit cell (uS); a ValueError when the
-    device has fewer than ``2^cell_bits`` levels."""
+def level_step_us(cell_bits: int, device: Device, top_level: int | None = None) -> float:
+    """``delta``, the conductance between adjacent levels of a ``cell_bits``-bit cell whose level ``top_level``
+    (default the cell's top, ``2^cell_bits - 1``) is programmed at ``g_max`` (uS); a ValueError when the device has
+    fewer than ``2^cell_bits`` levels."""
     levels = 2**cell_bits
     if cell_bits < 1 or levels > device.max_levels:
         most = int(math.log2(device.max_levels))
@@ -152,7 +154,15 @@ def level_step_us(cell_bits: int, device: Device) -> float:
             f"device '{device.name}' has {device.max_levels} conductance levels: {cell_bits}-bit cells need {levels}; "
             f"use cells of at most {most} bit{'s' if most != 1 else ''} or another device"
         )
-    return (device.g_max_us - device.g_min_us) / (levels - 1)
+    return (device.g_max_us - device.g_min_us) / (top_level or levels - 1)
+
+
+def group_top_level(levels: np.ndarray, cell_bits: int) -> int:
+    """The level an array group programs at ``g_max``: its largest level (at least 1, at most the cell's top).
+    A group's cells span the device's conductance range, as aihwkit maps each tile's largest weight to ``g_max``
+    (``SinglePairConductanceConverter``, src/aihwkit/inference/converter/conductance.py lines 54-65): a 7-bit
+    weight magnitude on an 8-bit cell then reaches ``g_max``, not half of it."""
+    return int(min(max(int(np.max(levels, initial=0)), 1), (1 << cell_bits) - 1))
 
 
 def cell_conductance(levels: np.ndarray, cell_bits: int, device: Device) -> np.ndarray:
@@ -160,11 +170,13 @@ def cell_conductance(levels: np.ndarray, cell_bits: int, device: Device) -> np.n
     return device.g_min_us + np.asarray(levels, dtype=np.float64) * level_step_us(cell_bits, device)
 
 
-def relative_conductance(conductance: np.ndarray, cell_bits: int, device: Device) -> np.ndarray:
+def relative_conductance(
+    conductance: np.ndarray, cell_bits: int, device: Device, top_level: int | None = None
+) -> np.ndarray:
     """``|g| / g_max`` of cells holding ``conductance`` in level units (``g = g_min + conductance * delta``), in
     ``conductance``'s float type: the factor of a read noise variance that scales with conductance."""
     x = _floating(conductance)
-    ratio = x * x.dtype.type(level_step_us(cell_bits, device) / device.g_max_us)
+    ratio = x * x.dtype.type(level_step_us(cell_bits, device, top_level) / device.g_max_us)
     ratio += x.dtype.type(device.g_min_us / device.g_max_us)
     return np.abs(ratio, out=ratio)
 
@@ -325,7 +337,9 @@ def _ir_drop_kernel(g: np.ndarray, array_cols: int, ohm_per_us: float, out: np.n
                 rise[j] -= prefix[j]
 
 
-def drift_readout(g: np.ndarray, cell_bits: int, config: AnalogConfig, rng: np.random.Generator) -> float:
+def drift_readout(
+    g: np.ndarray, cell_bits: int, config: AnalogConfig, rng: np.random.Generator, top_level: int | None = None
+) -> float:
     """aihwkit 1.2's ``GlobalDriftCompensation`` read-out of one array group holding conductances ``g[signs, slices,
     rows, cols]`` (uS): the forward pass of the one-hot vectors ``eye(rows)`` (``get_readout_tensor``,
     src/aihwkit/inference/compensation/drift.py line 38), each row alone at the full input, every output of every
@@ -338,8 +352,8 @@ def drift_readout(g: np.ndarray, cell_bits: int, config: AnalogConfig, rng: np.r
     unsigned levels: the offset is digital."""
     device = config.device
     signs, slices, rows, cols = g.shape
-    delta = level_step_us(cell_bits, device)
-    cell_sigma, output_sigma = config.read_sigmas(cell_bits)  # one DAC step = the full input at 1-bit DACs
+    delta = level_step_us(cell_bits, device, top_level)
+    cell_sigma, output_sigma = config.read_sigmas(cell_bits, 1, top_level)  # one DAC step: the full input at 1 bit
     out = np.zeros((rows, cols))
     for s in range(signs):
         for k in range(slices):
@@ -350,29 +364,34 @@ def drift_readout(g: np.ndarray, cell_bits: int, config: AnalogConfig, rng: np.r
                 variance += cell_sigma**2 * (np.abs(g[s, k]) / device.g_max_us if scaled else 1.0)
                 read += np.sqrt(variance) * rng.standard_normal(read.shape)
             out += (-1.0 if s else 1.0) * float(1 << (k * cell_bits)) * read
-    full_scale = float((1 << cell_bits) - 1) * sum(1 << (k * cell_bits) for k in range(slices))
+    full_scale = float(top_level or (1 << cell_bits) - 1) * sum(1 << (k * cell_bits) for k in range(slices))
     return max(float(np.mean(np.abs(out))), 1e-4 * full_scale)
 
 
 def compensation_gain(
-    g_reference: np.ndarray, g_now: np.ndarray, cell_bits: int, config: AnalogConfig, rng: np.random.Generator
+    g_reference: np.ndarray,
+    g_now: np.ndarray,
+    cell_bits: int,
+    config: AnalogConfig,
+    rng: np.random.Generator,
+    top_level: int | None = None,
 ) -> float:
     """Global drift compensation: the read-out of the group right after programming (``g_reference``, at ``t0``)
     over the same read-out now (``g_now``), ``drift_readout`` both, the reference drawn first; aihwkit's ``alpha =
     ref_value / current_value`` (src/aihwkit/inference/compensation/base.py line 59), which multiplies the group's
     outputs. With no read noise and unchanged conductances it is exactly 1."""
-    reference = drift_readout(g_reference, cell_bits, config, rng)
-    return reference / drift_readout(g_now, cell_bits, config, rng)
+    reference = drift_readout(g_reference, cell_bits, config, rng, top_level)
+    return reference / drift_readout(g_now, cell_bits, config, rng, top_level)
 
 
-def read_sigmas(device: Device, cell_bits: int, dac_bits: int = 1) -> tuple[float, float]:
+def read_sigmas(device: Device, cell_bits: int, dac_bits: int = 1, top_level: int | None = None) -> tuple[float, float]:
     """Read-noise sigmas in the simulator's current unit, one level read at one DAC step (``delta`` at
     ``1 / (2^dac_bits - 1)`` of the full read voltage): (per active cell and per DAC step of its input, per output
     read). A cell's read noise scales with the voltage on its row, so the caller multiplies the first by the
     input's DAC code; for a device whose read noise scales with conductance it is a cell's at ``g_max``, and the
     caller scales its variance by ``|g| / g_max``. The output noise is a current at full voltage, ``2^dac_bits - 1``
-    units per uS/delta."""
-    delta = level_step_us(cell_bits, device)
+    units per uS/delta (``delta`` with ``top_level`` at ``g_max``, ``level_step_us``)."""
+    delta = level_step_us(cell_bits, device, top_level)
     return device.read_noise_us / delta, device.output_noise_us / delta * ((1 << dac_bits) - 1)
 
 
@@ -405,6 +424,7 @@ def program_group(
     *,
     array_cols: int | None = None,
     adc_columns: int = 1,
+    top_level: int | None = None,
 ) -> ProgrammedGroup:
     """Program the levels ``[signs, slices, rows, cols]`` of one array group and return what its arrays hold at
     ``config.drift_time_s``.
@@ -417,7 +437,8 @@ def program_group(
     ``adc_columns`` columns of an array that one ADC reads (interleaved: column ``c`` on ADC ``c mod (array_cols /
     adc_columns)``, as ``cimc.runtime.timing`` counts conversions); last the drift-compensation read-outs
     (``compensation_gain``: of the programmed conductances at ``t0``, then of those at ``t``), so that switching
-    compensation leaves every other draw as it was. The level units are
+    compensation leaves every other draw as it was. Level ``top_level`` (default the cell's top) is programmed at
+    ``g_max`` (``level_step_us``; stuck-on cells hold it). The level units are
 
         conductance = gain * (g * a - g_min) / delta
 
@@ -427,7 +448,8 @@ def program_group(
     if np.ndim(levels) != 4:
         raise ValueError(f"levels must be [signs, slices, rows, cols], got shape {np.shape(levels)}")
     device = config.device
-    delta = level_step_us(cell_bits, device)
+    delta = level_step_us(cell_bits, device, top_level)
+    top = top_level or (1 << cell_bits) - 1
     # float32 throughout (half float64's memory traffic); the ideal path stays exact: levels are < 2^24
     target_levels = np.asarray(levels, dtype=np.float32)
     on_rate, off_rate = config.stuck_rates
@@ -436,7 +458,7 @@ def program_group(
     if on_rate > 0 or off_rate > 0:
         stuck = stuck_cells(target_levels.shape, on_rate, off_rate, rng)
         stuck_on, stuck_off = int(np.count_nonzero(stuck == 1)), int(np.count_nonzero(stuck == -1))
-        target_levels = np.where(stuck == 0, target_levels, np.where(stuck > 0, np.float32(2**cell_bits - 1), 0))
+        target_levels = np.where(stuck == 0, target_levels, np.where(stuck > 0, np.float32(top), 0))
     g_target = target_levels * np.float32(delta)
     g_target += np.float32(device.g_min_us)
 
@@ -472,7 +494,7 @@ def program_group(
         draws = rng.normal(0.0, config.adc_offset_lsb, (signs, slices, int(adc.max()) + 1))
         offsets = draws[..., adc].astype(np.float32)
     compensate = config.drift_compensation and device.drift != "none"  # nothing to compensate: no read-outs
-    gain = compensation_gain(g_programmed, g_read, cell_bits, config, rng) if compensate else 1.0
+    gain = compensation_gain(g_programmed, g_read, cell_bits, config, rng, top_level) if compensate else 1.0
     if gain != 1.0:
         conductance *= np.float32(gain)
     return ProgrammedGroup(

@@ -199,7 +199,7 @@ class _Events:
             if i.a >= len(groups):
                 raise TimingError(f"'{i}' reads group {i.a}, but the model has {len(groups)} groups")
             group = groups[i.a]
-            reads = i.c * i.b * group.arrays_per_copy
+            reads = round(i.c * i.b * group.arrays_per_copy * group.passes)
             self.array_reads += reads
             self.full_reads_pj += reads * chip.energy.read_pj(group.array_rows, group.array_cols)
             self.dac_conversions += reads * group.rows
@@ -208,7 +208,7 @@ class _Events:
             column_blocks = group.arrays_per_copy // (group.signs * group.slices)
             self.full_macs += i.c * group.array_rows * group.array_cols * column_blocks
         elif i.opcode == Opcode.ADC:
-            self.adc_conversions += i.c
+            self.adc_conversions += round(i.c * groups[i.a].passes) if i.a < len(groups) else i.c
         elif i.opcode == Opcode.SOLVE:
             cost = groups[i.a].solve if i.a < len(groups) else None
             if cost is None:

@@ -62,6 +62,15 @@ def gaussians(key: np.uint64, start: np.uint64, out: np.ndarray) -> None:
         out[i] = gaussian(key, start + np.uint64(i))
 
 
+@nb.njit(cache=True)
+def gaussian_rows(key: np.uint64, starts: np.ndarray, out: np.ndarray) -> None:
+    """``out[i, j] = gaussian(key, starts[i] + j)``: one row of consecutive draws per start (a read's columns)."""
+    rows, cols = out.shape
+    for i in range(rows):
+        for j in range(cols):
+            out[i, j] = gaussian(key, np.uint64(starts[i]) + np.uint64(j))
+
+
 def stream_key(*words: int) -> np.uint64:
     """A generator key from integers (seed, array group, ...): each word hashed into the previous."""
     key = np.uint64(0)

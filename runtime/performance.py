@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,11 +116,21 @@ def _link_name(link: Link) -> str:
     return f"{_name(link[0])}->{_name(link[1])}"
 
 
-def estimate(model: CompiledModel, *, pulses_per_cell: int = 1, write_pulse_s: float = 1e-7) -> Performance:
-    """The timing and energy of a loaded binary on the chip it was compiled for."""
+def estimate(
+    model: CompiledModel,
+    *,
+    pulses_per_cell: int = 1,
+    write_pulse_s: float = 1e-7,
+    read_passes: Mapping[int, float] | None = None,
+) -> Performance:
+    """The timing and energy of a loaded binary on the chip it was compiled for; ``read_passes`` gives, by group
+    index, the reads an input vector took on average where a range-managed periphery reads some again (1 elsewhere:
+    ``GroupGeometry.passes``)."""
     chip = Chip.from_dict(tomllib.loads(model.chip_text), "the binary's chip section")
     streams = Streams.decode(model.program)
     groups = group_geometry(model.module)
+    if read_passes:
+        groups = [dataclasses.replace(g, passes=read_passes.get(i, 1.0)) for i, g in enumerate(groups)]
     return Performance(
         simulate(streams, chip, groups),
         estimate_energy(streams, chip, groups, pulses_per_cell=pulses_per_cell, write_pulse_s=write_pulse_s),

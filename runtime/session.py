@@ -13,6 +13,7 @@ runs batches through ``cimc.runtime.simulator``. It needs no ONNX model and neve
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -30,6 +31,7 @@ from cimc.runtime import devices
 from cimc.runtime.analog import AnalogConfig
 from cimc.runtime.binary import CompiledModel, load_binary
 from cimc.runtime.devices import Device, for_chip_device
+from cimc.runtime.periphery import RangeManagement
 from cimc.runtime.simulator import Simulator
 
 #: Samples per batch when a session streams a large input.
@@ -71,12 +73,12 @@ def analog_config(
     flicker_noise: bool = True,
     read_noise: bool = True,
     output_noise: bool = True,
-    ir_drop: bool = True,
+    ir_drop: bool | None = None,
 ) -> AnalogConfig:
     """The analog settings for a chip: its own device unless ``device`` is one or names a preset
     (``cimc.runtime.devices``), every effect on unless ``ideal`` or switched off by name (``AnalogConfig``'s
     switches: ``programming_noise``, ``drift``, ``drift_spread``, ``flicker_noise``, ``read_noise``,
-    ``output_noise``, ``ir_drop``, ``drift_compensation``)."""
+    ``output_noise``, ``ir_drop``, ``drift_compensation``); ``ir_drop`` None follows the chip's ``tile.ir_drop``."""
     if isinstance(device, Device):
         model = device
     elif device is not None:
@@ -100,8 +102,27 @@ def analog_config(
         flicker_noise=flicker_noise,
         read_noise=read_noise,
         output_noise=output_noise,
-        ir_drop=ir_drop,
+        ir_drop=chip.tile.ir_drop if ir_drop is None else ir_drop,
     )
+
+
+def range_management(
+    chip: Chip, *, ideal: bool = False, input_scaling: str | None = None, bound_management: str | None = None
+) -> RangeManagement | None:
+    """The chip's range-managed periphery (its ``[periphery]``) with ``input_scaling``/``bound_management`` in place
+    of its own where given; None for a chip without one, and under ``ideal`` (exact reads). A ValueError when a
+    setting is given for a chip that has no such periphery."""
+    given: dict[str, Any] = {
+        k: v for k, v in (("input_scaling", input_scaling), ("bound_management", bound_management)) if v
+    }
+    if chip.periphery is None:
+        if given:
+            raise ValueError(
+                f"chip '{chip.name}' has no range-managed periphery ([periphery]): "
+                f"{', '.join(given)} cannot be set (the 'aihwkit' preset has one)"
+            )
+        return None
+    return None if ideal else dataclasses.replace(chip.periphery, **given)
 
 
 @dataclass(frozen=True)
@@ -129,8 +150,9 @@ class InferenceSession:
     ``drift_time`` (seconds or ``"1h"``, ``"1d"``, ``"1y"``), ``drift_compensation``, ``verify_iterations``
     (program-and-verify), ``adc_offset_lsb``, ``stuck_on_rate``/``stuck_off_rate`` (None: the device's), and one
     switch per noise term, each True by default: ``programming_noise``, ``drift``, ``drift_spread``,
-    ``flicker_noise``, ``read_noise``, ``output_noise``, ``ir_drop``; or a whole ``config`` (``AnalogConfig``).
-    ``batch_size`` bounds memory.
+    ``flicker_noise``, ``read_noise``, ``output_noise``, ``ir_drop`` (None: the chip's); or a whole ``config``
+    (``AnalogConfig``). On a chip with a range-managed periphery (``[periphery]``, the ``aihwkit`` preset),
+    ``input_scaling`` and ``bound_management`` replace its own (``range_management``). ``batch_size`` bounds memory.
     """
 
     def __init__(
@@ -143,11 +165,17 @@ class InferenceSession:
     ) -> None:
         self.compiled = model if isinstance(model, CompiledModel) else load_binary(model)
         self.chip = Chip.from_dict(tomllib.loads(self.compiled.chip_text), "the binary's chip section")
+        periphery = range_management(
+            self.chip,
+            ideal=settings.get("ideal", False),
+            input_scaling=settings.pop("input_scaling", None),
+            bound_management=settings.pop("bound_management", None),
+        )
         self.config = config or analog_config(self.chip, **settings)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
-        self.simulator = Simulator(self.compiled.module, self.config)
+        self.simulator = Simulator(self.compiled.module, self.config, periphery=periphery)
 
     def get_inputs(self) -> list[NodeArg]:
         func = self.simulator.func
@@ -197,11 +225,15 @@ class InferenceSession:
         return {layer: counts.fraction for layer, counts in self.simulator.adc_counts.items()}
 
     def performance(self) -> Any:
-        """Latency, throughput and energy of one inference on the chip (``cimc.runtime.performance``)."""
+        """Latency, throughput and energy of one inference on the chip (``cimc.runtime.performance``); on a
+        range-managed periphery, each group's reads count the passes its inputs took so far (bound management reads
+        a saturated input again), on average per input vector."""
         from cimc.runtime.performance import estimate
 
+        passes = {group: done / vectors for group, (done, vectors) in self.simulator.read_passes.items() if vectors}
         return estimate(
             self.compiled,
             pulses_per_cell=1 + self.config.verify_iterations,
             write_pulse_s=self.config.device.write_pulse_s,
+            read_passes=passes,
         )

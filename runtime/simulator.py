@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -40,12 +40,14 @@ from cimc.ir.dialects.cim import (
     MvmOp,
     ProgramOp,
     ShiftAddOp,
+    layer_scales,
     signed_phases,
 )
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import InterpreterError, bind_inputs, main_function
 from cimc.runtime import kernels
-from cimc.runtime.analog import AnalogConfig, program_group, relative_conductance
+from cimc.runtime.analog import AnalogConfig, group_top_level, program_group, relative_conductance
+from cimc.runtime.periphery import RangeManagement, managed_read, readout
 
 #: Bytes of column currents one GEMM may produce at a time (the rest of a batch waits its turn).
 CURRENTS_BYTES = 32 << 20
@@ -75,6 +77,12 @@ class _Arrays:
     stuck_on: int
     stuck_off: int
     min_ir_factor: float = 1.0
+    top_level: int | None = None  # the level programmed at g_max
+    # a range-managed periphery's reads: per replica the signed weights [rows, cols] (level units) and the drift
+    # compensation gain applied to the outputs; the output unit per column
+    signed: list[np.ndarray] = field(default_factory=list)
+    alpha: list[float] = field(default_factory=list)
+    unit: np.ndarray | None = None
 
 
 @dataclass
@@ -149,12 +157,24 @@ class Simulator:
     Programming happens here, once: a new seed or drift time means a new ``Simulator``. ``exact_fast_path=False``
     keeps ideal reads on the simulated path (planes, GEMM, ADC kernel), which tests compare with the fast one.
     ``adc_counts`` holds each crossbar layer's ADC conversions and saturations over every run so far, by layer name.
+    ``periphery``: the chip's range-managed converters (``cimc.runtime.periphery``), which then read every row block
+    in place of its bit planes and ADC; None reads as the compiled program says (``--ideal`` passes None).
     """
 
-    def __init__(self, module: ModuleOp, config: AnalogConfig, *, exact_fast_path: bool = True) -> None:
+    def __init__(
+        self,
+        module: ModuleOp,
+        config: AnalogConfig,
+        *,
+        exact_fast_path: bool = True,
+        periphery: RangeManagement | None = None,
+    ) -> None:
         self.module = module
         self.config = config
         self.exact_fast_path = exact_fast_path
+        self.periphery = periphery
+        #: per array group, the reads (passes) and the input vectors its range-managed reads took so far
+        self.read_passes: dict[int, list[int]] = {}
         self.func = main_function(module)
         self._chains = _chains(self.func)
         # the planes, reads and ADC readings of a chain are not materialized: those ops pass their input codes on
@@ -205,27 +225,69 @@ class Simulator:
         share its offset (the chip's ``adc_columns``, from the module's ``cim.chip``)."""
         program = chain.program
         levels = program.tensor_attr("levels")
-        rows = program.rows
-        if self.exact_fast_path and self.config.is_ideal and self._adc_exact(chain):
+        rows, cell_bits = program.rows, program.attr("cell_bits")
+        if self.exact_fast_path and self.config.is_ideal and self.periphery is None and self._adc_exact(chain):
             return _Arrays([], [], _signed_weights(chain), 0, 0)
-        conductance, offsets, stuck_on, stuck_off, min_ir_factor = [], [], 0, 0, 1.0
+        top = group_top_level(levels, cell_bits)
+        managed = self.periphery is not None
+        # a range-managed periphery compensates drift on its digitized outputs, from its own read-outs (below)
+        config = replace(self.config, drift_compensation=False) if managed else self.config
+        result = _Arrays([], [], None, 0, 0, top_level=top)
         for replica in range(program.attr("replication")):
-            rng = np.random.default_rng([self.config.seed, chain.group, replica])
-            arrays = program_group(
-                levels,
-                program.attr("cell_bits"),
-                self.config,
-                rng,
-                array_cols=program.attr("array_cols"),
-                adc_columns=self._adc_columns,
-            )
+            seed = [self.config.seed, chain.group, replica]
+            program_args = dict(array_cols=program.attr("array_cols"), adc_columns=self._adc_columns, top_level=top)
+            arrays = program_group(levels, cell_bits, config, np.random.default_rng(seed), **program_args)
             g = arrays.conductance
-            conductance.append(np.ascontiguousarray(g.transpose(2, 0, 1, 3).reshape(rows, -1), dtype=np.float32))
-            offsets.append(arrays.adc_offsets.reshape(-1).astype(np.float32))
-            stuck_on += arrays.stuck_on
-            stuck_off += arrays.stuck_off
-            min_ir_factor = min(min_ir_factor, arrays.min_ir_factor)
-        return _Arrays(conductance, offsets, None, stuck_on, stuck_off, min_ir_factor)
+            result.conductance.append(np.ascontiguousarray(g.transpose(2, 0, 1, 3).reshape(rows, -1), dtype=np.float32))
+            result.offsets.append(arrays.adc_offsets.reshape(-1).astype(np.float32))
+            result.stuck_on += arrays.stuck_on
+            result.stuck_off += arrays.stuck_off
+            result.min_ir_factor = min(result.min_ir_factor, arrays.min_ir_factor)
+            if managed:
+                result.unit = self._output_unit(chain, top)
+                result.signed.append(_signed_levels(g, cell_bits))
+                alpha = 1.0
+                if self.config.drift_compensation and self.config.device.drift != "none":
+                    # the same draws up to programming: the arrays as programmed, at t0
+                    at_t0 = replace(config, drift=False, flicker_noise=False)
+                    programmed = program_group(levels, cell_bits, at_t0, np.random.default_rng(seed), **program_args)
+                    alpha = self._readout(programmed.conductance, cell_bits, result.unit, top, [*seed, 1])
+                    alpha /= self._readout(g, cell_bits, result.unit, top, [*seed, 2])
+                result.alpha.append(alpha)
+        return result
+
+    def _output_noise(self) -> float:
+        """The device's output noise in the periphery's output unit: its sigma over ``g_max``, a fraction of one
+        full-scale cell at the full input (or, in weight units, of one unit weight, as aihwkit's ``out_noise``)."""
+        return self.config.device.output_noise_us / self.config.device.g_max_us if self.config.output_noise else 0.0
+
+    def _readout(self, conductance: np.ndarray, cell_bits: int, unit: np.ndarray, top: int, key: list[int]) -> float:
+        """The drift-compensation read-out of one replica's arrays through the range-managed converters."""
+        assert self.periphery is not None
+        return readout(
+            _signed_levels(conductance, cell_bits),
+            unit,
+            self.periphery,
+            sigma=self._output_noise(),
+            key=kernels.stream_key(*key),
+        )
+
+    def _output_unit(self, chain: _Chain, top: int) -> np.ndarray:
+        """What one level of each column is in the periphery's output unit: the layer's weight per level
+        (``cim.dequantize``'s scale over the input codes' scale) in weight units, else one full-scale cell (1 / the
+        level at ``g_max``)."""
+        columns = chain.program.columns
+        assert self.periphery is not None
+        if not self.periphery.weight_units:
+            return np.full(columns, 1.0 / top)
+        found = layer_scales(chain.shift_add.result, chain.planes.operands[0])
+        if found is None:
+            raise InterpreterError(
+                f"'{chain.adc.name}' at {chain.adc.location}: a periphery in weight units needs the layer's "
+                "cim.quantize and cim.dequantize scales, which this read chain does not reach"
+            )
+        scale, offset = found
+        return np.asarray(scale[offset : offset + columns], dtype=np.float64)
 
     def _exact_layers(self) -> dict[int, _ExactProduct]:
         """The ``cim.accumulate`` ops whose row blocks all read exactly from one codes value: each becomes one
@@ -367,6 +429,9 @@ class Simulator:
         start = chain.mvm.attr("row_offset")
         lead = codes.shape[:-1]
         x = codes[..., start : start + rows].reshape(-1, rows)
+        vectors = max(math.prod(lead[1:]), 1)
+        if arrays.signed:
+            return self._managed_read(chain, arrays, x, first_sample * vectors).reshape(*lead, columns)
         if arrays.exact_weights is not None:  # the offset is in the weights
             product = self._products.get(chain.group)
             if product is None:
@@ -375,13 +440,42 @@ class Simulator:
                 )
             self._count(chain, len(x), 0)
             return product(x).astype(np.int32).reshape(*lead, columns)
-        vectors = max(math.prod(lead[1:]), 1)
         partial = self._analog_read(chain, arrays, x, first_sample * vectors, vectors)
         if len(args) > 1:  # offset encoding: the stored offset times the codes' sum comes out again
             s0, n = shift_add.attr("row_offset"), shift_add.attr("rows")
             codes_in = args[1][..., s0 : s0 + n].astype(np.int64) - shift_add.attr("input_zero_point")
             partial -= shift_add.attr("weight_offset") * codes_in.sum(axis=-1).reshape(-1, 1)
         return partial.astype(np.int32).reshape(*lead, columns)
+
+    def _managed_read(self, chain: _Chain, arrays: _Arrays, x: np.ndarray, first_vector: int) -> np.ndarray:
+        """Partial sums (i32) of a row block read through the range-managed periphery (``managed_read``), the
+        replicas serving the input vectors in turn, each replica's drift-compensation gain on its digitized outputs
+        (as aihwkit applies its ``alpha``); tallies the passes in ``read_passes``."""
+        assert self.periphery is not None and arrays.unit is not None
+        codes = x.astype(np.float64) - chain.planes.attr("zero_point")
+        index = np.arange(len(x), dtype=np.int64) + first_vector
+        replicas = len(arrays.signed)
+        out = np.zeros((len(x), chain.program.columns))
+        passes = np.zeros(len(x), dtype=np.int64)
+        for replica in range(replicas):
+            sel = index % replicas == replica
+            part, taken = managed_read(
+                codes[sel],
+                arrays.signed[replica],
+                arrays.unit,
+                self.periphery,
+                full_scale=float((1 << chain.planes.attr("input_bits")) - 1),
+                sigma=self._output_noise(),
+                key=kernels.stream_key(self.config.seed, chain.group, replica),
+                vector_index=index[sel],
+            )
+            out[sel] = part * arrays.alpha[replica]
+            passes[sel] = taken
+        tally = self.read_passes.setdefault(chain.group, [0, 0])
+        tally[0] += int(passes.sum())
+        tally[1] += len(x)
+        self._count(chain, len(x), 0)
+        return np.rint(out).astype(np.int32)
 
     def _count(self, chain: _Chain, vectors: int, saturated: int) -> None:
         """Add the conversions of ``vectors`` input vectors read by ``chain`` and the ``saturated`` ones among them
@@ -407,7 +501,7 @@ class Simulator:
         weights = np.ascontiguousarray((plane_weight * sign * slice_shift).reshape(planes, signs * slices))
         zero_point = chain.planes.attr("zero_point")
         counts = signed_phases(chain.planes.attr("input_bits"), dac_bits, zero_point) if zero_point else (planes,)
-        sigma_cell, sigma_column = self.config.read_sigmas(cell_bits, dac_bits)
+        sigma_cell, sigma_column = self.config.read_sigmas(cell_bits, dac_bits, arrays.top_level)
         scaled = sigma_cell > 0 and self.config.device.read_noise_scaling == "conductance"
         step = float(1 << chain.adc.dropped_bits)
         top = float((1 << chain.adc.attr("bits")) - 1)
@@ -425,7 +519,7 @@ class Simulator:
         for replica in range(replicas):
             rows_of = index if replicas == 1 else index[replica_of == replica]
             g = arrays.conductance[replica].astype(dtype, copy=False)
-            g_ratio = relative_conductance(g, cell_bits, self.config.device) if scaled else None
+            g_ratio = relative_conductance(g, cell_bits, self.config.device, arrays.top_level) if scaled else None
             for begin in range(0, len(rows_of), chunk):
                 sel = rows_of[begin : begin + chunk]
                 xs = x[sel].astype(np.int64) if replicas > 1 else x[begin : begin + chunk].astype(np.int64)
@@ -481,6 +575,16 @@ def _signed_weights(chain: _Chain) -> np.ndarray:
     sign = np.array([1, -1][:signs]).reshape(-1, 1, 1, 1)
     shift = (np.arange(slices) * program.attr("cell_bits")).reshape(1, -1, 1, 1)
     return (levels * sign << shift).sum(axis=(0, 1)) - chain.shift_add.attr("weight_offset")
+
+
+def _signed_levels(conductance: np.ndarray, cell_bits: int) -> np.ndarray:
+    """A group's signed weights ``[rows, cols]`` in level units (float64) from its arrays' conductances ``[signs,
+    slices, rows, cols]``: slices shifted and added, a pair's negative array subtracted (as ``_signed_weights`` does
+    to the exact levels)."""
+    signs, slices = conductance.shape[:2]
+    sign = np.array([1.0, -1.0][:signs]).reshape(-1, 1, 1, 1)
+    shift = np.exp2(np.arange(slices) * cell_bits).reshape(1, -1, 1, 1)
+    return (conductance.astype(np.float64) * sign * shift).sum(axis=(0, 1))
 
 
 class _ExactProduct:

@@ -79,7 +79,9 @@ class GroupGeometry:
     ``arrays`` counts them all. ``layer`` is the group's location (its ONNX node), ``weight_bits`` its weights'
     width and ``input_bits`` the width of the input codes its bit planes carry (of a ``cim.solve``'s block: of the
     right-hand side's values). ``solve`` is, on the first group of a ``cim.solve``'s blocks, what one right-hand
-    side of the solve costs (``cimc.runtime.closed_loop.SolveCost``), None on the others.
+    side of the solve costs (``cimc.runtime.closed_loop.SolveCost``), None on the others. ``passes`` is the reads
+    one input vector takes on average (more than 1 where a range-managed periphery reads saturated inputs again,
+    as measured by the simulator), which every read's time and energy count.
     """
 
     tile: Tile
@@ -95,6 +97,7 @@ class GroupGeometry:
     weight_bits: int
     input_bits: int
     solve: SolveCost | None = None
+    passes: float = 1.0
 
     @property
     def columns_per_array(self) -> int:
@@ -196,7 +199,8 @@ def mvm_cycles(planes: int, vectors: int, geometry: GroupGeometry, tile_spec: Ti
     """
     conversions = -(-geometry.columns_per_array // adcs_per_array(tile_spec))
     rounds = -(-vectors // geometry.replication)
-    return rounds * planes * (tile_spec.read_cycles + conversions * tile_spec.adc_cycles)
+    cycles = rounds * planes * (tile_spec.read_cycles + conversions * tile_spec.adc_cycles)
+    return cycles if geometry.passes == 1.0 else math.ceil(cycles * geometry.passes)
 
 
 def digital_cycles(ops: int, tile_spec: TileSpec) -> int:

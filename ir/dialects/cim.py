@@ -733,6 +733,43 @@ class ShiftAddOp(_CimOp):
         return [partial.astype(np.int32)]
 
 
+def dequantize_of(value: Value) -> DequantizeOp | None:
+    """The ``cim.dequantize`` a layer's partial sums reach, directly or through its ``cim.accumulate``."""
+    for use in value.uses:
+        if isinstance(use.op, DequantizeOp):
+            return use.op
+        if isinstance(use.op, AccumulateOp):
+            return dequantize_of(use.op.result)
+    return None
+
+
+def quantize_of(codes: Value) -> QuantizeOp | None:
+    """The ``cim.quantize`` that made ``codes``, through ``cim.im2col`` and one-operand digital ops (transposes of
+    the codes); None when there is none."""
+    op = getattr(codes, "op", None)
+    while isinstance(op, (Im2ColOp, DigitalOp)) and op.operands:
+        op = getattr(op.operands[0], "op", None)
+    return op if isinstance(op, QuantizeOp) else None
+
+
+def layer_scales(partial: Value, codes: Value) -> tuple[np.ndarray, int] | None:
+    """What one level of each column of a layer is worth as a weight: its ``cim.dequantize`` scale over the scale of
+    its input ``codes`` (float64, one per column of the layer), and the first column of the row block whose partial
+    sums are ``partial``; None when the chain reaches no quantize or dequantize."""
+    quantize = quantize_of(codes)
+    offset, value = 0, partial
+    while True:
+        uses = [u for u in value.uses if isinstance(u.op, (AccumulateOp, DequantizeOp))]
+        if not uses or quantize is None:
+            return None
+        use = uses[0]
+        if isinstance(use.op, DequantizeOp):
+            scale = use.op.tensor_attr("scale").astype(np.float64).reshape(-1)
+            return scale / float(quantize.attr("scale")), offset
+        offset += use.op.attr("col_offsets")[use.index]
+        value = use.op.result
+
+
 @register_op
 class DigitalOp(_CimOp):
     """Work a tile's digital unit does: its region holds one graph op (activation, pooling, residual add,

@@ -1,4 +1,5 @@
 // RUN: cimc opt %s --passes "lower-to-cim{input-bits=8,weight-bits=4}" | filecheck %s
+// RUN: cimc opt %s --passes "lower-to-cim{input-bits=8,weight-bits=4,weight-scaling=tensor}" | filecheck %s --check-prefix=TENSOR
 
 // Worked by hand; 4-bit weights are integers in [-7, 7], one scale per output column (max |w| / 7).
 //
@@ -22,6 +23,11 @@
 // CHECK:       %[[ACC_T:.*]] = "cim.linear"(%[[ROWS]]) <{input_bits = 8 : i64, weight_bits = 4 : i64, weights = dense<{{\[}}[7, -7], [-2, 2], [1, 0]]> : tensor<3x2xi8>}> : (tensor<4x3xui8>) -> tensor<4x2xi32> loc("fc_transposed")
 // CHECK-NEXT:  %[[GEMM:.*]] = "cim.dequantize"(%[[ACC_T]]) <{cim.kind = "gemm", cim.weights = 6 : i64, scale = dense<[0.25, 0.5]> : tensor<2xf64>, weight_sums = dense<[6, -5]> : tensor<2xi64>, zero_point = 64 : i64}>
 // CHECK:       "func.return"(%[[RELU]], %[[GEMM]])
+// weight-scaling=tensor: one scale for the whole matrix, max |w| / 7 = 3.5 / 7 = 0.5, so column 0 is [1.75, -0.5,
+// 0.25] / 0.5 = [3.5, -1, 0.5], rounded half to even to [4, -1, 0]; column 1 [-7, 2, 0]; scale 1 * 0.5 * alpha 2.
+// TENSOR-LABEL: sym_name = "gemm"
+// TENSOR:       "cim.linear"(%{{.*}}) <{input_bits = 8 : i64, weight_bits = 4 : i64, weights = dense<{{\[}}[4, -7], [-1, 2], [0, 0]]> : tensor<3x2xi8>}>
+// TENSOR-NEXT:  "cim.dequantize"(%{{.*}}) <{bias = dense<[0.5, -0.5]> : tensor<2xf32>, cim.kind = "gemm", cim.weights = 6 : i64, scale = dense<1.0> : tensor<2xf64>, weight_sums = dense<[3, -5]> : tensor<2xi64>, zero_point = 64 : i64}>
 "builtin.module"() ({
   "func.func"() <{function_type = (tensor<?x3xf32>, tensor<3x4xf32>) -> (tensor<?x2xf32>, tensor<4x2xf32>), sym_name = "gemm"}> ({
   ^bb0(%arg0: tensor<?x3xf32>, %arg1: tensor<3x4xf32>):

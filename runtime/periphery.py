@@ -1,0 +1,136 @@
+"""Reads whose converters follow each input vector: aihwkit's forward pass (``IOParameters`` of its inference
+tiles) on one array group, for chips with a range-managed periphery (``cimc.compiler.chip.Periphery``).
+
+aihwkit 1.2's C++ tile (``ForwardBackwardPassIOManaged::forwardVector``, src/rpucuda/rpu_forward_backward_pass.cpp
+lines 900-988) reads one input vector ``x`` as follows, and ``managed_read`` does the same on a row block:
+
+1. noise management ABS_MAX (lines 125-130, 919-920): ``nm = max |x|``; an all-zero vector reads exactly 0, with no
+   noise (lines 924-933);
+2. bound management ITERATIVE (lines 938-983): passes with reductions ``r = 1, 2, 4, ...``, each reading with the
+   input scaled by ``1 / (nm r)``, until no output saturates or the pass limit is reached (aihwkit: 5 passes at its
+   defaults, ``r > max_bm_res / inp_res`` ends the loop after ``r = 16``); every pass draws new output noise;
+3. the DAC (lines 572-604): ``v = rint(x * (1 / (nm r)) / step) * step`` with ``step = 1 / input_levels``
+   (aihwkit's ``inp_res = 1/126`` over ``[-1, 1]``: 63 steps per sign; ``rint`` rounds half to even, as numpy's
+   does), in float32 as aihwkit computes it, since codes over their largest often fall on a step's half;
+4. the array: ``y = W v``, the pair's difference in one output per column;
+5. the ADC (lines 673-719): ``y += sigma N(0, 1)``; ``y = rint(y / step) * step`` with ``step = bound /
+   output_levels`` (aihwkit: ``out_res = 1/510`` over ``[-12, 12]``: 255 steps per sign); an output beyond the
+   bound saturates (fails the pass) and is clipped to it;
+6. the result scaled back by ``nm r`` (lines 985-987).
+
+Units: ``weights`` are the group's signed weights in level units (slices shifted and added, the negative array of
+each pair subtracted), ``codes`` the input codes minus their zero point; ``unit`` turns a level into the output's
+unit per column (a weight in aihwkit's convention, which keeps raw weights on its tiles; or one full-scale cell),
+in which the bound, the ADC step and the noise ``sigma`` are given. The result is in the exact arithmetic's units
+(codes x levels), what the shift-add would give: ``sum_r weights[r, c] * codes[r]`` read through these converters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: How the inputs of a read are scaled (``Periphery.input_scaling``): by their largest magnitude, or not at all.
+INPUT_SCALINGS = ("abs_max", "none")
+#: What a saturated read does (``Periphery.bound_management``): read again with the input halved, or nothing.
+BOUND_MANAGEMENTS = ("iterative", "none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RangeManagement:
+    """The converters of a range-managed read: a chip description's ``[periphery]`` table (``cimc.compiler.chip``
+    checks each field by its ``rule``), as in the module docstring.
+
+    ``input_scaling``: each input vector divided by its largest magnitude (``abs_max``, aihwkit's
+    ``NoiseManagementType.ABS_MAX``) or by the largest code (``none``), then quantized to ``input_levels`` DAC steps
+    per sign and applied in one signed pass; ``output_levels`` ADC steps per sign over +-``output_bound``;
+    ``bound_management``: ``iterative`` reads again with the input halved while any output saturated, at most
+    ``max_passes`` reads (aihwkit's ``BoundManagementType.ITERATIVE``), ``none`` reads once; ``weight_units``: the
+    bound, the ADC step and the device's output noise (its ``output_noise_us / g_max``) are in units of the layer's
+    weights times the scaled input, as aihwkit's forward is (its tiles hold raw weights:
+    ``weight_scaling_omega = 0``); false: in units of one full-scale cell at the full input.
+    """
+
+    input_scaling: str = field(metadata={"rule": {"choices": INPUT_SCALINGS}})
+    input_levels: int = field(metadata={"rule": {"low": 1, "high": 1 << 16}})
+    output_levels: int = field(metadata={"rule": {"low": 1, "high": 1 << 24}})
+    output_bound: float = field(metadata={"rule": {"above": 0}})
+    bound_management: str = field(metadata={"rule": {"choices": BOUND_MANAGEMENTS}})
+    max_passes: int = field(default=1, metadata={"rule": {"low": 1, "high": 32}})
+    weight_units: bool = False
+
+    @property
+    def passes(self) -> int:
+        """The most reads one input vector may take."""
+        return self.max_passes if self.bound_management == "iterative" else 1
+
+
+def managed_read(
+    codes: np.ndarray,
+    weights: np.ndarray,
+    unit: np.ndarray,
+    periphery: RangeManagement,
+    *,
+    full_scale: float,
+    sigma: float = 0.0,
+    key: int | np.uint64 = 0,
+    vector_index: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read ``codes`` (``[vectors, rows]``, signed, float64) with ``weights`` (``[rows, cols]``, level units) through
+    the range-managed converters; returns the results (``[vectors, cols]``, codes x levels, float64) and the passes
+    each vector took (int64; 0 for an all-zero vector, which reads 0).
+
+    ``full_scale`` is the code that drives the full input when inputs are not scaled (``input_scaling =
+    "none"``); ``sigma`` the output noise in ``unit``; the noise of pass ``p`` of vector ``m``, column ``c`` is
+    ``kernels.gaussian(key, (vector_index[m] * passes + p) * cols + c)``, so results do not depend on the batch.
+    """
+    vectors, cols = codes.shape[0], weights.shape[1]
+    index = np.arange(vectors, dtype=np.int64) if vector_index is None else np.asarray(vector_index, np.int64)
+    magnitude = np.abs(codes).max(axis=1, initial=0.0) if periphery.input_scaling == "abs_max" else None
+    scale = magnitude if magnitude is not None else np.full(vectors, float(full_scale))
+    out = np.zeros((vectors, cols))
+    passes = np.zeros(vectors, dtype=np.int64)
+    step = periphery.output_bound / periphery.output_levels
+    todo = np.flatnonzero(np.abs(codes).max(axis=1, initial=0.0) > 0)
+    reduction = 1.0
+    for p in range(periphery.passes):
+        if not todo.size:
+            break
+        s = scale[todo] * reduction
+        # float32 as aihwkit's tile computes it: codes over their largest often fall on a DAC step's half
+        inverse = (np.float32(1.0) / s.astype(np.float32))[:, None]
+        dac = np.rint(codes[todo].astype(np.float32) * inverse / np.float32(1.0 / periphery.input_levels))
+        np.clip(dac, -periphery.input_levels, periphery.input_levels, out=dac)
+        y = (dac.astype(np.float64) @ weights) * (unit / periphery.input_levels)
+        if sigma > 0:
+            from cimc.runtime import kernels  # numba: loaded by the reads that need it, not by chip descriptions
+
+            noise = np.empty((len(todo), cols), dtype=np.float32)
+            kernels.gaussian_rows(np.uint64(key), (index[todo] * periphery.passes + p) * cols, noise)
+            y += sigma * noise
+        q = np.rint(y / step)
+        saturated = (np.abs(q) > periphery.output_levels).any(axis=1)
+        np.clip(q, -periphery.output_levels, periphery.output_levels, out=q)
+        done = ~saturated if p + 1 < periphery.passes else np.ones(len(todo), dtype=bool)
+        passes[todo] += 1
+        out[todo[done]] = q[done] * step * (s[done, None] / unit)
+        todo = todo[~done]
+        reduction *= 2.0
+    return out, passes
+
+
+def readout(
+    weights: np.ndarray,
+    unit: np.ndarray,
+    periphery: RangeManagement,
+    *,
+    sigma: float,
+    key: np.uint64,
+) -> float:
+    """aihwkit 1.2's ``GlobalDriftCompensation`` read-out of a group: the one-hot inputs ``eye(rows)``
+    (src/aihwkit/inference/compensation/drift.py line 38) read through the same converters and noise as any input,
+    the mean absolute output in ``unit`` (line 30), floored at 1e-4 as aihwkit clamps it."""
+    rows = weights.shape[0]
+    out, _ = managed_read(np.eye(rows), weights, unit, periphery, full_scale=1.0, sigma=sigma, key=key)
+    return max(float(np.mean(np.abs(out * unit))), 1e-4)
