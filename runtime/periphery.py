@@ -76,10 +76,11 @@ def managed_read(
     sigma: float = 0.0,
     key: int | np.uint64 = 0,
     vector_index: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Read ``codes`` (``[vectors, rows]``, signed, float64) with ``weights`` (``[rows, cols]``, level units) through
-    the range-managed converters; returns the results (``[vectors, cols]``, codes x levels, float64) and the passes
-    each vector took (int64; 0 for an all-zero vector, which reads 0).
+    the range-managed converters; returns the results (``[vectors, cols]``, codes x levels, float64), the passes
+    each vector took (int64; 0 for an all-zero vector, which reads 0) and how many outputs stayed clipped at the
+    bound in the pass each vector kept (the saturations bound management could not avoid).
 
     ``full_scale`` is the code that drives the full input when inputs are not scaled (``input_scaling =
     "none"``); ``sigma`` the output noise in ``unit``; the noise of pass ``p`` of vector ``m``, column ``c`` is
@@ -91,6 +92,7 @@ def managed_read(
     scale = magnitude if magnitude is not None else np.full(vectors, float(full_scale))
     out = np.zeros((vectors, cols))
     passes = np.zeros(vectors, dtype=np.int64)
+    clipped = 0
     step = periphery.output_bound / periphery.output_levels
     todo = np.flatnonzero(np.abs(codes).max(axis=1, initial=0.0) > 0)
     reduction = 1.0
@@ -115,9 +117,10 @@ def managed_read(
         done = ~saturated if p + 1 < periphery.passes else np.ones(len(todo), dtype=bool)
         passes[todo] += 1
         out[todo[done]] = q[done] * step * (s[done, None] / unit)
+        clipped += int(np.count_nonzero(np.abs(q[done]) == periphery.output_levels))
         todo = todo[~done]
         reduction *= 2.0
-    return out, passes
+    return out, passes, clipped
 
 
 def readout(
@@ -132,5 +135,5 @@ def readout(
     (src/aihwkit/inference/compensation/drift.py line 38) read through the same converters and noise as any input,
     the mean absolute output in ``unit`` (line 30), floored at 1e-4 as aihwkit clamps it."""
     rows = weights.shape[0]
-    out, _ = managed_read(np.eye(rows), weights, unit, periphery, full_scale=1.0, sigma=sigma, key=key)
+    out, _, _ = managed_read(np.eye(rows), weights, unit, periphery, full_scale=1.0, sigma=sigma, key=key)
     return max(float(np.mean(np.abs(out * unit))), 1e-4)

@@ -457,9 +457,10 @@ class Simulator:
         replicas = len(arrays.signed)
         out = np.zeros((len(x), chain.program.columns))
         passes = np.zeros(len(x), dtype=np.int64)
+        clipped = 0
         for replica in range(replicas):
             sel = index % replicas == replica
-            part, taken = managed_read(
+            part, taken, kept = managed_read(
                 codes[sel],
                 arrays.signed[replica],
                 arrays.unit,
@@ -471,10 +472,13 @@ class Simulator:
             )
             out[sel] = part * arrays.alpha[replica]
             passes[sel] = taken
+            clipped += kept
         tally = self.read_passes.setdefault(chain.group, [0, 0])
         tally[0] += int(passes.sum())
         tally[1] += len(x)
-        self._count(chain, len(x), 0)
+        counts = self.adc_counts[_layer_name(chain)]  # one conversion per output and pass
+        counts.conversions += int(passes.sum()) * chain.program.columns
+        counts.saturated += clipped
         return np.rint(out).astype(np.int32)
 
     def _count(self, chain: _Chain, vectors: int, saturated: int) -> None:

@@ -52,7 +52,7 @@ def test_managed_read_without_noise_is_aihwkits_forward() -> None:
     """ABS_MAX scaling, the 63-step DAC, the ADC at 24/510 clipped at +-12 and iterative bound management, read by
     read, equal aihwkit's forward (the C++ tile's steps, numpy in the reference) on the same raw weights."""
     codes, weights, unit = _saturating_case(0)
-    out, passes = managed_read(codes, weights, unit, AIHWKIT, full_scale=255.0)
+    out, passes, _ = managed_read(codes, weights, unit, AIHWKIT, full_scale=255.0)
     expected = ref.analog_mvm((weights * unit).T, codes, np.random.default_rng(0), out_noise=0.0)
     np.testing.assert_allclose(out * unit, expected, rtol=1e-5, atol=1e-9)
     assert passes[5] == 0 and not out[5].any()  # an all-zero input reads 0, with no read at all
@@ -71,14 +71,15 @@ def test_managed_read_without_noise_is_aihwkits_forward() -> None:
 
 
 def test_managed_read_without_bound_management_reads_once_and_clips() -> None:
-    codes, weights, unit = _saturating_case(1)
+    codes, weights, unit = _saturating_case(0)
     once = dataclasses.replace(AIHWKIT, bound_management="none")
-    out, passes = managed_read(codes, weights, unit, once, full_scale=255.0)
+    out, passes, clipped = managed_read(codes, weights, unit, once, full_scale=255.0)
     assert set(np.unique(passes)) <= {0, 1}
     nm = np.abs(codes).max(axis=1, keepdims=True)
     v = np.rint(codes / np.where(nm > 0, nm, 1) * 63) / 63
-    y = np.clip(np.rint(v @ (weights * unit) / ref.OUT_STEP), -255, 255) * ref.OUT_STEP * nm
-    np.testing.assert_allclose(out * unit, y, rtol=1e-9, atol=1e-9)
+    levels = np.clip(np.rint(v @ (weights * unit) / ref.OUT_STEP), -255, 255)
+    np.testing.assert_allclose(out * unit, levels * ref.OUT_STEP * nm, rtol=1e-9, atol=1e-9)
+    assert clipped == np.count_nonzero((np.abs(levels) == 255) & (nm > 0)) > 0  # every output at the bound
 
 
 def test_output_noise_spread_is_its_closed_form() -> None:
@@ -86,11 +87,11 @@ def test_output_noise_spread_is_its_closed_form() -> None:
     rounding; Sheppard's correction, good when sigma is above the step: 0.06 against 0.047)."""
     rows, cols, vectors = 8, 16, 20000
     codes = np.ones((vectors, rows))
-    out, _ = managed_read(codes, np.zeros((rows, cols)), np.ones(cols), AIHWKIT, full_scale=1.0, sigma=0.06, key=7)
+    out, _, _ = managed_read(codes, np.zeros((rows, cols)), np.ones(cols), AIHWKIT, full_scale=1.0, sigma=0.06, key=7)
     expected = math.sqrt(0.06**2 + ref.OUT_STEP**2 / 12)
     assert out.std() == pytest.approx(expected, rel=0.015)
     assert abs(out.mean()) < 4 * expected / math.sqrt(out.size)
-    again, _ = managed_read(
+    again, _, _ = managed_read(
         codes[:100], np.zeros((rows, cols)), np.ones(cols), AIHWKIT, full_scale=1.0, sigma=0.06, key=7
     )
     np.testing.assert_array_equal(again, out[:100])  # the same draws for the same vectors: batch-independent
