@@ -233,6 +233,8 @@ class Simulator:
         # a range-managed periphery compensates drift on its digitized outputs, from its own read-outs (below)
         config = replace(self.config, drift_compensation=False) if managed else self.config
         result = _Arrays([], [], None, 0, 0, top_level=top)
+        if managed:
+            result.unit = self._output_unit(chain, top)
         for replica in range(program.attr("replication")):
             seed = [self.config.seed, chain.group, replica]
             program_args = dict(array_cols=program.attr("array_cols"), adc_columns=self._adc_columns, top_level=top)
@@ -244,15 +246,14 @@ class Simulator:
             result.stuck_off += arrays.stuck_off
             result.min_ir_factor = min(result.min_ir_factor, arrays.min_ir_factor)
             if managed:
-                result.unit = self._output_unit(chain, top)
                 result.signed.append(_signed_levels(g, cell_bits))
                 alpha = 1.0
                 if self.config.drift_compensation and self.config.device.drift != "none":
                     # the same draws up to programming: the arrays as programmed, at t0
                     at_t0 = replace(config, drift=False, flicker_noise=False)
                     programmed = program_group(levels, cell_bits, at_t0, np.random.default_rng(seed), **program_args)
-                    alpha = self._readout(programmed.conductance, cell_bits, result.unit, top, [*seed, 1])
-                    alpha /= self._readout(g, cell_bits, result.unit, top, [*seed, 2])
+                    alpha = self._readout(programmed.conductance, cell_bits, result.unit, [*seed, 1])
+                    alpha /= self._readout(g, cell_bits, result.unit, [*seed, 2])
                 result.alpha.append(alpha)
         return result
 
@@ -261,9 +262,9 @@ class Simulator:
         full-scale cell at the full input (or, in weight units, of one unit weight, as aihwkit's ``out_noise``)."""
         return self.config.device.output_noise_us / self.config.device.g_max_us if self.config.output_noise else 0.0
 
-    def _readout(self, conductance: np.ndarray, cell_bits: int, unit: np.ndarray, top: int, key: list[int]) -> float:
+    def _readout(self, conductance: np.ndarray, cell_bits: int, unit: np.ndarray | None, key: list[int]) -> float:
         """The drift-compensation read-out of one replica's arrays through the range-managed converters."""
-        assert self.periphery is not None
+        assert self.periphery is not None and unit is not None
         return readout(
             _signed_levels(conductance, cell_bits),
             unit,

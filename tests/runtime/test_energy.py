@@ -147,7 +147,7 @@ def _compiled(tmp_path: Path, name: str, size: int) -> Energy:
     path = tmp_path / f"dense_{name}.cimb"
     calib = {"x": np.random.default_rng(12).uniform(0.0, 1.0, size=(8, size)).astype(np.float32)}
     crossbar = load_chip(name).crossbar_options(adc_bits=16)
-    compile_binary(_dense(size), path, PipelineOptions(chip=name, crossbar=crossbar, calib=calib, time_limit=2.0))
+    compile_binary(_dense(size), path, PipelineOptions(chip=name, crossbar=crossbar, calib=calib))
     return estimate(load_binary(path)).energy
 
 
