@@ -159,15 +159,16 @@ def compile_onnx(
     _progress(options, "import")
     module = import_onnx(source, options.input_shapes)  # stage: import
     _dump(options, "import", module)
+    calibration = _CalibrationSet(source, options)
     for stage in STAGES[STAGES.index("import") + 1 : STAGES.index(options.emit) + 1]:
         _progress(options, stage)
         if stage == "quantized":
-            timings.append(_calibrate(module, source, options))
+            timings.append(_calibrate(module, calibration))
         if stage == "placed":
             _attach_chip(module, options.resolved_chip())
         timings += run_passes(module, pipelines[stage], options)  # stages: graph, quantized, cim, placed
         if stage == "cim":
-            timings.append(_calibrate_adcs(module, source, options))
+            timings.append(_calibrate_adcs(module, calibration, options))
             timings += run_passes(module, pipelines["replicate"], options)
     return module, timings
 
@@ -222,7 +223,7 @@ def _attach_chip(module: ModuleOp, chip: Chip) -> None:
     module.attributes[ATTRIBUTE] = chip.to_attribute()
 
 
-def _calibrate(module: ModuleOp, source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions) -> PassTiming:
+def _calibrate(module: ModuleOp, calibration: _CalibrationSet) -> PassTiming:
     """Annotate the float layers of ``module`` with activation ranges measured on the calibration set."""
     from cimc.compiler.calibration import calibrate
     from cimc.passes.crossbar_match import crossbar_input
@@ -230,13 +231,11 @@ def _calibrate(module: ModuleOp, source: str | os.PathLike | onnx.ModelProto, op
     start = time.perf_counter()
     if any(crossbar_input(op) is not None for op in main_function(module).body.ops):
         why = "quantizing its float layers for the crossbars"
-        calibrate(module, _calibration_inputs(module, source, options, why), method=options.calib_method)
+        calibrate(module, calibration.inputs(module, why), method=calibration.options.calib_method)
     return PassTiming("calibrate", time.perf_counter() - start)
 
 
-def _calibrate_adcs(
-    module: ModuleOp, source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions
-) -> PassTiming:
+def _calibrate_adcs(module: ModuleOp, calibration: _CalibrationSet, options: PipelineOptions) -> PassTiming:
     """Set the full scale of every ADC narrower than exact from the calibration set's column currents, unless the
     crossbar options ask for the worst-case full scale."""
     from cimc.compiler.calibration import calibrate_adc_ranges, narrow_adcs
@@ -247,30 +246,37 @@ def _calibrate_adcs(
         exact = max(op.attr("full_scale_bits") for op in adcs)
         why = f"calibrating the range of its {adcs[0].attr('bits')}-bit ADCs (an exact read needs up to {exact} bits)"
         hint = "; or --adc-range full (the worst-case range), --adc-bits 0 (exact ADCs)"
-        inputs = _calibration_inputs(module, source, options, why, hint)
-        calibrate_adc_ranges(module, inputs, method=options.calib_method)
+        calibrate_adc_ranges(module, calibration.inputs(module, why, hint), method=options.calib_method)
         _dump(options, "calibrate ADC ranges", module)
     return PassTiming("calibrate ADC ranges", time.perf_counter() - start)
 
 
-def _calibration_inputs(
-    module: ModuleOp, source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions, why: str, hint: str = ""
-) -> Mapping[str, np.ndarray]:
-    """The calibration set: ``options.calib``, else the one bundled beside the model; an error saying ``why`` it
-    is needed (and ``hint``: what else would do) when there is none."""
-    calib = options.calib
-    from_file = isinstance(source, (str, os.PathLike))
-    if calib is None and from_file:
-        calib = default_calibration(source)
-    if calib is None:
-        where = source if from_file else "the model"
-        raise InputFileError(
-            f"{where}: {why} needs calibration inputs; pass --calib data.npz (sample inputs keyed by input name, "
-            f"like --input){hint}"
-        )
-    if not isinstance(calib, Mapping):
-        calib = load_inputs(calib, main_function(module).input_names)
-    return calib
+class _CalibrationSet:
+    """One compilation's calibration inputs: ``options.calib``, else the set bundled beside the model, read from
+    its file once, when a stage first needs it (activation ranges, then ADC ranges)."""
+
+    def __init__(self, source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions) -> None:
+        self.source = source
+        self.options = options
+        self._inputs: Mapping[str, np.ndarray] | None = None
+
+    def inputs(self, module: ModuleOp, why: str, hint: str = "") -> Mapping[str, np.ndarray]:
+        """The calibration inputs; an error saying ``why`` they are needed (and ``hint``: what else would do) when
+        there are none."""
+        if self._inputs is not None:
+            return self._inputs
+        calib = self.options.calib
+        from_file = isinstance(self.source, (str, os.PathLike))
+        if calib is None and from_file:
+            calib = default_calibration(self.source)
+        if calib is None:
+            where = self.source if from_file else "the model"
+            raise InputFileError(
+                f"{where}: {why} needs calibration inputs; pass --calib data.npz (sample inputs keyed by input name, "
+                f"like --input){hint}"
+            )
+        self._inputs = calib if isinstance(calib, Mapping) else load_inputs(calib, main_function(module).input_names)
+        return self._inputs
 
 
 def default_calibration(model: str | os.PathLike) -> Path | None:

@@ -414,6 +414,7 @@ class ProgrammedGroup:
     stuck_off: int
     gain: float
     min_ir_factor: float = 1.0
+    programmed: np.ndarray | None = None
 
 
 def program_group(
@@ -425,6 +426,7 @@ def program_group(
     array_cols: int | None = None,
     adc_columns: int = 1,
     top_level: int | None = None,
+    keep_programmed: bool = False,
 ) -> ProgrammedGroup:
     """Program the levels ``[signs, slices, rows, cols]`` of one array group and return what its arrays hold at
     ``config.drift_time_s``.
@@ -438,7 +440,9 @@ def program_group(
     adc_columns)``, as ``cimc.runtime.timing`` counts conversions); last the drift-compensation read-outs
     (``compensation_gain``: of the programmed conductances at ``t0``, then of those at ``t``), so that switching
     compensation leaves every other draw as it was. Level ``top_level`` (default the cell's top) is programmed at
-    ``g_max`` (``level_step_us``; stuck-on cells hold it). The level units are
+    ``g_max`` (``level_step_us``; stuck-on cells hold it). With ``keep_programmed`` the result also holds
+    ``programmed``: the arrays as programmed, at ``t0`` (no drift, no 1/f noise; IR drop if on), in level units, for
+    a caller that compensates drift from its own read-outs. The level units are
 
         conductance = gain * (g * a - g_min) / delta
 
@@ -475,15 +479,20 @@ def program_group(
         g = flicker_noise(g, g_programmed, config.drift_time_s, device, rng)
     g_read = g
 
-    min_ir_factor = 1.0
-    if config.ir_drop and device.wire_ohm > 0:
-        factor = ir_drop_attenuation(g, device.wire_ohm, array_cols)
-        min_ir_factor = float(factor.min(initial=1.0))
-        g = g * factor
+    def as_read(g: np.ndarray) -> tuple[np.ndarray, float]:
+        """Conductances ``g`` with the IR drop they cause, in level units, and the smallest IR-drop factor."""
+        lowest = 1.0
+        if config.ir_drop and device.wire_ohm > 0:
+            factor = ir_drop_attenuation(g, device.wire_ohm, array_cols)
+            lowest = float(factor.min(initial=1.0))
+            g = g * factor
+        levels_now = g - g_target
+        levels_now *= np.float32(1 / delta)
+        levels_now += target_levels
+        return levels_now, lowest
 
-    conductance = g - g_target
-    conductance *= np.float32(1 / delta)
-    conductance += target_levels
+    conductance, min_ir_factor = as_read(g)
+    programmed = as_read(g_programmed)[0] if keep_programmed else None
     signs, slices, _, cols = target_levels.shape
     offsets = np.zeros((signs, slices, cols), dtype=np.float32)
     if config.adc_offset_lsb > 0:
@@ -504,4 +513,5 @@ def program_group(
         stuck_off=stuck_off,
         gain=gain,
         min_ir_factor=min_ir_factor,
+        programmed=programmed,
     )

@@ -31,7 +31,9 @@ _WIRE_OHM = 0.35
 
 #: aihwkit 1.2 ``IOParameters.out_noise = 0.06`` (src/aihwkit/simulator/parameters/io.py, line 77: "Output noise
 #: strength at each output of a tile"), the default of ``InferenceRPUConfig.forward``: a Gaussian of that sigma in
-#: aihwkit's normalized units, where a weight of 1 is one device at ``g_max`` and an input of 1 the full input.
+#: units of the tile's weights times its (abs-max scaled) input. A device charges it to one cell at ``g_max`` under
+#: the full input, which is aihwkit's figure for a tile whose largest weight is 1; the ``aihwkit`` chip's periphery
+#: (``weight_units``) charges it in the layer's own weight units, as aihwkit does.
 _AIHWKIT_OUT_NOISE = 0.06
 
 #: Rasch et al., "Hardware-aware training for large-scale and diverse deep learning inference workloads using

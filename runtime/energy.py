@@ -98,10 +98,15 @@ FP32_BASELINE = {
 READ_CATEGORIES = ("arrays", "dacs", "adcs")
 
 
+def _smallest_sram(stored_bytes: int) -> tuple[int, Constant]:
+    """The smallest SRAM of ``SRAM_READ`` that holds ``stored_bytes`` (the largest one beyond them all)."""
+    return next((entry for entry in SRAM_READ if stored_bytes <= entry[0]), SRAM_READ[-1])
+
+
 def sram_read(stored_bytes: int) -> Constant:
     """The read energy per byte of the smallest SRAM in ``SRAM_READ`` that holds ``stored_bytes`` (the largest one
     beyond them all)."""
-    return next((c for size, c in SRAM_READ if stored_bytes <= size), SRAM_READ[-1][1])
+    return _smallest_sram(stored_bytes)[1]
 
 
 @dataclass(frozen=True)
@@ -253,7 +258,7 @@ class _Events:
 
 def _size(stored_bytes: int) -> str:
     """The SRAM of ``SRAM_READ`` that holds ``stored_bytes``, as ``8 KB``, ``32 KB`` or ``1 MB``."""
-    size = next((size for size, _ in SRAM_READ if stored_bytes <= size), SRAM_READ[-1][0])
+    size = _smallest_sram(stored_bytes)[0]
     return f"{size // 1024} KB" if size < 1024 * 1024 else f"{size // (1024 * 1024)} MB"
 
 

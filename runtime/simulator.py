@@ -68,8 +68,8 @@ class _Chain:
 @dataclass
 class _Arrays:
     """A programmed array group as the reads see it: per replica, the conductances as a GEMM operand
-    ``[rows, signs * slices * cols]`` (level units) and the column ADCs' offsets; or, on the exact fast path, the
-    block's signed integer weights ``[rows, cols]``."""
+    ``[rows, signs * slices * cols]`` (level units) and the column ADCs' offsets; on the exact fast path, the
+    block's signed integer weights ``[rows, cols]``; under a range-managed periphery, the fields below instead."""
 
     conductance: list[np.ndarray]
     offsets: list[np.ndarray]
@@ -237,24 +237,33 @@ class Simulator:
             result.unit = self._output_unit(chain, top)
         for replica in range(program.attr("replication")):
             seed = [self.config.seed, chain.group, replica]
-            program_args = dict(array_cols=program.attr("array_cols"), adc_columns=self._adc_columns, top_level=top)
-            arrays = program_group(levels, cell_bits, config, np.random.default_rng(seed), **program_args)
+            compensate = managed and self.config.drift_compensation and self.config.device.drift != "none"
+            arrays = program_group(
+                levels,
+                cell_bits,
+                config,
+                np.random.default_rng(seed),
+                array_cols=program.attr("array_cols"),
+                adc_columns=self._adc_columns,
+                top_level=top,
+                keep_programmed=compensate,
+            )
             g = arrays.conductance
-            result.conductance.append(np.ascontiguousarray(g.transpose(2, 0, 1, 3).reshape(rows, -1), dtype=np.float32))
-            result.offsets.append(arrays.adc_offsets.reshape(-1).astype(np.float32))
             result.stuck_on += arrays.stuck_on
             result.stuck_off += arrays.stuck_off
             result.min_ir_factor = min(result.min_ir_factor, arrays.min_ir_factor)
-            if managed:
-                result.signed.append(_signed_levels(g, cell_bits))
-                alpha = 1.0
-                if self.config.drift_compensation and self.config.device.drift != "none":
-                    # the same draws up to programming: the arrays as programmed, at t0
-                    at_t0 = replace(config, drift=False, flicker_noise=False)
-                    programmed = program_group(levels, cell_bits, at_t0, np.random.default_rng(seed), **program_args)
-                    alpha = self._readout(programmed.conductance, cell_bits, result.unit, [*seed, 1])
-                    alpha /= self._readout(g, cell_bits, result.unit, [*seed, 2])
-                result.alpha.append(alpha)
+            if not managed:
+                result.conductance.append(
+                    np.ascontiguousarray(g.transpose(2, 0, 1, 3).reshape(rows, -1), dtype=np.float32)
+                )
+                result.offsets.append(arrays.adc_offsets.reshape(-1).astype(np.float32))
+                continue
+            result.signed.append(_signed_levels(g, cell_bits))
+            alpha = 1.0
+            if arrays.programmed is not None:  # read-outs of the arrays as programmed (t0) and as they are now
+                alpha = self._readout(arrays.programmed, cell_bits, result.unit, [*seed, 1])
+                alpha /= self._readout(g, cell_bits, result.unit, [*seed, 2])
+            result.alpha.append(alpha)
         return result
 
     def _output_noise(self) -> float:
@@ -574,18 +583,13 @@ def _planes(chain: _Chain) -> int:
 def _signed_weights(chain: _Chain) -> np.ndarray:
     """The block's signed integer weights ``[rows, cols]``: slices shifted and added, the negative array
     subtracted, the offset code's offset taken out (what the shift-add's offset term does to the sums)."""
-    program = chain.program
-    levels = program.tensor_attr("levels").astype(np.int64)
-    signs, slices = levels.shape[:2]
-    sign = np.array([1, -1][:signs]).reshape(-1, 1, 1, 1)
-    shift = (np.arange(slices) * program.attr("cell_bits")).reshape(1, -1, 1, 1)
-    return (levels * sign << shift).sum(axis=(0, 1)) - chain.shift_add.attr("weight_offset")
+    signed = _signed_levels(chain.program.tensor_attr("levels"), chain.program.attr("cell_bits"))
+    return signed.astype(np.int64) - chain.shift_add.attr("weight_offset")  # exact: float64 holds these integers
 
 
 def _signed_levels(conductance: np.ndarray, cell_bits: int) -> np.ndarray:
-    """A group's signed weights ``[rows, cols]`` in level units (float64) from its arrays' conductances ``[signs,
-    slices, rows, cols]``: slices shifted and added, a pair's negative array subtracted (as ``_signed_weights`` does
-    to the exact levels)."""
+    """A group's signed weights ``[rows, cols]`` in level units (float64) from its arrays' levels or conductances
+    ``[signs, slices, rows, cols]``: slices shifted and added, a pair's negative array subtracted."""
     signs, slices = conductance.shape[:2]
     sign = np.array([1.0, -1.0][:signs]).reshape(-1, 1, 1, 1)
     shift = np.exp2(np.arange(slices) * cell_bits).reshape(1, -1, 1, 1)

@@ -735,11 +735,19 @@ class ShiftAddOp(_CimOp):
 
 def dequantize_of(value: Value) -> DequantizeOp | None:
     """The ``cim.dequantize`` a layer's partial sums reach, directly or through its ``cim.accumulate``."""
+    found = _dequantize_at(value)
+    return found[0] if found is not None else None
+
+
+def _dequantize_at(value: Value) -> tuple[DequantizeOp, int] | None:
+    """The ``cim.dequantize`` partial sums ``value`` reach (through ``cim.accumulate`` ops) and the column of its
+    result where they start (the accumulates' ``col_offsets``); None when they reach none."""
     for use in value.uses:
         if isinstance(use.op, DequantizeOp):
-            return use.op
+            return use.op, 0
         if isinstance(use.op, AccumulateOp):
-            return dequantize_of(use.op.result)
+            found = _dequantize_at(use.op.result)
+            return None if found is None else (found[0], found[1] + use.op.attr("col_offsets")[use.index])
     return None
 
 
@@ -756,18 +764,11 @@ def layer_scales(partial: Value, codes: Value) -> tuple[np.ndarray, int] | None:
     """What one level of each column of a layer is worth as a weight: its ``cim.dequantize`` scale over the scale of
     its input ``codes`` (float64, one per column of the layer), and the first column of the row block whose partial
     sums are ``partial``; None when the chain reaches no quantize or dequantize."""
-    quantize = quantize_of(codes)
-    offset, value = 0, partial
-    while True:
-        uses = [u for u in value.uses if isinstance(u.op, (AccumulateOp, DequantizeOp))]
-        if not uses or quantize is None:
-            return None
-        use = uses[0]
-        if isinstance(use.op, DequantizeOp):
-            scale = use.op.tensor_attr("scale").astype(np.float64).reshape(-1)
-            return scale / float(quantize.attr("scale")), offset
-        offset += use.op.attr("col_offsets")[use.index]
-        value = use.op.result
+    quantize, found = quantize_of(codes), _dequantize_at(partial)
+    if quantize is None or found is None:
+        return None
+    dequantize, offset = found
+    return dequantize.tensor_attr("scale").astype(np.float64).reshape(-1) / float(quantize.attr("scale")), offset
 
 
 @register_op
