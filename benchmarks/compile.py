@@ -197,9 +197,9 @@ def choose_chip(model: Model, scratch: Path) -> None:
     """Put ``model`` on the default chip if its arrays fit there, else on the default tile in a square mesh grown
     ``MESH_STEP`` tiles a side at a time until the arrays fill at most ``MESH_FILL`` of it (a TOML file in
     ``scratch``). The arrays are counted on a compilation to the ``cim`` stage."""
-    from cimc.compiler.chip import Mesh, load_chip
     from cimc.compiler.pipeline import PipelineOptions, compile_onnx
     from cimc.ir.dialects.cim import ProgramOp
+    from cimc.ir.target.chip import Mesh, load_chip
 
     module, _ = compile_onnx(model.path, PipelineOptions(emit="cim", calib=model.calib))
     arrays = sum(op.arrays for op in module.walk() if isinstance(op, ProgramOp))

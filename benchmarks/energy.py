@@ -27,10 +27,10 @@ import onnx
 from import_canonicalize import MODELS_DIR, table
 from onnx import TensorProto, helper, numpy_helper
 
-from cimc.compiler.chip import load_chip
-from cimc.compiler.pipeline import PipelineOptions, compile_binary
+from cimc.compiler.pipeline import CrossbarOptions, PipelineOptions, compile_binary
+from cimc.ir.target.chip import load_chip
 from cimc.runtime.binary import load_binary
-from cimc.runtime.energy import Energy
+from cimc.runtime.energy import EnergyBreakdown
 from cimc.runtime.performance import estimate
 
 CHIPS = ("default", "hermes", "hermes-4phase", "mythic-m1076", "isaac")
@@ -87,10 +87,10 @@ def dense(rows: int, cols: int) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-def full_array(chip: str, scratch: Path) -> tuple[tuple[int, int], Energy]:
+def full_array(chip: str, scratch: Path) -> tuple[tuple[int, int], EnergyBreakdown]:
     """The array size of ``chip`` and the energy of one MVM that fills one of its arrays, compiled with the chip's
     own converters (calibrated on seeded uniform inputs; the calibration changes no event count)."""
-    options = load_chip(chip).crossbar_options()
+    options = CrossbarOptions.for_chip(load_chip(chip))
     rows, cols = options.array_rows, options.array_cols
     path = scratch / f"dense.{chip}.cimb"
     calib = {"x": np.random.default_rng(12).uniform(0.0, 1.0, size=(8, rows)).astype(np.float32)}

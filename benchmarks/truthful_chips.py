@@ -43,10 +43,11 @@ import energy
 import numpy as np
 from import_canonicalize import MODELS_DIR, table
 
-from cimc.compiler.chip import load_chip
 from cimc.compiler.cli import build_parser
 from cimc.compiler.cli import main as cimc
+from cimc.compiler.pipeline import CrossbarOptions
 from cimc.compiler.simulate_cli import evaluate_binary
+from cimc.ir.target.chip import load_chip
 from cimc.runtime import solve
 
 TEST = MODELS_DIR / "digits_test.npz"
@@ -138,7 +139,7 @@ def converters_tables(binaries: Binaries) -> str:
         cells = [" / ".join(binaries.ideal(model, flags) for flags in pair) for _, pair in DEFAULT_CHIP_COLUMNS]
         default_rows.append([f"`{name}`", f"{fp32:.4f}", *cells])
         for chip in CONVERTER_CHIPS:
-            options = load_chip(chip).crossbar_options()
+            options = CrossbarOptions.for_chip(load_chip(chip))
             converters = (
                 f"{options.dac_bits}-bit DACs, {options.adc_bits}-bit ADCs, {options.cell_bits}-bit cells, "
                 f"{options.array_rows}x{options.array_cols}"

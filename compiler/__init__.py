@@ -4,7 +4,7 @@
 pipeline up to a stage; ``load_module(path)`` takes an ``.onnx`` or ``.mlir`` file.
 
 The names are imported on first use (PEP 562), so the runtime can read a chip description
-(``cimc.compiler.chip``) without loading the ONNX importer.
+(``cimc.ir.target.chip``) without loading the ONNX importer.
 """
 
 from __future__ import annotations

@@ -42,9 +42,7 @@ def module_sections(module: ModuleOp) -> tuple[bytes, bytes]:
     return text.encode("utf-8"), encode_weights(blobs)
 
 
-def binary_bytes(
-    module: ModuleOp, *, chip_text: str, program: bytes, report: dict[str, Any], meta: dict[str, Any]
-) -> bytes:
+def binary_bytes(module: ModuleOp, *, program: bytes, report: dict[str, Any], meta: dict[str, Any]) -> bytes:
     """The whole ``.cimb`` of ``module``. ``meta`` holds what the compile was given (``model``: the model's file
     name, not its path, so the bytes do not depend on where it was built; ``options``); ``cimc_version`` is added."""
     model = str(meta.get("model", ""))
@@ -55,7 +53,6 @@ def binary_bytes(
     ir, weights = module_sections(module)
     payloads = {
         "meta": encode_json({**meta, "cimc_version": cimc_version()}, "meta"),
-        "chip": chip_text.encode("utf-8"),
         "ir": ir,
         "weights": weights,
         "program": bytes(program),
@@ -68,10 +65,9 @@ def write_binary(
     path: str | os.PathLike,
     module: ModuleOp,
     *,
-    chip_text: str,
     program: bytes,
     report: dict[str, Any],
     meta: dict[str, Any],
 ) -> None:
     """Write the ``.cimb`` of ``module`` to ``path`` atomically (see ``binary_bytes`` for the arguments)."""
-    write_atomic(path, binary_bytes(module, chip_text=chip_text, program=program, report=report, meta=meta))
+    write_atomic(path, binary_bytes(module, program=program, report=report, meta=meta))

@@ -18,7 +18,6 @@ import numpy as np
 
 from cimc.compiler.binary import cimc_version
 from cimc.compiler.calibration import CalibrationError
-from cimc.compiler.chip import ChipError, list_presets, load_chip
 from cimc.compiler.files import InputFileError, load_inputs, save_outputs, write_atomic
 from cimc.compiler.onnx_importer import OnnxImportError
 from cimc.compiler.pipeline import (
@@ -35,15 +34,14 @@ from cimc.compiler.simulate_cli import add_simulation_flags, cmd_demo, cmd_eval,
 from cimc.compiler.solve_cli import add_solve_parser, cmd_solve
 from cimc.ir.core import VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
-from cimc.ir.dialects.cim import SIGN_ENCODINGS
+from cimc.ir.dialects.cim import SIGN_ENCODINGS, WEIGHT_SCALINGS
 from cimc.ir.interpreter import InterpreterError, main_function, run_module
 from cimc.ir.parser import ParseError
 from cimc.ir.pass_manager import PassTiming, PipelineError
 from cimc.ir.printer import print_module
+from cimc.ir.target.chip import ChipError, RangeManagement, list_presets, load_chip
 from cimc.ir.verifier import verify
-from cimc.passes.lower_to_cim import WEIGHT_SCALINGS
 from cimc.runtime.binary import BinaryFormatError
-from cimc.runtime.periphery import RangeManagement
 
 #: Errors that mean bad input, reported in one line; anything else is an internal error.
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -323,7 +321,7 @@ def _options(args: argparse.Namespace, emit: str = "graph") -> PipelineOptions:
         chip = load_chip(args.chip)
         lowering = {
             "chip": chip,
-            "crossbar": chip.crossbar_options(**given),
+            "crossbar": CrossbarOptions.for_chip(chip, **given),
             "calib": args.calib,
             "calib_method": args.calib_method,
             "time_limit": args.time_limit,

@@ -32,11 +32,10 @@ from cimc.ir.dialects.cim import (
 )
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import main_function
+from cimc.ir.target.network import Tile
 from cimc.ir.types import TensorType
 from cimc.passes.place import op_tiles, program_groups, tile_of, traffic_flows, value_bytes
 from cimc.runtime.isa import PORT, Instruction, Opcode, Streams
-
-Tile = tuple[int, int]
 
 
 class _Strings:

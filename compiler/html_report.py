@@ -18,10 +18,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from cimc.compiler.chip import Mesh
 from cimc.compiler.placement_report import LAYER_COLUMNS, layer_rows
-
-Tile = tuple[int, int]
+from cimc.ir.target.chip import Mesh
+from cimc.ir.target.network import Tile
 
 #: Layers' colours: hues a golden angle (degrees) apart, so that neighbours in the list lie far apart on the colour
 #: wheel, in two lightnesses; a layer's colour is fixed by its place in the report.

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cimc.compiler.files import InputFileError, load_inputs
 from cimc.ir.dialects.builtin import ModuleOp
@@ -34,13 +34,12 @@ from cimc.ir.interpreter import main_function
 from cimc.ir.parser import parse_module
 from cimc.ir.pass_manager import PassManager, PassTiming, write_dump
 from cimc.ir.printer import print_module
+from cimc.ir.target.chip import ATTRIBUTE, PRESETS, Chip, ChipError, load_chip
 from cimc.ir.verifier import verify
 
 if TYPE_CHECKING:
     import numpy as np
     import onnx
-
-    from cimc.compiler.chip import Chip
 
 #: The stages ``--emit`` can stop after, in pipeline order.
 STAGES = ("import", "graph", "quantized", "cim", "placed")
@@ -73,6 +72,27 @@ class CrossbarOptions:
     input_encoding: str = "signed"
     replicate: str = "none"
     array_budget: int = 0
+
+    @staticmethod
+    def for_chip(chip: Chip, **overrides: Any) -> CrossbarOptions:
+        """The crossbar options of ``chip``: its cells, DACs, ADCs, sign encoding, weight scaling and array size,
+        8-bit weights and inputs, and ``overrides`` (any field) on top.
+
+        The chip's ADC is what the compiled arithmetic reads with: where it is narrower than an exact read of its
+        array (ISAAC, HERMES, Mythic), its full scale is calibrated on the calibration inputs (``adc_range``);
+        ``adc_bits=0`` asks for the exact ADC instead, the integer reference. A chip with a ``[periphery]`` sets its
+        converters' ranges per read, in the simulator: its compiled reads are exact.
+        """
+        options = CrossbarOptions(
+            cell_bits=chip.tile.cell_bits,
+            dac_bits=chip.tile.dac_bits,
+            adc_bits=0 if chip.periphery is not None else chip.tile.adc_bits,
+            sign_encoding=chip.tile.sign_encoding,
+            array_rows=chip.tile.array_rows,
+            array_cols=chip.tile.array_cols,
+            weight_scaling=chip.tile.weight_scaling,
+        )
+        return dataclasses.replace(options, **overrides)
 
     def stage_pipelines(self, placement: str = "") -> dict[str, str]:
         """The passes of each stage after the import (``placement``: the ``place`` pass's options); ``replicate``
@@ -137,13 +157,11 @@ class PipelineOptions:
 
     def resolved_chip(self) -> Chip:
         """The chip, loaded (``ChipError`` for a bad name or file)."""
-        from cimc.compiler.chip import Chip, load_chip
-
         return self.chip if isinstance(self.chip, Chip) else load_chip(self.chip)
 
     def crossbar_options(self) -> CrossbarOptions:
         """The crossbar parameters: as given, else the chip's."""
-        return self.crossbar if self.crossbar is not None else self.resolved_chip().crossbar_options()
+        return self.crossbar if self.crossbar is not None else CrossbarOptions.for_chip(self.resolved_chip())
 
 
 def compile_onnx(
@@ -200,15 +218,13 @@ def compile_binary(
         "calib_method": options.calib_method,
         "input_shapes": input_shapes,
     }
-    write_binary(output, module, chip_text=chip.to_toml(), program=generate(module).encode(), report=report, meta=meta)
+    write_binary(output, module, program=generate(module).encode(), report=report, meta=meta)
     timings.append(PassTiming("codegen + binary", time.perf_counter() - start))
     return report, timings
 
 
 def _attach_chip(module: ModuleOp, chip: Chip) -> None:
     """Give the module its chip (what ``split-groups`` and ``place`` read), after checking the arrays fit."""
-    from cimc.compiler.chip import ATTRIBUTE, PRESETS, ChipError, load_chip
-
     needed = sum(op.arrays for op in module.walk() if isinstance(op, ProgramOp))
     if needed > chip.arrays:
         fits = [name for name in PRESETS if load_chip(name).arrays >= needed]

@@ -30,13 +30,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from cimc.compiler.chip import Chip
 from cimc.compiler.crossbar_report import crossbar_report, report_json, text_table
-from cimc.compiler.network import link_loads
 from cimc.ir.attributes import DictAttr
 from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.target.chip import Chip
+from cimc.ir.target.network import PORT_ROUTER, link_loads
 from cimc.passes.place import PLACEMENT_ATTRIBUTE, program_groups, tile_of, traffic_flows
-from cimc.runtime.isa import PORT_ROUTER
 
 
 def placement_report(module: ModuleOp, chip: Chip) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from cimc.compiler.files import InputFileError, load_inputs
+from cimc.ir.target.chip import BOUND_MANAGEMENTS, INPUT_SCALINGS
 from cimc.runtime.devices import DEVICES
-from cimc.runtime.periphery import BOUND_MANAGEMENTS, INPUT_SCALINGS
 
 #: The flags that switch one analog effect off: flag -> (``InferenceSession``/``AnalogConfig`` keyword, what it
 #: removes).
@@ -296,8 +296,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """``cimc demo``: compile a bundled digits model for a chip (the default one unless ``--chip``), evaluate its
     test split in the simulator, with the exact arithmetic and with every analog effect of the chip's device, and
     print the accuracies against onnxruntime's, then latency, throughput and energy."""
-    from cimc.compiler.chip import load_chip
     from cimc.compiler.pipeline import PipelineOptions, compile_binary
+    from cimc.ir.target.chip import load_chip
     from cimc.runtime.performance import format_performance
 
     model = bundled_model(f"digits_{args.model}.onnx")

@@ -78,7 +78,7 @@ def format_stats(stats: dict[str, Any], shape: tuple[int, ...]) -> str:
 
 def cmd_solve(args: argparse.Namespace) -> int:
     """``cimc solve A.npy b.npy -o x.npy``."""
-    from cimc.compiler.chip import load_chip
+    from cimc.ir.target.chip import load_chip
     from cimc.runtime.closed_loop import SolveConfig, solve
 
     a, b = _load(args.matrix, "A"), _load(args.rhs, "b")

@@ -32,16 +32,13 @@ import numpy as np
 from cimc.ir.attributes import ArrayAttr, Attribute, DenseArrayAttr, FloatAttr, IntAttr, StringAttr, tensor_attr
 from cimc.ir.core import Block, Operation, Region, Value
 from cimc.ir.dialects.builtin import FuncOp, ModuleOp
-from cimc.ir.dialects.cim import DequantizeOp, DigitalOp, Im2ColOp, LinearOp, QuantizeOp, YieldOp
+from cimc.ir.dialects.cim import WEIGHT_SCALINGS, DequantizeOp, DigitalOp, Im2ColOp, LinearOp, QuantizeOp, YieldOp
 from cimc.ir.dialects.graph import BY_ONNX_TYPE, ConstantOp
 from cimc.ir.pass_manager import Pass, PipelineError, register_pass
 from cimc.ir.types import I64, TensorType
 from cimc.passes.common import blob_name
 from cimc.passes.crossbar_match import MAX_BITS, Crossbar, Epilogue, InputQuantization, match_crossbar
 from cimc.passes.dce import eliminate_dead_code
-
-#: The ranges float weights are quantized over: each output column's, or the whole matrix's.
-WEIGHT_SCALINGS = ("column", "tensor")
 
 #: Discardable attributes: the activation range calibration measured (on a float layer, f64 ``[lo, hi]``), what
 #: a crossbar layer is, how many weights it holds and which following ONNX nodes its dequantization absorbed (on

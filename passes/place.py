@@ -58,9 +58,9 @@ from cimc.ir.dialects.cim import (
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import main_function
 from cimc.ir.pass_manager import Pass, PipelineError, register_pass
+from cimc.ir.target.network import PORT_ROUTER
 from cimc.ir.types import ElementType, TensorType
 from cimc.passes.placement import ChipGrid, Instance, Placement, PlacementError, Tile, solve
-from cimc.runtime.isa import PORT_ROUTER
 
 #: The module attribute reporting the placement.
 PLACEMENT_ATTRIBUTE = "cim.placement"

@@ -41,6 +41,7 @@ machine much slower than the deterministic budgets assume).
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import math
 import random
@@ -55,8 +56,8 @@ from cimc.ir.attributes import DenseArrayAttr, DictAttr, IntAttr
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import CHIP_ATTRIBUTE
 from cimc.ir.pass_manager import PipelineError
-
-Tile = tuple[int, int]
+from cimc.ir.target.chip import Mesh
+from cimc.ir.target.network import Tile, hops
 
 #: The whole instance goes to one CP-SAT model up to this many groups ...
 EXACT_MAX_GROUPS = 64
@@ -128,9 +129,14 @@ class ChipGrid:
             number("mesh_rows"), number("mesh_cols"), bool(number("torus")), number("arrays_per_tile"), pairs
         )
 
+    @functools.cached_property
+    def mesh(self) -> Mesh:
+        """The grid as the chip's ``Mesh``."""
+        return Mesh(self.rows, self.cols, self.torus)
+
     def hops(self, a: Tile, b: Tile) -> int:
-        """Links between tiles ``a`` and ``b`` on an XY route (the shorter way round on a torus)."""
-        return _axis_hops(a[0], b[0], self.rows, self.torus) + _axis_hops(a[1], b[1], self.cols, self.torus)
+        """Links between tiles ``a`` and ``b`` on their XY route (``cimc.ir.target.network.hops``)."""
+        return hops(self.mesh, a, b)
 
     @property
     def usable(self) -> list[Tile]:
@@ -147,11 +153,6 @@ class ChipGrid:
         (but for one diagonal step where one side is odd and the other even), and every run of consecutive tiles
         is a compact block, not a strip."""
         return [t for t in _gilbert(self.rows, self.cols) if t not in self.faulty]
-
-
-def _axis_hops(a: int, b: int, size: int, torus: bool) -> int:
-    d = abs(a - b)
-    return min(d, size - d) if torus else d
 
 
 def _gilbert(rows: int, cols: int) -> Iterator[Tile]:

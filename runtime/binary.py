@@ -1,7 +1,8 @@
 """The compiled binary ``.cimb``: its layout, its encoding and its loader.
 
 A ``.cimb`` holds everything a chip needs to run a compiled model, and no Python objects: a header, a section table
-with a SHA-256 per section, then the sections (``meta``, ``chip``, ``ir``, ``weights``, ``program``, ``report``).
+with a SHA-256 per section, then the sections (``meta``, ``ir``, ``weights``, ``program``, ``report``). The chip the
+model was compiled for is stored once, as the ``ir`` module's ``cim.chip`` attribute, and decoded once at load.
 The layout is defined here once, for both sides: the compiler's writer (``cimc.compiler.binary``) packs with
 ``pack_container`` and ``encode_weights``, and the loader reads with ``read_sections``. Loading needs only ``cimc.ir``:
 no ONNX file and nothing from ``cimc.compiler`` (the ``onnx`` package is imported only because the graph dialect
@@ -27,14 +28,15 @@ from cimc.ir.attributes import ResourceBlob
 from cimc.ir.core import VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.parser import ParseError, Parser
+from cimc.ir.target.chip import ATTRIBUTE, Chip, ChipError, chip_of
 from cimc.ir.types import ElementType
 from cimc.ir.verifier import verify
 
 MAGIC = b"CIMB\x00\x1a\r\n"  # NUL, ^Z and CR LF: a copy in text mode or through a line-ending filter breaks it
-FORMAT_VERSION = (1, 0)  # (major, minor): a reader reads its own major at any minor
+FORMAT_VERSION = (2, 0)  # (major, minor): a reader reads its own major at any minor
 ALIGNMENT = 64  # every section payload and every weight array starts at a multiple of this, from the file start
-SECTIONS = ("meta", "chip", "ir", "weights", "program", "report")  # the required sections, in file order
-KNOWN_FLAGS = 0  # format 1.0 defines no flags
+SECTIONS = ("meta", "ir", "weights", "program", "report")  # the required sections, in file order
+KNOWN_FLAGS = 0  # format 2.0 defines no flags
 
 _HEADER = struct.Struct("<8sHHII")  # magic, major, minor, flags, section count
 _ENTRY = struct.Struct("<16sQQ32s")  # name (ASCII, NUL padded), offset from the file start, length, SHA-256
@@ -48,12 +50,12 @@ class BinaryFormatError(Exception):
 
 @dataclass(frozen=True)
 class CompiledModel:
-    """A loaded ``.cimb``: the placed ``cim`` module with its weights attached (``run_module`` runs it), the chip
-    description it was compiled for, the per-tile instruction streams and the compiler's report."""
+    """A loaded ``.cimb``: the placed ``cim`` module with its weights attached (``run_module`` runs it), the chip it
+    was compiled for (its ``cim.chip``, decoded), the per-tile instruction streams and the compiler's report."""
 
     version: tuple[int, int]
     meta: dict[str, Any]
-    chip_text: str
+    chip: Chip
     module: ModuleOp
     program: bytes
     report: dict[str, Any]
@@ -267,11 +269,18 @@ def load_binary(path: str | os.PathLike) -> CompiledModel:
     filename = str(path)
     version, sections = read_sections(Path(path).read_bytes(), filename)
     weights = decode_weights(sections["weights"], filename)
+    module = decode_module(_decode_text(sections["ir"], "ir", filename), weights, filename)
+    try:
+        chip = chip_of(module)
+    except ChipError as exc:
+        raise BinaryFormatError(f"{filename}: section 'ir': {exc}; recompile") from None
+    if chip is None:
+        raise BinaryFormatError(f"{filename}: section 'ir' has no '{ATTRIBUTE}' (the chip it runs on); recompile")
     return CompiledModel(
         version=version,
         meta=decode_json(sections["meta"], "meta", filename),
-        chip_text=_decode_text(sections["chip"], "chip", filename),
-        module=decode_module(_decode_text(sections["ir"], "ir", filename), weights, filename),
+        chip=chip,
+        module=module,
         program=sections["program"].tobytes(),
         report=decode_json(sections["report"], "report", filename),
     )

@@ -94,8 +94,8 @@ from typing import Any
 
 import numpy as np
 
-from cimc.compiler.chip import PRESETS, Chip, OpAmp, load_chip
 from cimc.ir.dialects.cim_solve import top_level
+from cimc.ir.target.chip import PRESETS, Chip, OpAmp, load_chip
 from cimc.runtime.analog import AnalogConfig, level_step_us, program_group, read_sigmas
 from cimc.runtime.devices import Device, device, for_chip_device, require
 from cimc.runtime.energy import BASELINE, FP32_BASELINE

@@ -299,7 +299,7 @@ MEMRISTOR_2048 = Device(
 #: The device presets by name.
 DEVICES: dict[str, Device] = {d.name: d for d in (PCM, PCM_RASCH2023, RRAM, SRAM, NOR_FLASH, MEMRISTOR_2048)}
 
-#: The chip description's ``tile.device`` (``cimc.compiler.chip.DEVICES``) -> the preset that models it; a chip
+#: The chip description's ``tile.device`` (``cimc.ir.target.chip.DEVICES``) -> the preset that models it; a chip
 #: device absent here has no model.
 _CHIP_DEVICES = {"sram": "sram", "rram": "rram", "pcm": "pcm", "nor-flash": "nor-flash"}
 

@@ -8,7 +8,7 @@ Events per inference (one input sample), from the streams and each group's geome
 - ``arrays``: array reads of one bit plane, ``vectors x planes x arrays / replication`` per ``mvm`` (each input
   vector is read by one copy of the group's arrays), each ``array_fixed_pj``, plus ``array_row_pj`` per row a read
   drives (the group's rows) and ``array_column_pj`` per column it converts (the ``adc`` instructions'
-  conversions): a read costs what it uses of its array (``chip.Energy.read_pj``);
+  conversions): a read costs what it uses of its array (``chip.EventEnergy.read_pj``);
 - ``dacs``: DAC conversions, one per driven row of every array read, ``rows x arrays / replication x planes x
   vectors``, times ``dac_pj``;
 - ``adcs``: the ``adc`` instructions' conversions, one per converted column of every read, times ``adc_pj``;
@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cimc.compiler.chip import Chip
+from cimc.ir.target.chip import Chip
 from cimc.runtime.isa import PORT, Instruction, Opcode, Streams
 from cimc.runtime.timing import GroupGeometry, TimingError, digital_op_count, transfer_links
 
@@ -124,7 +124,7 @@ class Baseline:
 
 
 @dataclass(frozen=True)
-class Energy:
+class EnergyBreakdown:
     """Energy of one inference in pJ by category (``arrays``, ``dacs``, ``adcs``, ``buffers``, ``network``,
     ``digital``, and ``closed_loop`` in models with a ``cim.solve``), its total, the one-time programming energy
     and time, the multiply-accumulates the arrays do and those the same reads would do at full utilization with
@@ -269,7 +269,7 @@ def estimate_energy(
     *,
     pulses_per_cell: int = 1,
     write_pulse_s: float = 1e-7,
-) -> Energy:
+) -> EnergyBreakdown:
     """The energy of one inference of ``streams`` on ``chip`` and of loading its arrays (see the module
     docstring); ``pulses_per_cell`` write pulses of ``write_pulse_s`` seconds program one cell."""
     if pulses_per_cell < 1 or write_pulse_s < 0:
@@ -294,7 +294,7 @@ def estimate_energy(
         per_inference["closed_loop"] = events.closed_loop_pj
     cells = sum(g.rows * g.columns * g.signs * g.slices * g.replication for g in groups)
     weight_bytes = sum(-(-g.rows * g.columns * g.weight_bits // 8) for g in groups)
-    return Energy(
+    return EnergyBreakdown(
         per_inference_pj=per_inference,
         programming_pj=cells * pulses_per_cell * pj.cell_program_pj,
         programming_s=max((g.rows for g in groups), default=0) * pulses_per_cell * write_pulse_s,

@@ -17,11 +17,9 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-#: The I/O port (the host interface, at tile (0, 0)'s router): its stream's key, and the peer of sends and receives
-#: of model inputs and outputs.
+#: The I/O port (the host interface, at the router ``cimc.ir.target.network.PORT_ROUTER``): its stream's key, and
+#: the peer of sends and receives of model inputs and outputs.
 PORT = (0xFFFF, 0xFFFF)
-#: The router the I/O port is attached to: model inputs enter and outputs leave the mesh there.
-PORT_ROUTER = (0, 0)
 
 
 class Opcode(IntEnum):

@@ -6,17 +6,15 @@
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cimc.compiler.chip import Chip
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.interpreter import main_function
 from cimc.ir.types import TensorType
 from cimc.runtime.binary import CompiledModel
-from cimc.runtime.energy import Energy, estimate_energy
+from cimc.runtime.energy import EnergyBreakdown, estimate_energy
 from cimc.runtime.isa import PORT, Streams
 from cimc.runtime.timing import Link, Timing, group_geometry, simulate
 
@@ -31,7 +29,7 @@ class Performance:
     the figures describe an input far smaller than a real one (compile with ``--input-shape``)."""
 
     timing: Timing
-    energy: Energy
+    energy: EnergyBreakdown
     dynamic_dims: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,7 +124,7 @@ def estimate(
     """The timing and energy of a loaded binary on the chip it was compiled for; ``read_passes`` gives, by group
     index, the reads an input vector took on average where a range-managed periphery reads some again (1 elsewhere:
     ``GroupGeometry.passes``)."""
-    chip = Chip.from_dict(tomllib.loads(model.chip_text), "the binary's chip section")
+    chip = model.chip
     streams = Streams.decode(model.program)
     groups = group_geometry(model.module)
     if read_passes:

@@ -1,5 +1,6 @@
 """Reads whose converters follow each input vector: aihwkit's forward pass (``IOParameters`` of its inference
-tiles) on one array group, for chips with a range-managed periphery (``cimc.compiler.chip.Periphery``).
+tiles) on one array group, for chips with a range-managed periphery (a chip's ``[periphery]``:
+``cimc.ir.target.chip.RangeManagement``).
 
 aihwkit 1.2's C++ tile (``ForwardBackwardPassIOManaged::forwardVector``, src/rpucuda/rpu_forward_backward_pass.cpp
 lines 900-988) reads one input vector ``x`` as follows, and ``managed_read`` does the same on a row block:
@@ -27,43 +28,9 @@ in which the bound, the ADC step and the noise ``sigma`` are given. The result i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-#: How the inputs of a read are scaled (``Periphery.input_scaling``): by their largest magnitude, or not at all.
-INPUT_SCALINGS = ("abs_max", "none")
-#: What a saturated read does (``Periphery.bound_management``): read again with the input halved, or nothing.
-BOUND_MANAGEMENTS = ("iterative", "none")
-
-
-@dataclass(frozen=True, kw_only=True)
-class RangeManagement:
-    """The converters of a range-managed read: a chip description's ``[periphery]`` table (``cimc.compiler.chip``
-    checks each field by its ``rule``), as in the module docstring.
-
-    ``input_scaling``: each input vector divided by its largest magnitude (``abs_max``, aihwkit's
-    ``NoiseManagementType.ABS_MAX``) or by the largest code (``none``), then quantized to ``input_levels`` DAC steps
-    per sign and applied in one signed pass; ``output_levels`` ADC steps per sign over +-``output_bound``;
-    ``bound_management``: ``iterative`` reads again with the input halved while any output saturated, at most
-    ``max_passes`` reads (aihwkit's ``BoundManagementType.ITERATIVE``), ``none`` reads once; ``weight_units``: the
-    bound, the ADC step and the device's output noise (its ``output_noise_us / g_max``) are in units of the layer's
-    weights times the scaled input, as aihwkit's forward is (its tiles hold raw weights:
-    ``weight_scaling_omega = 0``); false: in units of one full-scale cell at the full input.
-    """
-
-    input_scaling: str = field(metadata={"rule": {"choices": INPUT_SCALINGS}})
-    input_levels: int = field(metadata={"rule": {"low": 1, "high": 1 << 16}})
-    output_levels: int = field(metadata={"rule": {"low": 1, "high": 1 << 24}})
-    output_bound: float = field(metadata={"rule": {"above": 0}})
-    bound_management: str = field(metadata={"rule": {"choices": BOUND_MANAGEMENTS}})
-    max_passes: int = field(default=1, metadata={"rule": {"low": 1, "high": 32}})
-    weight_units: bool = False
-
-    @property
-    def passes(self) -> int:
-        """The most reads one input vector may take."""
-        return self.max_passes if self.bound_management == "iterative" else 1
+from cimc.ir.target.chip import RangeManagement
 
 
 def managed_read(

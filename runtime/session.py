@@ -17,21 +17,19 @@ import dataclasses
 import math
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from cimc.compiler.chip import Chip
 from cimc.ir.interpreter import InterpreterError, bind_inputs
+from cimc.ir.target.chip import Chip, RangeManagement
 from cimc.ir.types import TensorType
 from cimc.runtime import devices
 from cimc.runtime.analog import AnalogConfig
 from cimc.runtime.binary import CompiledModel, load_binary
 from cimc.runtime.devices import Device, for_chip_device
-from cimc.runtime.periphery import RangeManagement
 from cimc.runtime.simulator import Simulator
 
 #: Samples per batch when a session streams a large input.
@@ -164,7 +162,7 @@ class InferenceSession:
         **settings: Any,
     ) -> None:
         self.compiled = model if isinstance(model, CompiledModel) else load_binary(model)
-        self.chip = Chip.from_dict(tomllib.loads(self.compiled.chip_text), "the binary's chip section")
+        self.chip = self.compiled.chip
         periphery = range_management(
             self.chip,
             ideal=settings.get("ideal", False),

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from cimc.ir.attributes import DictAttr, IntAttr
 from cimc.ir.core import Operation, Value
 from cimc.ir.dialects.builtin import FuncOp, ModuleOp
 from cimc.ir.dialects.cim import (
@@ -45,9 +44,10 @@ from cimc.ir.dialects.cim import (
 )
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import InterpreterError, bind_inputs, main_function
+from cimc.ir.target.chip import RangeManagement, chip_of
 from cimc.runtime import kernels
 from cimc.runtime.analog import AnalogConfig, group_top_level, program_group, relative_conductance
-from cimc.runtime.periphery import RangeManagement, managed_read, readout
+from cimc.runtime.periphery import managed_read, readout
 
 #: Bytes of column currents one GEMM may produce at a time (the rest of a batch waits its turn).
 CURRENTS_BYTES = 32 << 20
@@ -183,9 +183,8 @@ class Simulator:
         for chain in self._chains.values():
             if all(id(use.op) in fused_uses for use in chain.planes.result.uses):
                 self._pass_through.add(id(chain.planes))
-        chip = module.attributes.get(CHIP_ATTRIBUTE)
-        columns = chip.get("adc_columns") if isinstance(chip, DictAttr) else None
-        self._adc_columns = columns.value if isinstance(columns, IntAttr) else 1
+        self.chip = chip_of(module)
+        self._adc_columns = self.chip.tile.adc_columns if self.chip is not None else 1
         self._arrays: dict[int, _Arrays] = {}
         for chain in self._chains.values():
             if chain.group not in self._arrays:
@@ -410,11 +409,9 @@ class Simulator:
         """A ``cim.solve`` by the closed-loop circuit model (``cimc.runtime.closed_loop``) under this run's device,
         seed and drift, one sample of a batched right-hand side ``[..., n, k]`` at a time; the seed is the run's for
         every sample, as one programmed matrix serves them all."""
-        from cimc.compiler.chip import Chip
         from cimc.runtime.closed_loop import SolveConfig, solve
 
-        chip = self.module.attributes.get(CHIP_ATTRIBUTE)
-        if chip is None:
+        if self.chip is None:
             raise InterpreterError(f"'{op.name}' at {op.location} needs the module's '{CHIP_ATTRIBUTE}': compile it")
         config = SolveConfig(
             ideal=self.config.is_ideal,
@@ -427,7 +424,7 @@ class Simulator:
         )
         matrix = op.tensor_attr("matrix")
         samples = rhs.reshape(-1, *rhs.shape[-2:]) if rhs.ndim > 2 else rhs[None]
-        x = [solve(matrix, b, Chip.from_attribute(chip), config=config)[0] for b in samples]
+        x = [solve(matrix, b, self.chip, config=config)[0] for b in samples]
         return np.stack(x).reshape(rhs.shape).astype(rhs.dtype)
 
     def _read(self, chain: _Chain, args: list[np.ndarray], first_sample: int) -> np.ndarray:

@@ -23,7 +23,7 @@ resource is free and its inputs are ready:
 - ``send``: departs once the digital unit has made everything issued before it (codegen sends a value right after
   the op that makes it), at no cost to the sender; ``recv`` holds the stream until its flow arrives.
 
-A transfer follows its XY route (``cimc.compiler.network.route``, torus aware) and occupies every link of it for
+A transfer follows its XY route (``cimc.ir.target.network.route``, torus aware) and occupies every link of it for
 its serialization, ``ceil(8 x bytes / link_bits)`` cycles; it starts when all of them are free, transfers taking
 links first come first served in departure order, and arrives ``hops x router_latency`` + its serialization after
 its start. The I/O port (``PORT``) sits at tile (0, 0)'s router behind a channel as wide as a link, one each way
@@ -45,15 +45,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cimc.compiler.chip import Chip, Network, TileSpec
-from cimc.compiler.network import Link, Tile, route
 from cimc.ir.attributes import DenseArrayAttr
 from cimc.ir.core import Operation, OpResult
 from cimc.ir.dialects.builtin import ModuleOp
-from cimc.ir.dialects.cim import CHIP_ATTRIBUTE, TILE_ATTRIBUTE, BitPlanesOp, MvmOp, ProgramOp
+from cimc.ir.dialects.cim import TILE_ATTRIBUTE, BitPlanesOp, MvmOp, ProgramOp
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import main_function
-from cimc.runtime.isa import PORT, PORT_ROUTER, Instruction, Opcode, Streams
+from cimc.ir.target.chip import Chip, Network, TileSpec, chip_of
+from cimc.ir.target.network import PORT_ROUTER, Link, Tile, route
+from cimc.runtime.isa import PORT, Instruction, Opcode, Streams
 
 if TYPE_CHECKING:  # closed_loop imports the energy model, which imports this module
     from cimc.runtime.closed_loop import SolveCost
@@ -155,10 +155,9 @@ def _solve_costs(module: ModuleOp) -> dict[Operation, SolveCost]:
     solves = [op for op in main_function(module).body.ops if isinstance(op, SolveOp)]
     if not solves:
         return {}
-    chip = module.attributes.get(CHIP_ATTRIBUTE)
+    chip = chip_of(module)
     if chip is None:
         raise TimingError(f"{solves[0].location.name or solves[0].name}: a 'cim.solve' needs the module's chip")
-    closed_loop_chip = Chip.from_attribute(chip)
     costs = {}
     for op in solves:
         first = op.operands[1]
@@ -166,7 +165,7 @@ def _solve_costs(module: ModuleOp) -> dict[Operation, SolveCost]:
             raise TimingError(f"{op.location.name or op.name}: 'cim.solve' arrays must be 'cim.program' results")
         costs[first.op] = solve_cost(
             op.tensor_attr("matrix"),
-            closed_loop_chip,
+            chip,
             matrix_bits=op.matrix_bits,
             tol=op.attr("tol"),
             max_iterations=op.attr("max_iterations"),

@@ -3,7 +3,7 @@
 Setting: ``InferenceRPUConfig()`` with its defaults (PCMLikeNoiseModel, SinglePairConductanceConverter(g_max=25,
 g_min=0), GlobalDriftCompensation, forward IOParameters defaults, no weight scaling, digital bias), run on the CPU
 (RPUCuda C++) tile. Every step cites the aihwkit 1.2.0 source it re-implements (paths relative to the sdist's
-``src/``); compiler/chips/aihwkit.toml maps each of aihwkit's parameters to cimc's.
+``src/``); ir/target/chips/aihwkit.toml maps each of aihwkit's parameters to cimc's.
 
 Dependency-free apart from numpy. Nothing here imports aihwkit or cimc: it is meant as the independent reference
 for the tests of cimc's ``aihwkit`` chip preset (tests/runtime/test_periphery.py).

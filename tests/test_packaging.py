@@ -49,9 +49,9 @@ def test_runtime_never_imports_the_onnx_importer() -> None:
 
 
 def test_a_non_editable_install_ships_the_chip_presets(tmp_path: Path) -> None:
-    """``pip install .`` (a wheel) must carry the preset TOML files beside compiler/chip.py."""
+    """``pip install .`` (a wheel) must carry the preset TOML files beside ir/target/chip.py."""
     presets = sorted(p.name for p in (ROOT / "compiler" / "chips").glob("*.toml"))
-    assert presets, "no chip presets in compiler/chips"
+    assert presets, "no chip presets in ir/target/chips"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
         check=True,
@@ -59,5 +59,5 @@ def test_a_non_editable_install_ships_the_chip_presets(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("cimc-*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        shipped = sorted(Path(n).name for n in archive.namelist() if n.startswith("cimc/compiler/chips/"))
+        shipped = sorted(Path(n).name for n in archive.namelist() if n.startswith("cimc/ir/target/chips/"))
     assert shipped == presets

@@ -48,6 +48,8 @@ TILE_ATTRIBUTE = "cim.tile"
 
 #: How signed weights sit in cells of non-negative conductance.
 SIGN_ENCODINGS = ("differential", "offset")
+#: The ranges float weights are quantized over: each output column's, or the whole matrix's.
+WEIGHT_SCALINGS = ("column", "tensor")
 
 _TENSOR = (DenseElementsAttr, DenseResourceAttr)
 _I32 = ElementType("i32")

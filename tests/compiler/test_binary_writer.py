@@ -16,11 +16,11 @@ from cimc.compiler.files import InputFileError
 from cimc.compiler.pipeline import PipelineOptions, compile_onnx
 from cimc.ir import FuncOp, ModuleOp, ReturnOp, new_module, parse_module, print_module, run_module
 from cimc.ir.dialects.graph import ConstantOp
+from cimc.ir.target.chip import ATTRIBUTE, load_chip
 from cimc.runtime.binary import decode_weights, load_binary, read_sections
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 ARGS = {
-    "chip_text": 'name = "default"\n',
     "program": b"\x01\x02\x03",
     "report": {"placement": {"objective": 10, "status": "OPTIMAL"}, "arrays": 20},
     "meta": {"model": "digits_cnn.onnx", "options": {"emit": "cim"}},
@@ -28,7 +28,7 @@ ARGS = {
 
 
 def _digits_cnn() -> ModuleOp:
-    module, _ = compile_onnx(MODELS / "digits_cnn.onnx", PipelineOptions(emit="cim"))
+    module, _ = compile_onnx(MODELS / "digits_cnn.onnx", PipelineOptions(emit="placed"))
     return module
 
 
@@ -49,7 +49,7 @@ def test_bytes_do_not_depend_on_the_hash_seed(digits_cnn: ModuleOp, tmp_path: Pa
         "from pathlib import Path\n"
         "from cimc.compiler.binary import write_binary\n"
         "from cimc.compiler.pipeline import PipelineOptions, compile_onnx\n"
-        f"module, _ = compile_onnx({str(MODELS / 'digits_cnn.onnx')!r}, PipelineOptions(emit='cim'))\n"
+        f"module, _ = compile_onnx({str(MODELS / 'digits_cnn.onnx')!r}, PipelineOptions(emit='placed'))\n"
         f"write_binary('seeded.cimb', module, **{ARGS!r})\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "4242"}
@@ -113,6 +113,7 @@ def test_weights_are_keyed_as_the_text_names_them(tmp_path: Path) -> None:
     assert list(arrays) == ["w", "w_1"]
     np.testing.assert_array_equal(arrays["w"], np.arange(100, dtype=np.float32))
     np.testing.assert_array_equal(arrays["w_1"], np.arange(100, dtype=np.int64) * -3)
+    module.attributes[ATTRIBUTE] = load_chip("default").to_attribute()
     write_binary(tmp_path / "w.cimb", module, **ARGS)
     loaded = run_module(load_binary(tmp_path / "w.cimb").module, [])
     for name, value in run_module(module, []).items():

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from cimc.compiler import PipelineOptions, compile_onnx, import_onnx, run_passes
+from cimc.compiler import CrossbarOptions, PipelineOptions, compile_onnx, import_onnx, run_passes
 from cimc.compiler.calibration import ADC_RANGE, CalibrationError, calibrate, calibrate_adc_ranges
-from cimc.compiler.chip import load_chip
 from cimc.compiler.files import InputFileError
 from cimc.ir import run_module
 from cimc.ir.core import Operation
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import AdcOp
 from cimc.ir.parser import parse_module
+from cimc.ir.target.chip import load_chip
 from cimc.passes.lower_to_cim import INPUT_RANGE
 
 RNG = np.random.default_rng(0)
@@ -227,8 +227,8 @@ def test_the_pipeline_calibrates_narrow_adcs_unless_asked_for_the_worst_case() -
     chip = load_chip("hermes")
     model = ROOT / "models" / "digits_cnn.onnx"
     calibrated, full, exact = (
-        compile_onnx(model, PipelineOptions(emit="cim", chip=chip, crossbar=chip.crossbar_options(**options)))[0]
-        for options in ({}, {"adc_range": "full"}, {"adc_bits": 0})
+        compile_onnx(model, PipelineOptions(emit="cim", chip=chip, crossbar=CrossbarOptions.for_chip(chip, **kw)))[0]
+        for kw in ({}, {"adc_range": "full"}, {"adc_bits": 0})
     )
     largest: list[int] = []
 
@@ -263,6 +263,6 @@ def test_narrow_adcs_without_calibration_inputs_are_refused() -> None:
     message = "the model: calibrating the range of its 8-bit ADCs (an exact read needs up to 22 bits) needs calibration"
     with pytest.raises(InputFileError, match=re.escape(message) + ".*--adc-range full.*--adc-bits 0"):
         compile_onnx(model, PipelineOptions(emit="cim", chip="hermes"))
-    full = load_chip("hermes").crossbar_options(adc_range="full")
+    full = CrossbarOptions.for_chip(load_chip("hermes"), adc_range="full")
     module, _ = compile_onnx(model, PipelineOptions(emit="cim", chip="hermes", crossbar=full))
     assert _adcs(module) == [(8, 22, None)]

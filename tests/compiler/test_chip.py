@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from cimc.compiler.chip import ATTRIBUTE, CHIPS_DIR, PRESETS, Chip, ChipError, OpAmp, list_presets, load_chip
+from cimc.compiler.pipeline import CrossbarOptions
 from cimc.ir.attributes import ArrayAttr, Attribute, DenseArrayAttr, DictAttr, FloatAttr, IntAttr, StringAttr
 from cimc.ir.dialects.builtin import new_module
 from cimc.ir.parser import parse_module
 from cimc.ir.printer import print_module
+from cimc.ir.target.chip import ATTRIBUTE, CHIPS_DIR, PRESETS, Chip, ChipError, OpAmp, list_presets, load_chip
 from cimc.ir.types import ElementType
 
 #: ResNet-18 for CIFAR input (3x3 stem, no max-pool): every crossbar layer as (contraction rows K, output columns M).
@@ -130,7 +131,7 @@ def test_hermes_four_phase_differs_from_one_phase_only_in_its_reads() -> None:
 def test_default_chip_holds_resnet18_at_8_bit_weights() -> None:
     """Arrays per layer in closed form: row blocks x column blocks x bit slices x signs."""
     chip = load_chip("default")
-    options = chip.crossbar_options()
+    options = CrossbarOptions.for_chip(chip)
     slices = math.ceil(options.weight_bits / options.cell_bits)
     signs = 2 if options.sign_encoding == "differential" else 1
     needed = sum(
@@ -143,17 +144,17 @@ def test_default_chip_holds_resnet18_at_8_bit_weights() -> None:
 
 def test_crossbar_options_come_from_the_chip() -> None:
     """The chip's cells, converters, arrays and sign encoding are the default; any field given overrides them."""
-    options = load_chip("isaac").crossbar_options()
+    options = CrossbarOptions.for_chip(load_chip("isaac"))
     assert (options.cell_bits, options.dac_bits, options.adc_bits, options.adc_range) == (2, 1, 8, "calibrated")
     assert (options.array_rows, options.array_cols, options.sign_encoding) == (128, 128, "offset")
     assert (options.input_bits, options.weight_bits, options.replicate) == (8, 8, "none")
-    hermes = load_chip("hermes").crossbar_options()
+    hermes = CrossbarOptions.for_chip(load_chip("hermes"))
     assert (hermes.cell_bits, hermes.dac_bits, hermes.adc_bits, hermes.array_rows) == (8, 8, 8, 256)
-    narrow = load_chip("default").crossbar_options(weight_bits=4, adc_bits=6, adc_range="full")
+    narrow = CrossbarOptions.for_chip(load_chip("default"), weight_bits=4, adc_bits=6, adc_range="full")
     assert (narrow.weight_bits, narrow.adc_bits, narrow.adc_range, narrow.cell_bits) == (4, 6, "full", 2)
-    assert load_chip("hermes").crossbar_options(adc_bits=0).adc_bits == 0  # the exact reference, asked for
+    assert CrossbarOptions.for_chip(load_chip("hermes"), adc_bits=0).adc_bits == 0  # the exact reference, asked for
     with pytest.raises(TypeError):
-        load_chip("default").crossbar_options(cell_bit=3)
+        CrossbarOptions.for_chip(load_chip("default"), cell_bit=3)
 
 
 def test_faulty_tiles_are_not_usable(tmp_path: Path) -> None:

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from cimc.compiler import PipelineOptions, compile_onnx
-from cimc.compiler.chip import ChipError, list_presets
 from cimc.compiler.cli import main
 from cimc.compiler.pipeline import compile_binary
 from cimc.ir import run_module
 from cimc.ir.dialects.cim import ProgramOp
+from cimc.ir.target.chip import ChipError, list_presets
 from cimc.runtime.binary import load_binary
 from cimc.runtime.isa import Opcode, Streams
 
@@ -142,9 +142,9 @@ def test_outputs_get_the_usual_permissions(binary: Path) -> None:
 def test_a_report_from_an_older_binary_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from cimc.compiler.binary import write_binary
 
-    module, _ = compile_onnx(CNN, PipelineOptions(emit="cim"))
+    module, _ = compile_onnx(CNN, PipelineOptions(emit="placed"))
     old = tmp_path / "old.cimb"
-    write_binary(old, module, chip_text="", program=b"", report={"chip": "default"}, meta={})
+    write_binary(old, module, program=b"", report={"chip": "default"}, meta={})
     assert main(["report", str(old)]) == 1
     err = capsys.readouterr().err
     assert "compile the model again" in err and len(err.strip().splitlines()) == 1
@@ -153,7 +153,7 @@ def test_a_report_from_an_older_binary_is_a_clear_error(tmp_path: Path, capsys: 
 def test_faulty_tiles_of_a_chip_file_are_never_used(tmp_path: Path) -> None:
     """The default chip with its first row of tiles marked faulty: the digits CNN (which fits one tile) lands on
     another row, and nothing is placed on a faulty tile."""
-    from cimc.compiler.chip import load_chip
+    from cimc.ir.target.chip import load_chip
 
     text = (
         load_chip("default")

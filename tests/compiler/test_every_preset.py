@@ -18,9 +18,9 @@ from onnx import TensorProto, helper, numpy_helper
 from test_solve_onnx import inverse_model
 from zoo import ZOO
 
-from cimc.compiler.chip import PRESETS, ChipError, load_chip
-from cimc.compiler.pipeline import PipelineOptions, compile_binary
+from cimc.compiler.pipeline import CrossbarOptions, PipelineOptions, compile_binary
 from cimc.ir import run_module
+from cimc.ir.target.chip import PRESETS, ChipError, load_chip
 from cimc.runtime import InferenceSession
 from cimc.runtime.analog import AnalogConfig
 from cimc.runtime.binary import load_binary
@@ -41,7 +41,7 @@ def compile_and_run(source: Path, folder: Path, chip_name: str, adc: str, calib:
     ADC bits), write and load the binary, and check its ideal run against the exact executor bit for bit."""
     chip = load_chip(chip_name)
     overrides = {"adc_bits": 0 if adc == "exact" else chip.tile.adc_bits}
-    options = PipelineOptions(chip=chip, crossbar=chip.crossbar_options(**overrides), calib=calib)
+    options = PipelineOptions(chip=chip, crossbar=CrossbarOptions.for_chip(chip, **overrides), calib=calib)
     path = folder / f"{source.stem}.{chip_name}.{adc}.cimb"
     compile_binary(source, path, options)
     compiled = load_binary(path)

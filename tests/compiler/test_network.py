@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from cimc.compiler.chip import Mesh
-from cimc.compiler.network import link_loads, mesh_links, route
+from cimc.ir.target.chip import Mesh
+from cimc.ir.target.network import link_loads, mesh_links, route
 
 
 def test_xy_route_goes_along_the_row_then_the_column() -> None:

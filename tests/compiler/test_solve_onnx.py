@@ -16,11 +16,11 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from cimc.compiler.chip import Chip, ChipError, load_chip
 from cimc.compiler.cli import main as cimc
 from cimc.compiler.onnx_importer import OnnxImportError, import_onnx
 from cimc.compiler.pipeline import PipelineOptions, compile_binary
 from cimc.ir import run_module
+from cimc.ir.target.chip import Chip, ChipError, load_chip
 from cimc.runtime import InferenceSession
 from cimc.runtime.binary import load_binary
 from cimc.runtime.closed_loop import solve_cost

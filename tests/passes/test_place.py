@@ -32,6 +32,7 @@ from cimc.ir import (
     verify,
 )
 from cimc.ir.dialects.cim import AccumulateOp, DequantizeOp, Im2ColOp, LinearOp, code_element
+from cimc.ir.target.network import PORT_ROUTER
 from cimc.passes.place import (
     PLACEMENT_ATTRIBUTE,
     Flow,
@@ -53,7 +54,6 @@ from cimc.passes.placement import (
     solve,
     star_lower_bound,
 )
-from cimc.runtime.isa import PORT_ROUTER
 
 I64 = ElementType("i64")
 REPO = Path(__file__).resolve().parents[2]

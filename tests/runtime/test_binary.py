@@ -18,6 +18,7 @@ from cimc.compiler.binary import write_binary
 from cimc.compiler.pipeline import PipelineOptions, compile_binary, compile_onnx
 from cimc.ir import ModuleOp, print_module, run_module
 from cimc.ir.attributes import DenseResourceAttr
+from cimc.ir.target.chip import load_chip
 from cimc.runtime.binary import (
     ALIGNMENT,
     SECTIONS,
@@ -31,7 +32,6 @@ from cimc.runtime.binary import (
 )
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
-CHIP = '# a chip description, opaque to the container: UTF-8 is kept\nname = "démo"\n[tile]\narrays = 4\n'
 PROGRAM = bytes(range(256)) * 3  # every byte value, CR LF and ^Z included: the container keeps them as they are
 REPORT = {"placement": {"objective": 1234, "naive_objective": 2048, "status": "OPTIMAL", "bound": 1234.0}}
 META = {"model": "digits_cnn.onnx", "options": {"chip": "default", "weight_bits": 8}}
@@ -39,14 +39,14 @@ META = {"model": "digits_cnn.onnx", "options": {"chip": "default", "weight_bits"
 
 @pytest.fixture(scope="module")
 def compiled() -> ModuleOp:
-    module, _ = compile_onnx(MODELS / "digits_cnn.onnx", PipelineOptions(emit="cim"))
+    module, _ = compile_onnx(MODELS / "digits_cnn.onnx", PipelineOptions(emit="placed"))
     return module
 
 
 @pytest.fixture(scope="module")
 def binary(compiled: ModuleOp, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cimb") / "digits_cnn.cimb"
-    write_binary(path, compiled, chip_text=CHIP, program=PROGRAM, report=REPORT, meta=META)
+    write_binary(path, compiled, program=PROGRAM, report=REPORT, meta=META)
     return path
 
 
@@ -69,7 +69,7 @@ def _load_bytes(data: bytes, tmp_path: Path) -> CompiledModel:
 def test_layout_is_the_documented_one(binary: Path) -> None:
     data = binary.read_bytes()
     magic, major, minor, flags, count = struct.unpack_from("<8sHHII", data, 0)
-    assert (magic, major, minor, flags, count) == (b"CIMB\x00\x1a\r\n", 1, 0, 0, 6)
+    assert (magic, major, minor, flags, count) == (b"CIMB\x00\x1a\r\n", 2, 0, 0, 5)
     table_end = 20 + 64 * count
     assert hashlib.sha256(data[:table_end]).digest() == data[table_end : table_end + 32]
     table = _table(data)
@@ -85,7 +85,6 @@ def test_layout_is_the_documented_one(binary: Path) -> None:
     section = {name: data[o : o + n] for name, (o, n) in table.items()}
     assert json.loads(section["meta"]) == {**META, "cimc_version": json.loads(section["meta"])["cimc_version"]}
     assert section["meta"] == json.dumps(json.loads(section["meta"]), sort_keys=True, separators=(",", ":")).encode()
-    assert section["chip"].decode() == CHIP
     assert section["program"] == PROGRAM
     assert json.loads(section["report"]) == REPORT
 
@@ -117,9 +116,9 @@ def test_weights_section_maps_every_resource_key_to_its_array(binary: Path, comp
 
 def test_round_trip_runs_bit_for_bit(binary: Path, compiled: ModuleOp) -> None:
     model = load_binary(binary)
-    assert model.version == (1, 0)
+    assert model.version == (2, 0)
     assert {k: v for k, v in model.meta.items() if k != "cimc_version"} == META
-    assert (model.chip_text, model.program, model.report) == (CHIP, PROGRAM, REPORT)
+    assert (model.chip, model.program, model.report) == (load_chip("default"), PROGRAM, REPORT)
     assert print_module(model.module, resources=True) == print_module(compiled, resources=True)
     with np.load(MODELS / "digits_test.npz") as test:
         inputs = [test["x"][:64]]
@@ -193,7 +192,7 @@ def test_truncation_names_the_section(binary: Path, tmp_path: Path) -> None:
     for size in (3, 8, 19):
         with pytest.raises(BinaryFormatError, match="truncated: .* header"):
             _load_bytes(data[:size], tmp_path)
-    for size in (20, 100, 20 + 64 * 6 + 31):
+    for size in (20, 100, 20 + 64 * 5 + 31):
         with pytest.raises(BinaryFormatError, match="truncated or corrupted header"):
             _load_bytes(data[:size], tmp_path)
     for name, (offset, length) in table.items():
@@ -219,15 +218,15 @@ def test_a_flipped_byte_in_each_section_names_it(binary: Path, tmp_path: Path) -
     [
         (0, "not a cimc binary"),
         (5, "damaged magic number"),
-        (8, "newer cimc: format 17.0"),  # major 1 ^ 0x10
+        (8, "newer cimc: format 18.0"),  # major 2 ^ 0x10
         (10, "header checksum mismatch"),  # minor
         (12, "header checksum mismatch"),  # flags
-        (16, "header checksum mismatch"),  # section count 6 -> 22
+        (16, "header checksum mismatch"),  # section count 5 -> 21
         (20, "header checksum mismatch"),  # the first section's name
-        (20 + 64 * 3 + 17, "header checksum mismatch"),  # the weights section's offset
-        (20 + 64 * 5 + 40, "header checksum mismatch"),  # the report section's SHA-256
-        (20 + 64 * 6 + 5, "header checksum mismatch"),  # the header checksum itself
-        (20 + 64 * 6 + 32, "nonzero bytes in the padding after the section table"),
+        (20 + 64 * 2 + 17, "header checksum mismatch"),  # the weights section's offset
+        (20 + 64 * 4 + 40, "header checksum mismatch"),  # the report section's SHA-256
+        (20 + 64 * 5 + 5, "header checksum mismatch"),  # the header checksum itself
+        (20 + 64 * 5 + 32, "nonzero bytes in the padding after the section table"),
     ],
 )
 def test_a_flipped_byte_in_the_header(binary: Path, tmp_path: Path, position: int, words: str) -> None:
@@ -266,19 +265,19 @@ def _sections(binary: Path) -> list[tuple[str, bytes]]:
 
 
 def test_newer_major_version_says_upgrade(binary: Path, tmp_path: Path) -> None:
-    data = pack_container(_sections(binary), version=(2, 3))
-    with pytest.raises(BinaryFormatError, match=r"written by a newer cimc: format 2\.3, this cimc reads 1\.x; upgrade"):
+    data = pack_container(_sections(binary), version=(3, 3))
+    with pytest.raises(BinaryFormatError, match=r"written by a newer cimc: format 3\.3, this cimc reads 2\.x; upgrade"):
         _load_bytes(data, tmp_path)
 
 
 def test_older_major_version_says_recompile(binary: Path, tmp_path: Path) -> None:
-    with pytest.raises(BinaryFormatError, match=r"format 0\.9 is older .* recompile"):
-        _load_bytes(pack_container(_sections(binary), version=(0, 9)), tmp_path)
+    with pytest.raises(BinaryFormatError, match=r"format 1\.9 is older .* recompile"):
+        _load_bytes(pack_container(_sections(binary), version=(1, 9)), tmp_path)
 
 
 def test_newer_minor_version_with_an_unknown_section_loads(binary: Path, tmp_path: Path) -> None:
-    data = pack_container([*_sections(binary), ("extension", b"\x01\x02")], version=(1, 4))
-    assert _load_bytes(data, tmp_path).version == (1, 4)
+    data = pack_container([*_sections(binary), ("extension", b"\x01\x02")], version=(2, 4))
+    assert _load_bytes(data, tmp_path).version == (2, 4)
 
 
 def test_unknown_flags(binary: Path, tmp_path: Path) -> None:
@@ -307,7 +306,6 @@ _EMPTY_MAIN = b"""\
         ("meta", b"{not json", "section 'meta' is not valid JSON"),
         ("report", b"[1, 2]", "section 'report' holds a JSON list, not an object"),
         ("report", b"\xff\xfe", "section 'report' is not valid JSON"),
-        ("chip", b"\xff", "section 'chip' is not UTF-8 text"),
         ("ir", b'"builtin.module"() ({', "section 'ir' is not valid IR"),
         ("ir", _EMPTY_MAIN.replace(b'"main"', b"3"), "section 'ir' does not verify .*'sym_name' must be StringAttr"),
         ("weights", b"\x05", "section 'weights': shorter than its index length"),
@@ -343,7 +341,7 @@ def test_inconsistent_weights_index(tmp_path: Path) -> None:
 def test_loading_needs_no_compiler_and_no_onnx_model(tmp_path: Path) -> None:
     """The runtime loads and runs a binary in a folder with no ONNX file, both with the exact executor and on the
     simulated chip (``InferenceSession``), importing neither the ONNX importer nor the compiler's pipeline, and no
-    ONNX model runtime or reference evaluator. It may import ``cimc.compiler.chip`` and ``cimc.compiler.network``:
+    ONNX model runtime or reference evaluator. It may import ``cimc.ir.target.chip`` and ``cimc.ir.target.network``:
     the chip description the binary carries is read with them."""
     compile_binary(MODELS / "digits_cnn.onnx", tmp_path / "model.cimb", PipelineOptions())  # a real chip section
     script = (

@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from cimc.compiler.chip import load_chip
 from cimc.ir.dialects.cim_solve import top_level
+from cimc.ir.target.chip import load_chip
 from cimc.runtime import SolveConfig, UnstableMatrixError, solve
 from cimc.runtime.closed_loop import DIVERGENCE_STEPS, SaturatedOutputError, solve_cost
 from cimc.runtime.devices import device

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from cimc.compiler.chip import DEVICES as CHIP_DEVICES
-from cimc.compiler.chip import PRESETS, load_chip
+from cimc.ir.target.chip import DEVICES as CHIP_DEVICES
+from cimc.ir.target.chip import PRESETS, load_chip
 from cimc.runtime.analog import level_step_us, programming_sigma_us
 from cimc.runtime.devices import DEVICES, PCM, RRAM, device, for_chip_device
 

@@ -15,17 +15,16 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from streams_by_hand import chain
 
-from cimc.compiler.chip import PRESETS, Chip, load_chip
-from cimc.compiler.chip import Energy as EnergyTable
-from cimc.compiler.pipeline import PipelineOptions, compile_binary
+from cimc.compiler.pipeline import CrossbarOptions, PipelineOptions, compile_binary
+from cimc.ir.target.chip import PRESETS, Chip, EventEnergy, load_chip
 from cimc.runtime.binary import load_binary
-from cimc.runtime.energy import BASELINE, SRAM_READ, Energy, estimate_energy, sram_read
+from cimc.runtime.energy import BASELINE, SRAM_READ, EnergyBreakdown, estimate_energy, sram_read
 from cimc.runtime.isa import Instruction, Opcode, Streams
 from cimc.runtime.performance import estimate, format_performance
 from cimc.runtime.timing import GroupGeometry
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
-ROUND = EnergyTable(
+ROUND = EventEnergy(
     array_fixed_pj=10.0,
     array_row_pj=0.25,
     array_column_pj=0.5,
@@ -141,12 +140,12 @@ def _dense(size: int) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
-def _compiled(tmp_path: Path, name: str, size: int) -> Energy:
+def _compiled(tmp_path: Path, name: str, size: int) -> EnergyBreakdown:
     """The energy of ``_dense(size)`` compiled for chip ``name`` with 16-bit ADCs (a 1024-row column of 8-bit cells
     needs more than the 24 bits a binary may ask for exactly; the width changes no event count)."""
     path = tmp_path / f"dense_{name}.cimb"
     calib = {"x": np.random.default_rng(12).uniform(0.0, 1.0, size=(8, size)).astype(np.float32)}
-    crossbar = load_chip(name).crossbar_options(adc_bits=16)
+    crossbar = CrossbarOptions.for_chip(load_chip(name), adc_bits=16)
     compile_binary(_dense(size), path, PipelineOptions(chip=name, crossbar=crossbar, calib=calib))
     return estimate(load_binary(path)).energy
 

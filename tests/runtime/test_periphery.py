@@ -12,8 +12,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from cimc.compiler.chip import load_chip
-from cimc.compiler.pipeline import PipelineOptions, compile_binary
+from cimc.compiler.pipeline import CrossbarOptions, PipelineOptions, compile_binary
+from cimc.ir.target.chip import load_chip
 from cimc.runtime.binary import load_binary
 from cimc.runtime.performance import estimate
 from cimc.runtime.periphery import managed_read, readout
@@ -32,7 +32,7 @@ def test_the_aihwkit_preset_is_aihwkits_forward_io_parameters() -> None:
     assert AIHWKIT.bound_management == "iterative" and AIHWKIT.max_passes == 5 and AIHWKIT.weight_units
     assert chip.tile.array_rows == chip.tile.array_cols == ref.MAX_TILE
     assert chip.tile.weight_scaling == "tensor" and not chip.tile.ir_drop and chip.tile.device == "pcm"
-    options = chip.crossbar_options()
+    options = CrossbarOptions.for_chip(chip)
     assert options.adc_bits == 0 and options.cell_bits == 8 and options.sign_encoding == "differential"
 
 
@@ -173,7 +173,7 @@ def test_periphery_settings_need_a_chip_that_has_one() -> None:
 
 
 def test_a_periphery_is_checked_like_every_chip_field() -> None:
-    from cimc.compiler.chip import Chip, ChipError
+    from cimc.ir.target.chip import Chip, ChipError
 
     data = load_chip("aihwkit").to_dict()
     with pytest.raises(ChipError, match=r"\[periphery\] input_scaling must be one of 'abs_max', 'none', got \"max\""):

@@ -13,11 +13,11 @@ import numpy as np
 import onnx
 import pytest
 
-from cimc.compiler.chip import load_chip
-from cimc.compiler.pipeline import PipelineOptions, compile_binary
+from cimc.compiler.pipeline import CrossbarOptions, PipelineOptions, compile_binary
 from cimc.ir import run_module
 from cimc.ir.core import Operation
 from cimc.ir.dialects.cim import AdcOp
+from cimc.ir.target.chip import load_chip
 from cimc.runtime import kernels
 from cimc.runtime.analog import AnalogConfig
 from cimc.runtime.binary import CompiledModel, load_binary
@@ -47,7 +47,7 @@ def _compile(
     source: Path, folder: Path, chip: str, calib: dict | None = None, calib_method: str = "minmax", **crossbar: object
 ) -> CompiledModel:
     chip_ = load_chip(chip)
-    crossbar_options = chip_.crossbar_options(**crossbar)
+    crossbar_options = CrossbarOptions.for_chip(chip_, **crossbar)
     options = PipelineOptions(chip=chip_, crossbar=crossbar_options, calib=calib, calib_method=calib_method)
     path = folder / ("-".join([source.stem, *(f"{k}{v}" for k, v in crossbar.items())]) + ".cimb")
     compile_binary(source, path, options)

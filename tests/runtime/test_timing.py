@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from streams_by_hand import chain, geometry, single
 
-from cimc.compiler.chip import Mesh, load_chip
 from cimc.compiler.pipeline import PipelineOptions, compile_binary
+from cimc.ir.target.chip import Mesh, load_chip
 from cimc.runtime.binary import load_binary
 from cimc.runtime.isa import PORT, Instruction, Opcode, Streams
 from cimc.runtime.performance import estimate

@@ -1,7 +1,7 @@
 """The chip a model is compiled for: a mesh of tiles of crossbar arrays, their converters, the network, the energy
 of every event, and the tiles that do not work.
 
-A chip is a TOML file (the presets live in ``compiler/chips/``; ``cimc chips`` lists them):
+A chip is a TOML file (the presets live in ``ir/target/chips/``; ``cimc chips`` lists them):
 
 ```toml
 name = "default"
@@ -25,22 +25,19 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import os
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cimc.ir.attributes import Attribute, DenseArrayAttr, DictAttr, FloatAttr, IntAttr, StringAttr
-from cimc.ir.dialects.cim import CHIP_ATTRIBUTE, SIGN_ENCODINGS
+from cimc.ir.core import Operation
+from cimc.ir.dialects.cim import CHIP_ATTRIBUTE, SIGN_ENCODINGS, WEIGHT_SCALINGS
 from cimc.ir.types import ElementType
-from cimc.passes.lower_to_cim import WEIGHT_SCALINGS
-from cimc.runtime.periphery import RangeManagement
-
-if TYPE_CHECKING:
-    from cimc.compiler.pipeline import CrossbarOptions
 
 #: The discardable module attribute that carries the chip a module is compiled for.
 ATTRIBUTE = CHIP_ATTRIBUTE
@@ -156,7 +153,7 @@ class Network:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Energy:
+class EventEnergy:
     """Energy per event, in picojoules.
 
     An array read of one bit plane costs what follows the work (``read_pj``): ``array_fixed_pj`` whatever it uses
@@ -206,8 +203,43 @@ class OpAmp:
     v_sat: float = field(metadata=_rule(above=0))
 
 
+#: How the inputs of a read are scaled (``Periphery.input_scaling``): by their largest magnitude, or not at all.
+INPUT_SCALINGS = ("abs_max", "none")
+#: What a saturated read does (``Periphery.bound_management``): read again with the input halved, or nothing.
+BOUND_MANAGEMENTS = ("iterative", "none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RangeManagement:
+    """The converters of a range-managed read: a chip description's ``[periphery]`` table (``cimc.ir.target.chip``
+    checks each field by its ``rule``), as in the module docstring.
+
+    ``input_scaling``: each input vector divided by its largest magnitude (``abs_max``, aihwkit's
+    ``NoiseManagementType.ABS_MAX``) or by the largest code (``none``), then quantized to ``input_levels`` DAC steps
+    per sign and applied in one signed pass; ``output_levels`` ADC steps per sign over +-``output_bound``;
+    ``bound_management``: ``iterative`` reads again with the input halved while any output saturated, at most
+    ``max_passes`` reads (aihwkit's ``BoundManagementType.ITERATIVE``), ``none`` reads once; ``weight_units``: the
+    bound, the ADC step and the device's output noise (its ``output_noise_us / g_max``) are in units of the layer's
+    weights times the scaled input, as aihwkit's forward is (its tiles hold raw weights:
+    ``weight_scaling_omega = 0``); false: in units of one full-scale cell at the full input.
+    """
+
+    input_scaling: str = field(metadata=_rule(choices=INPUT_SCALINGS))
+    input_levels: int = field(metadata=_rule(low=1, high=1 << 16))
+    output_levels: int = field(metadata=_rule(low=1, high=1 << 24))
+    output_bound: float = field(metadata=_rule(above=0))
+    bound_management: str = field(metadata=_rule(choices=BOUND_MANAGEMENTS))
+    max_passes: int = field(default=1, metadata=_rule(low=1, high=32))
+    weight_units: bool = False
+
+    @property
+    def passes(self) -> int:
+        """The most reads one input vector may take."""
+        return self.max_passes if self.bound_management == "iterative" else 1
+
+
 #: The tables of a chip description, in the order they are written.
-SECTIONS: dict[str, type] = {"mesh": Mesh, "tile": TileSpec, "network": Network, "energy": Energy}
+SECTIONS: dict[str, type] = {"mesh": Mesh, "tile": TileSpec, "network": Network, "energy": EventEnergy}
 #: Tables a chip may leave out (None on the ``Chip``), written after ``SECTIONS`` when present.
 OPTIONAL_SECTIONS: dict[str, type] = {"opamp": OpAmp, "periphery": RangeManagement}
 _TOP_LEVEL = ("name", "description", "faulty_tiles")
@@ -225,7 +257,7 @@ class Chip:
     mesh: Mesh
     tile: TileSpec
     network: Network
-    energy: Energy
+    energy: EventEnergy
     faulty_tiles: tuple[tuple[int, int], ...] = ()
     opamp: OpAmp | None = None
     periphery: RangeManagement | None = None
@@ -250,28 +282,6 @@ class Chip:
     def arrays(self) -> int:
         """Arrays on the working tiles."""
         return len(self.usable_tiles) * self.tile.arrays
-
-    def crossbar_options(self, **overrides: Any) -> CrossbarOptions:
-        """The pipeline's crossbar options for this chip: its cells, DACs, ADCs, sign encoding and array size, 8-bit
-        weights and inputs, and ``overrides`` (any ``CrossbarOptions`` field) on top.
-
-        The chip's ADC is what the compiled arithmetic reads with: where it is narrower than an exact read of its
-        array (ISAAC, HERMES, Mythic), its full scale is calibrated on the calibration inputs (``adc_range``);
-        ``adc_bits=0`` asks for the exact ADC instead, the integer reference. A chip with a ``[periphery]`` sets its
-        converters' ranges per read, in the simulator: its compiled reads are exact.
-        """
-        from cimc.compiler.pipeline import CrossbarOptions  # pipeline imports this module
-
-        options = CrossbarOptions(
-            cell_bits=self.tile.cell_bits,
-            dac_bits=self.tile.dac_bits,
-            adc_bits=0 if self.periphery is not None else self.tile.adc_bits,
-            sign_encoding=self.tile.sign_encoding,
-            array_rows=self.tile.array_rows,
-            array_cols=self.tile.array_cols,
-            weight_scaling=self.tile.weight_scaling,
-        )
-        return dataclasses.replace(options, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
         """The chip as plain JSON-able data, laid out as its TOML file."""
@@ -360,6 +370,18 @@ class Chip:
         return Chip.from_dict({**flat, **data}, where)
 
 
+def chip_of(module: Operation) -> Chip | None:
+    """The chip ``module`` is compiled for (its ``cim.chip`` attribute), None when it has none; decoded once per
+    attribute, whoever asks (the passes, the binary loader, the simulator, the timing)."""
+    attr = module.attributes.get(ATTRIBUTE)
+    return None if attr is None else _decoded(attr)
+
+
+@functools.lru_cache(maxsize=8)
+def _decoded(attr: Attribute) -> Chip:
+    return Chip.from_attribute(attr)
+
+
 #: Names in the flat ``cim.chip`` attribute of the fields whose own name says too little there.
 _ATTRIBUTE_KEYS = {
     ("mesh", "rows"): "mesh_rows",
@@ -431,8 +453,7 @@ def _section(cls: type, data: dict[str, Any], section: str, where: str) -> Any:
     values = {}
     for spec in specs:
         required = spec.default is dataclasses.MISSING
-        rule = spec.metadata.get("rule", _Rule())  # a dict of _Rule's fields where the dataclass is the runtime's
-        rule = _Rule(**rule) if isinstance(rule, dict) else rule
+        rule = spec.metadata.get("rule", _Rule())
         value = _value(table, spec.name, str(spec.type), rule, where, section, required)
         if value is not None:
             values[spec.name] = value

@@ -11,10 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cimc.compiler.chip import Mesh
+from cimc.ir.target.chip import Mesh
 
+#: A tile's position on the mesh: ``(row, col)``.
 Tile = tuple[int, int]
+#: A directed link between neighbouring routers: ``(from_tile, to_tile)``.
 Link = tuple[Tile, Tile]
+
+#: The router the I/O port (the host interface) is attached to: model inputs enter and outputs leave the mesh there.
+PORT_ROUTER: Tile = (0, 0)
 
 
 def mesh_links(mesh: Mesh) -> list[Link]:
@@ -42,6 +47,17 @@ def _steps(start: int, end: int, size: int, torus: bool) -> list[int]:
         return [(start + i) % size for i in range(1, forward + 1)]
     step = 1 if end > start else -1
     return list(range(start + step, end + step, step))
+
+
+def hops(mesh: Mesh, src: Tile, dst: Tile) -> int:
+    """Links on the XY route from ``src`` to ``dst`` (``len(route(...))``, in closed form: per dimension the
+    distance, on a torus the shorter way round)."""
+    return _axis_hops(src[0], dst[0], mesh.rows, mesh.torus) + _axis_hops(src[1], dst[1], mesh.cols, mesh.torus)
+
+
+def _axis_hops(a: int, b: int, size: int, torus: bool) -> int:
+    d = abs(a - b)
+    return min(d, size - d) if torus else d
 
 
 def route(mesh: Mesh, src: Tile, dst: Tile) -> list[Link]:
