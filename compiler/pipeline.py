@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+import cimc.passes  # noqa: F401 - registers every pass the stages run
 from cimc.compiler.files import InputFileError, load_inputs
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import ProgramOp

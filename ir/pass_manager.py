@@ -91,8 +91,8 @@ def _split_top_level(text: str) -> list[str]:
 
 def parse_pipeline(text: str) -> list[Pass]:
     """Passes from a pipeline string such as ``"canonicalize,dce"`` or ``"tile{array-rows=64}"``; options are
-    separated by spaces (as in MLIR) or commas."""
-    _load_passes()
+    separated by spaces (as in MLIR) or commas. Passes are those registered (``register_pass``): importing
+    ``cimc.passes`` registers cimc's, as the compiler does."""
     passes: list[Pass] = []
     if not text.strip():
         return passes
@@ -117,10 +117,6 @@ def parse_pipeline(text: str) -> list[Pass]:
             options[attr] = _convert(value, fields[attr].type, f"pass '{name}' option '{key.strip()}'")
         passes.append(cls(**options))
     return passes
-
-
-def _load_passes() -> None:
-    import cimc.passes  # noqa: F401 - registers the passes
 
 
 @dataclass
