@@ -132,7 +132,7 @@ def test_compile_for_hermes_reports_its_8_bit_adcs(tmp_path: Path, capsys: pytes
         (8, 8, 21),
     ]
     assert all(layer["adc_range"] == "calibrated" and 8 <= layer["adc_full_scale_bits"] < 20 for layer in layers)
-    binary = ["compile", str(CNN), "--chip", "hermes", "-o", str(tmp_path / "c.cimb"), "--time-limit", "1"]
+    binary = ["compile", str(CNN), "--chip", "hermes", "-o", str(tmp_path / "c.cimb"), "--placement-effort", "1"]
     lines = {}
     for flags in ([], ["--adc-range", "full"], ["--adc-bits", "0"], ["--adc-bits", "10", "--dac-bits", "4"]):
         assert main([*binary, *flags]) == 0
