@@ -4,11 +4,11 @@ Usage: ``python benchmarks/deterministic_compile.py [--placement-effort 10]``
 
 A CIFAR ResNet-18 (``benchmarks/lowering.py``'s, seeded weights, calibrated on 4 seeded standard-normal images as
 ``benchmarks/compile.py`` does) is compiled for the default chip by ``cimc compile`` twice, each in a fresh process:
-once with the machine as it is, once with every core kept busy by a spinning process (``busy_cores``), so the
-compiler gets a fraction of the CPU it had. Placement budgets are work (CP-SAT's deterministic time, local search
-iterations), not seconds, so the two ``.cimb`` files must be identical: the script prints both compile times, the
-placement's traffic x hops below the naive row-major placement's (the figure the README reports), and exits 1 when
-the binaries differ.
+once with the machine as it is (its load average printed: idle, at best), once with every core kept busy by a
+spinning process besides (``busy_cores``), so the compiler gets a fraction of the CPU it had. Placement budgets are
+work (CP-SAT's deterministic time, local search iterations), not seconds, so the two ``.cimb`` files must be
+identical: the script prints both compile times, the placement's traffic x hops below the naive row-major
+placement's (the figure the README reports), and exits 1 when the binaries differ.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ def main() -> int:
         model = prepare("resnet18_cifar", {}, scratch)
         assert model.calib is not None
         idle_path, busy_path = scratch / "idle.cimb", scratch / "busy.cimb"
+        idle_load = os.getloadavg()[0]
         idle_s = compile_once(model.path, model.calib, idle_path, args.placement_effort)
         cores = len(os.sched_getaffinity(0))
         with busy_cores(cores):
@@ -77,8 +78,13 @@ def main() -> int:
     below = 1 - placement["objective"] / placement["naive_objective"]
     same = idle == busy
     print(f"CIFAR ResNet-18 on the default chip, place effort {args.placement_effort:g}, seed 0, 1 worker")
-    print(f"compile, idle:                      {idle_s:6.1f} s")
-    print(f"compile, all {cores} cores kept busy:     {busy_s:6.1f} s")
+    rows = [
+        (f"compile as the machine is (1-minute load average {idle_load:.1f} on {cores} cores)", idle_s),
+        (f"compile with all {cores} cores kept busy besides", busy_s),
+    ]
+    width = max(len(label) for label, _ in rows)
+    for label, seconds in rows:
+        print(f"{label + ':':<{width + 1}} {seconds:6.1f} s")
     print(
         f"placement: {placement['status']}, traffic x hops {placement['objective']:,} bytes per sample, "
         f"{below:.1%} below row-major ({placement['naive_objective']:,})"

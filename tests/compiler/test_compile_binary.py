@@ -45,6 +45,7 @@ def test_the_binary_runs_as_the_crossbar_ir(binary: Path) -> None:
     loaded = load_binary(binary)
     np.testing.assert_array_equal(run_module(loaded.module, {"x": X})["logits"], run_module(module, {"x": X})["logits"])
     assert loaded.meta["model"] == "digits_cnn.onnx" and loaded.meta["chip"] == "default"
+    assert loaded.meta["placement"] == {"effort": 2.0, "seed": 0, "workers": 1}
 
 
 def test_instruction_streams_pair_every_send_with_a_receive(binary: Path) -> None:
