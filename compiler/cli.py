@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 import traceback
@@ -88,6 +89,16 @@ def _array_size(text: str) -> tuple[int, int]:
     return int(rows), int(cols)
 
 
+def _effort(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive number")
+    return value
+
+
 def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input-shape",
@@ -157,7 +168,7 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
     chip.add_argument("--chip", default="default", metavar="NAME|FILE", help="a preset (cimc chips) or a .toml file")
     chip.add_argument(
         "--placement-effort",
-        type=float,
+        type=_effort,
         default=10.0,
         metavar="UNITS",
         help="placement solver's work budget, not seconds: CP-SAT deterministic time (the same binary on an idle or "

@@ -85,6 +85,14 @@ def test_bad_array_size_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
     assert exit_.value.code == 2 and "ROWSxCOLS" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("effort", ["0", "-1", "nan", "inf", "ten"])
+def test_placement_effort_must_be_a_positive_number(effort: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["compile", str(CNN), "--placement-effort", effort])
+    message = f"argument --placement-effort: '{effort}' is not a positive number"
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("flags", "names"),
     [(["--cell-bits", "9"], "cell"), (["--dac-bits", "0"], "dac"), (["--input-bits", "0"], "input")],
