@@ -2,11 +2,11 @@
 and onnxruntime's session creation for comparison, on the bundled digits models, a CIFAR ResNet-18 and real
 topologies the onnx package ships (ResNet-50 by default).
 
-Usage: ``python benchmarks/compile.py [--repeat 3] [--time-limit 10] [--workers 1] [--models a,b,...]``
+Usage: ``python benchmarks/compile.py [--repeat 3] [--placement-effort 10] [--workers 1] [--models a,b,...]``
 
 Each model is compiled by ``compile_binary`` with the chip's crossbar options (8-bit inputs and weights, 2-bit
-cells, 1-bit DACs, exact ADCs, differential pairs, 64x64 arrays) and ``place`` given ``--time-limit`` seconds,
-seed 0 and ``--workers`` CP-SAT workers. Per model it prints:
+cells, 1-bit DACs, exact ADCs, differential pairs, 64x64 arrays) and ``place`` given ``--placement-effort`` (CP-SAT
+deterministic seconds, not wall time), seed 0 and ``--workers`` CP-SAT workers. Per model it prints:
 
 - the wall time of each step, from the timings ``compile_binary`` returns: import + canonicalize (the import is
   what the run took beyond the timed steps), calibrate, ``lower-to-cim``, ``tile``, ``bit-slice``,
@@ -241,7 +241,9 @@ def measure(model: Path, calib: Path | None, chip: str, args: argparse.Namespace
     import cimc.passes  # noqa: F401
     from cimc.compiler.pipeline import PipelineOptions, compile_binary
 
-    options = PipelineOptions(chip=chip, calib=calib, time_limit=args.time_limit, seed=SEED, workers=args.workers)
+    options = PipelineOptions(
+        chip=chip, calib=calib, placement_effort=args.placement_effort, seed=SEED, workers=args.workers
+    )
     output = scratch / f"{model.stem}.cimb"
     runs: list[dict[str, Any]] = []
     baseline = start_peak_rss()
@@ -277,7 +279,14 @@ def measure(model: Path, calib: Path | None, chip: str, args: argparse.Namespace
 def measure_in_child(model: Model, args: argparse.Namespace) -> dict[str, Any]:
     """Run ``measure`` on ``model`` in a fresh interpreter and return its figures."""
     command = [sys.executable, __file__, "--child", str(model.path), "--chip", model.chip]
-    command += ["--repeat", str(args.repeat), "--time-limit", str(args.time_limit), "--workers", str(args.workers)]
+    command += [
+        "--repeat",
+        str(args.repeat),
+        "--placement-effort",
+        str(args.placement_effort),
+        "--workers",
+        str(args.workers),
+    ]
     if model.calib is not None:
         command += ["--calib", str(model.calib)]
     result = subprocess.run(command, capture_output=True, text=True)
@@ -336,7 +345,7 @@ def report(models: list[Model], results: dict[str, dict[str, Any]], args: argpar
         )
     cores = len(os.sched_getaffinity(0))
     time_title = (
-        f"Compilation ONNX -> .cimb by stage (fastest of {args.repeat}; place: time limit {args.time_limit:g} s, "
+        f"Compilation ONNX -> .cimb by stage (fastest of {args.repeat}; place: effort {args.placement_effort:g}, "
         f"seed {SEED}, {args.workers} worker(s); {cores} cores); peak RSS: increase of the process's peak resident "
         "set during the first compilation, one process per model"
     )
@@ -353,7 +362,12 @@ def main() -> None:
     known = (*BUNDLED, "resnet18_cifar", *real)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="compilations per model; the fastest is reported")
-    parser.add_argument("--time-limit", type=float, default=10.0, help="the place pass's CP-SAT limit, seconds")
+    parser.add_argument(
+        "--placement-effort",
+        type=float,
+        default=10.0,
+        help="the place pass's effort (CP-SAT deterministic seconds; default 10)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="CP-SAT workers for the place pass (default 1)")
     parser.add_argument(
         "--models",

@@ -58,7 +58,7 @@ MODEL_HEADER = [
 def row(model: Path, chip: str, scratch: Path) -> list[str]:
     """The table's figures for ``model`` compiled for ``chip``."""
     path = scratch / f"{model.stem}.{chip}.cimb"
-    compile_binary(model, path, PipelineOptions(chip=chip, time_limit=2.0))
+    compile_binary(model, path, PipelineOptions(chip=chip, placement_effort=2.0))
     energy = estimate(load_binary(path)).energy
     return [
         chip,
@@ -94,7 +94,7 @@ def full_array(chip: str, scratch: Path) -> tuple[tuple[int, int], EnergyBreakdo
     rows, cols = options.array_rows, options.array_cols
     path = scratch / f"dense.{chip}.cimb"
     calib = {"x": np.random.default_rng(12).uniform(0.0, 1.0, size=(8, rows)).astype(np.float32)}
-    compile_binary(dense(rows, cols), path, PipelineOptions(chip=chip, calib=calib, time_limit=2.0))
+    compile_binary(dense(rows, cols), path, PipelineOptions(chip=chip, calib=calib, placement_effort=2.0))
     return (rows, cols), estimate(load_binary(path)).energy
 
 

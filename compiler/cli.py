@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 import traceback
@@ -86,6 +87,16 @@ def _array_size(text: str) -> tuple[int, int]:
     return int(rows), int(cols)
 
 
+def _effort(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a positive number")
+    return value
+
+
 def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input-shape",
@@ -153,7 +164,14 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--array-budget", type=int, help="arrays replication may use; 0: twice the unreplicated count")
     chip = parser.add_argument_group("the chip and placement")
     chip.add_argument("--chip", default="default", metavar="NAME|FILE", help="a preset (cimc chips) or a .toml file")
-    chip.add_argument("--time-limit", type=float, default=10.0, help="placement solver's limit in seconds (default 10)")
+    chip.add_argument(
+        "--placement-effort",
+        type=_effort,
+        default=10.0,
+        metavar="UNITS",
+        help="placement solver's work budget, not seconds: CP-SAT deterministic time (the same binary on an idle or "
+        "a busy machine; default 10)",
+    )
     chip.add_argument("--seed", type=int, default=0, help="seed of the placement solver and the simulated noise")
     chip.add_argument("--workers", type=int, default=1, help="placement solver's threads (default 1: reproducible)")
 
@@ -324,7 +342,7 @@ def _options(args: argparse.Namespace, emit: str = "graph") -> PipelineOptions:
             "crossbar": CrossbarOptions.for_chip(chip, **given),
             "calib": args.calib,
             "calib_method": args.calib_method,
-            "time_limit": args.time_limit,
+            "placement_effort": args.placement_effort,
             "seed": args.seed,
             "workers": args.workers,
             "input_shapes": _input_shapes(args.input_shape) if args.input_shape else None,
@@ -371,7 +389,7 @@ def _compile_binary(args: argparse.Namespace) -> int:
         "graph": "canonicalizing",
         "quantized": "calibrating and quantizing",
         "cim": "tiling and bit-slicing",
-        "placed": f"placing (up to {args.time_limit:g} s)",
+        "placed": f"placing (effort {args.placement_effort:g})",
         "binary": "generating code",
     }
 

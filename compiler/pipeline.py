@@ -136,8 +136,9 @@ class PipelineOptions:
     crossbar: CrossbarOptions | None = None
     calib: str | os.PathLike | Mapping[str, np.ndarray] | None = None
     calib_method: str = "minmax"
-    #: the ``place`` pass: CP-SAT's time limit (seconds), seed and workers
-    time_limit: float = 10.0
+    #: the ``place`` pass: its effort (work, not seconds: CP-SAT deterministic seconds, local search iterations in
+    #: proportion; the same binary on an idle or a busy machine), seed and workers
+    placement_effort: float = 10.0
     seed: int = 0
     workers: int = 1
     #: called with each stage's name as it starts (a progress display for long compilations)
@@ -172,7 +173,7 @@ def compile_onnx(
     from cimc.compiler.onnx_importer import import_onnx
 
     options = options or PipelineOptions()
-    placement = f"time-limit={options.time_limit} seed={options.seed} workers={options.workers}"
+    placement = f"effort={options.placement_effort} seed={options.seed} workers={options.workers}"
     pipelines = options.crossbar_options().stage_pipelines(placement)
     timings: list[PassTiming] = []
     _progress(options, "import")
@@ -215,7 +216,7 @@ def compile_binary(
         "model": Path(source).name if isinstance(source, (str, os.PathLike)) else "<onnx.ModelProto>",
         "chip": chip.name,
         "crossbar": dataclasses.asdict(crossbar),
-        "placement": {"time_limit": options.time_limit, "seed": options.seed, "workers": options.workers},
+        "placement": {"effort": options.placement_effort, "seed": options.seed, "workers": options.workers},
         "calib_method": options.calib_method,
         "input_shapes": input_shapes,
     }

@@ -275,26 +275,27 @@ def check_placed(module: ModuleOp, grid: ChipGrid) -> None:
 @register_pass
 @dataclass(frozen=True)
 class PlacePass(Pass):
-    """Give every ``cim.program`` a tile of the module's chip, minimizing traffic x hops within ``time_limit``
-    seconds; ``seed`` and ``workers`` make the solver's runs reproducible."""
+    """Give every ``cim.program`` a tile of the module's chip, minimizing traffic x hops with ``effort`` units of
+    work (CP-SAT deterministic seconds, and local search iterations in proportion: not wall seconds, so the
+    placement is the same on an idle or a busy machine); ``seed`` and ``workers`` fix the solver's runs."""
 
     name = "place"
-    time_limit: float = 10.0
+    effort: float = 10.0
     seed: int = 0
     workers: int = 1
 
     def __post_init__(self) -> None:
-        if not self.time_limit > 0 or self.seed < 0 or self.workers < 1:
+        if not self.effort > 0 or self.seed < 0 or self.workers < 1:
             raise PipelineError(
-                f"pass 'place' options: 'time-limit' must be positive, 'seed' non-negative and 'workers' at least 1, "
-                f"got {self.time_limit}, {self.seed} and {self.workers}"
+                f"pass 'place' options: 'effort' must be positive, 'seed' non-negative and 'workers' at least 1, "
+                f"got {self.effort}, {self.seed} and {self.workers}"
             )
 
     def run(self, module: ModuleOp) -> None:
         grid = ChipGrid.from_module(module)
         instance = placement_instance(module, grid)
         try:
-            result = solve(instance, self.time_limit, self.seed, self.workers)
+            result = solve(instance, self.effort, self.seed, self.workers)
         except PlacementError as exc:
             raise PlacementError(f"pass 'place': {exc}") from None
         for program, tile in zip(program_groups(module), result.tiles):

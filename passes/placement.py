@@ -22,8 +22,8 @@ How it is solved (``solve``):
   so each flow pays its bytes on every cut it crosses: linear and exact); groups that could trade places (same
   size and flows) take their tiles in order; and every star of flows bounded below by ``StarBounds``. Those
   redundant bounds carry what capacity implies: the LP relaxation of an assignment spreads each group over every
-  tile and bounds nothing. Reports OPTIMAL when CP-SAT proves it within the time limit, else FEASIBLE with its
-  best bound;
+  tile and bounds nothing. Reports OPTIMAL when CP-SAT proves it within its budget, else FEASIBLE with its best
+  bound;
 - *hierarchical*, for bigger instances: layers onto contiguous regions of tiles (the warm start's layer-order
   packing, or the same along a generalized Hilbert curve, whose runs of consecutive tiles are compact blocks rather
   than strips, whichever costs less); then each layer's region in turn as a CP-SAT model like the exact one (the
@@ -32,10 +32,12 @@ How it is solved (``solve``):
 - *local search*: simulated annealing over moves (a group to a tile with room) and swaps (two groups whose tiles
   stay within capacity), proposing tiles within two hops of a flow partner, seeded; the best placement seen.
 
-Determinism: CP-SAT runs with ``random_seed`` and ``num_workers`` as given and a deterministic-time limit as well
-as the wall-clock one; the local search runs a fixed number of iterations from a seeded generator. The same
-instance, seed and worker count give the same placement unless a wall-clock limit cuts a step short first (a
-machine much slower than the deterministic budgets assume).
+Budgets are work, not seconds: ``effort`` is CP-SAT's deterministic time (its own measure of the work done, in
+units close to seconds on a 2020s core) and, at ``POLISH_RATE`` iterations per unit, the local search's iteration
+count; no step reads the clock. CP-SAT runs with ``random_seed`` and ``num_workers`` as given (several workers
+interleave their search in fixed batches), the local search from a seeded generator. So the same instance,
+effort, seed and worker count give the same placement on an idle or a busy machine, fast or slow: only the wall
+time differs.
 """
 
 from __future__ import annotations
@@ -67,12 +69,14 @@ EXACT_MAX_BOOLEANS = 4096
 REGION_MAX_BOOLEANS = 4000
 #: Local search iterations per group ...
 POLISH_ITERATIONS_PER_GROUP = 1000
-#: ... and at most this many per second of the time limit it is given (this pure-Python loop runs about 250,000 a
-#: second on a 2020s core: a margin for slower machines).
+#: ... and at most this many per unit of effort it is given: a fixed rate, so the count does not depend on the
+#: machine (this pure-Python loop runs about 250,000 a second on a 2020s core, so a unit of effort buys at most
+#: about as many wall seconds of it as of CP-SAT's deterministic time).
 POLISH_RATE = 100_000
 #: How often the local search proposes a tile near a flow partner rather than near the group itself.
 NEAR_PARTNER = 0.7
-#: The shares of the time limit: the local search's, and (hierarchical) the regions' CP-SAT models'.
+#: The shares of the effort: the local search's (the whole instance's CP-SAT model has the rest), and
+#: (hierarchical) the regions' CP-SAT models'.
 POLISH_SHARE = 0.4
 REGION_SHARE = 0.25
 
@@ -234,10 +238,10 @@ class Placement:
     """A solved placement and how good it is.
 
     ``status``: ``OPTIMAL`` or ``FEASIBLE`` (CP-SAT on the whole instance), else the heuristic that made it
-    (``hierarchical``, or ``local-search`` when CP-SAT found nothing in time); ``solver`` says what ran.
+    (``hierarchical``, or ``local-search`` when CP-SAT found nothing within its budget); ``solver`` says what ran.
     ``bound``: CP-SAT's best bound on the whole instance (0 when it did not run on it); ``lower_bound``: the stars'
     bound (``star_lower_bound``); ``naive_objective``: the naive placement's (-1 where it finds no room);
-    ``seconds``: wall time.
+    ``seconds``: wall time (reported, never read by the solver: the placement does not depend on it).
     """
 
     tiles: tuple[Tile, ...]
@@ -458,11 +462,11 @@ class _Subproblem:
 
 
 def _cp_sat(
-    instance: Instance, sub: _Subproblem, seconds: float, seed: int, workers: int, deadline: float | None = None
+    instance: Instance, sub: _Subproblem, effort: float, seed: int, workers: int
 ) -> tuple[dict[int, Tile] | None, str, int, int]:
-    """Solve ``sub`` with CP-SAT within ``seconds`` of deterministic time (and the wall clock's ``deadline``,
-    by default as many wall seconds): the assignment (None if none was found), the status name, the subproblem's
-    objective and best bound (in bytes x hops)."""
+    """Solve ``sub`` with CP-SAT within ``effort`` deterministic seconds (no wall-clock limit: the result must
+    not depend on the machine's load): the assignment (None if none was found), the status name, the
+    subproblem's objective and best bound (in bytes x hops)."""
     from ortools.sat.python import cp_model
 
     grid = instance.grid
@@ -519,11 +523,12 @@ def _cp_sat(
         for u in sub.candidates[g]:
             model.add_hint(x[g, u], u == t)
     solver = cp_model.CpSolver()
-    wall = seconds if deadline is None else deadline - time.perf_counter()
-    solver.parameters.max_time_in_seconds = max(wall, 0.01)
-    solver.parameters.max_deterministic_time = max(seconds, 0.01)
+    solver.parameters.max_deterministic_time = effort
     solver.parameters.random_seed = seed
     solver.parameters.num_workers = workers
+    # several workers share solutions as they find them, which depends on the threads' timing; interleaved, they
+    # run their strategies in fixed batches and the search repeats (OR-Tools' sat_parameters.proto)
+    solver.parameters.interleave_search = workers > 1
     status = solver.solve(model)
     name = solver.status_name(status)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -584,11 +589,11 @@ class _State:
         return [self.tiles[i] for i in self.at]
 
 
-def polish(instance: Instance, start: Sequence[Tile], iterations: int, deadline: float, seed: int) -> list[Tile]:
-    """Simulated annealing from ``start`` for ``iterations`` steps (fewer if the wall clock reaches ``deadline``):
-    moves (a group to a tile with room) and swaps (with a group of a full tile, where both tiles stay within
-    capacity), to tiles within two hops of a flow partner (most often, chosen by bytes) or of the group itself;
-    cooling geometrically from the median uphill change to a thousandth of it. The best placement seen."""
+def polish(instance: Instance, start: Sequence[Tile], iterations: int, seed: int) -> list[Tile]:
+    """Simulated annealing from ``start`` for ``iterations`` steps: moves (a group to a tile with room) and swaps
+    (with a group of a full tile, where both tiles stay within capacity), to tiles within two hops of a flow partner
+    (most often, chosen by bytes) or of the group itself; cooling geometrically from the median uphill change to a
+    thousandth of it. The best placement seen."""
     state = _State(instance, start)
     n = len(instance.sizes)
     if n < 2 or iterations <= 0:
@@ -633,9 +638,7 @@ def polish(instance: Instance, start: Sequence[Tile], iterations: int, deadline:
     cool = 1e-3 ** (1.0 / iterations)
     current = best = instance.objective(state.placement())
     best_at = list(state.at)
-    for iteration in range(iterations):
-        if iteration % 4096 == 0 and time.perf_counter() > deadline:
-            break
+    for _ in range(iterations):
         temperature *= cool
         g = rng.randrange(n)
         i = propose(g)
@@ -655,17 +658,16 @@ def polish(instance: Instance, start: Sequence[Tile], iterations: int, deadline:
 # --- the solver ----------------------------------------------------------------------------------------------
 
 
-def polish_iterations(groups: int, seconds: float) -> int:
-    """Local search iterations for ``groups`` groups given ``seconds``: ``POLISH_ITERATIONS_PER_GROUP`` each, at
-    most what ``POLISH_RATE`` fits in the time (a fixed count, so the result does not depend on the machine)."""
-    return min(POLISH_ITERATIONS_PER_GROUP * groups, int(POLISH_RATE * seconds))
+def polish_iterations(groups: int, effort: float) -> int:
+    """Local search iterations for ``groups`` groups given ``effort``: ``POLISH_ITERATIONS_PER_GROUP`` each, at
+    most ``POLISH_RATE`` per unit of effort (a count, so the result does not depend on the machine)."""
+    return min(POLISH_ITERATIONS_PER_GROUP * groups, int(POLISH_RATE * effort))
 
 
-def solve(instance: Instance, time_limit: float = 10.0, seed: int = 0, workers: int = 1) -> Placement:
-    """Place ``instance``'s groups within ``time_limit`` seconds (see the module docstring); a ``PlacementError``
-    when they cannot fit."""
+def solve(instance: Instance, effort: float = 10.0, seed: int = 0, workers: int = 1) -> Placement:
+    """Place ``instance``'s groups with ``effort`` units of work (CP-SAT deterministic seconds; see the module
+    docstring); a ``PlacementError`` when they cannot fit."""
     started = time.perf_counter()
-    deadline = started + time_limit
     check_capacity(instance)
     naive = naive_placement(instance)
     warm = layer_packing(instance, instance.grid.snake())
@@ -674,15 +676,15 @@ def solve(instance: Instance, time_limit: float = 10.0, seed: int = 0, workers: 
     if instance.objective(warm) == lower:  # the warm start meets the lower bound: optimal, nothing to search
         tiles, status, solver, bound = warm, "OPTIMAL", "snake first-fit-decreasing (meets the lower bound)", lower
     elif n <= EXACT_MAX_GROUPS and n * len(instance.grid.usable) <= EXACT_MAX_BOOLEANS:
-        start = polish(instance, warm, polish_iterations(n, POLISH_SHARE * time_limit), deadline, seed)
-        found, status, bound = exact(instance, start, deadline, seed, workers)
+        start = polish(instance, warm, polish_iterations(n, POLISH_SHARE * effort), seed)
+        found, status, bound = exact(instance, start, (1 - POLISH_SHARE) * effort, seed, workers)
         if found is None or (status != "OPTIMAL" and instance.objective(start) < instance.objective(found)):
             found = start
         tiles, solver = found, "cp-sat"
         if status not in ("OPTIMAL", "FEASIBLE"):
             status, solver, bound = "local-search", "snake first-fit-decreasing + local search", 0
     else:
-        tiles = hierarchical(instance, warm, time_limit, deadline, seed, workers)
+        tiles = hierarchical(instance, warm, effort, seed, workers)
         status, solver, bound = "hierarchical", "regions cp-sat + local search", 0
     instance.check(tiles)
     objective = instance.objective(tiles)
@@ -700,9 +702,10 @@ def solve(instance: Instance, time_limit: float = 10.0, seed: int = 0, workers: 
 
 
 def exact(
-    instance: Instance, hint: Sequence[Tile], deadline: float, seed: int, workers: int
+    instance: Instance, hint: Sequence[Tile], effort: float, seed: int, workers: int
 ) -> tuple[list[Tile] | None, str, int]:
-    """The whole instance as one CP-SAT model, ``hint`` its first solution, each star of flows bounded below by
+    """The whole instance as one CP-SAT model within ``effort`` deterministic seconds, ``hint`` its first
+    solution, each star of flows bounded below by
     ``StarBounds`` (redundant constraints that give CP-SAT the bound capacity implies): the placement (None if
     none was found), CP-SAT's status name and its best bound."""
     grid, n = instance.grid, len(instance.sizes)
@@ -723,7 +726,7 @@ def exact(
         hint=dict(enumerate(hint)),
         floors=floors,
     )
-    found, status, _, bound = _cp_sat(instance, sub, deadline - time.perf_counter(), seed, workers)
+    found, status, _, bound = _cp_sat(instance, sub, effort, seed, workers)
     return (None if found is None else [found[g] for g in range(n)]), status, bound
 
 
@@ -737,21 +740,17 @@ def _anchor_costs(instance: Instance, usable: Sequence[Tile]) -> dict[int, dict[
     return costs
 
 
-def hierarchical(
-    instance: Instance, warm: list[Tile], time_limit: float, deadline: float, seed: int, workers: int
-) -> list[Tile]:
+def hierarchical(instance: Instance, warm: list[Tile], effort: float, seed: int, workers: int) -> list[Tile]:
     """Layers onto contiguous regions (layer-order packing along the snake or the curve, the cheaper), CP-SAT on
-    each layer's region (``REGION_SHARE`` of the time limit), then the local search (``POLISH_SHARE``)."""
+    each layer's region (``REGION_SHARE`` of the effort), then the local search (``POLISH_SHARE``)."""
     curved = layer_packing(instance, instance.grid.curve())
     tiles = min((warm, curved), key=instance.objective)
-    tiles = solve_regions(instance, tiles, REGION_SHARE * time_limit, deadline, seed, workers)
-    iterations = polish_iterations(len(instance.sizes), POLISH_SHARE * time_limit)
-    return polish(instance, tiles, iterations, deadline, seed)
+    tiles = solve_regions(instance, tiles, REGION_SHARE * effort, seed, workers)
+    iterations = polish_iterations(len(instance.sizes), POLISH_SHARE * effort)
+    return polish(instance, tiles, iterations, seed)
 
 
-def solve_regions(
-    instance: Instance, tiles: list[Tile], budget: float, deadline: float, seed: int, workers: int
-) -> list[Tile]:
+def solve_regions(instance: Instance, tiles: list[Tile], budget: float, seed: int, workers: int) -> list[Tile]:
     """Each layer in turn: its groups over the tiles they hold and the usable tiles next to those, the other
     groups fixed, kept where CP-SAT improves on the current placement; ``budget`` deterministic seconds shared by
     region size. Layers of one group, or too big for one model (``REGION_MAX_BOOLEANS``), are left as they are."""
@@ -776,8 +775,6 @@ def solve_regions(
     weight = sum(len(groups) * len(region) for groups, region in plans)
     anchors = _anchor_costs(instance, grid.usable)
     for groups, region in plans:
-        if time.perf_counter() >= deadline:
-            break
         free = set(groups)
         room = dict.fromkeys(region, grid.capacity)
         for g, t in enumerate(tiles):
@@ -800,7 +797,7 @@ def solve_regions(
             hint={g: tiles[g] for g in groups},
         )
         share = budget * len(groups) * len(region) / weight
-        found, _, _, _ = _cp_sat(instance, sub, share, seed, workers, deadline)
+        found, _, _, _ = _cp_sat(instance, sub, share, seed, workers)
         if found is not None:
             trial = list(tiles)
             for g, t in found.items():

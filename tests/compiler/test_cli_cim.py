@@ -85,6 +85,14 @@ def test_bad_array_size_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
     assert exit_.value.code == 2 and "ROWSxCOLS" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("effort", ["0", "-1", "nan", "inf", "ten"])
+def test_placement_effort_must_be_a_positive_number(effort: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["compile", str(CNN), "--placement-effort", effort])
+    message = f"argument --placement-effort: '{effort}' is not a positive number"
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("flags", "names"),
     [(["--cell-bits", "9"], "cell"), (["--dac-bits", "0"], "dac"), (["--input-bits", "0"], "input")],
@@ -132,7 +140,7 @@ def test_compile_for_hermes_reports_its_8_bit_adcs(tmp_path: Path, capsys: pytes
         (8, 8, 21),
     ]
     assert all(layer["adc_range"] == "calibrated" and 8 <= layer["adc_full_scale_bits"] < 20 for layer in layers)
-    binary = ["compile", str(CNN), "--chip", "hermes", "-o", str(tmp_path / "c.cimb"), "--time-limit", "1"]
+    binary = ["compile", str(CNN), "--chip", "hermes", "-o", str(tmp_path / "c.cimb"), "--placement-effort", "1"]
     lines = {}
     for flags in ([], ["--adc-range", "full"], ["--adc-bits", "0"], ["--adc-bits", "10", "--dac-bits", "4"]):
         assert main([*binary, *flags]) == 0

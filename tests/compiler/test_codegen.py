@@ -51,7 +51,7 @@ def test_elementwise_softmax_and_layout_ops() -> None:
 def test_the_digits_cnn_streams_carry_their_op_counts() -> None:
     """digits CNN: conv1 1 -> 8 channels 3x3 on 8x8, conv2 8 -> 16, 2x2 max pool, conv3 16 -> 32 on 4x4, global
     average pool, fc; codes are 8-bit, DACs 1-bit (8 planes)."""
-    module, _ = compile_onnx(MODELS / "digits_cnn.onnx", PipelineOptions(emit="placed", time_limit=2.0))
+    module, _ = compile_onnx(MODELS / "digits_cnn.onnx", PipelineOptions(emit="placed", placement_effort=2.0))
     streams = generate(module)
     counts = {}
     for stream in streams.tiles.values():

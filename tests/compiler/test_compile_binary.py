@@ -24,7 +24,7 @@ from cimc.runtime.isa import Opcode, Streams
 ROOT = Path(__file__).resolve().parents[2]
 CNN = ROOT / "models" / "digits_cnn.onnx"
 X = np.load(ROOT / "models" / "digits_test.npz")["x"][:50]
-FAST = {"time_limit": 2.0}
+FAST = {"placement_effort": 2.0}
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,7 @@ def test_the_binary_runs_as_the_crossbar_ir(binary: Path) -> None:
     loaded = load_binary(binary)
     np.testing.assert_array_equal(run_module(loaded.module, {"x": X})["logits"], run_module(module, {"x": X})["logits"])
     assert loaded.meta["model"] == "digits_cnn.onnx" and loaded.meta["chip"] == "default"
+    assert loaded.meta["placement"] == {"effort": 2.0, "seed": 0, "workers": 1}
 
 
 def test_instruction_streams_pair_every_send_with_a_receive(binary: Path) -> None:
@@ -100,7 +101,7 @@ def test_cli_compile_report_run_and_chips(
     binary: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert main(["compile", str(CNN), "--time-limit", "2"]) == 0
+    assert main(["compile", str(CNN), "--placement-effort", "2"]) == 0
     out = capsys.readouterr().out
     assert "wrote digits_cnn.cimb: 56 arrays" in out
     assert (tmp_path / "digits_cnn.cimb").read_bytes() == binary.read_bytes()

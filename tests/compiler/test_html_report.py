@@ -265,7 +265,7 @@ def test_a_report_without_traffic_still_draws_the_network() -> None:
 @pytest.fixture(scope="module")
 def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cimb") / "cnn.cimb"
-    compile_binary(CNN, path, PipelineOptions(time_limit=2.0))
+    compile_binary(CNN, path, PipelineOptions(placement_effort=2.0))
     return path
 
 

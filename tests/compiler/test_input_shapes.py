@@ -22,7 +22,7 @@ H = W = 8
 #: the conv's multiply-accumulates per sample: no padding, stride 1
 MACS = (H - K + 1) * (W - K + 1) * C_OUT * C_IN * K * K
 CALIB = {"x": np.random.default_rng(1).standard_normal((4, C_IN, H, W)).astype(np.float32)}
-FAST = {"time_limit": 2.0, "calib": CALIB}
+FAST = {"placement_effort": 2.0, "calib": CALIB}
 
 
 def _conv(path: Path) -> Path:
@@ -118,7 +118,7 @@ def test_cli_compiles_with_input_shape(model: Path, tmp_path: Path, flag: str, c
     np.savez(tmp_path / "calib.npz", **CALIB)
     output = tmp_path / "m.cimb"
     argv = ["compile", str(model), "--input-shape", flag, "--calib", str(tmp_path / "calib.npz"), "-o", str(output)]
-    assert main([*argv, "--time-limit", "2"]) == 0
+    assert main([*argv, "--placement-effort", "2"]) == 0
     assert f"wrote {output}" in capsys.readouterr().out
     loaded = load_binary(output)
     assert loaded.meta["input_shapes"] == {"x": [None, C_IN, H, W]}

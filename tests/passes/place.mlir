@@ -1,5 +1,5 @@
-// RUN: cimc opt %s --passes 'tile{array-rows=4},bit-slice{cell-bits=2 dac-bits=2 array-rows=4 array-cols=2},split-groups,place{time-limit=5}' | filecheck %s
-// RUN: not cimc opt %s --passes 'place{time-limit=0}' 2>&1 | filecheck %s --check-prefix=BAD
+// RUN: cimc opt %s --passes 'tile{array-rows=4},bit-slice{cell-bits=2 dac-bits=2 array-rows=4 array-cols=2},split-groups,place{effort=5}' | filecheck %s
+// RUN: not cimc opt %s --passes 'place{effort=0}' 2>&1 | filecheck %s --check-prefix=BAD
 
 // Two layers on a 2x2 chip of 8 arrays per tile whose tile (1, 0) is faulty; the I/O port is at tile (0, 0).
 // fc1 (8 rows x 3 columns of 4-bit weights) is two row blocks of 2 signs x 2 slices x 2 column blocks = 8 arrays,
@@ -15,7 +15,7 @@
 // CHECK:      "cim.program"() <{{.*}} cim.tile = array<i64: 1, 1>, levels = dense_resource<fc1.r1.levels>
 // CHECK:      "cim.program"() <{{.*}} cim.tile = array<i64: 0, 0>, levels = dense_resource<fc2.r0.levels>
 
-// BAD: cimc: error: pass 'place' options: 'time-limit' must be positive, 'seed' non-negative and 'workers' at least 1, got 0.0, 0 and 1
+// BAD: cimc: error: pass 'place' options: 'effort' must be positive, 'seed' non-negative and 'workers' at least 1, got 0.0, 0 and 1
 "builtin.module"() <{cim.chip = {arrays_per_tile = 8 : i64, faulty_tiles = array<i64: 1, 0>, mesh_cols = 2 : i64, mesh_rows = 2 : i64, torus = 0 : i64}}> ({
   "func.func"() <{arg_attrs = [{graph.name = "a"}], function_type = (tensor<?x8xui8>) -> tensor<?x2xf32>, res_attrs = [{graph.name = "y"}], sym_name = "main"}> ({
   ^bb0(%arg0: tensor<?x8xui8>):

@@ -1,13 +1,14 @@
 """split-groups and place: chunks of columns compute what the whole group did, bit for bit; the traffic model's
 flows are the hand-worked ones; CP-SAT's optimum is the brute-force one; faulty tiles stay empty; big instances
-are solved within the time limit and beat the naive placement; results repeat for a seed."""
+beat the naive placement; results repeat for a seed and effort, on an idle machine or a busy one."""
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import sys
-import time
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -76,6 +77,15 @@ def chip_attribute(rows: int, cols: int, capacity: int, torus: bool = False, fau
 def with_chip(module: ModuleOp, *args: object, **kwargs: object) -> ModuleOp:
     module.attributes["cim.chip"] = chip_attribute(*args, **kwargs)  # type: ignore[arg-type]
     return module
+
+
+def from_benchmarks(name: str) -> ModuleType:
+    """The module ``benchmarks/<name>.py`` (the benchmarks are scripts, not a package)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
 
 
 def run(module: ModuleOp, pipeline: str) -> ModuleOp:
@@ -169,7 +179,7 @@ def test_cp_sat_optimum_is_the_brute_force_optimum(grid: ChipGrid) -> None:
     rng = np.random.default_rng(len(grid.usable) + grid.torus)
     for groups in (4, 5, 6):
         instance = random_instance(rng, grid, groups)
-        result = solve(instance, time_limit=10.0)
+        result = solve(instance, effort=10.0)
         optimum = brute_force(instance)
         assert (result.status, result.objective, result.bound) == ("OPTIMAL", optimum, optimum)
         assert result.objective == instance.objective(result.tiles)
@@ -201,7 +211,7 @@ def test_a_64_array_instance_is_solved_to_optimality() -> None:
     # 16 groups of 4 arrays in 3 layers on 4 x 4 tiles of 8: the groups fill half the chip
     instance = chain(ChipGrid(4, 4, False, 8), [4, 8, 4], 4, 4096, 1024)
     assert sum(instance.sizes) == 64
-    result = solve(instance, time_limit=20.0)
+    result = solve(instance, effort=20.0)
     assert result.status == "OPTIMAL"
     assert result.objective == result.bound == instance.objective(result.tiles)
     assert result.objective < result.naive_objective
@@ -239,7 +249,7 @@ def test_traffic_flows_of_the_digits_mlp() -> None:
 
 def test_place_annotates_groups_and_module_and_places_the_digital_work() -> None:
     module = with_chip(digits_mlp(), 2, 3, 16, faulty=((0, 1),))
-    run(module, "place{time-limit=10 seed=0 workers=1}")
+    run(module, "place{effort=10 seed=0 workers=1}")
     groups = program_groups(module)
     tiles = [tile_of(p) for p in groups]
     # fc1 both blocks at the port's tile; fc2 at (1, 0) (its partial sums outweigh fc1's activations); fc3 beside
@@ -278,7 +288,7 @@ def test_place_without_split_groups_names_the_fix() -> None:
 def test_faulty_tiles_are_never_used_and_too_many_are_an_error() -> None:
     faulty = ((0, 0), (0, 2), (1, 1), (2, 0))
     module = with_chip(digits_mlp(), 3, 3, 8, faulty=faulty)
-    run(module, "place{time-limit=5}")
+    run(module, "place{effort=5}")
     tiles = [tile_of(p) for p in program_groups(module)]
     assert len(set(tiles)) == 5 and not set(tiles) & set(faulty)
     module = with_chip(digits_mlp(), 3, 3, 8, faulty=(*faulty, (2, 2)))
@@ -290,11 +300,9 @@ def test_faulty_tiles_are_never_used_and_too_many_are_an_error() -> None:
 
 
 def test_place_options_are_checked() -> None:
-    assert str(PassManager("place{time-limit=2.5 seed=3 workers=2}").passes[0]) == (
-        "place{time-limit=2.5,seed=3,workers=2}"
-    )
-    with pytest.raises(PipelineError, match="'time-limit' must be positive"):
-        PassManager("place{time-limit=0}")
+    assert str(PassManager("place{effort=2.5 seed=3 workers=2}").passes[0]) == ("place{effort=2.5,seed=3,workers=2}")
+    with pytest.raises(PipelineError, match="'effort' must be positive"):
+        PassManager("place{effort=0}")
 
 
 # --- big instances -------------------------------------------------------------------------------------------
@@ -321,25 +329,38 @@ def resnet_like(grid: ChipGrid) -> Instance:
     return Instance(grid, tuple(sizes), tuple(layer_of), tuple(flows), tuple(anchors))
 
 
-def test_hierarchical_placement_beats_naive_within_its_time_limit_and_repeats() -> None:
+def test_hierarchical_placement_beats_naive_by_40_percent() -> None:
     instance = resnet_like(ChipGrid(16, 16, False, 128))
     assert len(instance.sizes) == 335
-    started = time.perf_counter()
-    result = solve(instance, time_limit=4.0, seed=1)
-    assert time.perf_counter() - started < 4.5
+    result = solve(instance, effort=4.0, seed=1)
     assert result.status == "hierarchical"
     naive = naive_placement(instance)
     assert naive is not None and result.naive_objective == instance.objective(naive)
     assert result.lower_bound <= result.objective <= 0.6 * result.naive_objective
     instance.check(result.tiles)
-    again = solve(instance, time_limit=4.0, seed=1)
-    assert again.tiles == result.tiles
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_placement_repeats_exactly_while_every_core_is_busy(workers: int) -> None:
+    # budgets that run out before the search ends (CP-SAT stops FEASIBLE, not OPTIMAL; the annealing runs all its
+    # iterations): where a wall-clock limit stops each step earlier on a loaded machine than on an idle one
+    instances = [
+        random_instance(np.random.default_rng(7), ChipGrid(6, 6, False, 6), 40),  # exact: one CP-SAT model
+        chain(ChipGrid(8, 8, False, 8), [8, 16, 16, 16, 16], 4, 4096, 1024),  # 72 groups: hierarchical (the
+        # regions' CP-SAT models, the local search)
+    ]
+    idle = [solve(instance, effort=0.5, seed=1, workers=workers) for instance in instances]
+    with from_benchmarks("deterministic_compile").busy_cores():
+        busy = [solve(instance, effort=0.5, seed=1, workers=workers) for instance in instances]
+    assert [r.status for r in idle] == ["FEASIBLE", "hierarchical"]
+    assert [r.tiles for r in busy] == [r.tiles for r in idle]
+    assert [r.objective for r in busy] == [r.objective for r in idle]
 
 
 def test_hierarchical_placement_avoids_faulty_tiles() -> None:
     faulty = frozenset((r, c) for r in range(16) for c in range(16) if (r * 7 + c * 3) % 11 == 0)
     instance = resnet_like(ChipGrid(16, 16, True, 128, faulty))
-    result = solve(instance, time_limit=3.0)
+    result = solve(instance, effort=3.0)
     assert not set(result.tiles) & faulty
     assert result.objective < result.naive_objective
 
@@ -435,18 +456,13 @@ def test_split_groups_leaves_fitting_groups_alone() -> None:
 # --- ResNet-18 -----------------------------------------------------------------------------------------------
 
 
-def test_resnet18_placement_beats_naive_by_30_percent_within_the_time_limit() -> None:
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        from lowering import resnet18_cifar
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+def test_resnet18_placement_beats_naive_by_30_percent() -> None:
+    resnet18_cifar = from_benchmarks("lowering").resnet18_cifar
     images = np.random.default_rng(1).standard_normal((2, 3, 32, 32), dtype=np.float32)
     module, _ = compile_onnx(resnet18_cifar(np.random.default_rng(0)), PipelineOptions(emit="cim", calib={"x": images}))
     with_chip(module, 16, 16, 128)  # the default chip's grid
-    manager = PassManager("split-groups,place{time-limit=5}", verify_each=True)
+    manager = PassManager("split-groups,place{effort=5}", verify_each=True)
     manager.run(module)
-    assert manager.timings[1].seconds < 5.5
     report = dict(module.attributes[PLACEMENT_ATTRIBUTE].value)  # type: ignore[attr-defined]
     objective, naive, lower = (report[k].value for k in ("objective", "naive_objective", "lower_bound"))
     assert report["status"].value == "hierarchical"

@@ -179,7 +179,7 @@ def test_bad_programming_arguments_are_refused() -> None:
 @pytest.fixture(scope="module")
 def mlp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cimb") / "digits_mlp.cimb"
-    compile_binary(MODELS / "digits_mlp.onnx", path, PipelineOptions(time_limit=2.0))
+    compile_binary(MODELS / "digits_mlp.onnx", path, PipelineOptions(placement_effort=2.0))
     return path
 
 
