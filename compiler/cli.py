@@ -20,7 +20,6 @@ import numpy as np
 from cimc.compiler.binary import cimc_version
 from cimc.compiler.calibration import CalibrationError
 from cimc.compiler.files import InputFileError, load_inputs, save_outputs, write_atomic
-from cimc.compiler.onnx_importer import OnnxImportError
 from cimc.compiler.pipeline import (
     ADC_RANGES,
     STAGES,
@@ -44,9 +43,9 @@ from cimc.ir.target.chip import ChipError, RangeManagement, list_presets, load_c
 from cimc.ir.verifier import verify
 from cimc.runtime.binary import BinaryFormatError
 
-#: Errors that mean bad input, reported in one line; anything else is an internal error.
+#: Errors that mean bad input, reported in one line; anything else is an internal error. The ONNX importer's
+#: ``OnnxImportError`` is one too, recognised by ``is_user_error`` without importing the importer (and onnx).
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    OnnxImportError,
     ParseError,
     VerifyError,
     InterpreterError,
@@ -554,6 +553,14 @@ COMMANDS = {
 }
 
 
+def is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` means bad input: one of ``USER_ERRORS`` or the ONNX importer's error. The importer is looked
+    up among the loaded modules, so ``cimc run model.cimb`` never loads onnx: a command that did not import the
+    importer cannot have raised its error."""
+    importer = sys.modules.get("cimc.compiler.onnx_importer")
+    return isinstance(exc, USER_ERRORS) or (importer is not None and isinstance(exc, importer.OnnxImportError))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cimc`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -568,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
-        known = isinstance(exc, USER_ERRORS)
+        known = is_user_error(exc)
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if known:
             print(f"cimc: error: {message}", file=sys.stderr)

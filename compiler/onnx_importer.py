@@ -37,10 +37,9 @@ from cimc.ir.dialects.graph import (
     OPSET,
     ConstantOp,
     GraphOp,
-    attribute_from_onnx,
     infer_types,
-    tensor_type_from_onnx,
 )
+from cimc.ir.dialects.graph_onnx import attribute_from_onnx, tensor_type_from_onnx
 from cimc.ir.types import TensorType, Type
 from cimc.ir.verifier import verify
 

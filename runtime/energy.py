@@ -87,7 +87,7 @@ SRAM_READ = (
     (1024 * 1024, Constant(100.0 / 8, "64-bit read of a 1 MB SRAM, 100 pJ; Horowitz, ISSCC 2014, 45 nm")),
 )
 
-#: The float32 arithmetic of a digital linear solver (``cimc.runtime.closed_loop``'s baseline), in pJ at 45 nm; its
+#: The float32 arithmetic of a digital linear solver (``cimc.runtime.closed_loop_cost``'s baseline), in pJ at 45 nm; its
 #: matrix comes from DRAM at ``BASELINE["dram_byte"]``.
 FP32_BASELINE = {
     "multiply": Constant(3.7, "32-bit float multiply; Horowitz, 'Computing's energy problem', ISSCC 2014, 45 nm"),

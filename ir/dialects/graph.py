@@ -1,10 +1,13 @@
 """The ``graph`` dialect: hardware-independent tensor ops with ONNX semantics at one canonical opset.
 
 Each op mirrors one ONNX operator at ``OPSET``: its operands, results and attributes are declared from the ONNX
-schema (names, optional and variadic inputs, attribute kinds and defaults), so the dialect cannot drift from the
-standard, and its result types are inferred with ONNX's own per-node shape inference. What each op adds is its
-name, a docstring with an IR example, and ``evaluate``: a numpy reference implementation. Together these are
-the reference interpreter, checked against onnxruntime.
+schema (names, optional and variadic inputs, attribute kinds and defaults, element-type rules), so the dialect
+cannot drift from the standard, and its result types are inferred with ONNX's own per-node shape inference. The
+schemas are read from a table generated from ``onnx.defs`` (``cimc.ir.dialects.onnx_schemas``), so declaring,
+parsing, verifying and running graph ops never imports onnx; ``cimc.ir.dialects.graph_onnx`` holds what does need
+it (shape inference when an op is built without result types, ONNX nodes and attributes, the table's generator).
+What each op adds is its name, a docstring with an IR example, and ``evaluate``: a numpy reference implementation.
+Together these are the reference interpreter, checked against onnxruntime.
 """
 
 from __future__ import annotations
@@ -15,11 +18,9 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Self, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Self, overload
 
 import numpy as np
-import onnx
-from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 from cimc.ir import kernels
 from cimc.ir.attributes import (
@@ -48,117 +49,64 @@ from cimc.ir.core import (
     VerifyError,
     register_op,
 )
+from cimc.ir.dialects import onnx_schemas
 from cimc.ir.types import ElementType, TensorType, Type
 
-#: The one ONNX opset every imported model is converted to; the graph ops have its semantics.
-OPSET = 21
+if TYPE_CHECKING:
+    import onnx
 
-# ONNX tensor element type <-> IR element type
-_ONNX_ELEMENTS: dict[int, str] = {
-    TensorProto.FLOAT: "f32",
-    TensorProto.FLOAT16: "f16",
-    TensorProto.DOUBLE: "f64",
-    TensorProto.BOOL: "i1",
-    TensorProto.INT8: "i8",
-    TensorProto.INT16: "i16",
-    TensorProto.INT32: "i32",
-    TensorProto.INT64: "i64",
-    TensorProto.UINT8: "ui8",
-    TensorProto.UINT16: "ui16",
-    TensorProto.UINT32: "ui32",
-    TensorProto.UINT64: "ui64",
-}
-_ELEMENTS_ONNX = {v: k for k, v in _ONNX_ELEMENTS.items()}
+#: The one ONNX opset every imported model is converted to; the graph ops have its semantics.
+OPSET = onnx_schemas.OPSET
+
+_ONNX_ELEMENTS = {code: name for name, code in onnx_schemas.ELEMENT_CODES.items()}
 
 
 def element_from_onnx(elem_type: int) -> ElementType:
-    """The IR element type of an ONNX ``TensorProto`` data type; ValueError for types the IR lacks."""
+    """The IR element type of an ONNX ``TensorProto`` data type code; ValueError for types the IR lacks."""
     if elem_type not in _ONNX_ELEMENTS:
+        from onnx import TensorProto  # only to name the type in the message
+
         raise ValueError(f"ONNX element type {TensorProto.DataType.Name(elem_type)} is not supported")
     return ElementType(_ONNX_ELEMENTS[elem_type])
 
 
 def element_to_onnx(element: ElementType) -> int:
-    """The ONNX ``TensorProto`` data type of an IR element type."""
-    return _ELEMENTS_ONNX[element.name]
+    """The ONNX ``TensorProto`` data type code of an IR element type."""
+    return onnx_schemas.ELEMENT_CODES[element.name]
 
 
-# --- attributes: ONNX AttributeProto <-> IR attributes ----------------------------------------------------------
-
-#: ONNX schema attribute kind -> the IR attribute class(es) holding its values
-_SCHEMA_ATTR = onnx.defs.OpSchema.AttrType
-_ATTR_KINDS: dict[onnx.defs.OpSchema.AttrType, type[Attribute] | tuple[type[Attribute], ...]] = {
-    _SCHEMA_ATTR.INT: IntAttr,
-    _SCHEMA_ATTR.FLOAT: FloatAttr,
-    _SCHEMA_ATTR.STRING: StringAttr,
-    _SCHEMA_ATTR.INTS: DenseArrayAttr,
-    _SCHEMA_ATTR.FLOATS: DenseArrayAttr,
-    _SCHEMA_ATTR.STRINGS: ArrayAttr,
-    _SCHEMA_ATTR.TENSOR: (DenseElementsAttr, DenseResourceAttr),
+#: ONNX schema attribute kind -> the IR attribute class(es) holding its values; attributes of other kinds (graphs,
+#: sparse tensors, type protos) are left out of the op definitions.
+ATTRIBUTE_KINDS: dict[str, type[Attribute] | tuple[type[Attribute], ...]] = {
+    "INT": IntAttr,
+    "FLOAT": FloatAttr,
+    "STRING": StringAttr,
+    "INTS": DenseArrayAttr,
+    "FLOATS": DenseArrayAttr,
+    "STRINGS": ArrayAttr,
+    "TENSOR": (DenseElementsAttr, DenseResourceAttr),
 }
 
 
-def attribute_from_onnx(attr: AttributeProto, name_hint: str = "tensor") -> Attribute:
-    """An IR attribute holding the value of an ONNX attribute (tensors become inline or resource tensors)."""
-    kind = attr.type
-    if kind == AttributeProto.INT:
-        return IntAttr(int(attr.i))
-    if kind == AttributeProto.FLOAT:
-        return FloatAttr(float(attr.f))
-    if kind == AttributeProto.STRING:
-        return StringAttr(attr.s.decode("utf-8"))
-    if kind == AttributeProto.INTS:
-        return DenseArrayAttr(ElementType("i64"), tuple(int(v) for v in attr.ints))
-    if kind == AttributeProto.FLOATS:
-        return DenseArrayAttr(ElementType("f32"), tuple(float(v) for v in attr.floats))
-    if kind == AttributeProto.STRINGS:
-        return ArrayAttr(tuple(StringAttr(s.decode("utf-8")) for s in attr.strings))
-    if kind == AttributeProto.TENSOR:
-        return tensor_attr(numpy_helper.to_array(attr.t), name_hint)
-    raise ValueError(f"attribute '{attr.name}' of kind {AttributeProto.AttributeType.Name(kind)} is not supported")
+def _schema(onnx_type: str) -> dict[str, Any]:
+    """The table entry of ``onnx_type``; an op type the table lacks is read from onnx itself until the table is
+    regenerated (``python -m cimc.ir.dialects.graph_onnx``), which ``tests/ir/test_onnx_schemas.py`` demands."""
+    if onnx_type in onnx_schemas.SCHEMAS:
+        return onnx_schemas.SCHEMAS[onnx_type]
+    from cimc.ir.dialects.graph_onnx import read_schema
+
+    return read_schema(onnx_type)
 
 
-def attribute_to_onnx(name: str, attr: Attribute) -> AttributeProto:
-    """The ONNX attribute for an IR attribute (the inverse of ``attribute_from_onnx``)."""
-    if isinstance(attr, DenseArrayAttr):
-        values = [float(v) for v in attr.value] if attr.element.is_float else [int(v) for v in attr.value]
-        kind = AttributeProto.FLOATS if attr.element.is_float else AttributeProto.INTS
-        return helper.make_attribute(name, values, attr_type=kind)
-    if isinstance(attr, ArrayAttr):
-        strings = [a.value for a in attr.value if isinstance(a, StringAttr)]
-        if len(strings) != len(attr.value):
-            raise ValueError(f"attribute '{name}' is a list of strings in ONNX, got {attr}")
-        return helper.make_attribute(name, strings, attr_type=AttributeProto.STRINGS)
-    if isinstance(attr, (DenseElementsAttr, DenseResourceAttr)):
-        return helper.make_attribute(name, numpy_helper.from_array(np.asarray(attr.array)))
-    return helper.make_attribute(name, attr.value)  # type: ignore[attr-defined]
-
-
-def _default(attr: onnx.defs.OpSchema.Attribute) -> object:
-    if attr.required:
-        return REQUIRED
-    if attr.default_value is None or attr.default_value.type == AttributeProto.UNDEFINED:
-        return None  # optional with no default: absent means "not given"
-    value = helper.get_attribute_value(attr.default_value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if isinstance(value, list):
-        return tuple(v.decode("utf-8") if isinstance(v, bytes) else v for v in value)
-    return value
-
-
-def definition_from_schema(onnx_type: str, opset: int = OPSET) -> OpDef:
-    """An ``OpDef`` read off the ONNX schema of ``onnx_type`` at ``opset``."""
-    schema = onnx.defs.get_schema(onnx_type, opset)
-    option = onnx.defs.OpSchema.FormalParameterOption
-    kinds = {option.Single: "single", option.Optional: "optional", option.Variadic: "variadic"}
+def definition_from_schema(onnx_type: str) -> OpDef:
+    """An ``OpDef`` read off the ONNX schema of ``onnx_type`` at ``OPSET``."""
+    schema = _schema(onnx_type)
     return OpDef(
-        operands=tuple(OperandDef(p.name, kinds[p.option]) for p in schema.inputs),
-        results=tuple(ResultDef(p.name, kinds[p.option]) for p in schema.outputs),
+        operands=tuple(OperandDef(name, kind) for name, kind, _ in schema["operands"]),
+        results=tuple(ResultDef(name, kind) for name, kind, _ in schema["results"]),
         attributes={
-            name: AttrDef(_ATTR_KINDS[a.type], _default(a))
-            for name, a in sorted(schema.attributes.items())
-            if a.type in _ATTR_KINDS
+            name: AttrDef(ATTRIBUTE_KINDS[kind], REQUIRED if required else default)
+            for name, kind, required, default in schema["attributes"]
         },
     )
 
@@ -177,17 +125,6 @@ def _snake(onnx_type: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", onnx_type).lower()
 
 
-#: ONNX type strings -> IR element type names (types the IR lacks map to nothing and are never allowed)
-_ONNX_TYPE_STRS = {
-    f"tensor({onnx_name})": ir_name
-    for onnx_name, ir_name in (
-        ("float", "f32"), ("float16", "f16"), ("double", "f64"), ("bool", "i1"),
-        ("int8", "i8"), ("int16", "i16"), ("int32", "i32"), ("int64", "i64"),
-        ("uint8", "ui8"), ("uint16", "ui16"), ("uint32", "ui32"), ("uint64", "ui64"),
-    )
-}  # fmt: skip
-
-
 @dataclass(frozen=True)
 class TypeParams:
     """An ONNX schema's element-type rules: each input's and output's type parameter (``T``) or fixed type, and
@@ -199,15 +136,12 @@ class TypeParams:
 
 
 def _type_params(onnx_type: str) -> TypeParams:
-    schema = onnx.defs.get_schema(onnx_type, OPSET)
-    allowed = {
-        c.type_param_str: frozenset(_ONNX_TYPE_STRS[t] for t in c.allowed_type_strs if t in _ONNX_TYPE_STRS)
-        for c in schema.type_constraints
-    }
-    for p in [*schema.inputs, *schema.outputs]:
-        if p.type_str not in allowed:  # a fixed type such as tensor(int64)
-            allowed[p.type_str] = frozenset({_ONNX_TYPE_STRS[p.type_str]} if p.type_str in _ONNX_TYPE_STRS else ())
-    return TypeParams(tuple(p.type_str for p in schema.inputs), tuple(p.type_str for p in schema.outputs), allowed)
+    schema = _schema(onnx_type)
+    return TypeParams(
+        tuple(param for *_, param in schema["operands"]),
+        tuple(param for *_, param in schema["results"]),
+        {param: frozenset(elements) for param, elements in schema["type_params"].items()},
+    )
 
 
 def graph_op(onnx_type: str, name: str | None = None):  # noqa: ANN201 - a class decorator
@@ -281,6 +215,10 @@ class GraphOp(Operation):
 
     def to_onnx_node(self, input_names: list[str], output_names: list[str]) -> onnx.NodeProto:
         """This op as an ONNX node over the given value names (absent optional inputs become '')."""
+        from onnx import helper
+
+        from cimc.ir.dialects.graph_onnx import attribute_to_onnx
+
         names = iter(input_names)
         inputs: list[str] = []
         for d, group in zip(self.definition.operands, self.operand_groups()):
@@ -309,7 +247,9 @@ class GraphOp(Operation):
     ) -> list[Type]:
         """Result types by ONNX's shape inference for this op (see ``infer_types``); ops where onnxruntime's
         result shapes differ from ONNX's inference override this, so types always match what ``evaluate`` gives."""
-        return _infer_with_onnx(cls, operand_types, attributes, constants, num_results)
+        from cimc.ir.dialects.graph_onnx import infer_with_onnx
+
+        return infer_with_onnx(cls, operand_types, attributes, constants, num_results)
 
     def verify_(self) -> None:
         for i, value in enumerate(self.operands):
@@ -340,50 +280,6 @@ class GraphOp(Operation):
                 raise self.error(
                     f"{first[0]} ({first[1]}) and {what} ({element}) must have the same element type ({param})"
                 )
-
-
-def onnx_type_proto(ttype: TensorType) -> onnx.TypeProto:
-    """The ONNX type of a tensor type (dynamic dims left symbolic)."""
-    shape = [d if d is not None else f"d{i}" for i, d in enumerate(ttype.shape)]
-    return helper.make_tensor_type_proto(element_to_onnx(ttype.element), shape)
-
-
-def tensor_type_from_onnx(tp: onnx.TypeProto) -> TensorType:
-    """The IR tensor type of an ONNX tensor type; symbolic, unknown and negative dims (PaddlePaddle's exporter
-    writes -1) become dynamic."""
-    tensor = tp.tensor_type
-    if not tensor.HasField("shape"):
-        raise ValueError("tensor has unknown rank")
-    dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else None for d in tensor.shape.dim)
-    return TensorType(dims, element_from_onnx(tensor.elem_type))
-
-
-def _infer_with_onnx(
-    cls: type[GraphOp],
-    operand_types: list[Type],
-    attributes: dict[str, Attribute],
-    constants: dict[int, np.ndarray],
-    num_results: int | None = None,
-) -> list[Type]:
-    probe = cls([], [], attributes)
-    probe._operands = [None] * len(operand_types)  # type: ignore[list-item]  # only groups are read
-    names = [f"in{i}" for i in range(len(operand_types))]
-    schema = onnx.defs.get_schema(cls.onnx_type, OPSET)
-    n_out = cls.result_count(operand_types, attributes) if num_results is None else num_results
-    node = probe.to_onnx_node(names, [f"out{i}" for i in range(n_out)])
-    types = {}
-    for name, t in zip(names, operand_types):
-        if not isinstance(t, TensorType):
-            raise VerifyError(f"'{cls.name}': operand of type {t} is not a tensor")
-        types[name] = onnx_type_proto(t)
-    data = {names[i]: numpy_helper.from_array(a, names[i]) for i, a in constants.items()}
-    try:
-        inferred = onnx.shape_inference.infer_node_outputs(
-            schema, node, types, data, opset_imports=[helper.make_opsetid("", OPSET)]
-        )
-    except Exception as exc:  # onnx raises its own InferenceError subclasses
-        raise VerifyError(f"'{cls.name}': {str(exc).strip().splitlines()[-1]}") from None
-    return [tensor_type_from_onnx(inferred[n]) for n in node.output]
 
 
 def infer_types(cls: type[GraphOp], operand_types: list[Type], attributes: dict[str, Attribute],

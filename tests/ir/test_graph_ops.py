@@ -36,9 +36,9 @@ from cimc.ir.dialects.graph import (
     BY_ONNX_TYPE,
     OPSET,
     ConstantOp,
-    attribute_from_onnx,
     infer_types,
 )
+from cimc.ir.dialects.graph_onnx import attribute_from_onnx
 
 _RNG = np.random.default_rng(20240521)
 

@@ -9,7 +9,8 @@ import pytest
 from onnx import helper
 
 from cimc.ir import FuncOp, Location, ModuleOp, Operation, ReturnOp, TensorType, Value, new_module, verify
-from cimc.ir.dialects.graph import BY_ONNX_TYPE, ConstantOp, attribute_from_onnx
+from cimc.ir.dialects.graph import BY_ONNX_TYPE, ConstantOp
+from cimc.ir.dialects.graph_onnx import attribute_from_onnx
 
 
 class GraphBuilder:

@@ -338,11 +338,35 @@ def test_inconsistent_weights_index(tmp_path: Path) -> None:
             decode_weights(memoryview(damaged), "t.cimb")
 
 
+#: Packages that loading and running a binary must not import, with their submodules: onnx (and so ml_dtypes, most
+#: of its import time), onnxruntime, ortools (the placement solver) and the ONNX importer.
+_BANNED = ("onnx", "onnxruntime", "ortools", "cimc.compiler.onnx_importer")
+
+
+def _report_banned(banned: tuple[str, ...]) -> str:
+    """Script lines printing which of ``banned`` (or their submodules) the interpreter has imported."""
+    return (
+        f"banned = {banned!r}\n"
+        "inside = tuple(b + '.' for b in banned)\n"
+        "print('banned:', sorted(m for m in sys.modules if m in banned or m.startswith(inside)))\n"
+    )
+
+
+def _run_isolated(script: str, cwd: Path) -> str:
+    """The standard output of ``script`` run by a fresh interpreter in ``cwd``; fails on a non-zero exit."""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_loading_needs_no_compiler_and_no_onnx_model(tmp_path: Path) -> None:
     """The runtime loads and runs a binary in a folder with no ONNX file, both with the exact executor and on the
-    simulated chip (``InferenceSession``), importing neither the ONNX importer nor the compiler's pipeline, and no
-    ONNX model runtime or reference evaluator. It may import ``cimc.ir.target.chip`` and ``cimc.ir.target.network``:
-    the chip description the binary carries is read with them."""
+    simulated chip (``InferenceSession``), importing neither the ONNX importer nor the compiler's pipeline, nor the
+    onnx, onnxruntime or ortools packages: the graph ops the binary keeps (the CNN's pooling, transposes and ReLUs)
+    are declared from the generated schema table and verified without ONNX's shape inference. The chip is read with
+    ``cimc.ir.target``."""
     compile_binary(MODELS / "digits_cnn.onnx", tmp_path / "model.cimb", PipelineOptions())  # a real chip section
     script = (
         "import sys\n"
@@ -350,21 +374,32 @@ def test_loading_needs_no_compiler_and_no_onnx_model(tmp_path: Path) -> None:
         "from cimc.runtime.binary import load_binary\n"
         "from cimc.ir import run_module\n"
         "model = load_binary('model.cimb')\n"
+        "assert any(op.name == 'graph.max_pool' for op in model.module.walk())\n"
         "x = np.zeros((2, 1, 8, 8), np.float32)\n"
         "out = run_module(model.module, [x])\n"
         "assert out['logits'].shape == (2, 10), out\n"
         "from cimc.runtime import InferenceSession\n"
         "(logits,) = InferenceSession('model.cimb', device='pcm').run(None, {'x': x})\n"
         "assert logits.shape == (2, 10) and logits.dtype == np.float32, logits\n"
-        "prefixes = ('cimc.compiler.onnx_importer', 'cimc.compiler.pipeline', 'onnxruntime', 'onnx.reference')\n"
-        "print('banned:', sorted(m for m in sys.modules if m.startswith(prefixes)))\n"
+        + _report_banned((*_BANNED, "cimc.compiler.pipeline"))
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "banned: []"
+    assert _run_isolated(script, tmp_path).strip() == "banned: []"
     assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_cimc_run_of_a_binary_imports_no_onnx(tmp_path: Path) -> None:
+    """``cimc run model.cimb`` (the command's entry point, as the console script calls it) simulates the binary
+    without importing onnx, onnxruntime, ortools or the importer (the command's parser reads the pipeline's stage
+    names, so it loads the pipeline module, which imports the importer only to compile)."""
+    compile_binary(MODELS / "digits_cnn.onnx", tmp_path / "model.cimb", PipelineOptions())
+    np.save(tmp_path / "x.npy", np.load(MODELS / "digits_test.npz")["x"][:3])
+    script = (
+        "import sys\n"
+        "from cimc.compiler.cli import main\n"
+        "assert main(['run', 'model.cimb', '-i', 'x.npy', '--output', 'y.npz']) == 0\n" + _report_banned(_BANNED)
+    )
+    assert _run_isolated(script, tmp_path).splitlines()[-1] == "banned: []"
+    assert np.load(tmp_path / "y.npz")["logits"].shape == (3, 10)
 
 
 def test_the_documented_reading_example_runs(binary: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,8 @@ import pytest
 from cimc.ir.dialects.cim_solve import top_level
 from cimc.ir.target.chip import load_chip
 from cimc.runtime import SolveConfig, UnstableMatrixError, solve
-from cimc.runtime.closed_loop import DIVERGENCE_STEPS, SaturatedOutputError, solve_cost
+from cimc.runtime.closed_loop import SaturatedOutputError, solve_cost
+from cimc.runtime.closed_loop_refine import DIVERGENCE_STEPS
 from cimc.runtime.devices import device
 from cimc.runtime.energy import BASELINE, FP32_BASELINE
 
