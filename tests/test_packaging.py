@@ -50,7 +50,7 @@ def test_runtime_never_imports_the_onnx_importer() -> None:
 
 def test_a_non_editable_install_ships_the_chip_presets(tmp_path: Path) -> None:
     """``pip install .`` (a wheel) must carry the preset TOML files beside ir/target/chip.py."""
-    presets = sorted(p.name for p in (ROOT / "compiler" / "chips").glob("*.toml"))
+    presets = sorted(p.name for p in (ROOT / "ir" / "target" / "chips").glob("*.toml"))
     assert presets, "no chip presets in ir/target/chips"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
