@@ -185,9 +185,6 @@ class Stage:
     name: str
     steps: tuple[Pass, ...]
 
-    def __str__(self) -> str:
-        return ",".join(map(str, self.steps))
-
 
 def stages(source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions) -> tuple[Stage, ...]:
     """The stages after ``import`` of compiling ``source`` with ``options``, each step a pass object."""
