@@ -288,9 +288,10 @@ def _options(args: argparse.Namespace, emit: str = "graph") -> PipelineOptions:
         chip = load_chip(args.chip)
         try:
             crossbar = CrossbarOptions.for_chip(chip, **given)
-        except OptionError as exc:  # blame the flag the value came from
-            where = _flag(exc.option) if exc.option in given else f"chip '{chip.name}': {exc.option}"
-            raise OptionError(where, exc.option, exc.value, exc.expected) from None
+        except OptionError as exc:
+            if exc.option not in given:
+                raise
+            raise OptionError(_flag(exc.option), exc.option, exc.value, exc.expected) from None  # blame the flag
         lowering = {
             "chip": chip,
             "crossbar": crossbar,

@@ -116,7 +116,7 @@ class CrossbarOptions:
     array_budget: int = ARRAY_BUDGET.field()
 
     def __post_init__(self) -> None:
-        check_options(self, "crossbar")
+        check_options(self, lambda field: f"CrossbarOptions.{field}")
 
     @staticmethod
     def for_chip(chip: Chip, **overrides: Any) -> CrossbarOptions:

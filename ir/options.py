@@ -10,6 +10,7 @@ checks its fields with the same ``Rule``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -105,15 +106,14 @@ def option_of(field: dataclasses.Field) -> Option | None:
     return field.metadata.get("option")
 
 
-def check_options(values: object, owner: str) -> None:
-    """Raise ``OptionError`` for the first field of the dataclass ``values`` that breaks its option's rule
-    (``owner`` names who has the options: ``pass 'tile'``)."""
+def check_options(values: object, where: Callable[[str], str]) -> None:
+    """Raise ``OptionError`` for the first field of the dataclass ``values`` that breaks its option's rule;
+    ``where`` names a field as its user gives it (``pass 'tile' option 'array-rows'``)."""
     for field in dataclasses.fields(values):  # type: ignore[arg-type]
         declared = option_of(field)
         value = getattr(values, field.name)
         if declared is not None and not (_is_a(value, declared.kind) and declared.rule.holds(value)):
-            where = f"{owner} option '{field.name.replace('_', '-')}'"
-            raise OptionError(where, field.name, value, declared.rule.describe(declared.kind))
+            raise OptionError(where(field.name), field.name, value, declared.rule.describe(declared.kind))
 
 
 def _is_a(value: object, kind: str) -> bool:

@@ -36,7 +36,7 @@ class Pass(ABC):
 
     def __post_init__(self) -> None:
         try:
-            check_options(self, f"pass '{self.name}'")
+            check_options(self, lambda field: f"pass '{self.name}' option '{field.replace('_', '-')}'")
         except OptionError as exc:
             raise PipelineError(str(exc)) from None
 

@@ -82,9 +82,9 @@ def test_crossbar_options_are_the_passes_declarations() -> None:
             assert field.default == dataclasses.fields(CrossbarOptions)[list(crossbar).index(name)].default
             shared += 1
     assert shared == 12
-    with pytest.raises(OptionError, match=r"^crossbar option 'cell-bits' must be an integer from 1 to 8, got 99$"):
+    with pytest.raises(OptionError, match=r"^CrossbarOptions.cell_bits must be an integer from 1 to 8, got 99$"):
         CrossbarOptions(cell_bits=99)
-    with pytest.raises(OptionError, match=r"^crossbar option 'replicate' must be one of 'none', 'auto', got 'yes'$"):
+    with pytest.raises(OptionError, match=r"^CrossbarOptions.replicate must be one of 'none', 'auto', got 'yes'$"):
         CrossbarOptions(replicate="yes")
 
 
