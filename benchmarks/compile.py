@@ -9,7 +9,7 @@ cells, 1-bit DACs, exact ADCs, differential pairs, 64x64 arrays) and ``place`` g
 deterministic seconds, not wall time), seed 0 and ``--workers`` CP-SAT workers. Per model it prints:
 
 - the wall time of each step, from the timings ``compile_binary`` returns: import + canonicalize (the import is
-  what the run took beyond the timed steps), calibrate, ``lower-to-cim``, ``tile``, ``bit-slice``,
+  what the run took beyond the timed steps), ``calibrate-activations``, ``lower-to-cim``, ``tile``, ``bit-slice``,
   ``split-groups``, ``place``, codegen + binary; and their total, end to end;
 - peak memory: the increase of the process's peak resident set (Linux's ``VmHWM``, reset through
   ``/proc/self/clear_refs`` once cimc and OR-Tools are imported) during the first compilation, in a fresh process
@@ -62,7 +62,16 @@ from cimc.compiler.onnx_importer import OnnxImportError
 RESNET50_LIMIT_S = 60.0
 
 #: The steps ``compile_binary`` times after the import, by pass name (options dropped), in pipeline order.
-STEPS = ("canonicalize", "calibrate", "lower-to-cim", "tile", "bit-slice", "split-groups", "place", "codegen + binary")
+STEPS = (
+    "canonicalize",
+    "calibrate-activations",
+    "lower-to-cim",
+    "tile",
+    "bit-slice",
+    "split-groups",
+    "place",
+    "codegen + binary",
+)
 
 #: Seeded random calibration inputs per model that has no bundled set.
 CALIB_SAMPLES = 4

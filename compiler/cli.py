@@ -21,7 +21,7 @@ from cimc.compiler.binary import cimc_version
 from cimc.compiler.calibration import CalibrationError
 from cimc.compiler.files import InputFileError, load_inputs, save_outputs, write_atomic
 from cimc.compiler.pipeline import (
-    ADC_RANGES,
+    CHIP_FIELDS,
     STAGES,
     CrossbarOptions,
     PipelineOptions,
@@ -34,8 +34,8 @@ from cimc.compiler.simulate_cli import add_simulation_flags, cmd_demo, cmd_eval,
 from cimc.compiler.solve_cli import add_solve_parser, cmd_solve
 from cimc.ir.core import VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
-from cimc.ir.dialects.cim import SIGN_ENCODINGS, WEIGHT_SCALINGS
 from cimc.ir.interpreter import InterpreterError, main_function, run_module
+from cimc.ir.options import OptionError, option_of, option_text
 from cimc.ir.parser import ParseError
 from cimc.ir.pass_manager import PassTiming, PipelineError
 from cimc.ir.printer import print_module
@@ -50,6 +50,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     VerifyError,
     InterpreterError,
     PipelineError,
+    OptionError,
     InputFileError,
     CalibrationError,
     ChipError,
@@ -118,49 +119,23 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
         default="minmax",
         help="how activation and ADC ranges are read off the calibration inputs (default minmax)",
     )
-    for flag, help_ in (
-        ("input-bits", "bits of the input codes (default: 8)"),
-        ("weight-bits", "bits of the weights (default: 8)"),
-        ("cell-bits", "bits per memory cell, 1..8 (default: the chip's)"),
-        (
-            "dac-bits",
-            "bits per DAC step: inputs stream in ceil(input-bits / dac-bits) bit planes (default: the chip's)",
-        ),
-        ("adc-bits", "ADC resolution; 0 reads every array column exactly, the reference (default: the chip's)"),
-    ):
-        group.add_argument(f"--{flag}", type=int, help=help_)
-    group.add_argument(
-        "--adc-range",
-        choices=list(ADC_RANGES),
-        help="the full scale of an ADC narrower than an exact read: calibrated on the --calib inputs' column currents "
-        "(max, or with --calib-method percentile a percentile), the default; or full, the worst-case column sum",
-    )
-    group.add_argument(
-        "--weight-scaling",
-        choices=list(WEIGHT_SCALINGS),
-        help="quantize float weights over each output column's largest weight or the whole layer's (tensor, as "
-        "aihwkit maps a tile's largest weight to g_max) (default: the chip's)",
-    )
-    group.add_argument(
-        "--sign-encoding",
-        choices=list(SIGN_ENCODINGS),
-        help="signed weights as differential array pairs or offset codes (default: the chip's)",
-    )
-    group.add_argument(
-        "--input-encoding",
-        choices=["signed", "unsigned"],
-        help="stream codes around their zero point in a positive and a negative phase (signed, the default), or "
-        "as they are (unsigned: the arrays also carry the zero point's current)",
-    )
-    group.add_argument(
-        "--array-size", type=_array_size, metavar="ROWSxCOLS", help="crossbar array size (default: the chip's)"
-    )
-    group.add_argument(
-        "--replicate",
-        choices=["none", "auto"],
-        help="auto: replicate the arrays of the conv layers that dominate latency, under --array-budget",
-    )
-    group.add_argument("--array-budget", type=int, help="arrays replication may use; 0: twice the unreplicated count")
+    for field in dataclasses.fields(CrossbarOptions):  # a flag per crossbar option, from its declaration
+        declared = option_of(field)
+        assert declared is not None
+        if field.name == "array_rows":
+            group.add_argument(
+                "--array-size", type=_array_size, metavar="ROWSxCOLS", help="crossbar array size (default: the chip's)"
+            )
+        if field.name in ("array_rows", "array_cols"):
+            continue
+        default = "the chip's" if field.name in CHIP_FIELDS else option_text(declared.default)
+        group.add_argument(
+            _flag(field.name),
+            type=type(declared.default),
+            choices=list(declared.rule.choices) or None,
+            metavar=None if declared.rule.choices else "N",
+            help=f"{declared.doc} (default: {default})",
+        )
     chip = parser.add_argument_group("the chip and placement")
     chip.add_argument("--chip", default="default", metavar="NAME|FILE", help="a preset (cimc chips) or a .toml file")
     chip.add_argument(
@@ -173,6 +148,11 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
     )
     chip.add_argument("--seed", type=int, default=0, help="seed of the placement solver and the simulated noise")
     chip.add_argument("--workers", type=int, default=1, help="placement solver's threads (default 1: reproducible)")
+
+
+def _flag(option: str) -> str:
+    """The flag that sets a crossbar option: ``--cell-bits``; ``--array-size`` for both array dimensions."""
+    return "--array-size" if option in ("array_rows", "array_cols") else "--" + option.replace("_", "-")
 
 
 def _add_dataset_flags(parser: argparse.ArgumentParser) -> None:
@@ -316,29 +296,22 @@ def _options(args: argparse.Namespace, emit: str = "graph") -> PipelineOptions:
     lowering: dict = {}
     if hasattr(args, "calib"):
         given = {
-            key: getattr(args, key)
-            for key in (
-                "input_bits",
-                "weight_bits",
-                "cell_bits",
-                "dac_bits",
-                "adc_bits",
-                "adc_range",
-                "weight_scaling",
-                "sign_encoding",
-                "input_encoding",
-                "replicate",
-            )
-            if getattr(args, key) is not None
+            field.name: getattr(args, field.name)
+            for field in dataclasses.fields(CrossbarOptions)
+            if getattr(args, field.name, None) is not None
         }
-        if args.array_budget is not None:
-            given["array_budget"] = args.array_budget
         if args.array_size is not None:
             given["array_rows"], given["array_cols"] = args.array_size
         chip = load_chip(args.chip)
+        try:
+            crossbar = CrossbarOptions.for_chip(chip, **given)
+        except OptionError as exc:
+            if exc.option not in given:
+                raise
+            raise OptionError(_flag(exc.option), exc.option, exc.value, exc.expected) from None  # blame the flag
         lowering = {
             "chip": chip,
-            "crossbar": CrossbarOptions.for_chip(chip, **given),
+            "crossbar": crossbar,
             "calib": args.calib,
             "calib_method": args.calib_method,
             "placement_effort": args.placement_effort,

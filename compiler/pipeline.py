@@ -1,19 +1,22 @@
-"""The compilation pipeline, read top to bottom: each stage named, the IR dumped after each on request.
+"""The compilation pipeline, read top to bottom: ``stages`` lists each stage's steps as pass objects, in order;
+``--print-ir-after-all`` dumps the IR after each step and ``--emit`` stops after a stage.
 
 - ``import``: ONNX -> the ``graph`` dialect.
-- ``graph``: canonicalization (constants folded, Identity and Dropout removed, BatchNorm folded, dead code gone).
-- ``quantized``: calibration on sample inputs (float models), ``lower-solve`` (a product with the inverse of a
-  constant matrix becomes a closed-loop ``cim.solve`` on its programmed blocks), then ``lower-to-cim``: every layer
-  with constant weights becomes exact integer crossbar arithmetic (``cim.linear``), everything else a digital-unit
-  op. This is the integer reference.
+- ``graph``: ``canonicalize`` (constants folded, Identity and Dropout removed, BatchNorm folded, dead code gone).
+- ``quantized``: ``calibrate-activations`` (the activation range of every float layer, measured on sample inputs),
+  ``lower-solve`` (a product with the inverse of a constant matrix becomes a closed-loop ``cim.solve`` on its
+  programmed blocks), then ``lower-to-cim``: every layer with constant weights becomes exact integer crossbar
+  arithmetic (``cim.linear``), everything else a digital-unit op. This is the integer reference.
 - ``cim``: ``tile`` (row blocks of one array's height), ``bit-slice`` (weights over cells, inputs over DAC bit
-  planes, ADC reads, shift-add), the full scale of every ADC narrower than exact calibrated on the sample inputs
-  (``adc_range="calibrated"``, the default) and, on request, ``replicate``: the arithmetic exactly as the chip does
-  it.
-- ``placed``: the chip attached to the module (``cim.chip``), ``split-groups`` (array groups that fit a tile) and
-  ``place`` (every group on a tile, traffic x hops least).
+  planes, ADC reads, shift-add), ``calibrate-adc-ranges`` (the full scale of every ADC narrower than exact, from the
+  sample inputs' column currents; unless ``adc_range="full"``) and, on request, ``replicate``: the arithmetic
+  exactly as the chip does it.
+- ``placed``: ``attach-chip`` (the chip on the module as ``cim.chip``, after checking its arrays suffice),
+  ``split-groups`` (array groups that fit a tile) and ``place`` (every group on a tile, traffic x hops least).
 
-``compile_binary`` goes on to code generation and writes the ``.cimb`` file.
+The crossbar passes take their options from one ``CrossbarOptions``, whose fields are made from the same
+declarations as the passes' (``cimc.passes.crossbar_options``). ``compile_binary`` goes on to code generation and
+writes the ``.cimb`` file.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -32,11 +35,33 @@ from cimc.compiler.files import InputFileError, load_inputs
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import ProgramOp
 from cimc.ir.interpreter import main_function
+from cimc.ir.options import Option, Rule, check_options
 from cimc.ir.parser import parse_module
-from cimc.ir.pass_manager import PassManager, PassTiming, write_dump
+from cimc.ir.pass_manager import Pass, PassManager, PassTiming, write_dump
 from cimc.ir.printer import print_module
 from cimc.ir.target.chip import ATTRIBUTE, PRESETS, Chip, ChipError, load_chip
 from cimc.ir.verifier import verify
+from cimc.passes.bit_slice import BitSlicePass
+from cimc.passes.canonicalize import CanonicalizePass
+from cimc.passes.crossbar_options import (
+    ADC_BITS,
+    ARRAY_BUDGET,
+    ARRAY_COLS,
+    ARRAY_ROWS,
+    CELL_BITS,
+    DAC_BITS,
+    INPUT_BITS,
+    INPUT_ENCODING,
+    SIGN_ENCODING,
+    WEIGHT_BITS,
+    WEIGHT_SCALING,
+)
+from cimc.passes.lower_solve import LowerSolvePass
+from cimc.passes.lower_to_cim import LowerToCimPass
+from cimc.passes.place import PlacePass
+from cimc.passes.replicate import ReplicatePass
+from cimc.passes.split_groups import SplitGroupsPass
+from cimc.passes.tile import TilePass
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,10 +73,27 @@ STAGES = ("import", "graph", "quantized", "cim", "placed")
 #: How the full scale of an ADC narrower than exact is chosen (``CrossbarOptions.adc_range``).
 ADC_RANGES = ("calibrated", "full")
 
+ADC_RANGE = Option(
+    "calibrated",
+    "the full scale of an ADC narrower than an exact read: calibrated on the --calib inputs' column currents (max, "
+    "or with --calib-method percentile a percentile), or full, the worst-case column sum",
+    Rule(choices=ADC_RANGES),
+)
+REPLICATE = Option(
+    "none",
+    "auto: replicate the arrays of the conv layers that dominate latency, under --array-budget",
+    Rule(choices=("none", "auto")),
+)
+
+#: The crossbar options a chip sets (``CrossbarOptions.for_chip``): its tiles' fields of the same names.
+CHIP_FIELDS = ("cell_bits", "dac_bits", "adc_bits", "sign_encoding", "array_rows", "array_cols", "weight_scaling")
+
 
 @dataclass(frozen=True)
 class CrossbarOptions:
-    """The parameters that change crossbar arithmetic: quantization widths, cells, converters, arrays.
+    """The parameters that change crossbar arithmetic: quantization widths, cells, converters, arrays; each field
+    made from the declaration the passes that take it share (``cimc.passes.crossbar_options``), checked when made
+    (``OptionError``).
 
     ``adc_bits`` 0 means an ADC exact for its array (see ``cimc.ir.dialects.cim.exact_adc_bits``); an ADC narrower
     than that spans, by ``adc_range``, the currents measured on the calibration inputs (``calibrated``, as chips
@@ -60,61 +102,37 @@ class CrossbarOptions:
     ``weight_scaling`` quantizes float weights per output ``column`` or over the whole ``tensor``.
     """
 
-    input_bits: int = 8
-    weight_bits: int = 8
-    weight_scaling: str = "column"
-    cell_bits: int = 2
-    dac_bits: int = 1
-    adc_bits: int = 0
-    adc_range: str = "calibrated"
-    sign_encoding: str = "differential"
-    array_rows: int = 64
-    array_cols: int = 64
-    input_encoding: str = "signed"
-    replicate: str = "none"
-    array_budget: int = 0
+    input_bits: int = INPUT_BITS.field()
+    weight_bits: int = WEIGHT_BITS.field()
+    weight_scaling: str = WEIGHT_SCALING.field()
+    cell_bits: int = CELL_BITS.field()
+    dac_bits: int = DAC_BITS.field()
+    adc_bits: int = ADC_BITS.field()
+    adc_range: str = ADC_RANGE.field()
+    sign_encoding: str = SIGN_ENCODING.field()
+    array_rows: int = ARRAY_ROWS.field()
+    array_cols: int = ARRAY_COLS.field()
+    input_encoding: str = INPUT_ENCODING.field()
+    replicate: str = REPLICATE.field()
+    array_budget: int = ARRAY_BUDGET.field()
+
+    def __post_init__(self) -> None:
+        check_options(self, lambda field: f"CrossbarOptions.{field}")
 
     @staticmethod
     def for_chip(chip: Chip, **overrides: Any) -> CrossbarOptions:
-        """The crossbar options of ``chip``: its cells, DACs, ADCs, sign encoding, weight scaling and array size,
-        8-bit weights and inputs, and ``overrides`` (any field) on top.
+        """The crossbar options of ``chip``: its cells, DACs, ADCs, sign encoding, weight scaling and array size
+        (``CHIP_FIELDS``), 8-bit weights and inputs, and ``overrides`` (any field) on top.
 
         The chip's ADC is what the compiled arithmetic reads with: where it is narrower than an exact read of its
         array (ISAAC, HERMES, Mythic), its full scale is calibrated on the calibration inputs (``adc_range``);
         ``adc_bits=0`` asks for the exact ADC instead, the integer reference. A chip with a ``[periphery]`` sets its
         converters' ranges per read, in the simulator: its compiled reads are exact.
         """
-        options = CrossbarOptions(
-            cell_bits=chip.tile.cell_bits,
-            dac_bits=chip.tile.dac_bits,
-            adc_bits=0 if chip.periphery is not None else chip.tile.adc_bits,
-            sign_encoding=chip.tile.sign_encoding,
-            array_rows=chip.tile.array_rows,
-            array_cols=chip.tile.array_cols,
-            weight_scaling=chip.tile.weight_scaling,
-        )
-        return dataclasses.replace(options, **overrides)
-
-    def stage_pipelines(self, placement: str = "") -> dict[str, str]:
-        """The passes of each stage after the import (``placement``: the ``place`` pass's options); ``replicate``
-        runs at the end of the ``cim`` stage, after the ADC ranges are calibrated (empty when not asked for)."""
-        return {
-            "graph": "canonicalize",
-            "quantized": (
-                f"lower-solve{{matrix-bits={self.weight_bits} cell-bits={self.cell_bits} array-rows={self.array_rows} "
-                f"array-cols={self.array_cols}}},"
-                f"lower-to-cim{{input-bits={self.input_bits} weight-bits={self.weight_bits} "
-                f"weight-scaling={self.weight_scaling}}}"
-            ),
-            "cim": (
-                f"tile{{array-rows={self.array_rows}}},"
-                f"bit-slice{{cell-bits={self.cell_bits} dac-bits={self.dac_bits} adc-bits={self.adc_bits} "
-                f"sign-encoding={self.sign_encoding} array-rows={self.array_rows} array-cols={self.array_cols} "
-                f"input-encoding={self.input_encoding}}}"
-            ),
-            "replicate": f"replicate{{budget={self.array_budget}}}" if self.replicate == "auto" else "",
-            "placed": f"split-groups,place{{{placement}}}",
-        }
+        from_chip = {name: getattr(chip.tile, name) for name in CHIP_FIELDS}
+        if chip.periphery is not None:
+            from_chip["adc_bits"] = 0
+        return CrossbarOptions(**{**from_chip, **overrides})
 
 
 @dataclass
@@ -147,10 +165,6 @@ class PipelineOptions:
     def __post_init__(self) -> None:
         if self.emit not in STAGES:
             raise ValueError(f"unknown stage '{self.emit}' (stages: {', '.join(STAGES)})")
-        if self.crossbar is not None and self.crossbar.replicate not in ("none", "auto"):
-            raise ValueError(f"replicate must be 'none' or 'auto', got '{self.crossbar.replicate}'")
-        if self.crossbar is not None and self.crossbar.adc_range not in ADC_RANGES:
-            raise ValueError(f"adc_range must be 'calibrated' or 'full', got '{self.crossbar.adc_range}'")
         if self.input_shapes is not None:  # plain ints, so the binary's meta can record them
             self.input_shapes = {
                 name: tuple(None if size is None else int(size) for size in sizes)
@@ -166,30 +180,79 @@ class PipelineOptions:
         return self.crossbar if self.crossbar is not None else CrossbarOptions.for_chip(self.resolved_chip())
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the pipeline: its name (what ``--emit`` stops after) and its steps, in order."""
+
+    name: str
+    steps: tuple[Pass, ...]
+
+
+def stages(source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions) -> tuple[Stage, ...]:
+    """The stages after ``import`` of compiling ``source`` with ``options``, each step a pass object."""
+    crossbar = options.crossbar_options()
+    calibration = CalibrationSet(source, options)
+    return (
+        Stage("graph", (CanonicalizePass(),)),
+        Stage(
+            "quantized",
+            (
+                CalibrateActivations(calibration),
+                LowerSolvePass(
+                    matrix_bits=crossbar.weight_bits,
+                    cell_bits=crossbar.cell_bits,
+                    array_rows=crossbar.array_rows,
+                    array_cols=crossbar.array_cols,
+                ),
+                LowerToCimPass(
+                    input_bits=crossbar.input_bits,
+                    weight_bits=crossbar.weight_bits,
+                    weight_scaling=crossbar.weight_scaling,
+                ),
+            ),
+        ),
+        Stage(
+            "cim",
+            (
+                TilePass(array_rows=crossbar.array_rows),
+                BitSlicePass(
+                    cell_bits=crossbar.cell_bits,
+                    dac_bits=crossbar.dac_bits,
+                    adc_bits=crossbar.adc_bits,
+                    sign_encoding=crossbar.sign_encoding,
+                    array_rows=crossbar.array_rows,
+                    array_cols=crossbar.array_cols,
+                    input_encoding=crossbar.input_encoding,
+                ),
+                *([CalibrateAdcRanges(calibration)] if crossbar.adc_range == "calibrated" else []),
+                *([ReplicatePass(budget=crossbar.array_budget)] if crossbar.replicate == "auto" else []),
+            ),
+        ),
+        Stage(
+            "placed",
+            (
+                AttachChip(options.chip),
+                SplitGroupsPass(),
+                PlacePass(effort=options.placement_effort, seed=options.seed, workers=options.workers),
+            ),
+        ),
+    )
+
+
 def compile_onnx(
     source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions | None = None
 ) -> tuple[ModuleOp, list[PassTiming]]:
-    """ONNX model (a file or a ``ModelProto``) -> IR at the requested stage; also returns per-pass timings."""
+    """ONNX model (a file or a ``ModelProto``) -> IR at the requested stage; also returns per-step timings."""
     from cimc.compiler.onnx_importer import import_onnx
 
     options = options or PipelineOptions()
-    placement = f"effort={options.placement_effort} seed={options.seed} workers={options.workers}"
-    pipelines = options.crossbar_options().stage_pipelines(placement)
-    timings: list[PassTiming] = []
     _progress(options, "import")
-    module = import_onnx(source, options.input_shapes)  # stage: import
+    module = import_onnx(source, options.input_shapes)
     _dump(options, "import", module)
-    calibration = _CalibrationSet(source, options)
-    for stage in STAGES[STAGES.index("import") + 1 : STAGES.index(options.emit) + 1]:
-        _progress(options, stage)
-        if stage == "quantized":
-            timings.append(_calibrate(module, calibration))
-        if stage == "placed":
-            _attach_chip(module, options.resolved_chip())
-        timings += run_passes(module, pipelines[stage], options)  # stages: graph, quantized, cim, placed
-        if stage == "cim":
-            timings.append(_calibrate_adcs(module, calibration, options))
-            timings += run_passes(module, pipelines["replicate"], options)
+    timings: list[PassTiming] = []
+    for stage in stages(source, options)[: STAGES.index(options.emit)]:
+        _progress(options, stage.name)
+        timings += run_passes(module, stage.steps, options)
     return module, timings
 
 
@@ -225,53 +288,82 @@ def compile_binary(
     return report, timings
 
 
-def _attach_chip(module: ModuleOp, chip: Chip) -> None:
-    """Give the module its chip (what ``split-groups`` and ``place`` read), after checking the arrays fit."""
-    needed = sum(op.arrays for op in module.walk() if isinstance(op, ProgramOp))
-    if needed > chip.arrays:
-        fits = [name for name in PRESETS if load_chip(name).arrays >= needed]
-        raise ChipError(
-            f"the model needs {needed:,} arrays but chip '{chip.name}' has {chip.arrays:,} usable; "
-            + (
-                f"presets that fit: {', '.join(fits)}"
-                if fits
-                else "no preset fits: describe a bigger chip (--chip FILE.toml)"
+# --- the compiler's own steps ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompilerStep(Pass):
+    """A step of the pipeline that is no ``cimc opt`` pass: it takes what pipeline text cannot give (calibration
+    inputs, a chip), so it is not registered and prints as its name alone."""
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class CalibrateActivations(CompilerStep):
+    """Annotate the float layers with activation ranges measured on the calibration set (``cim.input_range``, what
+    ``lower-to-cim`` quantizes with); a module without float crossbar layers needs no calibration inputs."""
+
+    name = "calibrate-activations"
+    calibration: CalibrationSet
+
+    def run(self, module: ModuleOp) -> None:
+        from cimc.compiler.calibration import calibrate
+        from cimc.passes.crossbar_match import crossbar_input
+
+        if any(crossbar_input(op) is not None for op in main_function(module).body.ops):
+            inputs = self.calibration.inputs(module, "quantizing its float layers for the crossbars")
+            calibrate(module, inputs, method=self.calibration.options.calib_method)
+
+
+@dataclass(frozen=True)
+class CalibrateAdcRanges(CompilerStep):
+    """Set the full scale of every ADC narrower than exact from the calibration set's column currents."""
+
+    name = "calibrate-adc-ranges"
+    calibration: CalibrationSet
+
+    def run(self, module: ModuleOp) -> None:
+        from cimc.compiler.calibration import calibrate_adc_ranges, narrow_adcs
+
+        adcs = narrow_adcs(module)
+        if adcs:
+            exact, bits = max(op.attr("full_scale_bits") for op in adcs), adcs[0].attr("bits")
+            why = f"calibrating the range of its {bits}-bit ADCs (an exact read needs up to {exact} bits)"
+            hint = "; or --adc-range full (the worst-case range), --adc-bits 0 (exact ADCs)"
+            inputs = self.calibration.inputs(module, why, hint)
+            calibrate_adc_ranges(module, inputs, method=self.calibration.options.calib_method)
+
+
+@dataclass(frozen=True)
+class AttachChip(CompilerStep):
+    """Give the module its chip (``cim.chip``, what ``split-groups`` and ``place`` read), after checking that the
+    chip has the arrays the module needs (``ChipError`` naming the presets that would)."""
+
+    name = "attach-chip"
+    #: a preset name, a .toml file or a loaded ``Chip``
+    chip: str | os.PathLike | Chip
+
+    def run(self, module: ModuleOp) -> None:
+        chip = self.chip if isinstance(self.chip, Chip) else load_chip(self.chip)
+        needed = sum(op.arrays for op in module.walk() if isinstance(op, ProgramOp))
+        if needed > chip.arrays:
+            fits = [name for name in PRESETS if load_chip(name).arrays >= needed]
+            raise ChipError(
+                f"the model needs {needed:,} arrays but chip '{chip.name}' has {chip.arrays:,} usable; "
+                + (
+                    f"presets that fit: {', '.join(fits)}"
+                    if fits
+                    else "no preset fits: describe a bigger chip (--chip FILE.toml)"
+                )
             )
-        )
-    module.attributes[ATTRIBUTE] = chip.to_attribute()
+        module.attributes[ATTRIBUTE] = chip.to_attribute()
 
 
-def _calibrate(module: ModuleOp, calibration: _CalibrationSet) -> PassTiming:
-    """Annotate the float layers of ``module`` with activation ranges measured on the calibration set."""
-    from cimc.compiler.calibration import calibrate
-    from cimc.passes.crossbar_match import crossbar_input
-
-    start = time.perf_counter()
-    if any(crossbar_input(op) is not None for op in main_function(module).body.ops):
-        why = "quantizing its float layers for the crossbars"
-        calibrate(module, calibration.inputs(module, why), method=calibration.options.calib_method)
-    return PassTiming("calibrate", time.perf_counter() - start)
-
-
-def _calibrate_adcs(module: ModuleOp, calibration: _CalibrationSet, options: PipelineOptions) -> PassTiming:
-    """Set the full scale of every ADC narrower than exact from the calibration set's column currents, unless the
-    crossbar options ask for the worst-case full scale."""
-    from cimc.compiler.calibration import calibrate_adc_ranges, narrow_adcs
-
-    start = time.perf_counter()
-    adcs = narrow_adcs(module)
-    if adcs and options.crossbar_options().adc_range == "calibrated":
-        exact = max(op.attr("full_scale_bits") for op in adcs)
-        why = f"calibrating the range of its {adcs[0].attr('bits')}-bit ADCs (an exact read needs up to {exact} bits)"
-        hint = "; or --adc-range full (the worst-case range), --adc-bits 0 (exact ADCs)"
-        calibrate_adc_ranges(module, calibration.inputs(module, why, hint), method=options.calib_method)
-        _dump(options, "calibrate ADC ranges", module)
-    return PassTiming("calibrate ADC ranges", time.perf_counter() - start)
-
-
-class _CalibrationSet:
+class CalibrationSet:
     """One compilation's calibration inputs: ``options.calib``, else the set bundled beside the model, read from
-    its file once, when a stage first needs it (activation ranges, then ADC ranges)."""
+    its file once, when a step first needs it (activation ranges, then ADC ranges)."""
 
     def __init__(self, source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions) -> None:
         self.source = source
@@ -307,8 +399,11 @@ def default_calibration(model: str | os.PathLike) -> Path | None:
     return max(found, key=lambda p: len(p.name), default=None)
 
 
-def run_passes(module: ModuleOp, pipeline: str, options: PipelineOptions | None = None) -> list[PassTiming]:
-    """Run a pipeline string on ``module`` in place, honouring verify/dump options; returns the timings."""
+def run_passes(
+    module: ModuleOp, pipeline: str | Sequence[Pass], options: PipelineOptions | None = None
+) -> list[PassTiming]:
+    """Run passes (pass objects, or a pipeline's text) on ``module`` in place, honouring the verify and dump options;
+    returns the timings."""
     options = options or PipelineOptions()
     stream = (options.dump or sys.stderr) if options.print_ir_after_all else None
     manager = PassManager(pipeline, verify_each=options.verify_each, print_ir_after_all=stream)

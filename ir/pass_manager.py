@@ -1,8 +1,11 @@
 """Passes, their registry, pipeline strings and the pass manager.
 
-A pass is a frozen dataclass with a kebab-case ``name``; its fields are its options. Pipelines are strings:
-``"canonicalize,tile{rows=64,cols=64}"``. The manager runs them in order, and can verify after each pass
-(``--verify-each``), print the IR after each (``--print-ir-after-all``) and time each (``--timing``).
+A pass is a frozen dataclass with a kebab-case ``name``; its fields are its options, each made from its one
+declaration (``cimc.ir.options.Option``) and checked against it when the pass is made. The compiler builds pass
+objects; a pipeline also has a textual form, ``"canonicalize,tile{array-rows=64}"`` (``cimc opt``'s interface,
+and the name of each pass in dumps and timings): ``str(p)`` prints it and ``parse_pipeline`` reads it back into
+equal pass objects. The manager runs passes in order, and can verify after each pass (``--verify-each``), print the
+IR after each (``--print-ir-after-all``) and time each (``--timing``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from typing import ClassVar, TextIO
 
 from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.options import OptionError, check_options, option_text
 from cimc.ir.verifier import verify
 
 
@@ -25,9 +29,16 @@ class PipelineError(ValueError):
 
 @dataclass(frozen=True)
 class Pass(ABC):
-    """Base of every pass: subclasses set ``name`` and implement ``run``; dataclass fields are options."""
+    """Base of every pass: subclasses set ``name`` and implement ``run``; dataclass fields are options, checked
+    against their declarations when the pass is made (``PipelineError`` naming the pass and the option)."""
 
     name: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        try:
+            check_options(self, lambda field: f"pass '{self.name}' option '{field.replace('_', '-')}'")
+        except OptionError as exc:
+            raise PipelineError(str(exc)) from None
 
     @abstractmethod
     def run(self, module: ModuleOp) -> None:
@@ -35,7 +46,7 @@ class Pass(ABC):
 
     def __str__(self) -> str:
         options = ",".join(
-            f"{f.name.replace('_', '-')}={_option_text(getattr(self, f.name))}" for f in dataclasses.fields(self)
+            f"{f.name.replace('_', '-')}={option_text(getattr(self, f.name))}" for f in dataclasses.fields(self)
         )
         return f"{self.name}{{{options}}}" if options else self.name
 
@@ -51,12 +62,6 @@ def register_pass(cls: type[Pass]) -> type[Pass]:
         raise ValueError(f"pass '{cls.name}' registered twice")
     PASSES[cls.name] = cls
     return cls
-
-
-def _option_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _convert(text: str, field_type: object, where: str) -> object:

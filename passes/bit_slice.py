@@ -34,7 +34,6 @@ from cimc.ir.attributes import Attribute, IntAttr, StringAttr, tensor_attr
 from cimc.ir.core import UNKNOWN, BlockArgument, OpResult, Value
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import (
-    SIGN_ENCODINGS,
     AdcOp,
     BitPlanesOp,
     DequantizeOp,
@@ -48,8 +47,17 @@ from cimc.ir.dialects.cim import (
     exact_adc_bits,
     slices_for,
 )
-from cimc.ir.pass_manager import Pass, PipelineError, register_pass
+from cimc.ir.pass_manager import Pass, register_pass
 from cimc.passes.common import blob_name
+from cimc.passes.crossbar_options import (
+    ADC_BITS,
+    ARRAY_COLS,
+    ARRAY_ROWS,
+    CELL_BITS,
+    DAC_BITS,
+    INPUT_ENCODING,
+    SIGN_ENCODING,
+)
 from cimc.passes.tile import linear_weights, linears
 
 
@@ -66,10 +74,6 @@ def weight_levels(weights: np.ndarray, weight_bits: int, cell_bits: int, sign_en
     shifts = cell_bits * np.arange(slices_for(weight_bits, cell_bits))
     levels = (stored[:, None] >> shifts[None, :, None, None]) & ((1 << cell_bits) - 1)
     return levels.astype(np.uint8), offset
-
-
-#: How codes stream through the DACs (see the module docstring).
-INPUT_ENCODINGS = ("signed", "unsigned")
 
 
 def zero_point_of(codes: Value) -> int:
@@ -109,37 +113,13 @@ class BitSlicePass(Pass):
     """Lower every ``cim.linear`` to bit planes, programmed slices, array reads, ADC reads and shift-add."""
 
     name = "bit-slice"
-    cell_bits: int = 2
-    dac_bits: int = 1
-    adc_bits: int = 0
-    sign_encoding: str = "differential"
-    array_rows: int = 64
-    array_cols: int = 64
-    input_encoding: str = "signed"
-
-    def __post_init__(self) -> None:
-        for option, value, low, high in (
-            ("cell-bits", self.cell_bits, 1, 8),
-            ("dac-bits", self.dac_bits, 1, 8),
-            ("adc-bits", self.adc_bits, 0, 31),  # as cim.adc: the i32 currents' full scale
-        ):
-            if not low <= value <= high:
-                raise PipelineError(f"pass 'bit-slice' option '{option}' must be {low}..{high}, got {value}")
-        if self.sign_encoding not in SIGN_ENCODINGS:
-            raise PipelineError(
-                f"pass 'bit-slice' option 'sign-encoding' must be one of {', '.join(SIGN_ENCODINGS)}, "
-                f"got '{self.sign_encoding}'"
-            )
-        if self.input_encoding not in INPUT_ENCODINGS:
-            raise PipelineError(
-                f"pass 'bit-slice' option 'input-encoding' must be one of {', '.join(INPUT_ENCODINGS)}, "
-                f"got '{self.input_encoding}'"
-            )
-        if self.array_rows < 1 or self.array_cols < 1:
-            raise PipelineError(
-                f"pass 'bit-slice' options 'array-rows' and 'array-cols' must be positive, "
-                f"got {self.array_rows} and {self.array_cols}"
-            )
+    cell_bits: int = CELL_BITS.field()
+    dac_bits: int = DAC_BITS.field()
+    adc_bits: int = ADC_BITS.field()
+    sign_encoding: str = SIGN_ENCODING.field()
+    array_rows: int = ARRAY_ROWS.field()
+    array_cols: int = ARRAY_COLS.field()
+    input_encoding: str = INPUT_ENCODING.field()
 
     def run(self, module: ModuleOp) -> None:
         plan = [(op, *self.signed_stream(op)) for op in linears(module)]  # decided before any dequantize changes

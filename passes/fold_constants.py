@@ -20,6 +20,7 @@ import numpy as np
 from cimc.ir.core import Operation
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.graph import GraphOp, ReshapeOp, element_to_onnx, infer_types
+from cimc.ir.options import Option, Rule
 from cimc.ir.pass_manager import Pass, register_pass
 from cimc.ir.rewrite import RewritePattern, Rewriter
 from cimc.ir.types import TensorType
@@ -190,7 +191,7 @@ class FoldConstantsPass(Pass):
     """Evaluate ops on constants, fold known shapes, drop no-op casts and reshapes."""
 
     name = "fold-constants"
-    max_elements: int = MAX_ELEMENTS
+    max_elements: int = Option(MAX_ELEMENTS, "the most elements a folded constant may have", Rule(low=0)).field()
 
     def run(self, module: ModuleOp) -> None:
         rewrite_module(module, patterns(self.max_elements))

@@ -9,7 +9,7 @@ scale, or a level a little below it that represents ``A`` more faithfully), and 
 ``bit-slice`` programs a layer's weights, except that the slices are binary-weighted cells in parallel in each element
 of the same pair of arrays (``parallel_slices``): the closed loop needs each matrix element as one conductance on one
 node, so a block takes two arrays whatever its width. Options left 0 come from the module's ``cim.chip`` when it has
-one, else from a chip of 2-bit cells on 64 x 64 arrays.
+one, else from the defaults of the options (2-bit cells on 64 x 64 arrays).
 
 Only float32 systems of a constant square matrix match; the inverse of a computed matrix, or of a stack of them,
 stays a graph op (``lower-to-cim`` gives it to a digital unit). A singular constant matrix is an error. Runs at the
@@ -30,18 +30,19 @@ from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import CHIP_ATTRIBUTE, ProgramOp
 from cimc.ir.dialects.cim_solve import SIGN_ENCODING, SolveOp, top_level
 from cimc.ir.dialects.graph import BY_ONNX_TYPE, InverseOp, MatMulOp
-from cimc.ir.pass_manager import Pass, PipelineError, register_pass
+from cimc.ir.options import Option, Rule
+from cimc.ir.pass_manager import Pass, register_pass
 from cimc.ir.rewrite import RewritePattern, Rewriter
 from cimc.ir.types import I64, ElementType, TensorType
 from cimc.passes.bit_slice import weight_levels
 from cimc.passes.common import blob_name, constant_value, replace_op, rewrite_module
 from cimc.passes.crossbar_match import MAX_BITS
+from cimc.passes.crossbar_options import ARRAY_COLS, ARRAY_ROWS, CELL_BITS
 
 F64 = ElementType("f64")
 
-#: The chip a module without ``cim.chip`` is lowered for: 2-bit cells on 64 x 64 arrays.
-DEFAULT_CELL_BITS = 2
-DEFAULT_ARRAY_SIZE = 64
+#: What an option left 0 means.
+CHIP_DEFAULT = "the module's chip's (the option's default without a chip)"
 
 
 @dataclass(frozen=True)
@@ -183,27 +184,17 @@ class LowerSolvePass(Pass):
     come from the module's chip (see the module docstring)."""
 
     name = "lower-solve"
-    matrix_bits: int = 8
-    cell_bits: int = 0
-    array_rows: int = 0
-    array_cols: int = 0
-
-    def __post_init__(self) -> None:
-        for option, value, low, high in (
-            ("matrix-bits", self.matrix_bits, 2, MAX_BITS),
-            ("cell-bits", self.cell_bits, 0, 8),
-            ("array-rows", self.array_rows, 0, 1 << 16),
-            ("array-cols", self.array_cols, 0, 1 << 16),
-        ):
-            if not low <= value <= high:
-                raise PipelineError(f"pass 'lower-solve' option '{option}' must be {low}..{high}, got {value}")
+    matrix_bits: int = Option(8, "bits of the signed matrix", Rule(low=2, high=MAX_BITS)).field()
+    cell_bits: int = CELL_BITS.or_zero(CHIP_DEFAULT).field()
+    array_rows: int = ARRAY_ROWS.or_zero(CHIP_DEFAULT).field()
+    array_cols: int = ARRAY_COLS.or_zero(CHIP_DEFAULT).field()
 
     def run(self, module: ModuleOp) -> None:
         crossbars = Crossbars(
             self.matrix_bits,
-            self.cell_bits or _chip_int(module, "cell_bits", DEFAULT_CELL_BITS),
-            self.array_rows or _chip_int(module, "array_rows", DEFAULT_ARRAY_SIZE),
-            self.array_cols or _chip_int(module, "array_cols", DEFAULT_ARRAY_SIZE),
+            self.cell_bits or _chip_int(module, "cell_bits", CELL_BITS.default),
+            self.array_rows or _chip_int(module, "array_rows", ARRAY_ROWS.default),
+            self.array_cols or _chip_int(module, "array_cols", ARRAY_COLS.default),
         )
         rewrite_module(module, (SolveInverseTimes(crossbars), SolveTimesInverse(crossbars)))
         _check_legal(module)

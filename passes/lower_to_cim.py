@@ -32,12 +32,13 @@ import numpy as np
 from cimc.ir.attributes import ArrayAttr, Attribute, DenseArrayAttr, FloatAttr, IntAttr, StringAttr, tensor_attr
 from cimc.ir.core import Block, Operation, Region, Value
 from cimc.ir.dialects.builtin import FuncOp, ModuleOp
-from cimc.ir.dialects.cim import WEIGHT_SCALINGS, DequantizeOp, DigitalOp, Im2ColOp, LinearOp, QuantizeOp, YieldOp
+from cimc.ir.dialects.cim import DequantizeOp, DigitalOp, Im2ColOp, LinearOp, QuantizeOp, YieldOp
 from cimc.ir.dialects.graph import BY_ONNX_TYPE, ConstantOp
-from cimc.ir.pass_manager import Pass, PipelineError, register_pass
+from cimc.ir.pass_manager import Pass, register_pass
 from cimc.ir.types import I64, TensorType
 from cimc.passes.common import blob_name
 from cimc.passes.crossbar_match import MAX_BITS, Crossbar, Epilogue, InputQuantization, match_crossbar
+from cimc.passes.crossbar_options import INPUT_BITS, WEIGHT_BITS, WEIGHT_SCALING
 from cimc.passes.dce import eliminate_dead_code
 
 #: Discardable attributes: the activation range calibration measured (on a float layer, f64 ``[lo, hi]``), what
@@ -57,22 +58,9 @@ class LowerToCimPass(Pass):
     the per-channel affine ops after them); everything else -> one ``cim.digital`` per graph op."""
 
     name = "lower-to-cim"
-    input_bits: int = 8
-    weight_bits: int = 8
-    weight_scaling: str = "column"
-
-    def __post_init__(self) -> None:
-        if self.weight_scaling not in WEIGHT_SCALINGS:
-            raise PipelineError(
-                f"pass 'lower-to-cim' option 'weight-scaling' must be one of {', '.join(WEIGHT_SCALINGS)}, "
-                f"got '{self.weight_scaling}'"
-            )
-        if not 1 <= self.input_bits <= MAX_BITS:
-            raise PipelineError(f"pass 'lower-to-cim' option 'input-bits' must be 1..{MAX_BITS}, got {self.input_bits}")
-        if not 2 <= self.weight_bits <= MAX_BITS:
-            raise PipelineError(
-                f"pass 'lower-to-cim' option 'weight-bits' must be 2..{MAX_BITS} (signed), got {self.weight_bits}"
-            )
+    input_bits: int = INPUT_BITS.field()
+    weight_bits: int = WEIGHT_BITS.field()
+    weight_scaling: str = WEIGHT_SCALING.field()
 
     def run(self, module: ModuleOp) -> None:
         qdq_model = any(

@@ -27,6 +27,7 @@ from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import BitPlanesOp, Im2ColOp, MvmOp, ProgramOp
 from cimc.ir.pass_manager import Pass, PipelineError, register_pass
 from cimc.ir.types import TensorType
+from cimc.passes.crossbar_options import ARRAY_BUDGET
 
 
 @dataclass
@@ -110,13 +111,7 @@ class ReplicatePass(Pass):
     unreplicated count)."""
 
     name = "replicate"
-    budget: int = 0
-
-    def __post_init__(self) -> None:
-        if self.budget < 0:
-            raise PipelineError(
-                f"pass 'replicate' option 'budget' must be 0 (automatic) or positive, got {self.budget}"
-            )
+    budget: int = ARRAY_BUDGET.field()
 
     def run(self, module: ModuleOp) -> None:
         layers = module_layers(module)

@@ -16,9 +16,10 @@ import numpy as np
 from cimc.ir.attributes import DenseArrayAttr, IntAttr, tensor_attr
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import AccumulateOp, LinearOp
-from cimc.ir.pass_manager import Pass, PipelineError, register_pass
+from cimc.ir.pass_manager import Pass, register_pass
 from cimc.ir.types import ElementType
 from cimc.passes.common import blob_name
+from cimc.passes.crossbar_options import ARRAY_ROWS
 
 
 def linear_weights(op: LinearOp) -> np.ndarray:
@@ -101,11 +102,7 @@ class TilePass(Pass):
     """Cut every ``cim.linear`` into row blocks of ``array_rows`` rows and their nonzero column ranges."""
 
     name = "tile"
-    array_rows: int = 64
-
-    def __post_init__(self) -> None:
-        if self.array_rows < 1:
-            raise PipelineError(f"pass 'tile' option 'array-rows' must be positive, got {self.array_rows}")
+    array_rows: int = ARRAY_ROWS.field()
 
     def run(self, module: ModuleOp) -> None:
         for op in linears(module):

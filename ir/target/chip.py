@@ -37,6 +37,7 @@ from typing import Any
 from cimc.ir.attributes import Attribute, DenseArrayAttr, DictAttr, FloatAttr, IntAttr, StringAttr
 from cimc.ir.core import Operation
 from cimc.ir.dialects.cim import CHIP_ATTRIBUTE, SIGN_ENCODINGS, WEIGHT_SCALINGS
+from cimc.ir.options import Rule
 from cimc.ir.types import ElementType
 
 #: The discardable module attribute that carries the chip a module is compiled for.
@@ -56,45 +57,9 @@ class ChipError(ValueError):
     """A chip description that cannot be used; the message is one line naming the file and the field."""
 
 
-@dataclass(frozen=True)
-class _Rule:
-    """What a field accepts: bounds (inclusive ``low``/``high``, exclusive ``above``) or a set of choices."""
-
-    low: float | None = None
-    high: float | None = None
-    above: float | None = None
-    choices: tuple[str, ...] = ()
-
-    def holds(self, value: Any) -> bool:
-        if self.choices:
-            return value in self.choices
-        return (
-            (self.low is None or value >= self.low)
-            and (self.high is None or value <= self.high)
-            and (self.above is None or value > self.above)
-        )
-
-    def describe(self, kind: str) -> str:
-        """``an integer from 1 to 8``, ``a number > 0``, ``one of 'a', 'b'``."""
-        if self.choices:
-            return "one of " + ", ".join(f"'{c}'" for c in self.choices)
-        noun = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}[kind]
-        if self.low is not None and self.high is not None:
-            return f"{noun} from {_number(self.low)} to {_number(self.high)}"
-        if self.low is not None:
-            return f"{noun} >= {_number(self.low)}"
-        if self.above is not None:
-            return f"{noun} > {_number(self.above)}"
-        return noun
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def _rule(**bounds: Any) -> dict[str, _Rule]:
+def _rule(**bounds: Any) -> dict[str, Rule]:
     """Field metadata: the rule a description's value must satisfy."""
-    return {"rule": _Rule(**bounds)}
+    return {"rule": Rule(**bounds)}
 
 
 _POSITIVE = _rule(low=1)
@@ -302,10 +267,10 @@ class Chip:
         if not isinstance(data, dict):
             raise ChipError(f"{where}: expected a table of chip fields, got {_show(data)}")
         _reject_unknown(data, (*_TOP_LEVEL, *SECTIONS, *OPTIONAL_SECTIONS), where, "")
-        name = _value(data, "name", "str", _Rule(), where, "", required=True)
+        name = _value(data, "name", "str", Rule(), where, "", required=True)
         if not name:
             raise ChipError(f"{where}: name must not be empty")
-        description = _value(data, "description", "str", _Rule(), where, "", required=False) or ""
+        description = _value(data, "description", "str", Rule(), where, "", required=False) or ""
         sections = {section: _section(cls, data, section, where) for section, cls in SECTIONS.items()}
         for section, cls in OPTIONAL_SECTIONS.items():
             if section in data:
@@ -453,14 +418,14 @@ def _section(cls: type, data: dict[str, Any], section: str, where: str) -> Any:
     values = {}
     for spec in specs:
         required = spec.default is dataclasses.MISSING
-        rule = spec.metadata.get("rule", _Rule())
+        rule = spec.metadata.get("rule", Rule())
         value = _value(table, spec.name, str(spec.type), rule, where, section, required)
         if value is not None:
             values[spec.name] = value
     return cls(**values)
 
 
-def _value(table: dict[str, Any], key: str, kind: str, rule: _Rule, where: str, section: str, required: bool) -> Any:
+def _value(table: dict[str, Any], key: str, kind: str, rule: Rule, where: str, section: str, required: bool) -> Any:
     """``table[key]`` checked against its kind and rule; None when absent and not required."""
     place = f"[{section}] {key}" if section else key
     expected = rule.describe(kind)

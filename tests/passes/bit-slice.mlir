@@ -43,7 +43,7 @@
 
 // Without tile, a layer taller than an array is an error that says what to run; so is an unknown encoding.
 // UNTILED: cimc: error: 'cim.linear' op at loc("fc"): 6 rows do not fit arrays of 4 rows; run 'tile{array-rows=4}' before 'bit-slice'
-// BAD: cimc: error: pass 'bit-slice' option 'sign-encoding' must be one of differential, offset, got 'twos'
+// BAD: cimc: error: pass 'bit-slice' option 'sign-encoding' must be one of 'differential', 'offset', got 'twos'
 "builtin.module"() ({
   "func.func"() <{arg_attrs = [{graph.name = "codes"}], function_type = (tensor<?x7xui8>) -> tensor<?x2xi32>, res_attrs = [{graph.name = "y0"}], sym_name = "main"}> ({
   ^bb0(%arg0: tensor<?x7xui8>):

@@ -37,7 +37,7 @@
 // CHIP:        %0 = "cim.program"() <{array_cols = 3 : i64, array_rows = 3 : i64, cell_bits = 1 : i64, levels = dense_resource<left.block0_0.levels> : tensor<2x4x3x3xui8>, parallel_slices = 1 : i64
 // CHIP-NEXT:   %1 = "cim.solve"(%arg0, %0) <{block = array<i64: 3>{{.*}} loc("left")
 
-// BAD: cimc: error: pass 'lower-solve' option 'matrix-bits' must be 2..16, got 1
+// BAD: cimc: error: pass 'lower-solve' option 'matrix-bits' must be an integer from 2 to 16, got 1
 "builtin.module"() <{cim.chip = {array_cols = 3 : i64, array_rows = 3 : i64, cell_bits = 1 : i64}}> ({
   "func.func"() <{arg_attrs = [{graph.name = "b"}, {graph.name = "rows"}, {graph.name = "m"}, {graph.name = "v"}], function_type = (tensor<?x3x2xf32>, tensor<2x3xf32>, tensor<3x3xf32>, tensor<3xf32>) -> (tensor<?x3x2xf32>, tensor<2x3xf32>, tensor<?x3x2xf32>, tensor<3xf32>), res_attrs = [{graph.name = "left"}, {graph.name = "right"}, {graph.name = "digital"}, {graph.name = "vector"}], sym_name = "main"}> ({
   ^bb0(%arg0: tensor<?x3x2xf32>, %arg1: tensor<2x3xf32>, %arg2: tensor<3x3xf32>, %arg3: tensor<3xf32>):

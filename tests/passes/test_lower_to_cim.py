@@ -486,9 +486,10 @@ def test_uncalibrated_float_layer_is_an_error(graph, rng) -> None:
 @pytest.mark.parametrize(
     "pipeline, message",
     [
-        ("lower-to-cim{input-bits=0}", "'input-bits' must be 1..16, got 0"),
-        ("lower-to-cim{weight-bits=1}", "'weight-bits' must be 2..16"),
-        ("lower-to-cim{weight-bits=17}", "'weight-bits' must be 2..16"),
+        ("lower-to-cim{input-bits=0}", "'input-bits' must be an integer from 1 to 16, got 0"),
+        ("lower-to-cim{weight-bits=1}", "'weight-bits' must be an integer from 2 to 16, got 1"),
+        ("lower-to-cim{weight-bits=17}", "'weight-bits' must be an integer from 2 to 16, got 17"),
+        ("lower-to-cim{weight-scaling=row}", "'weight-scaling' must be one of 'column', 'tensor', got 'row'"),
     ],
 )
 def test_bad_options_are_named(pipeline: str, message: str) -> None:
