@@ -77,12 +77,12 @@ def measure(name: str, path: Path, calib: dict | None, x: np.ndarray, noisy_imag
     with tempfile.TemporaryDirectory() as scratch:
         binary = Path(scratch) / f"{name}.cimb"
         compile_binary(path, binary, PipelineOptions(calib=calib))
-        module = load_binary(binary).module
+        model = load_binary(binary)
     ort_s = onnxruntime_time(path, x, repeat)
-    ideal = Simulator(module, AnalogConfig.ideal(device("pcm")))
+    ideal = Simulator(model, AnalogConfig.ideal(device("pcm")))
     ideal_s = best(lambda: ideal.run([x]), repeat)
     start = time.perf_counter()
-    noisy = Simulator(module, noisy_config())
+    noisy = Simulator(model, noisy_config())
     program_s = time.perf_counter() - start
     few = x[:noisy_images]
     noisy_s = best(lambda: noisy.run([few]), max(1, repeat - 1)) * len(x) / len(few)

@@ -1,11 +1,12 @@
 """Code generation: a placed ``cim`` module -> one instruction stream per tile (``cimc.runtime.isa``).
 
 Streams follow the module's op order, which is a valid static schedule: every op runs on the tile ``place``
-gave it (``cimc.passes.place.op_tiles``), and every flow of ``traffic_flows`` becomes a ``send`` on its source
-tile and a ``recv`` on its destination, right after the op that makes the value (before every op for a model
-input sent as it is, such as a solve's right-hand side). Arrays are programmed first
-(``program``, once at load). Work on the model inputs alone and the model outputs belong to the I/O port, whose
-stream is keyed ``PORT``.
+gave it (``cimc.passes.place.op_tiles``) as one instruction naming it (its index in ``main``'s body), and every
+flow ``place`` recorded (``traffic_flows``) between two tiles becomes a ``Send`` on its source tile and a ``Recv``
+on its destination, naming the value it carries, right after the op that makes the value (before every op for a
+model input sent as it is, such as a solve's right-hand side). Arrays are programmed first (``Program``, once at
+load). Work on the model inputs alone and the model outputs belong to the I/O port, whose stream is keyed
+``PORT``; constants (ops on constants alone) get no instruction: the runtime evaluates them once, at load.
 
 Every digital instruction carries its work in digital-unit operations per sample (``digital_ops``), which the
 runtime's timing and energy models charge to the tile's digital unit.
@@ -17,7 +18,7 @@ import math
 from collections import defaultdict
 
 from cimc.ir.attributes import DenseResourceAttr
-from cimc.ir.core import BlockArgument, Operation, OpResult, Value
+from cimc.ir.core import Operation, OpResult, Value
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import (
     AccumulateOp,
@@ -29,13 +30,30 @@ from cimc.ir.dialects.cim import (
     MvmOp,
     ProgramOp,
     ShiftAddOp,
+    array_groups,
+    value_numbers,
 )
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import main_function
 from cimc.ir.target.network import Tile
 from cimc.ir.types import TensorType
-from cimc.passes.place import op_tiles, program_groups, tile_of, traffic_flows, value_bytes
-from cimc.runtime.isa import PORT, Instruction, Opcode, Streams
+from cimc.passes.place import op_tiles, tile_of, traffic_flows, value_bytes
+from cimc.runtime.isa import (
+    NO_VALUE,
+    PORT,
+    Accumulate,
+    Adc,
+    Dequantize,
+    Digital,
+    Instruction,
+    Mvm,
+    Program,
+    Recv,
+    Send,
+    ShiftAdd,
+    Solve,
+    Streams,
+)
 
 
 class _Strings:
@@ -145,67 +163,75 @@ def _defining(value: Value) -> Operation:
 
 def generate(module: ModuleOp) -> Streams:
     """The instruction streams of a placed module."""
-    groups = program_groups(module)
-    group = {id(p): g for g, p in enumerate(groups)}
+    func = main_function(module)
+    index = {op: i for i, op in enumerate(func.body.ops)}
+    numbers = value_numbers(func)
     tiles = op_tiles(module)
     strings = _Strings()
     streams: dict[Tile, list[Instruction]] = defaultdict(list)
+    groups = array_groups(module)
+    number = {program: g for g, program in enumerate(groups)}
     for g, program in enumerate(groups):
         levels = program.attributes["levels"]
         image = levels.blob.name if isinstance(levels, DenseResourceAttr) else f"{program.location.name}.levels"
-        streams[tile_of(program)].append(Instruction(Opcode.PROGRAM, g, program.arrays, strings[image]))
-    # id(producer) -> the flows it starts; a model input's flows start before any op (key None)
-    sends: dict[int | None, list[tuple[int, Tile, Tile, int]]] = defaultdict(list)
+        streams[tile_of(program)].append(Program(index[program], g, program.arrays, strings[image]))
+    # the op that makes each flow's value -> the flows it starts; a model input's flows start before any op (None)
+    sends: dict[Operation | None, list[tuple[int, Tile, Tile, int, int]]] = defaultdict(list)
     for f, flow in enumerate(traffic_flows(module)):
         src = PORT if flow.src is None else tile_of(groups[flow.src])
         dst = PORT if flow.dst is None else tile_of(groups[flow.dst])
-        if src != dst:
-            producer = None if isinstance(flow.value, BlockArgument) else id(_defining(flow.value))
-            sends[producer].append((f, src, dst, flow.bytes))
+        if src == dst:
+            continue
+        producer = flow.value.op if isinstance(flow.value, OpResult) else None
+        # a solve's block results travel inside the solve: they are no value its group's tile holds
+        value = numbers[flow.value] if producer is None or (tiles[producer] or PORT) == src else NO_VALUE
+        sends[producer].append((f, src, dst, flow.bytes, value))
 
-    def transfer(producer: int | None) -> None:
-        for f, src, dst, size in sends.get(producer, ()):
-            streams[src].append(Instruction(Opcode.SEND, *dst, size, f))
-            streams[dst].append(Instruction(Opcode.RECV, *src, size, f))
+    def transfer(producer: Operation | None) -> None:
+        for f, src, dst, size, value in sends.get(producer, ()):
+            streams[src].append(Send(dst, size, f, value))
+            streams[dst].append(Recv(src, size, f, value))
 
     transfer(None)
-    for op in main_function(module).body.ops:
-        instruction = _instruction(op, group, strings)
-        if instruction is not None:
-            tile = tiles.get(op)
-            streams[PORT if tile is None else tile].append(instruction)
-        transfer(id(op))
+    for op in func.body.ops:
+        if op in tiles:
+            instruction = _instruction(op, index[op], number, strings)
+            if instruction is not None:
+                streams[tiles[op] or PORT].append(instruction)
+        transfer(op)
     return Streams({tile: tuple(stream) for tile, stream in sorted(streams.items())}, tuple(strings.names))
 
 
-def _instruction(op: Operation, group: dict[int, int], strings: _Strings) -> Instruction | None:
-    """The instruction an op of ``main`` runs as (None for constants, programming and the return)."""
+def _instruction(op: Operation, at: int, number: dict[ProgramOp, int], strings: _Strings) -> Instruction | None:
+    """The instruction op ``at`` of ``main`` runs as (None for programming, done first, and the return);
+    ``number``: each group's number."""
     layer = op.location.name or op.name
+
+    def _group(levels: Value) -> int:
+        program = _defining(levels)
+        assert isinstance(program, ProgramOp)
+        return number[program]
+
     if isinstance(op, MvmOp):
         program = _defining(op.operands[1])
         assert isinstance(program, ProgramOp)
         planes = op.operands[0].type.shape[0]  # type: ignore[attr-defined]
-        return Instruction(Opcode.MVM, group[id(program)], planes, op.vectors, program.arrays)
+        return Mvm(at, _group(op.operands[1]), planes, op.vectors, program.arrays)
     if isinstance(op, AdcOp):
         mvm = _defining(op.operands[0])
-        program = _defining(mvm.operands[1])
-        return Instruction(Opcode.ADC, group[id(program)], op.attr("bits"), _elements(op.result))
+        return Adc(at, _group(mvm.operands[1]), op.attr("bits"), _elements(op.result))
     if isinstance(op, ShiftAddOp):
         mvm = _defining(_defining(op.operands[0]).operands[0])
-        program = _defining(mvm.operands[1])
         readings = _elements(op.operands[0]) // max(_elements(op.result), 1)
-        return Instruction(Opcode.SHIFT_ADD, group[id(program)], readings, _elements(op.result))
+        return ShiftAdd(at, _group(mvm.operands[1]), readings, _elements(op.result))
     if isinstance(op, AccumulateOp):
-        return Instruction(Opcode.ACCUMULATE, strings[layer], len(op.operands), _elements(op.result))
+        return Accumulate(at, strings[layer], len(op.operands), _elements(op.result))
     if isinstance(op, DequantizeOp):
-        return Instruction(Opcode.DEQUANTIZE, strings[layer], _elements(op.result))
+        return Dequantize(at, strings[layer], _elements(op.result))
     if isinstance(op, SolveOp):
-        first = _defining(op.operands[1])
-        return Instruction(Opcode.SOLVE, group[id(first)], len(op.operands) - 1, op.size, op.rhs_per_sample)
+        return Solve(at, _group(op.operands[1]), len(op.operands) - 1, op.size, op.rhs_per_sample)
     if isinstance(op, DigitalOp):
-        work = strings[op.work.name]
-        return Instruction(Opcode.DIGITAL, work, strings[layer], sum(map(_elements, op.results)), digital_ops(op))
+        return Digital(at, strings[op.work.name], strings[layer], sum(map(_elements, op.results)), digital_ops(op))
     if op.name.startswith("cim.") and not isinstance(op, ProgramOp):  # quantize, im2col, bit planes
-        elements = sum(map(_elements, op.results))
-        return Instruction(Opcode.DIGITAL, strings[op.name], strings[layer], elements, digital_ops(op))
+        return Digital(at, strings[op.name], strings[layer], sum(map(_elements, op.results)), digital_ops(op))
     return None

@@ -12,7 +12,8 @@ with no model file around. Schema (all figures per inference and input sample):
   two bounds) / objective, 0 when the objective is 0); no wall time, so that compiling twice gives the same bytes;
 - ``network``: ``links`` (in the mesh), ``byte_hops`` (= the objective), ``max_link_bytes``, ``mean_link_bytes``
   (over every link, idle ones included), ``busiest_link`` (``[[row, col], [row, col]]`` or null), ``link_loads``
-  (``[[from_row, from_col], [to_row, to_col], bytes]`` for every link that carries traffic, in link order);
+  (``[[from_row, from_col], [to_row, to_col], bytes]`` for every link that carries traffic, in link order): the
+  flows ``place`` recorded, each on its route (``cimc.ir.target.network.link_loads``, as timing loads them);
 - ``schedule``: the static layer pipeline: ``stages`` (one per crossbar layer in execution order: ``layer``,
   ``rounds`` (array-read rounds per sample: input vectors x bit planes / replication), ``start`` (its first round
   for one input when the layers run one after another)), ``latency_rounds`` (one input through every stage),
@@ -33,14 +34,15 @@ from typing import Any
 from cimc.compiler.crossbar_report import crossbar_report, report_json, text_table
 from cimc.ir.attributes import DictAttr
 from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.dialects.cim import array_groups
 from cimc.ir.target.chip import Chip
-from cimc.ir.target.network import PORT_ROUTER, link_loads
-from cimc.passes.place import PLACEMENT_ATTRIBUTE, program_groups, tile_of, traffic_flows
+from cimc.ir.target.network import link_loads
+from cimc.passes.place import PLACEMENT_ATTRIBUTE, tile_of, traffic_flows
 
 
 def placement_report(module: ModuleOp, chip: Chip) -> dict[str, Any]:
     """The report of a placed module on ``chip``."""
-    groups = program_groups(module)
+    groups = array_groups(module)
     tiles = [tile_of(p) for p in groups]
     placement = module.attributes[PLACEMENT_ATTRIBUTE]
     assert isinstance(placement, DictAttr)
@@ -48,14 +50,10 @@ def placement_report(module: ModuleOp, chip: Chip) -> dict[str, Any]:
     best = max(summary["bound"], summary["lower_bound"])
     summary["gap"] = round((summary["objective"] - best) / summary["objective"], 6) if summary["objective"] else 0.0
     flows = [
-        (
-            PORT_ROUTER if f.src is None else tiles[f.src],
-            PORT_ROUTER if f.dst is None else tiles[f.dst],
-            f.bytes,
-        )
+        (None if f.src is None else tiles[f.src], None if f.dst is None else tiles[f.dst], f.bytes)
         for f in traffic_flows(module)
     ]
-    loads = link_loads(chip.mesh, flows)
+    loads = link_loads(chip.mesh, flows)  # as timing loads the sends of the same flows
     per_tile: dict[tuple[int, int], dict[str, Any]] = defaultdict(
         lambda: {"arrays": 0, "groups": 0, "layers": [], "layer_arrays": {}}
     )

@@ -69,7 +69,7 @@ def run_block(block: Block, args: Sequence[np.ndarray], observe: Observer | None
         values = [env[id(v)] for v in op.operands]
         if observe is not None:
             observe(op, values)
-        results = _evaluate(op, values)
+        results = evaluate_op(op, values)
         for value, array in zip(op.results, results):
             env[id(value)] = array
             remaining[id(value)] = len(value.uses)
@@ -84,7 +84,9 @@ def _release(value: Value, env: dict[int, np.ndarray], remaining: dict[int, int]
         del env[id(value)]
 
 
-def _evaluate(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
+def evaluate_op(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
+    """The results of one op on ``args`` by its ``evaluate`` (the exact executor's step); ``InterpreterError`` naming
+    the op when it has none or fails."""
     evaluate = getattr(op, "evaluate", None)
     if evaluate is None:
         raise InterpreterError(f"'{op.name}' at {op.location} has no reference implementation")

@@ -30,10 +30,15 @@ batch, dynamic ones counting 1, times its element size):
 - *operands*: an op's operand that lives on another tile travels there (a residual add's shortcut);
 - *outputs*: the function's results travel to the port.
 
+An offset-encoded shift-add also reads its layer's input codes: they travel inside its group's *activations* (the
+bit planes carry them), so they are a flow of 0 bytes from where the codes are made.
+
 The solver (``cimc.passes.placement.solve``) minimizes the sum of bytes x hops. Every ``cim.program`` then has
-``cim.tile = array<i64: row, col>``, and the module ``cim.placement``: ``status``, ``solver``, ``objective``,
+its group number (``cim.group``, ``cimc.ir.dialects.cim.array_groups`` reads it) and its tile
+(``cim.tile = array<i64: row, col>``), and the module ``cim.placement``: ``status``, ``solver``, ``objective``,
 ``bound``, ``lower_bound``, ``naive_objective`` (wall time is left out of the IR, which must not depend on it;
-the pass manager's timing reports it).
+the pass manager's timing reports it), and ``cim.traffic``: the flows, computed once here and read by code
+generation and the reports (``traffic_flows``).
 """
 
 from __future__ import annotations
@@ -54,6 +59,10 @@ from cimc.ir.dialects.cim import (
     MvmOp,
     ProgramOp,
     ShiftAddOp,
+    array_groups,
+    number_groups,
+    ssa_values,
+    value_numbers,
 )
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import main_function
@@ -64,6 +73,12 @@ from cimc.passes.placement import ChipGrid, Instance, Placement, PlacementError,
 
 #: The module attribute reporting the placement.
 PLACEMENT_ATTRIBUTE = "cim.placement"
+#: The module attribute recording the traffic: ``array<i64: src, dst, bytes, kind, value, ...>``, five numbers per
+#: flow in ``traffic_flows`` order (``src``/``dst`` a group number, -1 the I/O port; ``kind`` an index of
+#: ``FLOW_KINDS``; ``value`` an index of ``cimc.ir.dialects.cim.ssa_values``).
+TRAFFIC_ATTRIBUTE = "cim.traffic"
+#: The kinds of flow (see the module docstring).
+FLOW_KINDS = ("activations", "partials", "operands", "outputs")
 
 _I64 = ElementType("i64")
 # homes of values that are on no group's tile
@@ -73,7 +88,7 @@ _AT_PORT, _CONSTANT = -1, -2
 @dataclass(frozen=True)
 class Flow:
     """Bytes of one value per inference and sample, sent from group ``src``'s tile to group ``dst``'s (group
-    indices in module order, as ``program_groups`` lists them; None is the I/O port). ``kind``: ``activations``,
+    numbers, ``cimc.ir.dialects.cim.array_groups``; None is the I/O port). ``kind``: ``activations``,
     ``partials``, ``operands`` or ``outputs`` (see the module docstring); ``value`` is what travels (the bit planes
     for activations)."""
 
@@ -82,11 +97,6 @@ class Flow:
     bytes: int
     kind: str
     value: Value
-
-
-def program_groups(module: ModuleOp) -> list[ProgramOp]:
-    """The array groups: the ``cim.program`` ops of ``main``, in module order (the indices flows use)."""
-    return [op for op in main_function(module).body.ops if isinstance(op, ProgramOp)]
 
 
 def value_bytes(value: Value) -> int:
@@ -98,11 +108,13 @@ def value_bytes(value: Value) -> int:
     return math.prod(d or 1 for d in dims) * ttype.element.dtype.itemsize
 
 
-class _Traffic:
-    """Where each op of ``main`` runs (a group index, or ``_AT_PORT`` / ``_CONSTANT``) and the flows it implies."""
+class Traffic:
+    """Where each op of a numbered module's ``main`` runs (a group index, or ``_AT_PORT`` / ``_CONSTANT``) and the
+    flows it implies, computed from the IR: ``place`` does it once and records the flows (``traffic_flows`` reads
+    them); ``op_tiles`` reads the homes."""
 
     def __init__(self, module: ModuleOp) -> None:
-        self.groups = program_groups(module)
+        self.groups = array_groups(module)
         index = {id(p): g for g, p in enumerate(self.groups)}
         first: dict[Location, int] = {}
         for g, program in enumerate(self.groups):
@@ -120,6 +132,10 @@ class _Traffic:
                 home = self.of(op.operands[1] if isinstance(op, MvmOp) else op.operands[0])
                 if isinstance(op, MvmOp):
                     self.add_activations(op, home)
+                if isinstance(op, ShiftAddOp) and len(op.operands) > 1:  # offset codes: inside the activations
+                    source = self.of(op.operands[1])
+                    if source not in (home, _CONSTANT):
+                        self.flows.append(Flow(_port(source), home, 0, "activations", op.operands[1]))
             elif isinstance(op, (AccumulateOp, DequantizeOp)):
                 source = self.of(op.operands[0])
                 home = self.reduction[source] if source >= 0 else source
@@ -183,21 +199,46 @@ def _port(home: int) -> int | None:
     return None if home == _AT_PORT else home
 
 
+def traffic_attribute(flows: Sequence[Flow], module: ModuleOp) -> DenseArrayAttr:
+    """``flows`` as the module's ``TRAFFIC_ATTRIBUTE``."""
+    numbers = value_numbers(main_function(module))
+    record = []
+    for flow in flows:
+        ends = [-1 if end is None else end for end in (flow.src, flow.dst)]
+        record += [*ends, flow.bytes, FLOW_KINDS.index(flow.kind), numbers[flow.value]]
+    return DenseArrayAttr(_I64, tuple(record))
+
+
 def traffic_flows(module: ModuleOp) -> list[Flow]:
     """The traffic of one inference between the tiles of ``module``'s groups, in op order (see the module
-    docstring): what placement minimizes, and what code generation sends and routing loads on links."""
-    return _Traffic(module).flows
+    docstring), as ``place`` recorded it (``TRAFFIC_ATTRIBUTE``): what placement minimized, what code generation
+    sends and what the reports load on links."""
+    attr = module.attributes.get(TRAFFIC_ATTRIBUTE)
+    if not isinstance(attr, DenseArrayAttr) or len(attr.value) % 5:
+        raise module.error(f"has no '{TRAFFIC_ATTRIBUTE}' of five numbers per flow: run 'place' first")
+    values = ssa_values(main_function(module))
+    groups = len(array_groups(module))
+    flows = []
+    for at in range(0, len(attr.value), 5):
+        src, dst, size, kind, value = attr.value[at : at + 5]
+        if not (-1 <= src < groups and -1 <= dst < groups and size >= 0 and 0 <= kind < len(FLOW_KINDS)) or not (
+            0 <= value < len(values)
+        ):
+            raise module.error(f"'{TRAFFIC_ATTRIBUTE}' flow {at // 5} names a group, kind or value that does not exist")
+        ends = [None if end < 0 else end for end in (src, dst)]
+        flows.append(Flow(ends[0], ends[1], size, FLOW_KINDS[kind], values[value]))
+    return flows
 
 
 def op_tiles(module: ModuleOp) -> dict[Operation, Tile | None]:
-    """The tile each op of a placed ``main`` runs on, ``func.return`` aside (see the module docstring); None for work
-    at the I/O port (on model inputs alone) and for constants."""
-    traffic = _Traffic(module)
+    """The tile each op of a placed ``main`` runs on (see the module docstring); None for work at the I/O port (on
+    model inputs alone). Constants (ops on constants alone) and ``func.return`` run nowhere and are left out."""
+    traffic = Traffic(module)
     tiles = [tile_of(p) for p in traffic.groups]
     return {
-        op: tiles[traffic.home[id(op)]] if traffic.home[id(op)] >= 0 else None
+        op: tiles[home] if home >= 0 else None
         for op in main_function(module).body.ops
-        if id(op) in traffic.home
+        if (home := traffic.home.get(id(op), _CONSTANT)) != _CONSTANT
     }
 
 
@@ -222,15 +263,17 @@ def layer_tile(op: Operation) -> Tile:
     return tile_of(first)
 
 
-def placement_instance(module: ModuleOp, grid: ChipGrid) -> Instance:
-    """The placement problem of ``module``'s groups on ``grid``: flows merged per pair, the port's as anchors."""
-    traffic = _Traffic(module)
+def placement_instance(traffic: Traffic, grid: ChipGrid) -> Instance:
+    """The placement problem of a module's groups on ``grid`` (``traffic``: their flows): flows merged
+    per pair, the port's as anchors."""
     layers: dict[Location, int] = {}
     for program in traffic.groups:
         layers.setdefault(program.location, len(layers))
     pairs: dict[tuple[int, int], int] = {}
     anchors: dict[int, int] = {}
     for flow in traffic.flows:
+        if not flow.bytes:
+            continue
         if flow.src is not None and flow.dst is not None:
             key = (min(flow.src, flow.dst), max(flow.src, flow.dst))
             pairs[key] = pairs.get(key, 0) + flow.bytes
@@ -263,7 +306,7 @@ def placement_attribute(result: Placement) -> DictAttr:
 def check_placed(module: ModuleOp, grid: ChipGrid) -> None:
     """What ``place`` makes illegal: a group without a tile, on a faulty tile, or a tile over capacity."""
     load: dict[Tile, int] = {}
-    for program in program_groups(module):
+    for program in array_groups(module):
         tile = tile_of(program)
         if tile in grid.faulty or not (0 <= tile[0] < grid.rows and 0 <= tile[1] < grid.cols):
             raise program.error(f"placed on tile {tile}, which is faulty or off the {grid.rows}x{grid.cols} grid")
@@ -293,12 +336,15 @@ class PlacePass(Pass):
 
     def run(self, module: ModuleOp) -> None:
         grid = ChipGrid.from_module(module)
-        instance = placement_instance(module, grid)
+        number_groups(module)
+        traffic = Traffic(module)
+        instance = placement_instance(traffic, grid)
         try:
             result = solve(instance, self.effort, self.seed, self.workers)
         except PlacementError as exc:
             raise PlacementError(f"pass 'place': {exc}") from None
-        for program, tile in zip(program_groups(module), result.tiles):
+        for program, tile in zip(traffic.groups, result.tiles):
             program.attributes[TILE_ATTRIBUTE] = DenseArrayAttr(_I64, tile)
         module.attributes[PLACEMENT_ATTRIBUTE] = placement_attribute(result)
+        module.attributes[TRAFFIC_ATTRIBUTE] = traffic_attribute(traffic.flows, module)
         check_placed(module, grid)

@@ -18,9 +18,9 @@ from cimc.ir.attributes import DenseArrayAttr, DenseResourceAttr, IntAttr, tenso
 from cimc.ir.core import Operation, OpResult, Value
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import AccumulateOp, AdcOp, MvmOp, ProgramOp, ShiftAddOp
+from cimc.ir.interpreter import main_function
 from cimc.ir.pass_manager import Pass, register_pass
 from cimc.ir.types import ElementType
-from cimc.passes.place import program_groups
 from cimc.passes.placement import ChipGrid
 
 _I64 = ElementType("i64")
@@ -141,6 +141,11 @@ def _expand(accumulate: AccumulateOp, partials: dict[Value, list[tuple[int, Valu
     accumulate.erase()
 
 
+def _programs(module: ModuleOp) -> list[ProgramOp]:
+    """The ``cim.program`` ops of ``main`` (not numbered yet: ``place`` numbers the final groups)."""
+    return [op for op in main_function(module).body.ops if isinstance(op, ProgramOp)]
+
+
 @register_pass
 @dataclass(frozen=True)
 class SplitGroupsPass(Pass):
@@ -150,9 +155,9 @@ class SplitGroupsPass(Pass):
 
     def run(self, module: ModuleOp) -> None:
         capacity = ChipGrid.from_module(module).capacity
-        for program in program_groups(module):
+        for program in _programs(module):
             if program.arrays > capacity:
                 split_program(program, capacity)
-        for program in program_groups(module):
+        for program in _programs(module):
             if program.arrays > capacity:
                 raise program.error(f"holds {program.arrays} arrays after split-groups, more than a tile's {capacity}")

@@ -31,12 +31,13 @@ from cimc.ir.parser import ParseError, Parser
 from cimc.ir.target.chip import ATTRIBUTE, Chip, ChipError, chip_of
 from cimc.ir.types import ElementType
 from cimc.ir.verifier import verify
+from cimc.runtime.program import Plan, ProgramError, load_program
 
 MAGIC = b"CIMB\x00\x1a\r\n"  # NUL, ^Z and CR LF: a copy in text mode or through a line-ending filter breaks it
-FORMAT_VERSION = (2, 0)  # (major, minor): a reader reads its own major at any minor
+FORMAT_VERSION = (3, 0)  # (major, minor): a reader reads its own major at any minor
 ALIGNMENT = 64  # every section payload and every weight array starts at a multiple of this, from the file start
 SECTIONS = ("meta", "ir", "weights", "program", "report")  # the required sections, in file order
-KNOWN_FLAGS = 0  # format 2.0 defines no flags
+KNOWN_FLAGS = 0  # format 3.0 defines no flags
 
 _HEADER = struct.Struct("<8sHHII")  # magic, major, minor, flags, section count
 _ENTRY = struct.Struct("<16sQQ32s")  # name (ASCII, NUL padded), offset from the file start, length, SHA-256
@@ -51,13 +52,14 @@ class BinaryFormatError(Exception):
 @dataclass(frozen=True)
 class CompiledModel:
     """A loaded ``.cimb``: the placed ``cim`` module with its weights attached (``run_module`` runs it), the chip it
-    was compiled for (its ``cim.chip``, decoded), the per-tile instruction streams and the compiler's report."""
+    was compiled for (its ``cim.chip``, decoded), the per-tile instruction streams checked against both and planned
+    for execution (``cimc.runtime.program.Plan``: what the simulator runs) and the compiler's report."""
 
     version: tuple[int, int]
     meta: dict[str, Any]
     chip: Chip
     module: ModuleOp
-    program: bytes
+    program: Plan
     report: dict[str, Any]
 
 
@@ -265,7 +267,8 @@ def decode_module(text: str, weights: Mapping[str, np.ndarray], filename: str) -
 
 
 def load_binary(path: str | os.PathLike) -> CompiledModel:
-    """Read, check and decode a ``.cimb``; ``BinaryFormatError`` names the file and what is wrong with it."""
+    """Read, check and decode a ``.cimb``, its program checked against its chip and IR and planned
+    (``cimc.runtime.program.load_program``); ``BinaryFormatError`` names the file and what is wrong with it."""
     filename = str(path)
     version, sections = read_sections(Path(path).read_bytes(), filename)
     weights = decode_weights(sections["weights"], filename)
@@ -276,11 +279,15 @@ def load_binary(path: str | os.PathLike) -> CompiledModel:
         raise BinaryFormatError(f"{filename}: section 'ir': {exc}; recompile") from None
     if chip is None:
         raise BinaryFormatError(f"{filename}: section 'ir' has no '{ATTRIBUTE}' (the chip it runs on); recompile")
+    try:
+        program = load_program(module, chip, sections["program"].tobytes())
+    except ProgramError as exc:
+        raise BinaryFormatError(f"{filename}: section 'program': {exc}") from None
     return CompiledModel(
         version=version,
         meta=decode_json(sections["meta"], "meta", filename),
         chip=chip,
         module=module,
-        program=sections["program"].tobytes(),
+        program=program,
         report=decode_json(sections["report"], "report", filename),
     )

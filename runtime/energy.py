@@ -50,7 +50,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cimc.ir.target.chip import Chip
-from cimc.runtime.isa import PORT, Instruction, Opcode, Streams
+from cimc.runtime.isa import (
+    PORT,
+    Accumulate,
+    Adc,
+    Dequantize,
+    Digital,
+    Instruction,
+    Mvm,
+    Recv,
+    Send,
+    ShiftAdd,
+    Solve,
+    Streams,
+)
 from cimc.runtime.timing import GroupGeometry, TimingError, digital_op_count, transfer_links
 
 #: Digital ops (their names in the string table) whose outputs are ui8 codes, one byte an element.
@@ -197,43 +210,43 @@ class _Events:
     solve_stored_bytes: int = 0
 
     def add(self, tile: tuple[int, int], i: Instruction, chip: Chip, groups: list[GroupGeometry], name: str) -> None:
-        """Count the events of instruction ``i`` on ``tile``; ``name`` is a ``digital`` instruction's op."""
+        """Count the events of instruction ``i`` on ``tile``; ``name`` is a ``Digital`` instruction's op."""
         on_tile = tile != PORT
         self.digital_ops += digital_op_count(i)
-        if i.opcode == Opcode.MVM:
-            if i.a >= len(groups):
-                raise TimingError(f"'{i}' reads group {i.a}, but the model has {len(groups)} groups")
-            group = groups[i.a]
-            reads = round(i.c * i.b * group.arrays_per_copy * group.passes)
+        if isinstance(i, Mvm):
+            if i.group >= len(groups):
+                raise TimingError(f"'{i}' reads group {i.group}, but the model has {len(groups)} groups")
+            group = groups[i.group]
+            reads = round(i.vectors * i.planes * group.arrays_per_copy * group.passes)
             self.array_reads += reads
             self.full_reads_pj += reads * chip.energy.read_pj(group.array_rows, group.array_cols)
             self.dac_conversions += reads * group.rows
-            self.buffer_bytes += -(-i.c * group.rows * group.input_bits // 8)
-            self.macs += i.c * group.rows * group.columns
+            self.buffer_bytes += -(-i.vectors * group.rows * group.input_bits // 8)
+            self.macs += i.vectors * group.rows * group.columns
             column_blocks = group.arrays_per_copy // (group.signs * group.slices)
-            self.full_macs += i.c * group.array_rows * group.array_cols * column_blocks
-        elif i.opcode == Opcode.ADC:
-            self.adc_conversions += round(i.c * groups[i.a].passes) if i.a < len(groups) else i.c
-        elif i.opcode == Opcode.SOLVE:
-            cost = groups[i.a].solve if i.a < len(groups) else None
+            self.full_macs += i.vectors * group.array_rows * group.array_cols * column_blocks
+        elif isinstance(i, Adc):
+            passes = groups[i.group].passes if i.group < len(groups) else 1.0
+            self.adc_conversions += round(i.conversions * passes)
+        elif isinstance(i, Solve):
+            cost = groups[i.group].solve if i.group < len(groups) else None
             if cost is None:
-                raise TimingError(f"'{i}' solves on group {i.a}, which is no closed-loop solve's first group")
-            self.closed_loop_pj += i.d * cost.energy_total_pj
+                raise TimingError(f"'{i}' solves on group {i.group}, which is no closed-loop solve's first group")
+            self.closed_loop_pj += i.rhs * cost.energy_total_pj
             for category, pj in cost.baseline_pj.items():
-                self.solve_baseline_pj[category] += i.d * pj
-            self.solve_factor_bytes += i.d * WORD_BYTES * i.c**2  # the LU factors' n^2 f32 entries, per right-hand side
-            self.solve_stored_bytes += WORD_BYTES * i.c**2
-        elif i.opcode in (Opcode.SHIFT_ADD, Opcode.ACCUMULATE):
-            self.buffer_bytes += WORD_BYTES * i.c
-        elif i.opcode == Opcode.DEQUANTIZE:
-            self.buffer_bytes += WORD_BYTES * i.b
-        elif i.opcode == Opcode.DIGITAL and on_tile:
-            self.buffer_bytes += i.c * (1 if name in CODE_OPS else WORD_BYTES)
-        elif i.opcode in (Opcode.SEND, Opcode.RECV):
-            self.buffer_bytes += i.c if on_tile else 0
-            if i.opcode == Opcode.SEND:
-                _, hops = transfer_links(chip, tile, (i.a, i.b))
-                self.bit_hops += 8 * i.c * hops
+                self.solve_baseline_pj[category] += i.rhs * pj
+            # the LU factors' n^2 f32 entries, per right-hand side
+            self.solve_factor_bytes += i.rhs * WORD_BYTES * i.unknowns**2
+            self.solve_stored_bytes += WORD_BYTES * i.unknowns**2
+        elif isinstance(i, (ShiftAdd, Accumulate, Dequantize)):
+            self.buffer_bytes += WORD_BYTES * i.values
+        elif isinstance(i, Digital) and on_tile:
+            self.buffer_bytes += i.elements * (1 if name in CODE_OPS else WORD_BYTES)
+        elif isinstance(i, (Send, Recv)):
+            self.buffer_bytes += i.bytes if on_tile else 0
+            if isinstance(i, Send):
+                _, hops = transfer_links(chip, tile, i.peer)
+                self.bit_hops += 8 * i.bytes * hops
 
     def baselines(self, weight_bytes: int) -> dict[str, Baseline]:
         """The SRAM and the DRAM baseline of these events, with the arrays' ``weight_bytes`` read once."""
@@ -277,7 +290,7 @@ def estimate_energy(
     events = _Events()
     for tile, stream in streams.tiles.items():
         for instruction in stream:
-            name = streams.strings[instruction.a] if instruction.opcode == Opcode.DIGITAL else ""
+            name = streams.strings[instruction.name] if isinstance(instruction, Digital) else ""
             events.add(tile, instruction, chip, groups, name)
     pj = chip.energy
     per_inference = {

@@ -15,7 +15,7 @@ from cimc.ir.interpreter import main_function
 from cimc.ir.types import TensorType
 from cimc.runtime.binary import CompiledModel
 from cimc.runtime.energy import EnergyBreakdown, estimate_energy
-from cimc.runtime.isa import PORT, Streams
+from cimc.runtime.isa import PORT
 from cimc.runtime.timing import Link, Timing, group_geometry, simulate
 
 #: How many of the busiest tiles ``format_performance`` lists.
@@ -125,12 +125,14 @@ def estimate(
     index, the reads an input vector took on average where a range-managed periphery reads some again (1 elsewhere:
     ``GroupGeometry.passes``)."""
     chip = model.chip
-    streams = Streams.decode(model.program)
+    streams = model.program.streams
     groups = group_geometry(model.module)
+    timing = model.program.timing  # the walk the program executes in
     if read_passes:
         groups = [dataclasses.replace(g, passes=read_passes.get(i, 1.0)) for i, g in enumerate(groups)]
+        timing = simulate(streams, chip, groups)
     return Performance(
-        simulate(streams, chip, groups),
+        timing,
         estimate_energy(streams, chip, groups, pulses_per_cell=pulses_per_cell, write_pulse_s=write_pulse_s),
         _dynamic_inputs(model.module),
     )

@@ -173,7 +173,7 @@ class InferenceSession:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
-        self.simulator = Simulator(self.compiled.module, self.config, periphery=periphery)
+        self.simulator = Simulator(self.compiled, self.config, periphery=periphery)
 
     def get_inputs(self) -> list[NodeArg]:
         func = self.simulator.func

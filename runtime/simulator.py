@@ -1,6 +1,8 @@
-"""The functional simulator: runs a compiled model's placed ``cim`` module with the analog behaviour of its arrays.
+"""The functional simulator: runs a compiled model's program (its per-tile instruction streams, executed by
+``cimc.runtime.program.Plan``) with the analog behaviour of its arrays.
 
-Every op runs as the exact executor runs it (``evaluate``), except the crossbar reads: each chain
+Each instruction runs its op of the placed ``cim`` module as the exact executor runs it (``evaluate``), on the
+operands its tile holds, except the crossbar reads: each chain
 ``cim.bit_planes -> cim.mvm -> cim.adc -> cim.shift_add`` (one row block of one layer) is simulated as the chip
 does it, in one step:
 
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from cimc.ir.core import Operation, Value
-from cimc.ir.dialects.builtin import FuncOp, ModuleOp
+from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import (
     CHIP_ATTRIBUTE,
     AccumulateOp,
@@ -39,6 +41,7 @@ from cimc.ir.dialects.cim import (
     MvmOp,
     ProgramOp,
     ShiftAddOp,
+    array_groups,
     layer_scales,
     signed_phases,
 )
@@ -47,6 +50,7 @@ from cimc.ir.interpreter import InterpreterError, bind_inputs, main_function
 from cimc.ir.target.chip import RangeManagement, chip_of
 from cimc.runtime import kernels
 from cimc.runtime.analog import AnalogConfig, group_top_level, program_group, relative_conductance
+from cimc.runtime.binary import CompiledModel
 from cimc.runtime.periphery import managed_read, readout
 
 #: Bytes of column currents one GEMM may produce at a time (the rest of a batch waits its turn).
@@ -122,10 +126,11 @@ class ProgrammingStats:
         )
 
 
-def _chains(func: FuncOp) -> dict[int, _Chain]:
-    """The read chains of ``func``, keyed by ``id`` of their shift-add; a chain whose intermediate values have
+def _chains(module: ModuleOp) -> dict[int, _Chain]:
+    """The read chains of ``main``, keyed by ``id`` of their shift-add; a chain whose intermediate values have
     other users is left to the exact executor."""
-    groups = {id(op): g for g, op in enumerate(o for o in func.body.ops if isinstance(o, ProgramOp))}
+    func = main_function(module)
+    groups = {id(op): g for g, op in enumerate(array_groups(module))}
     chains: dict[int, _Chain] = {}
     for op in func.body.ops:
         if not isinstance(op, ShiftAddOp):
@@ -151,7 +156,8 @@ def _producer(value: Value) -> Operation | None:
 
 
 class Simulator:
-    """A compiled model's ``main`` on simulated arrays under ``config`` (the device and the effects).
+    """A compiled model's program on simulated arrays under ``config`` (the device and the effects): the binary's
+    instruction streams, in the order of their walk (``model.program``), each running its op of ``main``.
 
     ``run(inputs)`` runs one batch; ``run_stream(batches)`` runs a sequence of batches with bounded memory.
     Programming happens here, once: a new seed or drift time means a new ``Simulator``. ``exact_fast_path=False``
@@ -163,20 +169,22 @@ class Simulator:
 
     def __init__(
         self,
-        module: ModuleOp,
+        model: CompiledModel,
         config: AnalogConfig,
         *,
         exact_fast_path: bool = True,
         periphery: RangeManagement | None = None,
     ) -> None:
+        module = model.module
         self.module = module
+        self.program = model.program
         self.config = config
         self.exact_fast_path = exact_fast_path
         self.periphery = periphery
         #: per array group, the reads (passes) and the input vectors its range-managed reads took so far
         self.read_passes: dict[int, list[int]] = {}
         self.func = main_function(module)
-        self._chains = _chains(self.func)
+        self._chains = _chains(module)
         # the planes, reads and ADC readings of a chain are not materialized: those ops pass their input codes on
         fused_uses = {id(c.mvm) for c in self._chains.values()}
         self._pass_through = {id(c.mvm) for c in self._chains.values()} | {id(c.adc) for c in self._chains.values()}
@@ -347,23 +355,8 @@ class Simulator:
         """Outputs for one batch, keyed by output name; ``first_sample`` is the batch's position in a stream (it
         picks the reads' noise)."""
         args = bind_inputs(self.func, inputs)
-        env: dict[int, np.ndarray] = {}
-        remaining: dict[int, int] = {}
-        for arg, array in zip(self.func.body.args, args):
-            env[id(arg)] = array
-            remaining[id(arg)] = len(arg.uses)
-        *body, terminator = self.func.body.ops
-        for op in body:
-            values = [env[id(v)] for v in op.operands]
-            results = self._evaluate(op, values, first_sample)
-            for value, array in zip(op.results, results):
-                env[id(value)] = array
-                remaining[id(value)] = len(value.uses)
-            for operand in op.operands:
-                remaining[id(operand)] -= 1
-                if remaining[id(operand)] == 0:
-                    del env[id(operand)]
-        return dict(zip(self.output_names, (env[id(v)] for v in terminator.operands)))
+        outputs = self.program.run(args, lambda op, values: self._evaluate(op, values, first_sample))
+        return dict(zip(self.output_names, outputs))
 
     def run_stream(
         self, batches: Iterable[Mapping[str, np.ndarray]], progress: Callable[[int], None] | None = None
@@ -392,8 +385,6 @@ class Simulator:
                     return [acc.astype(np.int32).reshape(*args[0].shape[:-1], acc.shape[-1])]
                 if chain is not None:
                     return [self._read(chain, args, first_sample)]
-                if isinstance(op, ProgramOp):
-                    return [np.empty((0,), np.uint8)]  # programmed once, in __init__
                 if isinstance(op, SolveOp):
                     return [self._solve(op, args[0])]
                 evaluate = getattr(op, "evaluate", None)

@@ -23,7 +23,7 @@ resource is free and its inputs are ready:
 - ``send``: departs once the digital unit has made everything issued before it (codegen sends a value right after
   the op that makes it), at no cost to the sender; ``recv`` holds the stream until its flow arrives.
 
-A transfer follows its XY route (``cimc.ir.target.network.route``, torus aware) and occupies every link of it for
+A transfer follows its XY route (``cimc.ir.target.network.flow_route``, torus aware) and occupies every link of it for
 its serialization, ``ceil(8 x bytes / link_bits)`` cycles; it starts when all of them are free, transfers taking
 links first come first served in departure order, and arrives ``hops x router_latency`` + its serialization after
 its start. The I/O port (``PORT``) sits at tile (0, 0)'s router behind a channel as wide as a link, one each way
@@ -48,12 +48,25 @@ from typing import TYPE_CHECKING
 from cimc.ir.attributes import DenseArrayAttr
 from cimc.ir.core import Operation, OpResult
 from cimc.ir.dialects.builtin import ModuleOp
-from cimc.ir.dialects.cim import TILE_ATTRIBUTE, BitPlanesOp, MvmOp, ProgramOp
+from cimc.ir.dialects.cim import TILE_ATTRIBUTE, BitPlanesOp, MvmOp, ProgramOp, array_groups
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import main_function
 from cimc.ir.target.chip import Chip, Network, TileSpec, chip_of
-from cimc.ir.target.network import PORT_ROUTER, Link, Tile, route
-from cimc.runtime.isa import PORT, Instruction, Opcode, Streams
+from cimc.ir.target.network import PORT_ROUTER, Link, LinkLoads, Tile, flow_route, link_loads
+from cimc.runtime.isa import (
+    PORT,
+    Accumulate,
+    Adc,
+    Dequantize,
+    Digital,
+    Instruction,
+    Mvm,
+    Recv,
+    Send,
+    ShiftAdd,
+    Solve,
+    Streams,
+)
 
 if TYPE_CHECKING:  # closed_loop imports the energy model, which imports this module
     from cimc.runtime.closed_loop import SolveCost
@@ -71,8 +84,8 @@ class TimingError(ValueError):
 
 @dataclass(frozen=True)
 class GroupGeometry:
-    """One array group (a ``cim.program``), as the timing and energy models see it; its index is the ``program``
-    and ``mvm`` instructions' operand ``a`` (the groups of ``main`` in module order).
+    """One array group (a ``cim.program``), as the timing and energy models see it; its index is its group number
+    (``cimc.ir.dialects.cim.array_groups``), which the instructions' ``group`` names.
 
     ``rows`` x ``columns`` is the group's block of the weight matrix (its levels' dims 2 and 3), held in
     ``signs`` x ``slices`` x column blocks of arrays of ``array_rows`` x ``array_cols``, ``replication`` copies;
@@ -111,13 +124,11 @@ class GroupGeometry:
 
 
 def group_geometry(module: ModuleOp) -> list[GroupGeometry]:
-    """The geometry of every array group of a placed module, in the order of its ``cim.program`` ops in ``main``,
-    with the closed-loop cost of every ``cim.solve`` on its first group."""
+    """The geometry of every array group of a placed module, by group number, with the closed-loop cost of every
+    ``cim.solve`` on its first group."""
     costs = _solve_costs(module)
     groups = []
-    for op in main_function(module).body.ops:
-        if not isinstance(op, ProgramOp):
-            continue
+    for op in array_groups(module):
         tile = op.attributes.get(TILE_ATTRIBUTE)
         if not isinstance(tile, DenseArrayAttr) or len(tile.value) != 2:
             raise TimingError(f"{op.location.name or op.name}: 'cim.program' has no '{TILE_ATTRIBUTE}'; place it first")
@@ -219,51 +230,48 @@ def serialization_cycles(size: int, network: Network) -> int:
 
 
 def digital_op_count(instruction: Instruction) -> int:
-    """Digital-unit operations per sample of an instruction: a ``shift_add`` one shift-and-add per reading
-    (``b x c``), an ``accumulate`` of ``b`` partial sums ``(b - 1) x c`` adds, a ``dequantize``
-    ``DEQUANTIZE_OPS`` per value, a ``digital`` its operand ``d`` (``cimc.compiler.codegen.digital_ops``); 0 for the
-    others."""
-    op, b, c = instruction.opcode, instruction.b, instruction.c
-    if op == Opcode.SHIFT_ADD:
-        return b * c
-    if op == Opcode.ACCUMULATE:
-        return max(b - 1, 0) * c
-    if op == Opcode.DEQUANTIZE:
-        return DEQUANTIZE_OPS * b
-    if op == Opcode.DIGITAL:
-        return instruction.d
+    """Digital-unit operations per sample of an instruction: a ``ShiftAdd`` one shift-and-add per reading
+    (``readings x values``), an ``Accumulate`` of ``partials`` partial sums ``(partials - 1) x values`` adds, a
+    ``Dequantize`` ``DEQUANTIZE_OPS`` per value, a ``Digital`` its ``ops`` (``cimc.compiler.codegen.digital_ops``);
+    0 for the others."""
+    if isinstance(instruction, ShiftAdd):
+        return instruction.readings * instruction.values
+    if isinstance(instruction, Accumulate):
+        return max(instruction.partials - 1, 0) * instruction.values
+    if isinstance(instruction, Dequantize):
+        return DEQUANTIZE_OPS * instruction.values
+    if isinstance(instruction, Digital):
+        return instruction.ops
     return 0
 
 
 def transfer_links(chip: Chip, src: Tile, dst: Tile) -> tuple[list[Link], int]:
-    """The links a transfer from ``src`` to ``dst`` occupies (the port's channel included) and its router hops."""
-    links = route(chip.mesh, PORT_ROUTER if src == PORT else src, PORT_ROUTER if dst == PORT else dst)
+    """The links a transfer from ``src`` to ``dst`` occupies (the port's channel included) and its router hops, on
+    the flow's route (``cimc.ir.target.network.flow_route``)."""
+    links = flow_route(chip.mesh, None if src == PORT else src, None if dst == PORT else dst)
     hops = len(links)
     return ([PORT_IN] if src == PORT else []) + links + ([PORT_OUT] if dst == PORT else []), hops
 
 
 def instruction_layer(instruction: Instruction, strings: tuple[str, ...], groups: list[GroupGeometry]) -> str | None:
     """The layer (location name) an instruction works for; None for transfers and programming."""
-    op = instruction.opcode
-    if op in (Opcode.MVM, Opcode.ADC, Opcode.SHIFT_ADD, Opcode.SOLVE):
-        return groups[instruction.a].layer
-    if op in (Opcode.ACCUMULATE, Opcode.DEQUANTIZE):
-        return strings[instruction.a]
-    if op == Opcode.DIGITAL:
-        return strings[instruction.b]
+    if isinstance(instruction, (Mvm, Adc, ShiftAdd, Solve)):
+        return groups[instruction.group].layer
+    if isinstance(instruction, (Accumulate, Dequantize, Digital)):
+        return strings[instruction.layer]
     return None
 
 
 def flow_layers(streams: Streams, groups: list[GroupGeometry]) -> dict[int, str]:
-    """The layer each flow carries the work of: that of the last instruction before its ``send`` on the sending
+    """The layer each flow carries the work of: that of the last instruction before its ``Send`` on the sending
     stream (code generation sends a value right after the op that makes it); ``input`` when there is none."""
     layers = {}
     for stream in streams.tiles.values():
         last = "input"
         for instruction in stream:
             last = instruction_layer(instruction, streams.strings, groups) or last
-            if instruction.opcode == Opcode.SEND:
-                layers[instruction.d] = last
+            if isinstance(instruction, Send):
+                layers[instruction.flow] = last
     return layers
 
 
@@ -283,7 +291,9 @@ class Timing:
     """The timing of one compiled model on its chip, in cycles of ``clock_hz``: latency for one input, the
     steady-state interval between inputs, busy cycles per sample of every used tile (its busiest resource: the
     digital unit or one array group), link and layer (a layer's cycles are all its work on tiles), and the
-    bottleneck."""
+    bottleneck; the bytes per sample on every mesh link (``cimc.ir.target.network.link_loads`` of the sends: what
+    the placement report gives of the same flows), and ``order``: every instruction as ``(tile, position in its
+    stream)`` in the order the walk issued it, which the executor (``cimc.runtime.program``) runs them in."""
 
     latency_cycles: int
     interval_cycles: int
@@ -292,6 +302,8 @@ class Timing:
     link_cycles: dict[Link, int]
     layer_cycles: dict[str, int]
     bottleneck: Bottleneck | None
+    link_loads: LinkLoads
+    order: tuple[tuple[Tile, int], ...]
 
     @property
     def latency_s(self) -> float:
@@ -321,12 +333,12 @@ def solve_cycles(right_hand_sides: int, geometry: GroupGeometry, clock_hz: float
 
 def instruction_cycles(instruction: Instruction, chip: Chip, groups: list[GroupGeometry]) -> int:
     """Cycles a tile spends on one instruction per sample (receives: see ``simulate``; sends cost nothing)."""
-    if instruction.opcode in (Opcode.MVM, Opcode.SOLVE) and instruction.a >= len(groups):
-        raise TimingError(f"'{instruction}' reads group {instruction.a}, but the model has {len(groups)} groups")
-    if instruction.opcode == Opcode.MVM:
-        return mvm_cycles(instruction.b, instruction.c, groups[instruction.a], chip.tile)
-    if instruction.opcode == Opcode.SOLVE:
-        return solve_cycles(instruction.d, groups[instruction.a], chip.network.clock_hz)
+    if isinstance(instruction, (Mvm, Solve)) and instruction.group >= len(groups):
+        raise TimingError(f"'{instruction}' reads group {instruction.group}, but the model has {len(groups)} groups")
+    if isinstance(instruction, Mvm):
+        return mvm_cycles(instruction.planes, instruction.vectors, groups[instruction.group], chip.tile)
+    if isinstance(instruction, Solve):
+        return solve_cycles(instruction.rhs, groups[instruction.group], chip.network.clock_hz)
     return digital_cycles(digital_op_count(instruction), chip.tile)
 
 
@@ -352,9 +364,9 @@ def simulate(streams: Streams, chip: Chip, groups: list[GroupGeometry]) -> Timin
             if layer is None or not cycles:
                 continue
             layer_cycles[layer] += cycles
-            if instruction.opcode in (Opcode.MVM, Opcode.SOLVE):
-                resources[instruction.a][layer] += cycles
-            if instruction.opcode != Opcode.MVM:
+            if isinstance(instruction, (Mvm, Solve)):
+                resources[instruction.group][layer] += cycles
+            if not isinstance(instruction, Mvm):
                 resources["digital"][layer] += cycles
         busy[tile] = resources
     tile_cycles: dict[Tile, int] = {}
@@ -368,18 +380,20 @@ def simulate(streams: Streams, chip: Chip, groups: list[GroupGeometry]) -> Timin
     link_layers: dict[Link, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     link_free: dict[Link, int] = defaultdict(int)
     arrivals: dict[int, int] = {}
+    transfers: list[tuple[Tile, Tile, int]] = []  # every send's ends and bytes, for the link loads
     waiting: dict[int, Tile] = {}  # flow -> the tile blocked on its receive
     position = dict.fromkeys(streams.tiles, 0)
     digital_free = dict.fromkeys(streams.tiles, 0)  # when the digital unit has done all it was given
     inputs_ready = dict.fromkeys(streams.tiles, 0)  # when the latest activations issued are made
     read_done: dict[tuple[Tile, int], int] = defaultdict(int)  # when a group's arrays are done
     events: list[tuple[int, int, Tile]] = []
-    order = 0
+    issued: list[tuple[Tile, int]] = []  # (tile, position) of every instruction, in the order it issues
+    sequence = 0
 
     def resume(tile: Tile, time: int) -> None:
-        nonlocal order
-        heapq.heappush(events, (time, order, tile))
-        order += 1
+        nonlocal sequence
+        heapq.heappush(events, (time, sequence, tile))
+        sequence += 1
 
     for tile in streams.tiles:
         resume(tile, 0)
@@ -393,40 +407,42 @@ def simulate(streams: Streams, chip: Chip, groups: list[GroupGeometry]) -> Timin
             continue
         instruction = stream[position[tile]]
         cycles = cost[tile][position[tile]]
-        op = instruction.opcode
-        if op == Opcode.RECV:
-            if instruction.d not in arrivals:
-                waiting[instruction.d] = tile
+        if isinstance(instruction, Recv):
+            if instruction.flow not in arrivals:
+                waiting[instruction.flow] = tile
                 continue
-            time = max(time, arrivals[instruction.d])
+            time = max(time, arrivals[instruction.flow])
             inputs_ready[tile] = max(inputs_ready[tile], time)
-        elif op == Opcode.MVM:
-            group = (tile, instruction.a)
+        elif isinstance(instruction, Mvm):
+            group = (tile, instruction.group)
             read_done[group] = max(inputs_ready[tile], read_done[group]) + cycles
-        elif op == Opcode.SOLVE:  # the loop and the residuals: arrays and digital unit together
-            group = (tile, instruction.a)
+        elif isinstance(instruction, Solve):  # the loop and the residuals: arrays and digital unit together
+            group = (tile, instruction.group)
             start = max(inputs_ready[tile], read_done[group], digital_free[tile])
             read_done[group] = digital_free[tile] = inputs_ready[tile] = start + cycles
-        elif op == Opcode.SHIFT_ADD:
-            digital_free[tile] = max(digital_free[tile], read_done[(tile, instruction.a)]) + cycles
-        elif op in (Opcode.ACCUMULATE, Opcode.DEQUANTIZE, Opcode.DIGITAL):
+        elif isinstance(instruction, ShiftAdd):
+            digital_free[tile] = max(digital_free[tile], read_done[(tile, instruction.group)]) + cycles
+        elif isinstance(instruction, (Accumulate, Dequantize, Digital)):
             digital_free[tile] = inputs_ready[tile] = max(digital_free[tile], time) + cycles
-        elif op == Opcode.SEND:
-            links, hops = transfer_links(chip, tile, (instruction.a, instruction.b))
-            occupancy = serialization_cycles(instruction.c, network)
+        elif isinstance(instruction, Send):
+            links, hops = transfer_links(chip, tile, instruction.peer)
+            occupancy = serialization_cycles(instruction.bytes, network)
             start = max([time, digital_free[tile], *(link_free[link] for link in links)])
             for link in links:
                 link_free[link] = start + occupancy
                 link_cycles[link] += occupancy
-                link_layers[link][flow_layer[instruction.d]] += occupancy
-            arrival = arrivals[instruction.d] = start + hops * network.router_latency + occupancy
-            if instruction.d in waiting:
-                resume(waiting.pop(instruction.d), arrival)
+                link_layers[link][flow_layer[instruction.flow]] += occupancy
+            transfers.append((tile, instruction.peer, instruction.bytes))
+            arrival = arrivals[instruction.flow] = start + hops * network.router_latency + occupancy
+            if instruction.flow in waiting:
+                resume(waiting.pop(instruction.flow), arrival)
+        issued.append((tile, position[tile]))
         position[tile] += 1
         resume(tile, time)
     if waiting:
         flow, tile = next(iter(waiting.items()))
         raise TimingError(f"tile {tile} waits for flow {flow}, which no stream sends")
+    mesh = chip.mesh
 
     return Timing(
         latency_cycles=finish[PORT] if PORT in finish else max(finish.values(), default=0),
@@ -436,7 +452,14 @@ def simulate(streams: Streams, chip: Chip, groups: list[GroupGeometry]) -> Timin
         link_cycles=dict(link_cycles),
         layer_cycles=dict(layer_cycles),
         bottleneck=_bottleneck(tile_cycles, tile_layers, link_cycles, link_layers),
+        link_loads=link_loads(mesh, ((_end(src), _end(dst), size) for src, dst, size in transfers)),
+        order=tuple(issued),
     )
+
+
+def _end(tile: Tile) -> Tile | None:
+    """A transfer's end as ``flow_route`` takes it: None for the port."""
+    return None if tile == PORT else tile
 
 
 def _bottleneck(

@@ -39,12 +39,17 @@ from cimc.ir.attributes import (
     StringAttr,
 )
 from cimc.ir.core import AttrDef, OpDef, OperandDef, Operation, ResultDef, Value, register_op
+from cimc.ir.dialects.builtin import FuncOp, ModuleOp
+from cimc.ir.interpreter import main_function
 from cimc.ir.types import ElementType, TensorType, Type
 
 #: The module attribute holding the chip description (``Chip.to_attribute()``), which placement reads.
 CHIP_ATTRIBUTE = "cim.chip"
 #: The attribute ``place`` gives every ``cim.program``: its tile, ``array<i64: row, col>``.
 TILE_ATTRIBUTE = "cim.tile"
+#: The attribute ``place`` gives every ``cim.program``: its array group's number, ``0 .. groups - 1`` in the order
+#: of ``main``'s body, by which the traffic, the instruction streams and the simulator's noise keys name it.
+GROUP_ATTRIBUTE = "cim.group"
 
 #: How signed weights sit in cells of non-negative conductance.
 SIGN_ENCODINGS = ("differential", "offset")
@@ -485,13 +490,16 @@ class ProgramOp(_CimOp):
             raise self.error(f"'parallel_slices' must be 0 or 1, got {self.attr('parallel_slices')}")
         levels = self.payload("levels")
         if levels is not None:
-            cells = levels.astype(np.int64)
-            top = int(cells.max(initial=0))
+            top = int(levels.max(initial=0))
             if top >= 1 << cell_bits:
                 raise self.error(f"level {top} does not fit a {cell_bits}-bit cell")
-            # the largest magnitude (differential) or offset code that one weight's slices add up to
-            shifts = cell_bits * np.arange(self.slices).reshape(-1, 1, 1)
-            stored = int((cells << shifts).sum(axis=1).max(initial=0))
+            # the largest magnitude (differential) or offset code that one weight's slices add up to, a slice at a
+            # time in the narrowest integers that hold it (the check runs on every load: ResNet-18 has 89M cells)
+            wide = np.dtype(np.int32 if cell_bits * self.slices < 31 else np.int64)
+            codes = np.zeros(levels.shape[:1] + levels.shape[2:], wide)
+            for index in range(self.slices):
+                codes += np.left_shift(levels[:, index].astype(wide), cell_bits * index)
+            stored = int(codes.max(initial=0))
             limit = (1 << weight_bits) - 1 if encoding == "offset" else 1 << (weight_bits - 1)
             if stored > limit:
                 what = "offset code" if encoding == "offset" else "magnitude"
@@ -825,3 +833,45 @@ class YieldOp(Operation):
             raise self.error("must end a 'cim.digital' region")
         if self.parent is not None and self.parent.ops[-1] is not self:
             raise self.error("must be the last op of its block")
+
+
+def number_groups(module: ModuleOp) -> None:
+    """Give every ``cim.program`` of ``main`` its group number (``GROUP_ATTRIBUTE``), in body order: done once, by
+    ``place``, when the groups are final."""
+    programs = [op for op in main_function(module).body.ops if isinstance(op, ProgramOp)]
+    for number, program in enumerate(programs):
+        program.attributes[GROUP_ATTRIBUTE] = IntAttr(number)
+
+
+def array_groups(module: ModuleOp) -> list[ProgramOp]:
+    """The array groups of ``main``, indexed by their ``GROUP_ATTRIBUTE``: the one reader of the numbering, for
+    placement, code generation, the simulator, timing and the reports. Raises ``VerifyError`` naming the op when a
+    ``cim.program`` has no number, or the numbers are not ``0 .. n-1`` each once."""
+    programs = [op for op in main_function(module).body.ops if isinstance(op, ProgramOp)]
+    groups: list[ProgramOp | None] = [None] * len(programs)
+    for program in programs:
+        attr = program.attributes.get(GROUP_ATTRIBUTE)
+        if not isinstance(attr, IntAttr):
+            raise program.error(f"has no '{GROUP_ATTRIBUTE}' number: run 'place' first")
+        number = attr.value
+        if not 0 <= number < len(programs) or groups[number] is not None:
+            raise program.error(
+                f"'{GROUP_ATTRIBUTE} = {number}' repeats or is outside 0..{len(programs) - 1}: every group is numbered "
+                "once"
+            )
+        groups[number] = program
+    return [g for g in groups if g is not None]
+
+
+def ssa_values(func: FuncOp) -> list[Value]:
+    """The SSA values of ``func`` in one numbering: its arguments, then every op's results in body order. Transfers
+    of the instruction streams name the value they carry by its index here (``value_numbers`` inverts it)."""
+    values: list[Value] = list(func.body.args)
+    for op in func.body.ops:
+        values.extend(op.results)
+    return values
+
+
+def value_numbers(func: FuncOp) -> dict[Value, int]:
+    """Each SSA value of ``func`` by its index in ``ssa_values``."""
+    return {value: index for index, value in enumerate(ssa_values(func))}

@@ -102,10 +102,17 @@ class LinkLoads:
         return min(self.loads, key=lambda link: (-self.loads[link], link))
 
 
-def link_loads(mesh: Mesh, flows: Iterable[tuple[Tile, Tile, int]]) -> LinkLoads:
-    """The load of every link when each flow ``(src, dst, bytes)`` follows its XY route."""
+def flow_route(mesh: Mesh, src: Tile | None, dst: Tile | None) -> list[Link]:
+    """The mesh links a flow from ``src`` to ``dst`` crosses, None standing for the I/O port (its traffic enters and
+    leaves the mesh at ``PORT_ROUTER``): the one route model under placement's report, timing and energy."""
+    return route(mesh, PORT_ROUTER if src is None else src, PORT_ROUTER if dst is None else dst)
+
+
+def link_loads(mesh: Mesh, flows: Iterable[tuple[Tile | None, Tile | None, int]]) -> LinkLoads:
+    """The load of every link when each flow ``(src, dst, bytes)`` follows its route (``flow_route``: None is the
+    I/O port)."""
     loads: dict[Link, int] = {}
     for src, dst, size in flows:
-        for link in route(mesh, src, dst):
+        for link in flow_route(mesh, src, dst):
             loads[link] = loads.get(link, 0) + size
     return LinkLoads(dict(sorted(loads.items())), len(mesh_links(mesh)))

@@ -12,16 +12,18 @@ import numpy as np
 import pytest
 
 from cimc.compiler.binary import binary_bytes, cimc_version, module_sections, write_binary
+from cimc.compiler.codegen import generate
 from cimc.compiler.files import InputFileError
 from cimc.compiler.pipeline import PipelineOptions, compile_onnx
 from cimc.ir import FuncOp, ModuleOp, ReturnOp, new_module, parse_module, print_module, run_module
 from cimc.ir.dialects.graph import ConstantOp
 from cimc.ir.target.chip import ATTRIBUTE, load_chip
 from cimc.runtime.binary import decode_weights, load_binary, read_sections
+from cimc.runtime.isa import Streams
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 ARGS = {
-    "program": b"\x01\x02\x03",
+    "program": Streams({}, ()).encode(),  # no streams: what a module of constants alone runs
     "report": {"placement": {"objective": 10, "status": "OPTIMAL"}, "arrays": 20},
     "meta": {"model": "digits_cnn.onnx", "options": {"emit": "cim"}},
 }
@@ -58,7 +60,7 @@ def test_bytes_do_not_depend_on_the_hash_seed(digits_cnn: ModuleOp, tmp_path: Pa
 
 
 def test_meta_gets_the_version_and_no_path(digits_cnn: ModuleOp, tmp_path: Path) -> None:
-    write_binary(tmp_path / "m.cimb", digits_cnn, **ARGS)
+    write_binary(tmp_path / "m.cimb", digits_cnn, **{**ARGS, "program": generate(digits_cnn).encode()})
     assert load_binary(tmp_path / "m.cimb").meta == {**ARGS["meta"], "cimc_version": cimc_version()}
     with pytest.raises(ValueError, match="meta 'model' must be a file name, not a path"):
         binary_bytes(digits_cnn, **{**ARGS, "meta": {"model": str(MODELS / "digits_cnn.onnx")}})

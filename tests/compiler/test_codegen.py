@@ -11,7 +11,7 @@ from cimc.ir.dialects.builtin import FuncOp
 from cimc.ir.dialects.graph import BY_ONNX_TYPE
 from cimc.ir.types import ElementType, TensorType
 from cimc.passes.lower_to_cim import wrap_digital
-from cimc.runtime.isa import Opcode
+from cimc.runtime.isa import Adc, Digital
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 F32 = ElementType("f32")
@@ -56,8 +56,8 @@ def test_the_digits_cnn_streams_carry_their_op_counts() -> None:
     counts = {}
     for stream in streams.tiles.values():
         for i in stream:
-            if i.opcode == Opcode.DIGITAL:
-                counts.setdefault((streams.strings[i.a], streams.strings[i.b]), []).append((i.c, i.d))
+            if isinstance(i, Digital):
+                counts.setdefault((streams.strings[i.name], streams.strings[i.layer]), []).append((i.elements, i.ops))
     assert counts[("cim.im2col", "conv1")] == [(64 * 9, 0)]  # addressing: no arithmetic
     assert counts[("cim.bit_planes", "conv1")] == [(8 * 64 * 9, 8 * 64 * 9)]
     assert counts[("cim.quantize", "conv1")] == [(64, 64)]
@@ -65,8 +65,8 @@ def test_the_digits_cnn_streams_carry_their_op_counts() -> None:
     assert counts[("graph.max_pool", "pool")] == [(16 * 16, 16 * 16 * 4)]
     assert counts[("graph.global_average_pool", "gap")] == [(32, 32 * 16)]
     assert counts[("graph.transpose", "conv1")] == [(8 * 64, 0)]
-    adc = [i for i in streams.tiles[(0, 0)] if i.opcode == Opcode.ADC][0]
-    assert adc.c == 8 * 64 * 2 * 4 * 8  # planes x vectors x signs x slices x columns
+    adc = [i for i in streams.tiles[(0, 0)] if isinstance(i, Adc)][0]
+    assert adc.conversions == 8 * 64 * 2 * 4 * 8  # planes x vectors x signs x slices x columns
 
 
 def test_conv_on_activations_counts_its_multiply_accumulates() -> None:

@@ -19,7 +19,7 @@ from cimc.ir import run_module
 from cimc.ir.dialects.cim import ProgramOp
 from cimc.ir.target.chip import ChipError, list_presets
 from cimc.runtime.binary import load_binary
-from cimc.runtime.isa import Opcode, Streams
+from cimc.runtime.isa import Mvm, Program, Recv, Send
 
 ROOT = Path(__file__).resolve().parents[2]
 CNN = ROOT / "models" / "digits_cnn.onnx"
@@ -50,18 +50,18 @@ def test_the_binary_runs_as_the_crossbar_ir(binary: Path) -> None:
 
 def test_instruction_streams_pair_every_send_with_a_receive(binary: Path) -> None:
     loaded = load_binary(binary)
-    streams = Streams.decode(loaded.program)
+    streams = loaded.program.streams
     programs = [op for op in loaded.module.walk() if isinstance(op, ProgramOp)]
     everything = [i for stream in streams.tiles.values() for i in stream]
-    counts = Counter(i.opcode for i in everything)
-    assert counts[Opcode.PROGRAM] == counts[Opcode.MVM] == len(programs)
-    assert sum(i.b for i in everything if i.opcode == Opcode.PROGRAM) == loaded.report["arrays"] == 56
-    sends = {i.d: (tile, i) for tile, stream in streams.tiles.items() for i in stream if i.opcode == Opcode.SEND}
-    recvs = {i.d: (tile, i) for tile, stream in streams.tiles.items() for i in stream if i.opcode == Opcode.RECV}
+    counts = Counter(type(i) for i in everything)
+    assert counts[Program] == counts[Mvm] == len(programs)
+    assert sum(i.arrays for i in everything if isinstance(i, Program)) == loaded.report["arrays"] == 56
+    sends = {i.flow: (tile, i) for tile, stream in streams.tiles.items() for i in stream if isinstance(i, Send)}
+    recvs = {i.flow: (tile, i) for tile, stream in streams.tiles.items() for i in stream if isinstance(i, Recv)}
     assert sends.keys() == recvs.keys()
     for flow, (src, send) in sends.items():
         dst, recv = recvs[flow]
-        assert (send.a, send.b) == dst and (recv.a, recv.b) == src and send.c == recv.c > 0
+        assert send.peer == dst and recv.peer == src and send.bytes == recv.bytes > 0 and send.value == recv.value
 
 
 def test_the_report_has_its_documented_fields(binary: Path) -> None:

@@ -48,7 +48,7 @@ def compile_and_run(source: Path, folder: Path, chip_name: str, adc: str, calib:
     assert compiled.meta["chip"] == chip_name and compiled.meta["crossbar"]["adc_bits"] == overrides["adc_bits"]
     exact = run_module(compiled.module, inputs)
     for fast in (True, False):
-        out = Simulator(compiled.module, AnalogConfig.ideal(device("pcm")), exact_fast_path=fast).run(inputs)
+        out = Simulator(compiled, AnalogConfig.ideal(device("pcm")), exact_fast_path=fast).run(inputs)
         assert sorted(out) == sorted(exact)
         for name, value in exact.items():
             assert out[name].dtype == value.dtype and np.array_equal(out[name], value), (name, fast)

@@ -24,7 +24,7 @@ from cimc.ir.target.chip import Chip, ChipError, load_chip
 from cimc.runtime import InferenceSession
 from cimc.runtime.binary import load_binary
 from cimc.runtime.closed_loop import solve_cost
-from cimc.runtime.isa import Opcode, Streams
+from cimc.runtime.isa import Digital, Solve
 
 BATCH = 3
 RHS = 2
@@ -121,9 +121,9 @@ def test_compiled_solve(tmp_path: Path, chip: Chip, n: int, batched: bool, left:
     assert report["arrays"] == arrays
     assert sum(t["layer_arrays"].get("mm", 0) for t in report["per_tile"]) == arrays
     compiled = load_binary(path)
-    streams = Streams.decode(compiled.program)
-    (solve,) = [i for stream in streams.tiles.values() for i in stream if i.opcode == Opcode.SOLVE]
-    assert (solve.a, solve.b, solve.c, solve.d) == (0, blocks**2, n, RHS)
+    streams = compiled.program.streams
+    (solve,) = [i for stream in streams.tiles.values() for i in stream if isinstance(i, Solve)]
+    assert (solve.group, solve.groups, solve.unknowns, solve.rhs) == (0, blocks**2, n, RHS)
 
     expected = numpy_solution(a, x, left)
     (exact,) = run_module(compiled.module, {"x": x}).values()
@@ -209,13 +209,13 @@ def test_inverse_of_an_input_runs_on_a_digital_unit(tmp_path: Path) -> None:
     path = tmp_path / "digital.cimb"
     report, _ = compile_binary(model, path)
     assert report["arrays"] == 0
-    streams = Streams.decode(load_binary(path).program)
+    streams = load_binary(path).program.streams
     digital = {
-        streams.strings[i.a]: i for stream in streams.tiles.values() for i in stream if i.opcode == Opcode.DIGITAL
+        streams.strings[i.name]: i for stream in streams.tiles.values() for i in stream if isinstance(i, Digital)
     }
     # per sample, and the binary takes the first axis for the batch: the n rows are n samples
-    assert digital["graph.inverse"].d * n == 2 * n**3  # Gauss-Jordan on n x n
-    assert digital["graph.matmul"].d * n == 2 * n * n * RHS
+    assert digital["graph.inverse"].ops * n == 2 * n**3  # Gauss-Jordan on n x n
+    assert digital["graph.matmul"].ops * n == 2 * n * n * RHS
     a, x = well_conditioned(n, seed=5), right_hand_sides(n, batched=False)
     (y,) = InferenceSession(path).run(None, {"a": a, "x": x})
     assert relative(y, numpy_solution(a, x)) < 1e-5

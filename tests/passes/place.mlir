@@ -10,10 +10,13 @@
 // port: 2 x 1 + 2 x 2 + 12 x 1 + 2 x 1 + 8 x 0 = 20. The naive placement (row-major: fc1 at (0, 0) and (0, 1),
 // fc2 at (1, 1)) costs 2 x 0 + 2 x 1 + 12 x 1 + 2 x 2 + 8 x 2 = 34. The stars' bound: fc1's second block and fc2
 // at least a hop from fc1's reduction point, 12 + 2 = 14 (the port's flows left out).
-// CHECK:      "builtin.module"() <{cim.chip = {{.*}}, cim.placement = {bound = 20 : i64, lower_bound = 14 : i64, naive_objective = 34 : i64, objective = 20 : i64, solver = "cp-sat", status = "OPTIMAL"}}>
-// CHECK:      "cim.program"() <{{.*}} cim.tile = array<i64: 0, 1>, levels = dense_resource<fc1.r0.levels>
-// CHECK:      "cim.program"() <{{.*}} cim.tile = array<i64: 1, 1>, levels = dense_resource<fc1.r1.levels>
-// CHECK:      "cim.program"() <{{.*}} cim.tile = array<i64: 0, 0>, levels = dense_resource<fc2.r0.levels>
+// The traffic is recorded once, five numbers a flow (src group, dst group, -1 the port; bytes; kind: 0 activations,
+// 1 partials, 3 outputs; the value carried, numbered arguments first: %0 is 1): the input's bit planes to groups 0
+// and 1, group 1's partial sums (%8) to group 0, fc2's bit planes (%12) from group 0 to 2, the outputs (%17).
+// CHECK:      "builtin.module"() <{cim.chip = {{.*}}, cim.placement = {bound = 20 : i64, lower_bound = 14 : i64, naive_objective = 34 : i64, objective = 20 : i64, solver = "cp-sat", status = "OPTIMAL"}, cim.traffic = array<i64: -1, 0, 2, 0, 1, -1, 1, 2, 0, 1, 1, 0, 12, 1, 9, 0, 2, 2, 0, 13, 2, -1, 8, 3, 18>}>
+// CHECK:      "cim.program"() <{{.*}} cim.group = 0 : i64, cim.tile = array<i64: 0, 1>, levels = dense_resource<fc1.r0.levels>
+// CHECK:      "cim.program"() <{{.*}} cim.group = 1 : i64, cim.tile = array<i64: 1, 1>, levels = dense_resource<fc1.r1.levels>
+// CHECK:      "cim.program"() <{{.*}} cim.group = 2 : i64, cim.tile = array<i64: 0, 0>, levels = dense_resource<fc2.r0.levels>
 
 // BAD: cimc: error: pass 'place' options: 'effort' must be positive, 'seed' non-negative and 'workers' at least 1, got 0.0, 0 and 1
 "builtin.module"() <{cim.chip = {arrays_per_tile = 8 : i64, faulty_tiles = array<i64: 1, 0>, mesh_cols = 2 : i64, mesh_rows = 2 : i64, torus = 0 : i64}}> ({

@@ -32,15 +32,24 @@ from cimc.ir import (
     tensor_attr,
     verify,
 )
-from cimc.ir.dialects.cim import AccumulateOp, DequantizeOp, Im2ColOp, LinearOp, code_element
+from cimc.ir.dialects.cim import (
+    AccumulateOp,
+    DequantizeOp,
+    Im2ColOp,
+    LinearOp,
+    ProgramOp,
+    array_groups,
+    code_element,
+    number_groups,
+)
 from cimc.ir.target.network import PORT_ROUTER
 from cimc.passes.place import (
     PLACEMENT_ATTRIBUTE,
     Flow,
+    Traffic,
     layer_tile,
     op_tiles,
     placement_instance,
-    program_groups,
     tile_of,
     traffic_flows,
 )
@@ -230,7 +239,9 @@ def test_traffic_flows_of_the_digits_mlp() -> None:
     # on 32-row arrays: fc1 = groups 0, 1 (rows 0-31, 32-63; 64 columns), fc2 = groups 2, 3 (32 columns), fc3 =
     # group 4 (32 rows, 10 columns); one input vector per sample, 8-bit codes, i32 partial sums, f32 logits
     module = digits_mlp()
-    flows = [(f.src, f.dst, f.bytes, f.kind) for f in traffic_flows(module)]
+    number_groups(module)
+    traffic = Traffic(module)
+    flows = [(f.src, f.dst, f.bytes, f.kind) for f in traffic.flows]
     assert flows == [
         (None, 0, 32 * 1, "activations"),  # the input codes from the port, 32 rows each
         (None, 1, 32 * 1, "activations"),
@@ -241,7 +252,7 @@ def test_traffic_flows_of_the_digits_mlp() -> None:
         (2, 4, 32 * 1, "activations"),
         (4, None, 10 * 4, "outputs"),  # the logits to the port
     ]
-    instance = placement_instance(module, ChipGrid(2, 3, False, 16))
+    instance = placement_instance(traffic, ChipGrid(2, 3, False, 16))
     assert instance.sizes == (8,) * 5 and instance.layers == (0, 0, 1, 1, 2)
     assert instance.flows == ((0, 1, 256), (0, 2, 32), (0, 3, 32), (2, 3, 128), (2, 4, 32))
     assert instance.anchors == ((0, PORT_ROUTER, 32), (1, PORT_ROUTER, 32), (4, PORT_ROUTER, 40))
@@ -250,7 +261,7 @@ def test_traffic_flows_of_the_digits_mlp() -> None:
 def test_place_annotates_groups_and_module_and_places_the_digital_work() -> None:
     module = with_chip(digits_mlp(), 2, 3, 16, faulty=((0, 1),))
     run(module, "place{effort=10 seed=0 workers=1}")
-    groups = program_groups(module)
+    groups = array_groups(module)
     tiles = [tile_of(p) for p in groups]
     # fc1 both blocks at the port's tile; fc2 at (1, 0) (its partial sums outweigh fc1's activations); fc3 beside
     # fc2 on (1, 1): the faulty (0, 1) never used
@@ -289,7 +300,7 @@ def test_faulty_tiles_are_never_used_and_too_many_are_an_error() -> None:
     faulty = ((0, 0), (0, 2), (1, 1), (2, 0))
     module = with_chip(digits_mlp(), 3, 3, 8, faulty=faulty)
     run(module, "place{effort=5}")
-    tiles = [tile_of(p) for p in program_groups(module)]
+    tiles = [tile_of(p) for p in array_groups(module)]
     assert len(set(tiles)) == 5 and not set(tiles) & set(faulty)
     module = with_chip(digits_mlp(), 3, 3, 8, faulty=(*faulty, (2, 2)))
     with pytest.raises(
@@ -401,6 +412,11 @@ def crossbar_module(rng: np.random.Generator) -> ModuleOp:
     return module
 
 
+def programs(module: ModuleOp) -> list[ProgramOp]:
+    """The ``cim.program`` ops of ``main`` before ``place`` numbers them."""
+    return [op for op in module.function("main").body.ops if isinstance(op, ProgramOp)]
+
+
 @pytest.mark.parametrize("sign_encoding", ["differential", "offset"])
 def test_split_groups_is_bit_exact(sign_encoding: str) -> None:
     rng = np.random.default_rng(7)
@@ -416,17 +432,17 @@ def test_split_groups_is_bit_exact(sign_encoding: str) -> None:
         "array-cols=2}",
     )
     per_block = 2 * 2 if sign_encoding == "differential" else 2  # signs x slices of 4-bit weights on 2-bit cells
-    for program in program_groups(module):
+    for program in programs(module):
         if program.location.name == "conv":  # two copies of the conv's arrays: each column block counts twice
             program.attributes["replication"] = IntAttr(2)
-    before = [(p.location.name, p.arrays) for p in program_groups(module)]
+    before = [(p.location.name, p.arrays) for p in programs(module)]
     assert before == [("conv", 2 * 5 * per_block)] * 3 + [("fc", 8 * per_block)]
     capacity = 3 * 2 * per_block  # three column blocks of the conv, six of the dense layer
     run(with_chip(module, 2, 2, capacity), "split-groups")
     # conv: 10 columns in chunks of 6 + 4 per row block; fc: 15 columns in 12 + 3, now accumulated
-    after = [(p.location.name, p.columns) for p in program_groups(module)]
+    after = [(p.location.name, p.columns) for p in programs(module)]
     assert after == [("conv", 6), ("conv", 4)] * 3 + [("fc", 12), ("fc", 3)]
-    assert all(p.arrays <= capacity for p in program_groups(module))
+    assert all(p.arrays <= capacity for p in programs(module))
     accumulates = [op for op in module.walk() if isinstance(op, AccumulateOp)]
     assert [a.attr("col_offsets") for a in accumulates] == [(0, 6) * 3, (0, 12)]
     outputs = run_module(module, inputs)
@@ -468,7 +484,24 @@ def test_resnet18_placement_beats_naive_by_30_percent() -> None:
     assert report["status"].value == "hierarchical"
     assert objective <= 0.7 * naive
     assert lower <= objective
-    assert len(program_groups(module)) == 493
+    assert len(array_groups(module)) == 493
+    assert traffic_flows(module) == Traffic(module).flows  # recorded once by place, read back as computed
     kinds = {f.kind for f in traffic_flows(module)}
     assert kinds == {"activations", "partials", "operands", "outputs"}
     assert all(isinstance(f, Flow) for f in traffic_flows(module))
+
+
+def test_place_numbers_the_groups_once_and_their_reader_checks_the_numbers() -> None:
+    module = with_chip(digits_mlp(), 2, 3, 16)
+    with pytest.raises(VerifyError, match="has no 'cim.group' number: run 'place' first"):
+        array_groups(module)
+    run(module, "place{time-limit=2}")
+    groups = array_groups(module)
+    assert [p.attr("cim.group") for p in groups] == [0, 1, 2, 3, 4]
+    assert groups == programs(module)  # in body order
+    groups[3].attributes["cim.group"] = IntAttr(1)
+    with pytest.raises(VerifyError, match=r"'cim.group = 1' repeats or is outside 0..4"):
+        array_groups(module)
+    groups[3].attributes["cim.group"] = IntAttr(5)
+    with pytest.raises(VerifyError, match=r"'cim.group = 5' repeats or is outside 0..4"):
+        array_groups(module)

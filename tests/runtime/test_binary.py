@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from cimc.compiler.binary import write_binary
+from cimc.compiler.codegen import generate
 from cimc.compiler.pipeline import PipelineOptions, compile_binary, compile_onnx
 from cimc.ir import ModuleOp, print_module, run_module
 from cimc.ir.attributes import DenseResourceAttr
@@ -30,9 +31,9 @@ from cimc.runtime.binary import (
     pack_container,
     read_sections,
 )
+from cimc.runtime.isa import Streams
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
-PROGRAM = bytes(range(256)) * 3  # every byte value, CR LF and ^Z included: the container keeps them as they are
 REPORT = {"placement": {"objective": 1234, "naive_objective": 2048, "status": "OPTIMAL", "bound": 1234.0}}
 META = {"model": "digits_cnn.onnx", "options": {"chip": "default", "weight_bits": 8}}
 
@@ -44,9 +45,14 @@ def compiled() -> ModuleOp:
 
 
 @pytest.fixture(scope="module")
-def binary(compiled: ModuleOp, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def program(compiled: ModuleOp) -> bytes:
+    return generate(compiled).encode()
+
+
+@pytest.fixture(scope="module")
+def binary(compiled: ModuleOp, program: bytes, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cimb") / "digits_cnn.cimb"
-    write_binary(path, compiled, program=PROGRAM, report=REPORT, meta=META)
+    write_binary(path, compiled, program=program, report=REPORT, meta=META)
     return path
 
 
@@ -66,10 +72,10 @@ def _load_bytes(data: bytes, tmp_path: Path) -> CompiledModel:
     return load_binary(path)
 
 
-def test_layout_is_the_documented_one(binary: Path) -> None:
+def test_layout_is_the_documented_one(binary: Path, program: bytes) -> None:
     data = binary.read_bytes()
     magic, major, minor, flags, count = struct.unpack_from("<8sHHII", data, 0)
-    assert (magic, major, minor, flags, count) == (b"CIMB\x00\x1a\r\n", 2, 0, 0, 5)
+    assert (magic, major, minor, flags, count) == (b"CIMB\x00\x1a\r\n", 3, 0, 0, 5)
     table_end = 20 + 64 * count
     assert hashlib.sha256(data[:table_end]).digest() == data[table_end : table_end + 32]
     table = _table(data)
@@ -85,7 +91,7 @@ def test_layout_is_the_documented_one(binary: Path) -> None:
     section = {name: data[o : o + n] for name, (o, n) in table.items()}
     assert json.loads(section["meta"]) == {**META, "cimc_version": json.loads(section["meta"])["cimc_version"]}
     assert section["meta"] == json.dumps(json.loads(section["meta"]), sort_keys=True, separators=(",", ":")).encode()
-    assert section["program"] == PROGRAM
+    assert section["program"] == program
     assert json.loads(section["report"]) == REPORT
 
 
@@ -114,11 +120,11 @@ def test_weights_section_maps_every_resource_key_to_its_array(binary: Path, comp
         np.testing.assert_array_equal(np.frombuffer(raw, dtype).reshape(entry["shape"]), originals[key])
 
 
-def test_round_trip_runs_bit_for_bit(binary: Path, compiled: ModuleOp) -> None:
+def test_round_trip_runs_bit_for_bit(binary: Path, compiled: ModuleOp, program: bytes) -> None:
     model = load_binary(binary)
-    assert model.version == (2, 0)
+    assert model.version == (3, 0)
     assert {k: v for k, v in model.meta.items() if k != "cimc_version"} == META
-    assert (model.chip, model.program, model.report) == (load_chip("default"), PROGRAM, REPORT)
+    assert (model.chip, model.program.streams, model.report) == (load_chip("default"), Streams.decode(program), REPORT)
     assert print_module(model.module, resources=True) == print_module(compiled, resources=True)
     with np.load(MODELS / "digits_test.npz") as test:
         inputs = [test["x"][:64]]
@@ -218,7 +224,7 @@ def test_a_flipped_byte_in_each_section_names_it(binary: Path, tmp_path: Path) -
     [
         (0, "not a cimc binary"),
         (5, "damaged magic number"),
-        (8, "newer cimc: format 18.0"),  # major 2 ^ 0x10
+        (8, "newer cimc: format 19.0"),  # major 3 ^ 0x10
         (10, "header checksum mismatch"),  # minor
         (12, "header checksum mismatch"),  # flags
         (16, "header checksum mismatch"),  # section count 5 -> 21
@@ -265,8 +271,8 @@ def _sections(binary: Path) -> list[tuple[str, bytes]]:
 
 
 def test_newer_major_version_says_upgrade(binary: Path, tmp_path: Path) -> None:
-    data = pack_container(_sections(binary), version=(3, 3))
-    with pytest.raises(BinaryFormatError, match=r"written by a newer cimc: format 3\.3, this cimc reads 2\.x; upgrade"):
+    data = pack_container(_sections(binary), version=(4, 3))
+    with pytest.raises(BinaryFormatError, match=r"written by a newer cimc: format 4\.3, this cimc reads 3\.x; upgrade"):
         _load_bytes(data, tmp_path)
 
 
@@ -276,8 +282,8 @@ def test_older_major_version_says_recompile(binary: Path, tmp_path: Path) -> Non
 
 
 def test_newer_minor_version_with_an_unknown_section_loads(binary: Path, tmp_path: Path) -> None:
-    data = pack_container([*_sections(binary), ("extension", b"\x01\x02")], version=(2, 4))
-    assert _load_bytes(data, tmp_path).version == (2, 4)
+    data = pack_container([*_sections(binary), ("extension", b"\x01\x02")], version=(3, 4))
+    assert _load_bytes(data, tmp_path).version == (3, 4)
 
 
 def test_unknown_flags(binary: Path, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from cimc.compiler.pipeline import CrossbarOptions, PipelineOptions, compile_bin
 from cimc.ir.target.chip import PRESETS, Chip, EventEnergy, load_chip
 from cimc.runtime.binary import load_binary
 from cimc.runtime.energy import BASELINE, SRAM_READ, EnergyBreakdown, estimate_energy, sram_read
-from cimc.runtime.isa import Instruction, Opcode, Streams
+from cimc.runtime.isa import Adc, Mvm, Streams
 from cimc.runtime.performance import estimate, format_performance
 from cimc.runtime.timing import GroupGeometry
 
@@ -101,7 +101,7 @@ def _one_read(chip: Chip, rows: int, columns: int) -> float:
         (0, 0), "layer", 1, 1, rows, columns, 1, 1, tile.array_rows, tile.array_cols, weight_bits=8, input_bits=1
     )
     streams = Streams(
-        {(0, 0): (Instruction(Opcode.MVM, 0, 1, 1, 1), Instruction(Opcode.ADC, 0, 8, columns))}, ("layer",)
+        {(0, 0): (Mvm(0, 0, planes=1, vectors=1, arrays=1), Adc(1, 0, bits=8, conversions=columns))}, ("layer",)
     )
     return estimate_energy(streams, chip, [group]).reads_pj
 

@@ -67,7 +67,7 @@ def test_ideal_equals_the_exact_executor_bit_for_bit(model: str, variant: str, t
     x = TEST["x"][:120]
     exact = run_module(compiled.module, [x])["logits"]
     for fast in (True, False):
-        out = Simulator(compiled.module, IDEAL, exact_fast_path=fast).run([x])["logits"]
+        out = Simulator(compiled, IDEAL, exact_fast_path=fast).run([x])["logits"]
         assert out.dtype == exact.dtype and np.array_equal(out, exact), (variant, fast)
 
 
@@ -76,7 +76,7 @@ def test_a_narrow_adc_changes_the_outputs(cnn: CompiledModel, tmp_path: Path) ->
     x = TEST["x"][:60]
     narrow = _compile(MODELS / "digits_cnn.onnx", tmp_path, "default", adc_bits=5)
     exact = run_module(cnn.module, [x])["logits"]
-    assert not np.array_equal(Simulator(narrow.module, IDEAL).run([x])["logits"], exact)
+    assert not np.array_equal(Simulator(narrow, IDEAL).run([x])["logits"], exact)
 
 
 @pytest.mark.parametrize("name", ["resnet_ts.onnx", "mbv2_dynamo.onnx", "encoder_ts.onnx"])
@@ -95,13 +95,13 @@ def test_ideal_equals_the_exact_executor_on_pytorch_exports(name: str, tmp_path:
     compiled = _compile(EXPORTS / name, tmp_path, "default", calib=inputs)
     exact = run_module(compiled.module, inputs)
     for fast in (True, False):
-        out = Simulator(compiled.module, IDEAL, exact_fast_path=fast).run(inputs)
+        out = Simulator(compiled, IDEAL, exact_fast_path=fast).run(inputs)
         for key in exact:
             assert np.array_equal(out[key], exact[key]), (name, key, fast)
 
 
 def _accuracy(compiled: CompiledModel) -> float:
-    logits = Simulator(compiled.module, IDEAL).run([TEST["x"]])["logits"]
+    logits = Simulator(compiled, IDEAL).run([TEST["x"]])["logits"]
     return float((np.argmax(logits, 1) == TEST["y"]).mean())
 
 
@@ -141,7 +141,7 @@ def test_saturations_per_layer_are_the_numpy_count(tmp_path: Path) -> None:
     x = TEST["x"][:200]
     expected = _numpy_saturations(compiled, x)
     assert sum(saturated for _, saturated in expected.values()) > 0  # not vacuous
-    sim = Simulator(compiled.module, IDEAL)
+    sim = Simulator(compiled, IDEAL)
     sim.run([x[:120]])
     sim.run([x[120:]], first_sample=120)
     assert {layer: (c.conversions, c.saturated) for layer, c in sim.adc_counts.items()} == expected
@@ -153,7 +153,7 @@ def test_saturations_per_layer_are_the_numpy_count(tmp_path: Path) -> None:
 def test_exact_reads_count_their_conversions_and_no_saturation(cnn: CompiledModel) -> None:
     """On the exact fast path (the default chip's ADCs are exact) conversions are counted all the same."""
     x = TEST["x"][:50]
-    sim = Simulator(cnn.module, IDEAL)
+    sim = Simulator(cnn, IDEAL)
     sim.run([x])
     expected = _numpy_saturations(cnn, x)
     assert {layer: (c.conversions, c.saturated) for layer, c in sim.adc_counts.items()} == expected
@@ -163,13 +163,13 @@ def test_exact_reads_count_their_conversions_and_no_saturation(cnn: CompiledMode
 def test_noise_depends_on_the_seed_not_on_the_batching(cnn: CompiledModel) -> None:
     config = AnalogConfig(device=device("pcm"), drift_time_s=3600.0, adc_offset_lsb=0.2, seed=3)
     x = TEST["x"][:40]
-    whole = Simulator(cnn.module, config).run([x])["logits"]
-    sim = Simulator(cnn.module, config)
+    whole = Simulator(cnn, config).run([x])["logits"]
+    sim = Simulator(cnn, config)
     parts = [sim.run([x[i : i + 7]], first_sample=i)["logits"] for i in range(0, 40, 7)]
     assert np.array_equal(np.concatenate(parts), whole)
-    again = Simulator(cnn.module, config).run([x])["logits"]
+    again = Simulator(cnn, config).run([x])["logits"]
     assert np.array_equal(again, whole)
-    other = Simulator(cnn.module, dataclasses.replace(config, seed=4)).run([x])["logits"]
+    other = Simulator(cnn, dataclasses.replace(config, seed=4)).run([x])["logits"]
     assert not np.array_equal(other, whole)
     exact = run_module(cnn.module, [x])["logits"]
     assert not np.array_equal(whole, exact)
@@ -184,7 +184,7 @@ def test_pcm_after_an_hour_with_compensation_keeps_accuracy(cnn: CompiledModel) 
     accuracies = []
     for seed in range(3):
         config = AnalogConfig(device=device("pcm"), drift_time_s=3600.0, seed=seed)
-        accuracies.append(float((np.argmax(Simulator(cnn.module, config).run([x])["logits"], 1) == y).mean()))
+        accuracies.append(float((np.argmax(Simulator(cnn, config).run([x])["logits"], 1) == y).mean()))
     assert reference - np.mean(accuracies) <= 0.03, accuracies
 
 
@@ -265,7 +265,7 @@ def test_the_gaussian_stream_is_standard_normal() -> None:
 
 def test_programming_reports_its_stuck_cells(cnn: CompiledModel) -> None:
     config = AnalogConfig(device=device("rram"), stuck_on_rate=0.01, stuck_off_rate=0.02)
-    stats = Simulator(cnn.module, config).stats
+    stats = Simulator(cnn, config).stats
     cells = sum(op.tensor_attr("levels").size for op in cnn.module.walk() if op.name == "cim.program")
     assert stats.cells == cells
     for count, rate in ((stats.stuck_on, 0.01), (stats.stuck_off, 0.02)):
@@ -301,7 +301,7 @@ def test_pcm_reads_add_only_aihwkits_output_noise(cnn: CompiledModel, monkeypatc
         drift_compensation=False,
         drift_time_s=3600.0,
     )
-    sim = Simulator(cnn.module, config)
+    sim = Simulator(cnn, config)
     chip = load_chip("default")
     for arrays in sim._arrays.values():
         for g in arrays.conductance:

@@ -13,7 +13,7 @@ from streams_by_hand import chain, geometry, single
 from cimc.compiler.pipeline import PipelineOptions, compile_binary
 from cimc.ir.target.chip import Mesh, load_chip
 from cimc.runtime.binary import load_binary
-from cimc.runtime.isa import PORT, Instruction, Opcode, Streams
+from cimc.runtime.isa import PORT, Recv, Send, Streams
 from cimc.runtime.performance import estimate
 from cimc.runtime.timing import (
     PORT_IN,
@@ -100,16 +100,16 @@ def test_transfers_sharing_a_link_queue_in_departure_order() -> None:
     link (0, 0) -> (0, 1), 16 cycles each; the tile answers after both."""
     streams = Streams(
         {
-            PORT: (Instruction(Opcode.SEND, 0, 1, 64, 0), Instruction(Opcode.SEND, 0, 1, 64, 1)),
+            PORT: (Send((0, 1), 64, flow=0, value=0), Send((0, 1), 64, flow=1, value=1)),
             (0, 1): (
-                Instruction(Opcode.RECV, *PORT, 64, 0),
-                Instruction(Opcode.RECV, *PORT, 64, 1),
-                Instruction(Opcode.SEND, *PORT, 4, 2),
+                Recv(PORT, 64, flow=0, value=0),
+                Recv(PORT, 64, flow=1, value=1),
+                Send(PORT, 4, flow=2, value=2),
             ),
         },
         (),
     )
-    streams = Streams({**streams.tiles, PORT: (*streams.tiles[PORT], Instruction(Opcode.RECV, 0, 1, 4, 2))}, ())
+    streams = Streams({**streams.tiles, PORT: (*streams.tiles[PORT], Recv((0, 1), 4, flow=2, value=2))}, ())
     timing = simulate(streams, CHIP, [])
     # flow 0 arrives at 2 + 16 = 18; flow 1 starts at 16 and arrives at 34; the reply: 34 + 2 + 1 = 37
     assert timing.latency_cycles == 37
@@ -127,7 +127,7 @@ def test_routes_wrap_round_a_torus_and_the_port_adds_its_channel() -> None:
 
 
 def test_a_receive_nothing_sends_is_an_error() -> None:
-    streams = Streams({(0, 0): (Instruction(Opcode.RECV, 0, 1, 4, 7),)}, ())
+    streams = Streams({(0, 0): (Recv((0, 1), 4, flow=7, value=0),)}, ())
     with pytest.raises(TimingError, match=r"tile \(0, 0\) waits for flow 7, which no stream sends"):
         simulate(streams, CHIP, [])
 
