@@ -24,15 +24,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cimc.ir.attributes import Attribute, DenseArrayAttr, DictAttr, FloatAttr, IntAttr, StringAttr, tensor_attr
+from cimc.ir.attributes import Attribute, DenseArrayAttr, FloatAttr, IntAttr, StringAttr, tensor_attr
 from cimc.ir.core import Operation, OpResult, Value
 from cimc.ir.dialects.builtin import ModuleOp
-from cimc.ir.dialects.cim import CHIP_ATTRIBUTE, ProgramOp
+from cimc.ir.dialects.cim import ProgramOp
 from cimc.ir.dialects.cim_solve import SIGN_ENCODING, SolveOp, top_level
 from cimc.ir.dialects.graph import BY_ONNX_TYPE, InverseOp, MatMulOp
 from cimc.ir.options import Option, Rule
-from cimc.ir.pass_manager import Pass, register_pass
+from cimc.ir.pass_manager import Pass, PipelineError, register_pass
 from cimc.ir.rewrite import RewritePattern, Rewriter
+from cimc.ir.target.chip import ChipError, chip_of
 from cimc.ir.types import I64, ElementType, TensorType
 from cimc.passes.bit_slice import weight_levels
 from cimc.passes.common import blob_name, constant_value, replace_op, rewrite_module
@@ -163,11 +164,13 @@ class SolveTimesInverse(_InverseProduct):
         return _swap_last_two(rewriter, op, x)
 
 
-def _chip_int(module: ModuleOp, key: str, default: int) -> int:
-    """An integer field of the module's ``cim.chip``, or ``default`` when the module has no chip."""
-    chip = module.attributes.get(CHIP_ATTRIBUTE)
-    attr = chip.get(key) if isinstance(chip, DictAttr) else None
-    return attr.value if isinstance(attr, IntAttr) else default
+def _chip_field(module: ModuleOp, field: str, default: int) -> int:
+    """A field of the tiles of the module's chip (``chip_of``), or ``default`` when the module has no chip."""
+    try:
+        chip = chip_of(module)
+    except ChipError as exc:
+        raise PipelineError(f"pass 'lower-solve': {exc}") from None
+    return default if chip is None else getattr(chip.tile, field)
 
 
 def _check_legal(module: ModuleOp) -> None:
@@ -192,9 +195,9 @@ class LowerSolvePass(Pass):
     def run(self, module: ModuleOp) -> None:
         crossbars = Crossbars(
             self.matrix_bits,
-            self.cell_bits or _chip_int(module, "cell_bits", CELL_BITS.default),
-            self.array_rows or _chip_int(module, "array_rows", ARRAY_ROWS.default),
-            self.array_cols or _chip_int(module, "array_cols", ARRAY_COLS.default),
+            self.cell_bits or _chip_field(module, "cell_bits", CELL_BITS.default),
+            self.array_rows or _chip_field(module, "array_rows", ARRAY_ROWS.default),
+            self.array_cols or _chip_field(module, "array_cols", ARRAY_COLS.default),
         )
         rewrite_module(module, (SolveInverseTimes(crossbars), SolveTimesInverse(crossbars)))
         _check_legal(module)

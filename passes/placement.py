@@ -54,11 +54,10 @@ from typing import Any
 
 import numpy as np
 
-from cimc.ir.attributes import DenseArrayAttr, DictAttr, IntAttr
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import CHIP_ATTRIBUTE
 from cimc.ir.pass_manager import PipelineError
-from cimc.ir.target.chip import Mesh
+from cimc.ir.target.chip import ChipError, Mesh, chip_of
 from cimc.ir.target.network import Tile, hops
 
 #: The whole instance goes to one CP-SAT model up to this many groups ...
@@ -108,30 +107,18 @@ class ChipGrid:
 
     @staticmethod
     def from_module(module: ModuleOp) -> ChipGrid:
-        """The grid of the chip attached to ``module`` as its ``cim.chip`` attribute."""
-        chip = module.attributes.get(CHIP_ATTRIBUTE)
-        if not isinstance(chip, DictAttr):
+        """The grid of the chip attached to ``module`` (its ``cim.chip``, decoded by ``chip_of``)."""
+        try:
+            chip = chip_of(module)
+        except ChipError as exc:
+            raise PlacementError(str(exc)) from None
+        if chip is None:
             raise PlacementError(
-                f"the module has no '{CHIP_ATTRIBUTE}' dictionary attribute: attach a chip first: the pipeline "
-                f"does it, or add {CHIP_ATTRIBUTE} = {{mesh_rows = ..., mesh_cols = ..., torus = 0 : i64, "
-                "arrays_per_tile = ..., faulty_tiles = array<i64>}"
+                f"the module has no '{CHIP_ATTRIBUTE}' attribute: attach a chip first: the pipeline does it, or "
+                "print a preset's with cimc.ir.target.chip.load_chip(name).to_attribute()"
             )
-
-        def number(key: str) -> int:
-            attr = chip.get(key)
-            if not isinstance(attr, IntAttr):
-                raise PlacementError(f"'{CHIP_ATTRIBUTE}' needs an integer '{key}', got {attr}")
-            return attr.value
-
-        faulty = chip.get("faulty_tiles") or DenseArrayAttr(IntAttr(0).type, ())
-        if not isinstance(faulty, DenseArrayAttr) or len(faulty.value) % 2:
-            raise PlacementError(
-                f"'{CHIP_ATTRIBUTE}' field 'faulty_tiles' must be array<i64: r0, c0, r1, c1, ...>, got {faulty}"
-            )
-        pairs = frozenset(zip(faulty.value[::2], faulty.value[1::2]))
-        return ChipGrid(
-            number("mesh_rows"), number("mesh_cols"), bool(number("torus")), number("arrays_per_tile"), pairs
-        )
+        mesh = chip.mesh
+        return ChipGrid(mesh.rows, mesh.cols, mesh.torus, chip.tile.arrays, frozenset(chip.faulty_tiles))
 
     @functools.cached_property
     def mesh(self) -> Mesh:

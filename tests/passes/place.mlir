@@ -19,7 +19,7 @@
 // CHECK:      "cim.program"() <{{.*}} cim.group = 2 : i64, cim.tile = array<i64: 0, 0>, levels = dense_resource<fc2.r0.levels>
 
 // BAD: cimc: error: pass 'place' options: 'effort' must be positive, 'seed' non-negative and 'workers' at least 1, got 0.0, 0 and 1
-"builtin.module"() <{cim.chip = {arrays_per_tile = 8 : i64, faulty_tiles = array<i64: 1, 0>, mesh_cols = 2 : i64, mesh_rows = 2 : i64, torus = 0 : i64}}> ({
+"builtin.module"() <{cim.chip = {adc_bits = 8 : i64, adc_columns = 8 : i64, adc_cycles = 1 : i64, adc_pj = 1.67 : f64, array_cols = 64 : i64, array_column_pj = 0.00098 : f64, array_fixed_pj = 0.0 : f64, array_row_pj = 0.117 : f64, array_rows = 64 : i64, arrays_per_tile = 8 : i64, buffer_byte_pj = 0.64 : f64, buffer_bytes = 65536 : i64, cell_bits = 2 : i64, cell_program_pj = 3.0 : f64, clock_hz = 1200000000.0 : f64, dac_bits = 1 : i64, dac_pj = 0.39 : f64, description = "", device = "rram", digital_op_pj = 0.042 : f64, digital_ops_per_cycle = 16 : i64, faulty_tiles = array<i64: 1, 0>, ir_drop = 1 : i64, link_bits = 32 : i64, mesh_cols = 2 : i64, mesh_rows = 2 : i64, name = "test", network_bit_hop_pj = 0.081 : f64, read_cycles = 120 : i64, router_latency = 2 : i64, sign_encoding = "differential", torus = 0 : i64, weight_scaling = "column"}}> ({
   "func.func"() <{arg_attrs = [{graph.name = "a"}], function_type = (tensor<?x8xui8>) -> tensor<?x2xf32>, res_attrs = [{graph.name = "y"}], sym_name = "main"}> ({
   ^bb0(%arg0: tensor<?x8xui8>):
     %0 = "cim.linear"(%arg0) <{input_bits = 4 : i64, weight_bits = 4 : i64, weights = dense<[[1, 2, 3], [4, 5, 6], [7, -8, 1], [2, 3, 4], [-1, -2, -3], [-4, -5, -6], [-7, 7, -1], [-2, -3, -4]]> : tensor<8x3xi8>}> : (tensor<?x8xui8>) -> tensor<?x3xi32> loc("fc1")

@@ -5,6 +5,8 @@ verifier and ``graph.inverse`` check what they promise."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -18,10 +20,10 @@ from cimc.ir import (
     VerifyError,
     run_module,
 )
-from cimc.ir.attributes import DictAttr, IntAttr
 from cimc.ir.dialects.cim import DigitalOp, ProgramOp
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.dialects.graph import InverseOp
+from cimc.ir.target.chip import load_chip
 from cimc.ir.types import F32
 from cimc.passes.lower_solve import block_sizes
 
@@ -109,8 +111,9 @@ def test_exact_executor_equals_numpy_solve(graph, rng, shape, left) -> None:
 def test_options_and_chip(graph, rng) -> None:
     a = well_conditioned(5, rng)
     module = inverse_times(graph, a, TensorType((5, 1), F32))
-    chip = {"cell_bits": 1, "array_rows": 4, "array_cols": 3}
-    module.attributes["cim.chip"] = DictAttr(tuple((k, IntAttr(v)) for k, v in chip.items()))
+    chip = load_chip("default")
+    tile = dataclasses.replace(chip.tile, cell_bits=1, array_rows=4, array_cols=3)
+    module.attributes["cim.chip"] = dataclasses.replace(chip, tile=tile).to_attribute()
     lowered(module, "lower-solve{matrix-bits=6}")
     (solve,) = solves(module)
     assert list(solve.attr("block")) == [3, 2]  # the smaller array side bounds the square blocks

@@ -33,7 +33,7 @@ Tiles = dict[tuple[int, int], tuple[Instruction, ...]]
 def mlp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The digits MLP on the default chip: its three groups on tile (0, 0), the port quantizing the input."""
     path = tmp_path_factory.mktemp("program") / "digits_mlp.cimb"
-    compile_binary(MODELS / "digits_mlp.onnx", path, PipelineOptions(time_limit=2.0))
+    compile_binary(MODELS / "digits_mlp.onnx", path, PipelineOptions(placement_effort=2.0))
     return path
 
 
@@ -227,7 +227,7 @@ def test_the_report_link_loads_are_the_timings(tmp_path: Path) -> None:
     text = load_chip("default").to_toml().replace("rows = 16", "rows = 2").replace("cols = 16", "cols = 2")
     chip.write_text(text.replace("arrays = 128", "arrays = 32"))
     path = tmp_path / "cnn.cimb"
-    report, _ = compile_binary(MODELS / "digits_cnn.onnx", path, PipelineOptions(chip=str(chip), time_limit=2.0))
+    report, _ = compile_binary(MODELS / "digits_cnn.onnx", path, PipelineOptions(chip=str(chip), placement_effort=2.0))
     model: CompiledModel = load_binary(path)
     assert report["tiles_used"] > 1
     loads = {(tuple(a), tuple(b)): size for a, b, size in report["network"]["link_loads"]}
