@@ -111,9 +111,10 @@ def value_bytes(value: Value) -> int:
 class Traffic:
     """Where each op of a numbered module's ``main`` runs (a group index, or ``_AT_PORT`` / ``_CONSTANT``) and the
     flows it implies, computed from the IR: ``place`` does it once and records the flows (``traffic_flows`` reads
-    them); ``op_tiles`` reads the homes."""
+    them); ``op_tiles`` reads the homes alone (``flows=False``: no flow is made again)."""
 
-    def __init__(self, module: ModuleOp) -> None:
+    def __init__(self, module: ModuleOp, flows: bool = True) -> None:
+        self.recording = flows
         self.groups = array_groups(module)
         index = {id(p): g for g, p in enumerate(self.groups)}
         first: dict[Location, int] = {}
@@ -135,7 +136,7 @@ class Traffic:
                 if isinstance(op, ShiftAddOp) and len(op.operands) > 1:  # offset codes: inside the activations
                     source = self.of(op.operands[1])
                     if source not in (home, _CONSTANT):
-                        self.flows.append(Flow(_port(source), home, 0, "activations", op.operands[1]))
+                        self.add(Flow(_port(source), home, 0, "activations", op.operands[1]))
             elif isinstance(op, (AccumulateOp, DequantizeOp)):
                 source = self.of(op.operands[0])
                 home = self.reduction[source] if source >= 0 else source
@@ -153,6 +154,11 @@ class Traffic:
             for result in op.results:
                 self.home[id(result)] = home
 
+    def add(self, flow: Flow) -> None:
+        """Record ``flow`` (when this walk records flows)."""
+        if self.recording:
+            self.flows.append(flow)
+
     def of(self, value: Value) -> int:
         """Where ``value`` lives."""
         return self.home[id(value)]
@@ -167,7 +173,7 @@ class Traffic:
         if source in (group, _CONSTANT):
             return
         size = -(-mvm.vectors * self.groups[group].rows * producer.attr("input_bits") // 8)
-        self.flows.append(Flow(_port(source), group, size, "activations", planes))
+        self.add(Flow(_port(source), group, size, "activations", planes))
 
     def add_solve(self, op: SolveOp) -> int:
         """The right-hand side's rows to each group of a solve and the solution's columns back to the first group,
@@ -181,9 +187,9 @@ class Traffic:
         for index, group in enumerate(groups):
             rows, columns = divmod(index, len(sizes))
             if source not in (group, _CONSTANT):
-                self.flows.append(Flow(_port(source), group, sizes[rows] * per_entry, "activations", rhs))
+                self.add(Flow(_port(source), group, sizes[rows] * per_entry, "activations", rhs))
             if group != home:
-                self.flows.append(Flow(group, home, sizes[columns] * per_entry, "partials", op.result))
+                self.add(Flow(group, home, sizes[columns] * per_entry, "partials", op.result))
         return home
 
     def add_operand_flows(self, op: Operation, home: int, kind: str) -> None:
@@ -191,7 +197,7 @@ class Traffic:
         for value in op.operands:
             source = self.of(value)
             if source != _CONSTANT and source != home:
-                self.flows.append(Flow(_port(source), _port(home), value_bytes(value), kind, value))
+                self.add(Flow(_port(source), _port(home), value_bytes(value), kind, value))
 
 
 def _port(home: int) -> int | None:
@@ -233,7 +239,7 @@ def traffic_flows(module: ModuleOp) -> list[Flow]:
 def op_tiles(module: ModuleOp) -> dict[Operation, Tile | None]:
     """The tile each op of a placed ``main`` runs on (see the module docstring); None for work at the I/O port (on
     model inputs alone). Constants (ops on constants alone) and ``func.return`` run nowhere and are left out."""
-    traffic = Traffic(module)
+    traffic = Traffic(module, flows=False)
     tiles = [tile_of(p) for p in traffic.groups]
     return {
         op: tiles[home] if home >= 0 else None

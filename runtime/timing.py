@@ -161,11 +161,10 @@ def _solve_costs(module: ModuleOp) -> dict[Operation, SolveCost]:
     """What one right-hand side of each ``cim.solve`` of ``main`` costs on the module's chip, by its first
     ``cim.program`` (the defaults of ``cimc.runtime.closed_loop.SolveConfig``: the chip's device, seed 0, the op's
     matrix bits, tolerance and iterations)."""
-    from cimc.runtime.closed_loop import solve_cost  # here: see the imports
-
     solves = [op for op in main_function(module).body.ops if isinstance(op, SolveOp)]
     if not solves:
         return {}
+    from cimc.runtime.closed_loop import solve_cost  # here, and only for a model that solves: see the imports
     chip = chip_of(module)
     if chip is None:
         raise TimingError(f"{solves[0].location.name or solves[0].name}: a 'cim.solve' needs the module's chip")
