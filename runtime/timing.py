@@ -165,6 +165,7 @@ def _solve_costs(module: ModuleOp) -> dict[Operation, SolveCost]:
     if not solves:
         return {}
     from cimc.runtime.closed_loop import solve_cost  # here, and only for a model that solves: see the imports
+
     chip = chip_of(module)
     if chip is None:
         raise TimingError(f"{solves[0].location.name or solves[0].name}: a 'cim.solve' needs the module's chip")
