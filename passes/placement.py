@@ -48,7 +48,7 @@ import itertools
 import math
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,9 +125,11 @@ class ChipGrid:
         """The grid as the chip's ``Mesh``."""
         return Mesh(self.rows, self.cols, self.torus)
 
-    def hops(self, a: Tile, b: Tile) -> int:
-        """Links between tiles ``a`` and ``b`` on their XY route (``cimc.ir.target.network.hops``)."""
-        return hops(self.mesh, a, b)
+    @functools.cached_property
+    def hops(self) -> Callable[[Tile, Tile], int]:
+        """``hops(a, b)``: links between tiles ``a`` and ``b`` on their XY route (``cimc.ir.target.network.hops`` on
+        this grid's mesh, bound once: placement asks it hundreds of thousands of times)."""
+        return functools.partial(hops, self.mesh)
 
     @property
     def usable(self) -> list[Tile]:
