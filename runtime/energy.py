@@ -49,6 +49,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cimc.ir.dialects.cim import CODE_OPS
 from cimc.ir.target.chip import Chip
 from cimc.runtime.isa import (
     PORT,
@@ -66,8 +67,6 @@ from cimc.runtime.isa import (
 )
 from cimc.runtime.timing import GroupGeometry, TimingError, digital_op_count, transfer_links
 
-#: Digital ops (their names in the string table) whose outputs are ui8 codes, one byte an element.
-CODE_OPS = frozenset({"cim.quantize", "cim.im2col", "cim.bit_planes"})
 #: Bytes of an i32 partial sum or an f32 value.
 WORD_BYTES = 4
 

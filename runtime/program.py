@@ -32,6 +32,7 @@ import numpy as np
 from cimc.ir.core import Operation, OpResult, Value, VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.cim import (
+    CODE_OPS,
     TILE_ATTRIBUTE,
     AccumulateOp,
     AdcOp,
@@ -76,8 +77,6 @@ OP_KINDS: dict[type, tuple[type[Operation], ...]] = {
     Dequantize: (DequantizeOp,),
     Solve: (SolveOp,),
 }
-#: The ops a ``Digital`` instruction may run besides ``cim.digital``: the cim ops of the tiles' digital units.
-DIGITAL_CIM_OPS = ("cim.quantize", "cim.im2col", "cim.bit_planes")
 
 _COMPUTE, _SEND, _RECV = 0, 1, 2
 
@@ -218,7 +217,7 @@ def _check_compute(
 
 
 def _digital(op: Operation) -> bool:
-    return isinstance(op, DigitalOp) or op.name in DIGITAL_CIM_OPS
+    return isinstance(op, DigitalOp) or op.name in CODE_OPS
 
 
 class Step(NamedTuple):

@@ -53,6 +53,8 @@ GROUP_ATTRIBUTE = "cim.group"
 
 #: How signed weights sit in cells of non-negative conductance.
 SIGN_ENCODINGS = ("differential", "offset")
+#: The cim ops a tile's digital unit runs besides ``cim.digital``: they make the ui8 input codes of the arrays.
+CODE_OPS = frozenset({"cim.quantize", "cim.im2col", "cim.bit_planes"})
 #: The ranges float weights are quantized over: each output column's, or the whole matrix's.
 WEIGHT_SCALINGS = ("column", "tensor")
 
