@@ -92,22 +92,60 @@ def encode_json(value: Mapping[str, Any], section: str) -> bytes:
 
 
 def encode_weights(blobs: Sequence[tuple[str, np.ndarray]]) -> bytes:
-    """The ``weights`` section: the index length (u64), the index (JSON: key -> dtype, shape, offset, length), then
-    from the next 64-byte boundary (the data start) each array's little-endian C-order bytes, in the order given,
-    each at a 64-byte boundary; ``offset`` counts from the data start."""
+    """The ``weights`` section: the index length (u64), the index (JSON: key -> dtype, shape, offset, length, and
+    ``bits`` for a packed array), then from the next 64-byte boundary (the data start) each array's little-endian
+    C-order bytes, in the order given, each at a 64-byte boundary; ``offset`` counts from the data start. A ``ui8``
+    array whose values all fit in 1, 2 or 4 bits (cell levels: a 2-bit cell's level is 0 to 3) is stored packed,
+    ``8 / bits`` values a byte (``pack_cells``)."""
     index: dict[str, dict[str, Any]] = {}
     data = bytearray()
     for key, array in blobs:
         if key in index:
             raise ValueError(f"weights: two arrays under the key '{key}'")
         element = ElementType.from_dtype(array.dtype.newbyteorder("="))
-        payload = np.asarray(array).astype(element.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
+        entry: dict[str, Any] = {"dtype": element.name, "shape": list(array.shape)}
+        bits = _packed_bits(array) if element.name == "ui8" else None
+        if bits is None:
+            payload = np.asarray(array).astype(element.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
+        else:
+            payload = pack_cells(array, bits).tobytes()
+            entry["bits"] = bits
         data += _padding(len(data))
-        index[key] = {"dtype": element.name, "shape": list(array.shape), "offset": len(data), "length": len(payload)}
+        index[key] = {**entry, "offset": len(data), "length": len(payload)}
         data += payload
     text = encode_json(index, "weights")
     head = _INDEX_LENGTH.pack(len(text)) + text
     return head + _padding(len(head)) + data
+
+
+#: The widths a ``ui8`` array may be packed to: values a byte holds 8, 4 or 2 of.
+PACKED_BITS = (1, 2, 4)
+
+
+def _packed_bits(array: np.ndarray) -> int | None:
+    """The narrowest of ``PACKED_BITS`` that holds every value of a ``ui8`` array, None when none does."""
+    top = int(np.max(array, initial=0))
+    return next((bits for bits in PACKED_BITS if top < 1 << bits), None)
+
+
+def pack_cells(array: np.ndarray, bits: int) -> np.ndarray:
+    """A ``ui8`` array's values packed ``8 / bits`` to a byte (C order; value ``i`` in bits ``(i mod 8/bits) x bits``
+    upwards of byte ``i div 8/bits``; the last byte's unused bits zero). Every value must be below ``2^bits``."""
+    per_byte = 8 // bits
+    flat = np.asarray(array, dtype=np.uint8).reshape(-1)
+    padded = np.zeros(-(-flat.size // per_byte) * per_byte, np.uint8)
+    padded[: flat.size] = flat
+    shifts = (np.arange(per_byte, dtype=np.uint8) * bits).reshape(1, -1)
+    return np.bitwise_or.reduce(padded.reshape(-1, per_byte) << shifts, axis=1).astype(np.uint8)
+
+
+def unpack_cells(packed: np.ndarray, bits: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The ``ui8`` array of ``shape`` that ``pack_cells(array, bits)`` packed into ``packed``."""
+    per_byte = 8 // bits
+    shifts = (np.arange(per_byte, dtype=np.uint8) * bits).reshape(1, -1)
+    values = np.right_shift(packed.reshape(-1, 1), shifts)
+    np.bitwise_and(values, np.uint8((1 << bits) - 1), out=values)
+    return values.reshape(-1)[: math.prod(shape)].reshape(shape)
 
 
 def pack_container(
@@ -218,7 +256,8 @@ def _decode_text(payload: memoryview, section: str, filename: str) -> str:
 
 
 def decode_weights(payload: memoryview, filename: str) -> dict[str, np.ndarray]:
-    """The arrays of a ``weights`` section by key: read-only views of ``payload``, no copy."""
+    """The arrays of a ``weights`` section by key: read-only views of ``payload``, no copy, but for packed arrays,
+    which are unpacked (``unpack_cells``)."""
 
     def fail(what: str) -> BinaryFormatError:
         return BinaryFormatError(f"{filename}: section 'weights': {what}; recompile")
@@ -236,12 +275,21 @@ def decode_weights(payload: memoryview, filename: str) -> dict[str, np.ndarray]:
             element = ElementType(entry["dtype"])
             shape = tuple(int(d) for d in entry["shape"])
             offset, length = int(entry["offset"]), int(entry["length"])
+            bits = entry.get("bits")
         except (KeyError, TypeError, ValueError) as exc:
             raise fail(f"bad index entry for '{key}' ({exc})") from None
-        if min(shape, default=0) < 0 or length != math.prod(shape) * element.dtype.itemsize:
-            raise fail(f"'{key}' holds {length} bytes, not a {element} array of shape {list(shape)}")
+        if bits is not None and (element.name != "ui8" or bits not in PACKED_BITS):
+            raise fail(f"'{key}' is packed to {bits} bits, but only ui8 arrays pack, to {PACKED_BITS} bits")
+        size = math.prod(shape) * element.dtype.itemsize if bits is None else -(-math.prod(shape) * bits // 8)
+        if min(shape, default=0) < 0 or length != size:
+            packed = "" if bits is None else f" packed to {bits} bits"
+            raise fail(f"'{key}' holds {length} bytes, not a {element} array of shape {list(shape)}{packed}")
         if offset < 0 or offset % ALIGNMENT or start + offset + length > len(payload):
             raise fail(f"'{key}' at data bytes {offset} to {offset + length} is misaligned or past the section end")
+        if bits is not None:
+            packed_bytes = np.frombuffer(payload, dtype=np.uint8, count=length, offset=start + offset)
+            arrays[key] = unpack_cells(packed_bytes, bits, shape)
+            continue
         little = element.dtype.newbyteorder("<")
         array = np.frombuffer(payload, dtype=little, count=math.prod(shape), offset=start + offset)
         arrays[key] = array.astype(element.dtype, copy=False).reshape(shape)

@@ -28,6 +28,7 @@ from cimc.runtime.binary import (
     decode_weights,
     encode_weights,
     load_binary,
+    pack_cells,
     pack_container,
     read_sections,
 )
@@ -116,8 +117,15 @@ def test_weights_section_maps_every_resource_key_to_its_array(binary: Path, comp
     for key, entry in index.items():
         assert entry["offset"] % 64 == 0 and (offset + start + entry["offset"]) % 64 == 0
         raw = weights[start + entry["offset"] : start + entry["offset"] + entry["length"]]
-        dtype = originals[key].dtype.newbyteorder("<")
-        np.testing.assert_array_equal(np.frombuffer(raw, dtype).reshape(entry["shape"]), originals[key])
+        if "bits" in entry:  # values of `bits` bits, least significant first, from each byte's lowest bit up
+            bits = np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="little").reshape(-1, entry["bits"])
+            values = (bits.astype(np.int64) << np.arange(entry["bits"])).sum(axis=1)
+            stored = values[: originals[key].size].astype(np.uint8).reshape(entry["shape"])
+        else:
+            stored = np.frombuffer(raw, originals[key].dtype.newbyteorder("<")).reshape(entry["shape"])
+        np.testing.assert_array_equal(stored, originals[key])
+    levels = [entry for entry in index.values() if entry["dtype"] == "ui8" and len(entry["shape"]) == 4]
+    assert levels and all(entry["bits"] <= 2 for entry in levels)  # 2-bit cells, at least four a byte
 
 
 def test_round_trip_runs_bit_for_bit(binary: Path, compiled: ModuleOp, program: bytes) -> None:
@@ -335,6 +343,7 @@ def test_inconsistent_weights_index(tmp_path: Path) -> None:
         ("shape", [4, 5], "'w' holds 64 bytes, not a f32 array of shape \\[4, 5\\]"),
         ("offset", 64, "past the section end"),
         ("offset", 3, "misaligned"),
+        ("bits", 2, "'w' is packed to 2 bits, but only ui8 arrays pack"),
     ]:
         entry = {**index["w"], field: value}
         text = json.dumps({"w": entry}).encode()
@@ -342,6 +351,25 @@ def test_inconsistent_weights_index(tmp_path: Path) -> None:
         damaged += bytes(-len(damaged) % 64) + bytes(section[-64:])
         with pytest.raises(BinaryFormatError, match=words):
             decode_weights(memoryview(damaged), "t.cimb")
+
+
+def test_cell_levels_pack_four_two_bit_cells_a_byte() -> None:
+    """A hand-packed byte: levels 1, 2, 3, 0 of 2-bit cells are 0b00_11_10_01 (the first in the lowest bits); the
+    last byte of an array whose size is no multiple of four is zero-padded; wider values stay unpacked."""
+    levels = np.array([[1, 2, 3, 0], [3, 3, 0, 1]], np.uint8)
+    np.testing.assert_array_equal(pack_cells(levels, 2), [0b00111001, 0b01001111])
+    np.testing.assert_array_equal(pack_cells(np.array([1, 1, 1, 1, 1], np.uint8), 1), [0b11111])
+    np.testing.assert_array_equal(pack_cells(np.array([15, 1, 9], np.uint8), 4), [0x1F, 0x09])
+    section = encode_weights([("l", levels), ("b", np.array([0, 1, 0, 1, 1, 1, 0, 0, 1], np.uint8)), ("w", levels * 9)])
+    size = struct.unpack_from("<Q", section)[0]
+    index = json.loads(section[8 : 8 + size])
+    assert [index[k].get("bits") for k in ("l", "b", "w")] == [2, 1, None]  # 27 needs 5 bits: one a byte
+    assert [index[k]["length"] for k in ("l", "b", "w")] == [2, 2, 8]
+    decoded = decode_weights(memoryview(section), "t.cimb")
+    np.testing.assert_array_equal(decoded["l"], levels)
+    np.testing.assert_array_equal(decoded["b"], [0, 1, 0, 1, 1, 1, 0, 0, 1])
+    np.testing.assert_array_equal(decoded["w"], levels * 9)
+    assert decoded["l"].dtype == np.uint8 and decoded["l"].shape == (2, 4)
 
 
 #: Packages that loading and running a binary must not import, with their submodules: onnx (and so ml_dtypes, most
