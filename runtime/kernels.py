@@ -1,5 +1,6 @@
 """numba kernels of the simulator: the per-read work that follows an array read's GEMM.
 
+``bit_planes`` makes the rows' drive of every read, the input codes split into DAC-wide bit planes, in one pass.
 One array read of one bit plane gives a current per column; the hardware then digitizes every current with an ADC
 and the digital shift-adder weighs and sums the readings. ``read_out`` does that for a whole batch of reads in one
 pass over the GEMM's output, without temporaries: read noise, the ADC's offset, step and saturation (counted), and
@@ -144,3 +145,26 @@ def read_out(
                         saturated[m] += 1
                     code = min(max(code, np.float32(0.0)), top)  # top: float64, exact above 2^24 too
                     out[m, c] += weight * np.int64(code) * np.int64(step)
+
+
+@nb.njit(cache=True)
+def bit_planes(codes: np.ndarray, zero_point: int, dac_bits: int, counts: np.ndarray, out: np.ndarray) -> None:
+    """The bit planes the DACs apply for input vectors ``codes`` ``[vectors, rows]``, stacked along the batch axis
+    in one pass: ``out[(first_f + p) * vectors + v, r]`` is bits ``p x dac_bits`` and up (``dac_bits`` of them) of
+    phase ``f`` of ``codes[v, r]``, where phase 0 is the code itself when ``zero_point`` is 0 and otherwise
+    ``max(code - zero_point, 0)``, phase 1 ``max(zero_point - code, 0)`` (a signed stream's negative part);
+    ``counts[f]`` planes per phase, ``first_f`` the planes of the phases before it."""
+    vectors, rows = codes.shape
+    mask = (1 << dac_bits) - 1
+    first = 0
+    for f in range(len(counts)):
+        for v in range(vectors):
+            for r in range(rows):
+                x = np.int64(codes[v, r])
+                if zero_point != 0:
+                    x = x - zero_point if f == 0 else zero_point - x
+                    if x < 0:
+                        x = 0
+                for p in range(counts[f]):
+                    out[(first + p) * vectors + v, r] = (x >> (p * dac_bits)) & mask
+        first += counts[f]

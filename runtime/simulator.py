@@ -503,6 +503,7 @@ class Simulator:
         weights = np.ascontiguousarray((plane_weight * sign * slice_shift).reshape(planes, signs * slices))
         zero_point = chain.planes.attr("zero_point")
         counts = signed_phases(chain.planes.attr("input_bits"), dac_bits, zero_point) if zero_point else (planes,)
+        phase_planes = np.asarray(counts, dtype=np.int64)
         sigma_cell, sigma_column = self.config.read_sigmas(cell_bits, dac_bits, arrays.top_level)
         scaled = sigma_cell > 0 and self.config.device.read_noise_scaling == "conductance"
         step = float(1 << chain.adc.dropped_bits)
@@ -524,11 +525,9 @@ class Simulator:
             g_ratio = relative_conductance(g, cell_bits, self.config.device, arrays.top_level) if scaled else None
             for begin in range(0, len(rows_of), chunk):
                 sel = rows_of[begin : begin + chunk]
-                xs = x[sel].astype(np.int64) if replicas > 1 else x[begin : begin + chunk].astype(np.int64)
-                phases = [xs] if not zero_point else [np.maximum(xs - zero_point, 0), np.maximum(zero_point - xs, 0)]
-                stacked = np.concatenate(
-                    [(phase >> (p * dac_bits)) & mask for phase, n in zip(phases, counts) for p in range(n)]
-                ).astype(dtype)
+                xs = x[sel] if replicas > 1 else x[begin : begin + chunk]
+                stacked = np.empty((planes * len(xs), rows), dtype)
+                kernels.bit_planes(xs, zero_point, dac_bits, phase_planes, stacked)
                 currents = np.matmul(stacked, g)
                 squares = stacked * stacked
                 active = (

@@ -16,7 +16,7 @@ import pytest
 from cimc.compiler.pipeline import CrossbarOptions, PipelineOptions, compile_binary
 from cimc.ir import run_module
 from cimc.ir.core import Operation
-from cimc.ir.dialects.cim import AdcOp
+from cimc.ir.dialects.cim import AdcOp, signed_phases
 from cimc.ir.target.chip import load_chip
 from cimc.runtime import kernels
 from cimc.runtime.analog import AnalogConfig
@@ -186,6 +186,23 @@ def test_pcm_after_an_hour_with_compensation_keeps_accuracy(cnn: CompiledModel) 
         config = AnalogConfig(device=device("pcm"), drift_time_s=3600.0, seed=seed)
         accuracies.append(float((np.argmax(Simulator(cnn, config).run([x])["logits"], 1) == y).mean()))
     assert reference - np.mean(accuracies) <= 0.03, accuracies
+
+
+@pytest.mark.parametrize(("zero_point", "dac_bits"), [(0, 1), (0, 3), (128, 1), (77, 2)])
+def test_bit_planes_are_the_codes_bits_phase_by_phase(zero_point: int, dac_bits: int) -> None:
+    """``kernels.bit_planes`` against numpy's shifts and masks: each phase (the code, or for a signed stream its
+    parts above and below the zero point), ``dac_bits`` bits a plane, planes stacked along the batch axis; on a
+    strided view of the codes too."""
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 256, (10, 13), dtype=np.uint8)[::2]
+    counts = signed_phases(8, dac_bits, zero_point) if zero_point else (-(-8 // dac_bits),)
+    wide = codes.astype(np.int64)
+    phases = [np.maximum(wide - zero_point, 0), np.maximum(zero_point - wide, 0)] if zero_point else [wide]
+    mask = (1 << dac_bits) - 1
+    expected = np.concatenate([(ph >> (p * dac_bits)) & mask for ph, n in zip(phases, counts) for p in range(n)])
+    out = np.full(expected.shape, -1.0, np.float32)
+    kernels.bit_planes(codes, zero_point, dac_bits, np.asarray(counts, np.int64), out)
+    np.testing.assert_array_equal(out, expected)
 
 
 def _read(currents: np.ndarray, **kw: object) -> np.ndarray:
