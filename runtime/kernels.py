@@ -160,11 +160,9 @@ def bit_planes(codes: np.ndarray, zero_point: int, dac_bits: int, counts: np.nda
     for f in range(len(counts)):
         for v in range(vectors):
             for r in range(rows):
-                x = np.int64(codes[v, r])
+                x = int(codes[v, r])
                 if zero_point != 0:
-                    x = x - zero_point if f == 0 else zero_point - x
-                    if x < 0:
-                        x = 0
+                    x = max(x - zero_point if f == 0 else zero_point - x, 0)
                 for p in range(counts[f]):
                     out[(first + p) * vectors + v, r] = (x >> (p * dac_bits)) & mask
         first += counts[f]
