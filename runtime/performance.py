@@ -16,7 +16,7 @@ from cimc.ir.types import TensorType
 from cimc.runtime.binary import CompiledModel
 from cimc.runtime.energy import EnergyBreakdown, estimate_energy
 from cimc.runtime.isa import PORT
-from cimc.runtime.timing import Link, Timing, group_geometry, simulate
+from cimc.runtime.timing import Link, Timing, simulate
 
 #: How many of the busiest tiles ``format_performance`` lists.
 BUSIEST = 5
@@ -126,7 +126,7 @@ def estimate(
     ``GroupGeometry.passes``)."""
     chip = model.chip
     streams = model.program.streams
-    groups = group_geometry(model.module)
+    groups = list(model.program.groups)  # as the program's walk took them, solve costs included
     timing = model.program.timing  # the walk the program executes in
     if read_passes:
         groups = [dataclasses.replace(g, passes=read_passes.get(i, 1.0)) for i, g in enumerate(groups)]

@@ -65,7 +65,7 @@ from cimc.runtime.isa import (
     Solve,
     Streams,
 )
-from cimc.runtime.timing import Timing, TimingError, group_geometry, simulate
+from cimc.runtime.timing import GroupGeometry, Timing, TimingError, group_geometry, simulate
 
 #: The op class each compute instruction kind executes (``Digital``: any other op but a ``cim.program``).
 OP_KINDS: dict[type, tuple[type[Operation], ...]] = {
@@ -237,10 +237,12 @@ class Step(NamedTuple):
 
 @dataclass(frozen=True)
 class Plan:
-    """A checked program ready to run: the streams, the walk that ordered them (its ``Timing``), and per
-    executed instruction its tile's buffer, what it reads and writes there and what leaves the buffer after it."""
+    """A checked program ready to run: the streams, the array groups' geometry and the walk that ordered them (its
+    ``Timing``), and per executed instruction its tile's buffer, what it reads and writes there and what leaves the
+    buffer after it."""
 
     streams: Streams
+    groups: tuple[GroupGeometry, ...]
     timing: Timing
     tiles: tuple[Tile, ...]
     steps: tuple[Step, ...]
@@ -282,13 +284,14 @@ def load_program(module: ModuleOp, chip: Chip, payload: bytes) -> Plan:
         raise ProgramError(str(exc)) from None
     check_program(module, chip, streams)
     try:
-        timing = simulate(streams, chip, group_geometry(module))
+        groups = tuple(group_geometry(module))
+        timing = simulate(streams, chip, list(groups))
     except TimingError as exc:
         raise ProgramError(str(exc)) from None
-    return plan(module, streams, timing)
+    return plan(module, streams, groups, timing)
 
 
-def plan(module: ModuleOp, streams: Streams, timing: Timing) -> Plan:
+def plan(module: ModuleOp, streams: Streams, groups: tuple[GroupGeometry, ...], timing: Timing) -> Plan:
     """Follow ``timing.order`` once with the values each tile holds (see the module docstring)."""
     func = main_function(module)
     ops = list(func.body.ops)
@@ -347,7 +350,7 @@ def plan(module: ModuleOp, streams: Streams, timing: Timing) -> Plan:
         if (t, j) not in kept:
             frees.setdefault(at, []).append(j)
     freed = tuple(step._replace(frees=tuple(frees.get(at, ()))) for at, step in enumerate(steps))
-    return Plan(streams, timing, tiles, freed, arguments, outputs)
+    return Plan(streams, groups, timing, tiles, freed, arguments, outputs)
 
 
 def _constants(ops: list[Operation], named: set[Operation], number: dict[Value, int]) -> dict[int, np.ndarray]:

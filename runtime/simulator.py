@@ -47,7 +47,7 @@ from cimc.ir.dialects.cim import (
 )
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import InterpreterError, bind_inputs, main_function
-from cimc.ir.target.chip import RangeManagement, chip_of
+from cimc.ir.target.chip import RangeManagement
 from cimc.runtime import kernels
 from cimc.runtime.analog import AnalogConfig, group_top_level, program_group, relative_conductance
 from cimc.runtime.binary import CompiledModel
@@ -191,7 +191,7 @@ class Simulator:
         for chain in self._chains.values():
             if all(id(use.op) in fused_uses for use in chain.planes.result.uses):
                 self._pass_through.add(id(chain.planes))
-        self.chip = chip_of(module)
+        self.chip = model.chip
         self._adc_columns = self.chip.tile.adc_columns if self.chip is not None else 1
         self._arrays: dict[int, _Arrays] = {}
         for chain in self._chains.values():
