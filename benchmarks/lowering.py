@@ -72,6 +72,72 @@ def resnet18_cifar(rng: np.random.Generator) -> onnx.ModelProto:
     return b.classifier("resnet18_cifar", y, channels, 10, 32)
 
 
+# --- MobileNetV2 --------------------------------------------------------------------------------------------------
+
+#: MobileNetV2's inverted residual stages (Sandler et al. 2018, table 2): expansion t, output channels c, blocks n,
+#: stride s of the first block.
+MOBILENET_V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2))
+MOBILENET_V2_STAGES += ((6, 320, 1, 1),)
+
+
+def conv_bn(
+    b: ResNetBuilder, name: str, x: str, cin: int, cout: int, kernel: int, stride: int, groups: int = 1, **bn: float
+) -> str:
+    """A bias-free convolution of ``groups`` groups ('same' padding, He-initialized over its fan-in ``cin / groups
+    x kernel^2``) followed by batch normalization (``bn``: its ``gain``)."""
+    fan_in = cin // groups * kernel**2
+    weight = b.rng.standard_normal((cout, cin // groups, kernel, kernel), dtype=np.float32) * np.sqrt(2 / fan_in)
+    y = b.node(
+        "Conv",
+        f"{name}.conv",
+        [x, b.tensor(f"{name}.conv.weight", weight)],
+        kernel_shape=[kernel, kernel],
+        strides=[stride, stride],
+        pads=[kernel // 2] * 4,
+        group=groups,
+    )
+    return b.batch_norm(f"{name}.bn", y, cout, **bn)
+
+
+def relu6(b: ResNetBuilder, name: str, x: str) -> str:
+    """``Clip(x, 0, 6)``, the bounds as scalar initializers shared by every ReLU6."""
+    if not any(t.name == "relu6.min" for t in b.initializers):
+        b.tensor("relu6.min", np.array(0.0))
+        b.tensor("relu6.max", np.array(6.0))
+    return b.node("Clip", name, [x, "relu6.min", "relu6.max"])
+
+
+def inverted_residual(b: ResNetBuilder, name: str, x: str, cin: int, cout: int, stride: int, expansion: int) -> str:
+    """1x1 expansion to ``expansion x cin`` channels (none where the expansion is 1), 3x3 depthwise (the stride
+    here), 1x1 linear projection; the residual where the block keeps the shape."""
+    hidden = cin * expansion
+    y = x
+    if expansion != 1:
+        y = relu6(b, f"{name}.expand.relu6", conv_bn(b, f"{name}.expand", y, cin, hidden, 1, 1))
+    y = relu6(b, f"{name}.depthwise.relu6", conv_bn(b, f"{name}.depthwise", y, hidden, hidden, 3, stride, hidden))
+    residual = stride == 1 and cin == cout
+    y = conv_bn(b, f"{name}.project", y, hidden, cout, 1, 1, gain=0.25 if residual else 1.0)
+    return b.node("Add", f"{name}.add", [y, x]) if residual else y
+
+
+def mobilenet_v2(rng: np.random.Generator, resolution: int = 224) -> onnx.ModelProto:
+    """MobileNetV2 (width 1.0) for RGB images and 1000 classes: a 3x3 stride-2 stem of 32 channels, the inverted
+    residual stages of ``MOBILENET_V2_STAGES`` (ReLU6 as ``Clip(0, 6)``, depthwise convolutions as ``Conv`` with
+    one group a channel), a 1x1 convolution to 1280 channels, global average pooling and a fully connected layer:
+    input ``x`` [N, 3, resolution, resolution] (224 in the paper), output ``logits`` [N, 1000]. Weights seeded
+    random, He-scaled, so that activations keep their scale through the batch normalizations."""
+    b = ResNetBuilder(rng)
+    y = relu6(b, "stem.relu6", conv_bn(b, "stem", "x", 3, 32, 3, 2))
+    channels = 32
+    for stage, (expansion, width, blocks, stride) in enumerate(MOBILENET_V2_STAGES, start=1):
+        for block in range(blocks):
+            name = f"stage{stage}.{block}"
+            y = inverted_residual(b, name, y, channels, width, stride if block == 0 else 1, expansion)
+            channels = width
+    y = relu6(b, "head.relu6", conv_bn(b, "head", y, channels, 1280, 1, 1))
+    return b.classifier("mobilenet_v2", y, 1280, 1000, resolution)
+
+
 # --- measurements ------------------------------------------------------------------------------------------------
 
 
