@@ -38,8 +38,11 @@ from cimc.ir.dialects.cim import (
     AccumulateOp,
     AdcOp,
     BitPlanesOp,
+    DequantizeOp,
+    Im2ColOp,
     MvmOp,
     ProgramOp,
+    QuantizeOp,
     ShiftAddOp,
     array_groups,
     layer_scales,
@@ -51,6 +54,7 @@ from cimc.ir.target.chip import RangeManagement
 from cimc.runtime import kernels
 from cimc.runtime.analog import AnalogConfig, group_top_level, program_group, relative_conductance
 from cimc.runtime.binary import CompiledModel
+from cimc.runtime.exact import Dequantize, ExactLayer, Patches, Quantize
 from cimc.runtime.periphery import managed_read, readout
 
 #: Bytes of column currents one GEMM may produce at a time (the rest of a batch waits its turn).
@@ -87,6 +91,16 @@ class _Arrays:
     signed: list[np.ndarray] = field(default_factory=list)
     alpha: list[float] = field(default_factory=list)
     unit: np.ndarray | None = None
+
+
+@dataclass
+class _Fused:
+    """The digital ops an exact layer does itself (``Simulator._fusable``), and their ``id``s."""
+
+    quantize: Quantize | None = None
+    patches: Patches | None = None
+    dequantize: Dequantize | None = None
+    ops: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -197,7 +211,7 @@ class Simulator:
         for chain in self._chains.values():
             if chain.group not in self._arrays:
                 self._arrays[chain.group] = self._program(chain)
-        self._products: dict[int, _ExactProduct] = {}
+        self._products: dict[int, ExactLayer] = {}
         self._layer_chains: dict[int, list[_Chain]] = {}
         self._layers = self._exact_layers()
         self.adc_counts: dict[str, AdcCounts] = {}
@@ -306,20 +320,28 @@ class Simulator:
         scale, offset = found
         return np.asarray(scale[offset : offset + columns], dtype=np.float64)
 
-    def _exact_layers(self) -> dict[int, _ExactProduct]:
-        """The ``cim.accumulate`` ops whose row blocks all read exactly from one codes value: each becomes one
-        exact product of those codes with the layer's whole signed weight matrix (its shift-adds pass the codes
-        on). Keyed by ``id`` of the accumulate."""
-        layers: dict[int, _ExactProduct] = {}
+    def _exact_layers(self) -> dict[int, ExactLayer]:
+        """The layers whose row blocks all read exactly from one codes value, at their ``cim.accumulate`` (or the
+        ``cim.shift_add`` of a one-block layer): each becomes one ``ExactLayer``, the product of those codes with
+        the layer's whole signed weight matrix (the blocks' shift-adds pass the codes on), fused with the
+        ``cim.quantize``, ``cim.im2col`` and ``cim.dequantize`` chained to it alone (those then pass their operand
+        on: the layer takes the floats and returns the dequantized outputs). Keyed by ``id`` of that op."""
+        layers: dict[int, ExactLayer] = {}
         for op in self.func.body.ops:
-            if not isinstance(op, AccumulateOp):
+            if isinstance(op, AccumulateOp):
+                chains = [self._chains.get(id(_producer(v))) for v in op.operands]
+                columns, col_offsets = op.attr("columns"), op.attr("col_offsets")
+            elif id(op) in self._chains and not any(isinstance(u.op, AccumulateOp) for u in op.result.uses):
+                lone = self._chains[id(op)]
+                chains = [lone]  # a layer of one row block
+                columns, col_offsets = lone.program.columns, [0]
+            else:
                 continue
-            chains = [self._chains.get(id(_producer(v))) for v in op.operands]
             if (
                 not all(
                     c is not None
                     and self._arrays[c.group].exact_weights is not None
-                    and len(c.shift_add.result.uses) == 1
+                    and (len(c.shift_add.result.uses) == 1 or c.shift_add is op)
                     for c in chains
                 )
                 or len({id(c.planes.operands[0]) for c in chains if c is not None}) != 1
@@ -327,17 +349,62 @@ class Simulator:
                 continue
             blocks = [c for c in chains if c is not None]
             depth = max(c.mvm.attr("row_offset") + c.program.rows for c in blocks)
-            weights = np.zeros((depth, op.attr("columns")), np.int64)
-            for chain, offset in zip(blocks, op.attr("col_offsets")):
+            weights = np.zeros((depth, columns), np.int64)
+            for chain, offset in zip(blocks, col_offsets):
                 block = self._arrays[chain.group].exact_weights
                 assert block is not None
                 start = chain.mvm.attr("row_offset")
                 weights[start : start + block.shape[0], offset : offset + block.shape[1]] += block
             planes = blocks[0].planes
-            layers[id(op)] = _ExactProduct(weights, planes.attr("input_bits"), planes.attr("zero_point"))
+            fused = self._fusable(op, blocks)
+            layers[id(op)] = ExactLayer(
+                weights,
+                planes.attr("input_bits"),
+                planes.attr("zero_point"),
+                quantize=fused.quantize,
+                patches=fused.patches,
+                dequantize=fused.dequantize,
+            )
             self._layer_chains[id(op)] = blocks
-            self._pass_through.update(id(c.shift_add) for c in blocks)
+            self._pass_through.update(id(c.shift_add) for c in blocks if c.shift_add is not op)
+            self._pass_through.update(fused.ops)
         return layers
+
+    def _fusable(self, op: Operation, blocks: list[_Chain]) -> _Fused:
+        """The quantize and im2col whose codes only this layer's planes read, and the dequantize that alone reads
+        its accumulators: the ops an ``ExactLayer`` can do in its own passes."""
+        fused = _Fused()
+        (use,) = op.result.uses if len(op.result.uses) == 1 else (None,)
+        if use is not None and isinstance(use.op, DequantizeOp):
+            deq = use.op
+            sums = deq.tensor_attr("weight_sums").astype(np.int64)
+            bias = deq.tensor_attr("bias").astype(np.float64) if "bias" in deq.attributes else None
+            scale = deq.tensor_attr("scale").astype(np.float64)
+            fused.dequantize = Dequantize(deq.attr("zero_point") * sums, scale, bias)
+            fused.ops.append(id(deq))
+        codes = blocks[0].planes.operands[0]
+        planes = {id(c.planes) for c in blocks}
+        if not all(p in self._pass_through and id(u.op) in planes for p in planes for u in codes.uses):
+            return fused
+        producer = _producer(codes)
+        if isinstance(producer, Im2ColOp) and len(producer.attr("kernel_shape")) == 2:
+            fused.patches = Patches(
+                tuple(producer.attr("kernel_shape")),
+                tuple(producer.attr("strides")),
+                tuple(producer.attr("dilations")),
+                tuple(producer.attr("pads")),
+                producer.attr("fill"),
+            )
+            fused.ops.append(id(producer))
+            if len(producer.operands[0].uses) != 1:
+                return fused
+            producer = _producer(producer.operands[0])
+        if isinstance(producer, QuantizeOp):
+            dtype = producer.result.type.dtype  # type: ignore[attr-defined]
+            bits = producer.attr("bits")
+            fused.quantize = Quantize(producer.attr("scale"), producer.attr("zero_point"), bits, dtype)
+            fused.ops.append(id(producer))
+        return fused
 
     @staticmethod
     def _adc_exact(chain: _Chain) -> bool:
@@ -378,11 +445,10 @@ class Simulator:
             with np.errstate(all="ignore"):
                 layer = self._layers.get(id(op))
                 if layer is not None:
-                    vectors = math.prod(args[0].shape[:-1])
+                    vectors = layer.vectors(args[0])
                     for block in self._layer_chains[id(op)]:
                         self._count(block, vectors, 0)
-                    acc = layer(args[0])
-                    return [acc.astype(np.int32).reshape(*args[0].shape[:-1], acc.shape[-1])]
+                    return [layer(args[0])]
                 if chain is not None:
                     return [self._read(chain, args, first_sample)]
                 if isinstance(op, SolveOp):
@@ -433,11 +499,11 @@ class Simulator:
         if arrays.exact_weights is not None:  # the offset is in the weights
             product = self._products.get(chain.group)
             if product is None:
-                product = self._products[chain.group] = _ExactProduct(
+                product = self._products[chain.group] = ExactLayer(
                     arrays.exact_weights, chain.planes.attr("input_bits"), chain.planes.attr("zero_point")
                 )
             self._count(chain, len(x), 0)
-            return product(x).astype(np.int32).reshape(*lead, columns)
+            return product(x).reshape(*lead, columns)
         partial = self._analog_read(chain, arrays, x, first_sample * vectors, vectors)
         if len(args) > 1:  # offset encoding: the stored offset times the codes' sum comes out again
             s0, n = shift_add.attr("row_offset"), shift_add.attr("rows")
@@ -581,32 +647,3 @@ def _signed_levels(conductance: np.ndarray, cell_bits: int) -> np.ndarray:
     sign = np.array([1.0, -1.0][:signs]).reshape(-1, 1, 1, 1)
     shift = np.exp2(np.arange(slices) * cell_bits).reshape(1, -1, 1, 1)
     return (conductance.astype(np.float64) * sign * shift).sum(axis=(0, 1))
-
-
-class _ExactProduct:
-    """``(codes - zero_point) @ weights`` of integers, exact at BLAS speed: float32 GEMMs over row chunks short
-    enough that every sum stays below 2^24 (float32's exact integers), the chunks' products added in float64, the
-    zero point's share (``zero_point * column sums``) taken out in int64."""
-
-    def __init__(self, weights: np.ndarray, input_bits: int, zero_point: int = 0) -> None:
-        top = float((1 << input_bits) - 1) * float(max(int(np.abs(weights).max(initial=0)), 1))
-        self.chunk = max(1, int((2**24 - 1) // top))
-        self.weights = weights.astype(np.float32)  # |w| < 2^24: exact
-        self.offset = zero_point * weights.astype(np.int64).sum(axis=0)
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        rows, columns = self.weights.shape
-        codes = x[..., :rows].reshape(-1, rows)
-        out = np.empty((len(codes), columns), np.int64)
-        step = max(1, CURRENTS_BYTES // (4 * max(rows, columns)))  # vectors per GEMM: bounded float32 copies
-        for begin in range(0, len(codes), step):
-            xf = codes[begin : begin + step].astype(np.float32)
-            if rows <= self.chunk:
-                out[begin : begin + step] = xf @ self.weights
-                continue
-            total = np.zeros((len(xf), columns), np.float64)
-            for start in range(0, rows, self.chunk):
-                total += xf[:, start : start + self.chunk] @ self.weights[start : start + self.chunk]
-            out[begin : begin + step] = total
-        out -= self.offset
-        return out

@@ -1,0 +1,247 @@
+"""A crossbar layer's exact arithmetic at BLAS speed: the fast path of ``--ideal``.
+
+With every effect off, a layer whose ADCs read every column sum exactly computes one integer product
+``acc = (codes - zero_point) @ W`` of its input codes with its signed weights (planes, slices and signs folded
+back). ``ExactLayer`` computes it, and with it the digital ops around it that the IR chains to it, in single passes
+(``cimc.runtime.exact_kernels``):
+
+    cim.quantize -> cim.im2col -> [the layer's crossbar reads] -> cim.accumulate -> cim.dequantize
+
+- the input codes are made once (``quantize``), and a convolution's patch matrix only a block of rows at a time,
+  straight into the float32 GEMM operand (``gather_patches``); never a float64 or int64 copy of the inputs;
+- the product is one float32 GEMM per block, exact by construction: float32 holds every integer below 2^24, so a
+  GEMM of integers is exact when every partial sum is, whatever order BLAS sums in, and every partial sum is at most
+  ``sum_k |x_k w_kc|``, bounded per input vector by ``min(||x||_1 max|w|, ||x||_2 max_c ||w_c||_2)`` (Hoelder and
+  Cauchy-Schwarz; the gather computes both norms). A block whose bound reaches 2^24 is summed instead over row
+  chunks short enough that no sum can (``chunk``), their float32 products added in float64;
+- a grouped convolution (depthwise included), whose weight matrix is block diagonal, is computed group by group in
+  integers (``grouped_conv``), not as a dense product of mostly zeros: the groups are read off the matrix itself;
+- the dequantize runs on the accumulators as they come out (``dequantize``), writing the layer's float output.
+
+Every step is the ops' own arithmetic (the int32 accumulators' wrap included), so the result equals the ops'
+``evaluate`` run one by one, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from cimc.ir import kernels
+from cimc.runtime import exact_kernels
+
+#: float32 represents every integer of magnitude up to 2^24 exactly.
+FLOAT32_EXACT = float(1 << 24)
+#: Bytes of the float32 GEMM operand gathered at a time: a batch's patch matrix never exists whole.
+BLOCK_BYTES = 16 << 20
+#: Grouped convolutions with at most this many output channels a group run as integer direct convolutions; wider
+#: groups are dense enough for BLAS.
+DIRECT_GROUP_WIDTH = 8
+
+
+@dataclass(frozen=True)
+class Quantize:
+    """A ``cim.quantize`` ahead of the layer: float activations to codes."""
+
+    scale: float
+    zero_point: int
+    bits: int
+    dtype: np.dtype
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        codes = np.empty(x.shape, self.dtype)
+        top = float((1 << self.bits) - 1)
+        exact_kernels.quantize(
+            x.reshape(-1), np.float32(self.scale), np.float32(self.zero_point), np.float32(top), codes.reshape(-1)
+        )
+        return codes
+
+
+@dataclass(frozen=True)
+class Patches:
+    """A ``cim.im2col`` ahead of the layer: a 2-D convolution's window over codes ``[N, C, H, W]``."""
+
+    kernel_shape: tuple[int, ...]
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
+    pads: tuple[int, ...]
+    fill: int
+
+    def window(self, spatial: tuple[int, ...]) -> kernels.Window:
+        return kernels.Window.resolve(spatial, self.kernel_shape, self.strides, self.dilations, self.pads)
+
+    def geometry(self, window: kernels.Window) -> np.ndarray:
+        """The window as ``exact_kernels.gather_patches`` takes it."""
+        return np.array(
+            [*window.kernel, *window.strides, *window.dilations, *window.pads_begin, *window.output], dtype=np.int64
+        )
+
+
+@dataclass(frozen=True)
+class Dequantize:
+    """A ``cim.dequantize`` after the layer: ``offsets`` its ``zero_point x weight_sums`` (int64), ``scale`` and
+    ``bias`` (None: none) in float64."""
+
+    offsets: np.ndarray
+    scale: np.ndarray
+    bias: np.ndarray | None
+
+
+class ExactLayer:
+    """``(codes - zero_point) @ weights`` of one crossbar layer (``weights`` int64 ``[K, C]``, ``input_bits``-bit
+    codes), with the ``quantize``, ``patches`` and ``dequantize`` around it that the IR chains to it (None: not
+    fused; the call then takes codes, or returns the int32 accumulators).
+
+    Called on the layer's input (floats where ``quantize`` is fused, else codes; ``[N, C, H, W]`` where
+    ``patches`` is, else ``[..., >= K]``, the first K columns read), it returns the dequantized float32 outputs or
+    the int32 accumulators, ``[..., C]`` (``[N, out_h, out_w, C]`` for a convolution).
+    """
+
+    def __init__(
+        self,
+        weights: np.ndarray,
+        input_bits: int,
+        zero_point: int = 0,
+        *,
+        quantize: Quantize | None = None,
+        patches: Patches | None = None,
+        dequantize: Dequantize | None = None,
+    ) -> None:
+        self.depth, self.columns = weights.shape
+        self.zero_point = zero_point
+        self.quantize, self.patches, self.dequantize = quantize, patches, dequantize
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)  # |w| < 2^24: exact
+        self.weights_t = np.ascontiguousarray(self.weights.T)
+        self.w_max = float(np.abs(weights).max(initial=0))
+        self.w2_max = float((weights.astype(np.float64) ** 2).sum(axis=0).max(initial=0.0))  # squared L2 norms
+        x_max = max((1 << input_bits) - 1 - zero_point, zero_point)
+        if patches is not None:
+            x_max = max(x_max, abs(patches.fill - zero_point))
+        #: rows per float32 product whose sums stay exact whatever the codes
+        self.chunk = max(1, int((FLOAT32_EXACT - 1) // (x_max * max(self.w_max, 1.0))))
+        self.groups = weight_groups(weights) if patches is not None and len(patches.kernel_shape) == 2 else 1
+        if self.groups > 1 and self.columns // self.groups > DIRECT_GROUP_WIDTH:
+            self.groups = 1
+        if self.groups > 1:
+            g, per_group = self.groups, self.columns // self.groups
+            blocks = weights.reshape(g, self.depth // g, g, per_group)
+            self.grouped = np.ascontiguousarray(blocks[np.arange(g), :, np.arange(g)], dtype=np.int64)  # [G, Kg, Cg]
+
+    def vectors(self, x: np.ndarray) -> int:
+        """The input vectors (patch rows) a call on ``x`` reads."""
+        if self.patches is None:
+            return math.prod(x.shape[:-1])
+        return x.shape[0] * math.prod(self.patches.window(x.shape[2:]).output)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        codes = self.quantize(x) if self.quantize is not None else x
+        if self.patches is not None and len(self.patches.kernel_shape) != 2:  # other ranks: the patches whole
+            codes = kernels.im2col(codes, self.patches.window(codes.shape[2:]), self.patches.fill)
+        elif self.patches is not None:
+            codes = np.ascontiguousarray(codes)
+            window = self.patches.window(codes.shape[2:])
+            lead = (codes.shape[0], *window.output)
+            out = self._output(codes.shape[0], math.prod(window.output))
+            if self.groups > 1:
+                self._grouped(codes, window, out)
+            else:
+                self._patches(codes, window, out)
+            return out.reshape(*lead, self.columns)
+        lead = codes.shape[:-1]
+        out = self._output(math.prod(lead), 1)
+        self._rows(codes.reshape(-1, codes.shape[-1]), out)
+        return out.reshape(*lead, self.columns)
+
+    def _output(self, batch: int, positions: int) -> np.ndarray:
+        dtype = np.int32 if self.dequantize is None else np.float32
+        return np.empty((batch, positions, self.columns), dtype)
+
+    def _finish(self, acc: np.ndarray, out: np.ndarray) -> None:
+        """Exact accumulators ``acc`` ``[n, P, C]`` (any strides) into ``out``: dequantized, or as int32."""
+        if self.dequantize is None:
+            exact_kernels.wrap_i32(acc, out)
+            return
+        d = self.dequantize
+        bias = d.bias if d.bias is not None else d.scale
+        exact_kernels.dequantize(acc, d.offsets, d.scale, bias, d.bias is not None, out)
+
+    def _rows(self, codes: np.ndarray, out: np.ndarray) -> None:
+        """Input vectors as rows ``codes`` ``[vectors, >= K]``, a block of rows per GEMM ``block @ W``."""
+        step = max(1, BLOCK_BYTES // (4 * max(self.depth, 1)))
+        block = np.empty((min(step, len(codes)), self.depth), np.float32)
+        norms = np.empty((len(block), 2), np.int64)
+        for begin in range(0, len(codes), step):
+            size = min(step, len(codes) - begin)
+            xb, nb = block[:size], norms[:size]
+            exact_kernels.gather_rows(codes[begin : begin + size], self.zero_point, xb, nb)
+            acc: np.ndarray
+            if self._exact_in_float32(nb):
+                acc = xb @ self.weights
+            else:
+                acc = np.zeros((size, self.columns))
+                for start in range(0, self.depth, self.chunk):
+                    acc += xb[:, start : start + self.chunk] @ self.weights[start : start + self.chunk]
+            self._finish(acc.reshape(size, 1, self.columns), out[begin : begin + size])
+
+    def _patches(self, codes: np.ndarray, window: kernels.Window, out: np.ndarray) -> None:
+        """A convolution over codes ``[N, C, H, W]``, a block of images per GEMM ``W^T @ patches^T`` (the patches
+        gathered transposed, ``[K, images x positions]``)."""
+        assert self.patches is not None
+        batch, positions = out.shape[:2]
+        step = max(1, BLOCK_BYTES // (4 * max(self.depth, 1) * max(positions, 1)))
+        geometry = self.patches.geometry(window)
+        fill, zero_point = self.patches.fill, self.zero_point
+        block = np.empty((self.depth, min(step, batch) * positions), np.float32)
+        exact = self.depth <= self.chunk
+        if not exact:
+            norms = np.empty((batch * positions, 2), np.int64)
+            exact_kernels.patch_norms(codes, geometry, fill, zero_point, norms)
+        for begin in range(0, batch, step):
+            images = min(step, batch - begin)
+            xb = block[:, : images * positions]
+            exact_kernels.gather_patches(codes, begin, geometry, fill, zero_point, xb)
+            if exact or self._exact_in_float32(norms[begin * positions : (begin + images) * positions]):
+                acc: np.ndarray = self.weights_t @ xb
+            else:
+                acc = np.zeros((self.columns, xb.shape[1]))
+                for start in range(0, self.depth, self.chunk):
+                    acc += self.weights_t[:, start : start + self.chunk] @ xb[start : start + self.chunk]
+            self._finish(acc.reshape(self.columns, images, positions).transpose(1, 2, 0), out[begin : begin + images])
+
+    def _grouped(self, codes: np.ndarray, window: kernels.Window, out: np.ndarray) -> None:
+        """A grouped convolution over codes ``[N, C, H, W]``, group by group in integers."""
+        assert self.patches is not None
+        acc = np.empty((codes.shape[0], self.columns, *window.output), np.int64)
+        geometry = self.patches.geometry(window)
+        exact_kernels.grouped_conv(codes, geometry, self.patches.fill, self.zero_point, self.grouped, acc)
+        self._finish(acc.reshape(codes.shape[0], self.columns, -1).transpose(0, 2, 1), out)
+
+    def _exact_in_float32(self, norms: np.ndarray) -> bool:
+        """Whether every sum of the block's product is below 2^24, by each vector's tighter bound."""
+        if self.depth <= self.chunk:
+            return True
+        l1 = norms[:, 0].astype(np.float64) * self.w_max < FLOAT32_EXACT
+        # ||x||_2^2 ||w||_2^2 < 2^48, with room for the product's rounding (relative 2^-53)
+        l2 = norms[:, 1].astype(np.float64) * self.w2_max < FLOAT32_EXACT**2 * (1 - 1e-12)
+        return bool(np.all(l1 | l2))
+
+
+def weight_groups(weights: np.ndarray) -> int:
+    """The most groups ``G`` whose diagonal blocks ``[K/G, C/G]`` hold every nonzero weight of ``weights``
+    ``[K, C]``: a grouped convolution's matrix (rows channel-major, as ``cim.im2col`` orders them). 1 for a dense
+    one. A matrix block diagonal for ``G`` is so for every divisor of ``G``, so a failing smallest prime factor
+    settles a dense matrix in one test."""
+    depth, columns = weights.shape
+    rows, cols = np.nonzero(weights)
+    common = math.gcd(depth, columns)
+
+    def fits(g: int) -> bool:
+        return bool(np.array_equal(rows // (depth // g), cols // (columns // g)))
+
+    divisors = [d for d in range(2, common + 1) if common % d == 0]
+    if not divisors or not fits(divisors[0]):
+        return 1
+    return next(g for g in reversed(divisors) if fits(g))
