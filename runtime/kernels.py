@@ -212,16 +212,37 @@ def read_arrays(
                             for i in range(n):
                                 noise[i] = sigma * gaussian(key, base + np.uint64(i))
                     weight = weights[p, a] * np.int64(step)
-                    for i in range(n):
-                        code = np.floor((current[i] + noise[i]) * inv_step + offset[i] + np.float32(0.5))
-                        if code > top:
-                            count += 1
-                        code = min(max(code, np.float32(0.0)), top)  # top: float64, exact above 2^24 too
-                        partial[i] += weight * np.int64(code)
+                    if top < 2**24:  # float32 holds the top code: digitize in float32 (half the vector work)
+                        count += _digitize(current, noise, offset, inv_step, np.float32(top), weight, partial)
+                    else:
+                        count += _digitize(current, noise, offset, inv_step, top, weight, partial)
                 tile_saturated[t, m] += count
     for m in range(vectors):
         for t in range(tiles):
             saturated[m] += tile_saturated[t, m]
+
+
+@nb.njit(cache=True, inline="always")
+def _digitize(
+    current: np.ndarray,
+    noise: np.ndarray,
+    offset: np.ndarray,
+    inv_step: np.float32,
+    top: float | np.floating,
+    weight: int,
+    partial: np.ndarray,
+) -> int:
+    """``partial[i] += weight * min(max(floor((current[i] + noise[i]) * inv_step + offset[i] + 1/2), 0), top)``
+    over the tile's ``len(partial)`` columns; returns how many codes before the clamp pass ``top`` (float32 when it
+    holds the top code exactly, float64 above 2^24)."""
+    count = 0
+    for i in range(len(partial)):
+        code = np.floor((current[i] + noise[i]) * inv_step + offset[i] + np.float32(0.5))
+        if code > top:
+            count += 1
+        code = min(max(code, np.float32(0.0)), top)
+        partial[i] += weight * np.int64(code)
+    return count
 
 
 @nb.njit(cache=True, inline="always")
