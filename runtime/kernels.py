@@ -89,7 +89,7 @@ def _mix_py(z: int) -> int:
     return z ^ (z >> 31)
 
 
-#: Columns of one tile: the currents of one read of a tile stay in registers and L1 (64 float32 = 4 AVX-512 words).
+#: Columns of one tile: one read's currents of a tile stay in L1 (64 float32, 4 AVX-512 words), its tables in L2.
 TILE = 64
 #: Tasks a call shares among its threads at least, where it has the vectors for them (results do not depend on it).
 TASKS = 16
@@ -141,12 +141,13 @@ def read_arrays(
 
     Read noise: sigma^2 = sigma_cell^2 * active + sigma_column^2, ``active`` the plane's sum of squared DAC codes, or,
     when ``noise_ratio`` is ``[rows, A * C]`` (read noise that scales with conductance, each cell's ``|g| / g_max``),
-    that column's sum of squared codes times ``noise_ratio`` (both from the same tables; pass a ``[0, 0]`` array
-    otherwise). ``offsets[a * C + c]`` is the column ADC's static offset in its LSBs. Each reading becomes
-    ``min(max(floor((I + noise) / step + offset + 1/2), 0), top) * step`` and adds ``weights[p, a]`` times that to
-    ``out[m, c]``. The noise of read ``(m, p, a, c)`` is ``gaussian(key, counter)`` with ``counter = (vector_index[m]
-    * P + p) * A * C + a * C + c``, ``vector_index[m]`` the input vector's position in the stream. ``saturated[m]``
-    (int64, added to) counts the readings of vector ``m`` whose code before the clamp is above ``top``.
+    that column's sum of squared codes times ``noise_ratio``, summed from subset-sum tables of ``noise_ratio`` as the
+    currents are, and sigma computed in float32 (pass a ``[0, 0]`` array otherwise). ``offsets[a * C + c]`` is the
+    column ADC's static offset in its LSBs. Each reading becomes ``min(max(floor((I + noise) / step + offset + 1/2),
+    0), top) * step`` and adds ``weights[p, a]`` times that to ``out[m, c]``. The noise of read ``(m, p, a, c)`` is
+    ``gaussian(key, counter)`` with ``counter = (vector_index[m] * P + p) * A * C + a * C + c``, ``vector_index[m]``
+    the input vector's position in the stream. ``saturated[m]`` (int64, added to) counts the readings of vector ``m``
+    whose code before the clamp is above ``top``.
     """
     vectors, rows = codes.shape
     width = conductance.shape[1]
@@ -155,6 +156,7 @@ def read_arrays(
     noisy = sigma_cell > 0.0 or sigma_column > 0.0
     per_column = noise_ratio.shape[0] == rows and sigma_cell > 0.0
     inv_step = np.float32(1.0 / step)
+    cell_variance, column_variance = np.float32(sigma_cell * sigma_cell), np.float32(sigma_column * sigma_column)
     bits = group_bits(rows)
     groups = -(-rows // bits)
     blocks = -(-groups // GROUP_BLOCK)
@@ -200,10 +202,8 @@ def read_arrays(
                             for b in range(dac_bits):  # a code's square: sum over bit pairs of 2^(b + b')
                                 for b2 in range(dac_bits):
                                     _add_subsets(ratios, plane[b], plane[b2], np.float32(1 << (b + b2)), active)
-                            for i in range(n):
-                                sigma = np.float32(
-                                    np.sqrt(sigma_cell * sigma_cell * active[i] + sigma_column * sigma_column)
-                                )
+                            for i in range(n):  # float32: a sqrt per read
+                                sigma = np.sqrt(cell_variance * active[i] + column_variance)
                                 noise[i] = sigma * gaussian(key, base + np.uint64(i))
                         else:
                             sigma = np.float32(

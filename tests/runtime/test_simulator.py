@@ -215,7 +215,10 @@ def _reference_reads(
     currents = (drive.astype(np.float64) @ g.astype(np.float64)).astype(np.float32)  # [planes, vectors, width]
     squares = (drive * drive).astype(np.float64)
     active = squares @ ratio.astype(np.float64) if ratio is not None else squares.sum(axis=2, keepdims=True)
-    sigma = np.sqrt(sigma_cell**2 * active.astype(np.float32) + sigma_column**2).astype(np.float32)
+    if ratio is not None:  # a sigma per read, in float32
+        sigma = np.sqrt(np.float32(sigma_cell**2) * active.astype(np.float32) + np.float32(sigma_column**2))
+    else:
+        sigma = np.sqrt(sigma_cell**2 * active.astype(np.float32) + sigma_column**2).astype(np.float32)
     z = np.empty(vectors * planes * width, np.float32)
     kernels.gaussians(key, np.uint64(0), z)
     noise = z.reshape(vectors, planes, width).transpose(1, 0, 2)  # counter (m * P + p) * width + j
