@@ -1,11 +1,12 @@
-"""numba kernels of the simulator: the per-read work that follows an array read's GEMM.
+"""numba kernels of the simulator: every array read of a row block, from input codes to shift-added partial sums.
 
-``bit_planes`` makes the rows' drive of every read, the input codes split into DAC-wide bit planes, in one pass.
-One array read of one bit plane gives a current per column; the hardware then digitizes every current with an ADC
-and the digital shift-adder weighs and sums the readings. ``read_out`` does that for a whole batch of reads in one
-pass over the GEMM's output, without temporaries: read noise, the ADC's offset, step and saturation (counted), and
-the shift-add. Noise comes from ``gaussian``, a counter-based generator: the draw for a read depends only on the key
-and the read's index, so results do not depend on batch size, thread count or call order.
+One array read applies one bit plane of an input vector to the rows and gives a current per column; the hardware
+then digitizes every current with an ADC and the digital shift-adder weighs and sums the readings. ``read_arrays``
+does all of it for a batch of input vectors in one kernel, without writing a current to memory: the bit planes
+packed as row masks, each read's currents summed from subset-sum tables of the conductance rows (a cache-sized
+tile of columns at a time), read noise, the ADC's offset, step and saturation (counted), and the shift-add. Noise
+comes from ``gaussian``, a counter-based generator: the draw for a read depends only on the key and the read's
+index, so results do not depend on batch size, thread count or call order.
 
 Compiled with ``cache=True``: the first run on a machine compiles (seconds) and stores the machine code beside
 this module (or in ``NUMBA_CACHE_DIR``); later runs load it.
@@ -88,10 +89,32 @@ def _mix_py(z: int) -> int:
     return z ^ (z >> 31)
 
 
+#: Columns of one tile: one read's currents of a tile stay in L1 (64 float32, 4 AVX-512 words), its tables in L2.
+TILE = 64
+#: Tasks a call shares among its threads at least, where it has the vectors for them (results do not depend on it).
+TASKS = 16
+#: Input vectors a task reads at least: building a tile's tables costs about what reading 64 vectors through it does.
+CHUNK_VECTORS = 64
+#: Row groups summed in one pass over a tile's currents (a tree of adds, one load and store of the sums per pass;
+#: ``_add_subsets`` spells the tree out for 8).
+GROUP_BLOCK = 8
+
+
+@nb.njit(cache=True)
+def group_bits(rows: int) -> int:
+    """Rows per subset-sum group: 8 (a table of 256 sums per group, 512 KiB a tile for 64 rows), or 4 past 128 rows
+    so that a tile's table stays within the L2 cache (1 MiB for 1024 rows)."""
+    return 8 if rows <= 128 else 4
+
+
 @nb.njit(cache=True, parallel=True)
-def read_out(
-    currents: np.ndarray,
-    active: np.ndarray,
+def read_arrays(
+    codes: np.ndarray,
+    zero_point: int,
+    dac_bits: int,
+    phase_planes: np.ndarray,
+    conductance: np.ndarray,
+    noise_ratio: np.ndarray,
     sigma_cell: float,
     sigma_column: float,
     offsets: np.ndarray,
@@ -103,66 +126,195 @@ def read_out(
     out: np.ndarray,
     saturated: np.ndarray,
 ) -> None:
-    """Digitize and shift-add a batch of array reads into partial sums.
+    """Every read of a row block for input vectors ``codes`` ``[vectors, rows]``, digitized and shift-added into
+    ``out[m, c]`` (int64, added to).
 
-    ``currents[p * M + m, a * C + c]`` is column ``c`` of array ``a`` (sign-major then slice) read with bit plane
-    ``p`` of input vector ``m``, in level units; ``active[p * M + m, 0]`` is that plane's sum of squared DAC codes
-    (the read noise of the active cells adds in quadrature: sigma^2 = sigma_cell^2 * active + sigma_column^2), or,
-    when ``active`` has a column per current, ``active[p * M + m, a * C + c]`` is that column's sum of squared codes
-    times each cell's ``|g| / g_max`` (read noise that scales with conductance);
-    ``offsets[a * C + c]`` the column ADC's static offset in its LSBs. Each reading becomes
-    ``min(max(floor((I + noise) / step + offset + 1/2), 0), top) * step`` and adds ``weights[p, a]`` times that to
-    ``out[m, c]`` (int64). The noise of read ``(m, p, a, c)`` is ``gaussian(key, counter)`` with
-    ``counter = (vector_index[m] * P + p) * A * C + a * C + c``, ``vector_index[m]`` the input vector's position in
-    the stream. ``saturated[m]`` (int64) counts the readings of vector ``m`` that saturate: whose code before the
-    clamp is above ``top``, the current beyond the ADC's range.
+    The DACs apply ``planes`` bit planes per vector: ``phase_planes[f]`` planes of phase ``f``, where phase 0 is the
+    code itself when ``zero_point`` is 0 and otherwise ``max(code - zero_point, 0)``, phase 1 ``max(zero_point -
+    code, 0)`` (a signed stream's negative part); plane ``p`` of a phase holds its bits ``p x dac_bits`` and up.
+    ``conductance[r, a * C + c]`` is the cell at row ``r``, column ``c`` of array ``a`` (sign-major then slice), in
+    level units; the current of column ``j`` for a plane is ``sum_r drive_r * conductance[r, j]``, summed without a
+    GEMM: each plane's DAC bit ``b`` is a mask of rows, split in groups of ``group_bits(rows)`` rows whose subset sums
+    a table holds per tile of ``TILE`` columns, so a current is a few table entries (all-zero groups skipped) times
+    ``2^b``. The sums' order is fixed by the table, not by the batch: float32 rounding differs from a BLAS GEMM's in
+    the last bit (exact for integer levels, as float32 sums of integers below 2^24 are).
+
+    Read noise: sigma^2 = sigma_cell^2 * active + sigma_column^2, ``active`` the plane's sum of squared DAC codes, or,
+    when ``noise_ratio`` is ``[rows, A * C]`` (read noise that scales with conductance, each cell's ``|g| / g_max``),
+    that column's sum of squared codes times ``noise_ratio``, summed from subset-sum tables of ``noise_ratio`` as the
+    currents are, and sigma computed in float32 (pass a ``[0, 0]`` array otherwise). ``offsets[a * C + c]`` is the
+    column ADC's static offset in its LSBs. Each reading becomes ``min(max(floor((I + noise) / step + offset + 1/2),
+    0), top) * step`` and adds ``weights[p, a]`` times that to ``out[m, c]``. The noise of read ``(m, p, a, c)`` is
+    ``gaussian(key, counter)`` with ``counter = (vector_index[m] * P + p) * A * C + a * C + c``, ``vector_index[m]``
+    the input vector's position in the stream. ``saturated[m]`` (int64, added to) counts the readings of vector ``m``
+    whose code before the clamp is above ``top``.
     """
-    reads, width = currents.shape
+    vectors, rows = codes.shape
+    width = conductance.shape[1]
     planes, arrays = weights.shape
-    vectors = reads // planes
     columns = width // arrays
     noisy = sigma_cell > 0.0 or sigma_column > 0.0
-    per_column = active.shape[1] > 1
+    per_column = noise_ratio.shape[0] == rows and sigma_cell > 0.0
     inv_step = np.float32(1.0 / step)
+    cell_variance, column_variance = np.float32(sigma_cell * sigma_cell), np.float32(sigma_column * sigma_column)
+    bits = group_bits(rows)
+    groups = -(-rows // bits)
+    blocks = -(-groups // GROUP_BLOCK)
+    # the planes as row masks: words[m, p, b, g] has bit i set when DAC bit b of plane p drives row g * bits + i
+    words = np.zeros((vectors, planes, dac_bits, blocks * GROUP_BLOCK), np.uint8)
+    squares = np.zeros((vectors, planes), np.float32)
     for m in nb.prange(vectors):
-        for p in range(planes):
-            row = p * vectors + m
-            sigma = np.float32(np.sqrt(sigma_cell * sigma_cell * active[row, 0] + sigma_column * sigma_column))
-            base = np.uint64((vector_index[m] * planes + p) * width)
-            for a in range(arrays):
-                weight = weights[p, a]
-                for c in range(columns):
-                    j = a * columns + c
-                    current = currents[row, j]
+        _pack_planes(codes[m], zero_point, dac_bits, phase_planes, bits, words[m], squares[m])
+    tiles = -(-columns // TILE)
+    # tasks: tiles x vector chunks, chunks only where the tiles are too few to share out (each builds its tables)
+    chunks = max(1, min(-(-TASKS // tiles), vectors // CHUNK_VECTORS))
+    per_chunk = -(-vectors // chunks)
+    tile_saturated = np.zeros((tiles, vectors), np.int64)
+    for task in nb.prange(chunks * tiles):
+        t = task % tiles
+        first = (task // tiles) * per_chunk
+        last = min(vectors, first + per_chunk)
+        c0 = t * TILE
+        n = min(TILE, columns - c0)
+        table = np.zeros((blocks * GROUP_BLOCK, 1 << bits, TILE), conductance.dtype)
+        ratios = np.zeros((blocks * GROUP_BLOCK if per_column else 0, 1 << bits, TILE), np.float32)
+        current = np.empty(TILE, conductance.dtype)
+        active = np.empty(TILE, np.float32)
+        noise = np.zeros(TILE, np.float32)
+        for a in range(arrays):
+            j0 = a * columns + c0
+            _subset_sums(conductance, j0, n, bits, table)
+            if per_column:
+                _subset_sums(noise_ratio, j0, n, bits, ratios)
+            offset = offsets[j0 : j0 + n]
+            for m in range(first, last):
+                partial = out[m, c0 : c0 + n]
+                count = 0
+                for p in range(planes):
+                    plane = words[m, p]
+                    current[:] = 0
+                    for b in range(dac_bits):
+                        _add_subsets(table, plane[b], plane[b], conductance.dtype.type(1 << b), current)
                     if noisy:
+                        base = np.uint64((vector_index[m] * planes + p) * width + j0)
                         if per_column:
+                            active[:] = 0
+                            for b in range(dac_bits):  # a code's square: sum over bit pairs of 2^(b + b')
+                                for b2 in range(dac_bits):
+                                    _add_subsets(ratios, plane[b], plane[b2], np.float32(1 << (b + b2)), active)
+                            for i in range(n):  # float32: a sqrt per read
+                                sigma = np.sqrt(cell_variance * active[i] + column_variance)
+                                noise[i] = sigma * gaussian(key, base + np.uint64(i))
+                        else:
                             sigma = np.float32(
-                                np.sqrt(sigma_cell * sigma_cell * active[row, j] + sigma_column * sigma_column)
+                                np.sqrt(sigma_cell * sigma_cell * squares[m, p] + sigma_column * sigma_column)
                             )
-                        current += sigma * gaussian(key, base + np.uint64(j))
-                    code = np.floor(current * inv_step + offsets[j] + np.float32(0.5))
-                    if code > top:
-                        saturated[m] += 1
-                    code = min(max(code, np.float32(0.0)), top)  # top: float64, exact above 2^24 too
-                    out[m, c] += weight * np.int64(code) * np.int64(step)
+                            for i in range(n):
+                                noise[i] = sigma * gaussian(key, base + np.uint64(i))
+                    weight = weights[p, a] * np.int64(step)
+                    if top < 2**24:  # float32 holds the top code: digitize in float32 (half the vector work)
+                        count += _digitize(current, noise, offset, inv_step, np.float32(top), weight, partial)
+                    else:
+                        count += _digitize(current, noise, offset, inv_step, top, weight, partial)
+                tile_saturated[t, m] += count
+    for m in range(vectors):
+        for t in range(tiles):
+            saturated[m] += tile_saturated[t, m]
 
 
-@nb.njit(cache=True)
-def bit_planes(codes: np.ndarray, zero_point: int, dac_bits: int, counts: np.ndarray, out: np.ndarray) -> None:
-    """The bit planes the DACs apply for input vectors ``codes`` ``[vectors, rows]``, stacked along the batch axis
-    in one pass: ``out[(first_f + p) * vectors + v, r]`` is bits ``p x dac_bits`` and up (``dac_bits`` of them) of
-    phase ``f`` of ``codes[v, r]``, where phase 0 is the code itself when ``zero_point`` is 0 and otherwise
-    ``max(code - zero_point, 0)``, phase 1 ``max(zero_point - code, 0)`` (a signed stream's negative part);
-    ``counts[f]`` planes per phase, ``first_f`` the planes of the phases before it."""
-    vectors, rows = codes.shape
+@nb.njit(cache=True, inline="always")
+def _digitize(
+    current: np.ndarray,
+    noise: np.ndarray,
+    offset: np.ndarray,
+    inv_step: np.float32,
+    top: float | np.floating,
+    weight: int,
+    partial: np.ndarray,
+) -> int:
+    """``partial[i] += weight * min(max(floor((current[i] + noise[i]) * inv_step + offset[i] + 1/2), 0), top)``
+    over the tile's ``len(partial)`` columns; returns how many codes before the clamp pass ``top`` (float32 when it
+    holds the top code exactly, float64 above 2^24)."""
+    count = 0
+    for i in range(len(partial)):
+        code = np.floor((current[i] + noise[i]) * inv_step + offset[i] + np.float32(0.5))
+        if code > top:
+            count += 1
+        code = min(max(code, np.float32(0.0)), top)
+        partial[i] += weight * np.int64(code)
+    return count
+
+
+@nb.njit(cache=True, inline="always")
+def _pack_planes(
+    codes: np.ndarray,
+    zero_point: int,
+    dac_bits: int,
+    phase_planes: np.ndarray,
+    bits: int,
+    words: np.ndarray,
+    squares: np.ndarray,
+) -> None:
+    """One vector's planes as row masks (``words[p, b, g]``) and each plane's sum of squared DAC codes."""
     mask = (1 << dac_bits) - 1
     first = 0
-    for f in range(len(counts)):
-        for v in range(vectors):
-            for r in range(rows):
-                x = int(codes[v, r])
-                if zero_point != 0:
-                    x = max(x - zero_point if f == 0 else zero_point - x, 0)
-                for p in range(counts[f]):
-                    out[(first + p) * vectors + v, r] = (x >> (p * dac_bits)) & mask
-        first += counts[f]
+    for f in range(len(phase_planes)):
+        for r in range(len(codes)):
+            x = int(codes[r])
+            if zero_point != 0:
+                x = max(x - zero_point if f == 0 else zero_point - x, 0)
+            g, i = divmod(r, bits)
+            for q in range(phase_planes[f]):
+                v = (x >> (q * dac_bits)) & mask
+                if v:
+                    squares[first + q] += v * v
+                    for b in range(dac_bits):
+                        if (v >> b) & 1:
+                            words[first + q, b, g] |= np.uint8(1 << i)
+        first += phase_planes[f]
+
+
+@nb.njit(cache=True, inline="always")
+def _subset_sums(rows: np.ndarray, j0: int, n: int, bits: int, table: np.ndarray) -> None:
+    """``table[g, w, :n]``: the sum of ``rows[g * bits + i, j0 : j0 + n]`` over the bits ``i`` set in ``w``, each
+    entry the entry without its lowest bit plus that bit's row (entry 0 stays zero, as do rows past the last)."""
+    count = rows.shape[0]
+    for g in range(-(-count // bits)):
+        for w in range(1, 1 << bits):
+            low = w & -w
+            i = 0
+            while (1 << i) != low:
+                i += 1
+            dst = table[g, w]
+            src = table[g, w ^ low]
+            r = g * bits + i
+            if r < count:
+                row = rows[r, j0 : j0 + n]
+                for k in range(n):
+                    dst[k] = src[k] + row[k]
+            else:
+                for k in range(n):
+                    dst[k] = src[k]
+
+
+@nb.njit(cache=True, inline="always")
+def _add_subsets(
+    table: np.ndarray, words: np.ndarray, other: np.ndarray, scale: float | np.floating, out: np.ndarray
+) -> None:
+    """``out += scale * sum_g table[g, words[g] & other[g]]``, ``GROUP_BLOCK`` groups summed as a tree per pass over
+    ``out``; a block whose masks are all zero adds nothing and is skipped."""
+    for g0 in range(0, len(words), GROUP_BLOCK):
+        w0 = words[g0] & other[g0]
+        w1 = words[g0 + 1] & other[g0 + 1]
+        w2 = words[g0 + 2] & other[g0 + 2]
+        w3 = words[g0 + 3] & other[g0 + 3]
+        w4 = words[g0 + 4] & other[g0 + 4]
+        w5 = words[g0 + 5] & other[g0 + 5]
+        w6 = words[g0 + 6] & other[g0 + 6]
+        w7 = words[g0 + 7] & other[g0 + 7]
+        if (w0 | w1 | w2 | w3 | w4 | w5 | w6 | w7) == 0:
+            continue
+        e0, e1, e2, e3 = table[g0, w0], table[g0 + 1, w1], table[g0 + 2, w2], table[g0 + 3, w3]
+        e4, e5, e6, e7 = table[g0 + 4, w4], table[g0 + 5, w5], table[g0 + 6, w6], table[g0 + 7, w7]
+        for i in range(TILE):
+            out[i] += scale * (((e0[i] + e1[i]) + (e2[i] + e3[i])) + ((e4[i] + e5[i]) + (e6[i] + e7[i])))

@@ -9,11 +9,11 @@ does it, in one step:
 - arrays are programmed once, when the simulator is made (``cimc.runtime.analog.program_group``: stuck cells,
   programming error, drift to the evaluation time with its compensation, IR drop), giving each array's
   conductances in level units;
-- each bit plane of every input vector is applied to the rows, and one GEMM gives every column current of every
-  array (the planes stacked along the batch axis, the arrays' columns side by side, as DESIGN-NOTES.md says);
-- ``cimc.runtime.kernels.read_out`` adds read noise, digitizes with the ADC (offset, step, saturation) and
-  shift-adds, without a temporary per reading; it counts the conversions that saturate, which ``adc_counts``
-  gathers per layer (the price of an ADC whose range was calibrated below the worst case).
+- ``cimc.runtime.kernels.read_arrays`` applies each bit plane of every input vector to the rows, sums every
+  column's current from the conductance rows it drives (subset-sum tables, a tile of columns at a time, no current
+  written to memory), adds read noise, digitizes with the ADC (offset, step, saturation) and shift-adds; it counts
+  the conversions that saturate, which ``adc_counts`` gathers per layer (the price of an ADC whose range was
+  calibrated below the worst case).
 
 With every effect off (``AnalogConfig.ideal``) a row block whose ADC reads every column sum exactly is one exact
 integer product of the input codes with the block's signed weights (the planes, slices and signs folded back):
@@ -556,8 +556,8 @@ class Simulator:
     def _analog_read(
         self, chain: _Chain, arrays: _Arrays, x: np.ndarray, first_vector: int, vectors: int
     ) -> np.ndarray:
-        """Partial sums of a row block read by simulated arrays: planes @ conductances per GEMM chunk, then
-        ``kernels.read_out``."""
+        """Partial sums of a row block read by simulated arrays: ``kernels.read_arrays`` per replica (every plane,
+        slice and sign read, noise drawn and digitized per read, no current written to memory)."""
         program = chain.program
         signs, slices, rows, columns = program.signs, program.slices, program.rows, program.columns
         dac_bits = chain.planes.attr("dac_bits")
@@ -575,51 +575,45 @@ class Simulator:
         step = float(1 << chain.adc.dropped_bits)
         top = float((1 << chain.adc.attr("bits")) - 1)
         key = kernels.stream_key(self.config.seed, chain.group)
-        mask = (1 << dac_bits) - 1
         out = np.zeros((len(x), columns), dtype=np.int64)
+        saturated = np.zeros(len(x), dtype=np.int64)
         replicas = len(arrays.conductance)
         index = np.arange(len(x), dtype=np.int64)
-        saturated = 0
         replica_of = (index % vectors) % replicas
-        width = signs * slices * columns
-        bound = rows * float(mask) * float((1 << cell_bits) - 1)
+        bound = rows * float((1 << dac_bits) - 1) * float((1 << cell_bits) - 1)
         dtype: type[np.floating] = np.float32 if bound < 2**24 else np.float64  # sums exact either way
-        chunk = max(1, CURRENTS_BYTES // (planes * width * np.dtype(dtype).itemsize))
         for replica in range(replicas):
-            rows_of = index if replicas == 1 else index[replica_of == replica]
+            sel = index if replicas == 1 else index[replica_of == replica]
             g = arrays.conductance[replica].astype(dtype, copy=False)
-            g_ratio = relative_conductance(g, cell_bits, self.config.device, arrays.top_level) if scaled else None
-            for begin in range(0, len(rows_of), chunk):
-                sel = rows_of[begin : begin + chunk]
-                xs = x[sel] if replicas > 1 else x[begin : begin + chunk]
-                stacked = np.empty((planes * len(xs), rows), dtype)
-                kernels.bit_planes(xs, zero_point, dac_bits, phase_planes, stacked)
-                currents = np.matmul(stacked, g)
-                squares = stacked * stacked
-                active = (
-                    (squares @ g_ratio).astype(np.float32)
-                    if g_ratio is not None
-                    else squares.sum(axis=1)[:, None].astype(np.float32)  # the noise alone: float32 is enough
-                )
-                part = np.zeros((len(sel), columns), dtype=np.int64)
-                part_saturated = np.zeros(len(sel), dtype=np.int64)
-                kernels.read_out(
-                    currents,
-                    active,
-                    sigma_cell,
-                    sigma_column,
-                    arrays.offsets[replica],
-                    step,
-                    top,
-                    weights,
-                    key,
-                    sel + first_vector,
-                    part,
-                    part_saturated,
-                )
+            ratio = (
+                relative_conductance(g, cell_bits, self.config.device, arrays.top_level).astype(np.float32)
+                if scaled
+                else np.zeros((0, 0), np.float32)
+            )
+            part = out if replicas == 1 else np.zeros((len(sel), columns), dtype=np.int64)
+            part_saturated = saturated if replicas == 1 else np.zeros(len(sel), dtype=np.int64)
+            kernels.read_arrays(
+                x if replicas == 1 else x[sel],
+                zero_point,
+                dac_bits,
+                phase_planes,
+                g,
+                ratio,
+                sigma_cell,
+                sigma_column,
+                arrays.offsets[replica],
+                step,
+                top,
+                weights,
+                key,
+                sel + first_vector,
+                part,
+                part_saturated,
+            )
+            if replicas > 1:
                 out[sel] = part
-                saturated += int(part_saturated.sum())
-        self._count(chain, len(x), saturated)
+                saturated[sel] = part_saturated
+        self._count(chain, len(x), int(saturated.sum()))
         return out
 
 

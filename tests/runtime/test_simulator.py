@@ -188,39 +188,131 @@ def test_pcm_after_an_hour_with_compensation_keeps_accuracy(cnn: CompiledModel) 
     assert reference - np.mean(accuracies) <= 0.03, accuracies
 
 
-@pytest.mark.parametrize(("zero_point", "dac_bits"), [(0, 1), (0, 3), (128, 1), (77, 2)])
-def test_bit_planes_are_the_codes_bits_phase_by_phase(zero_point: int, dac_bits: int) -> None:
-    """``kernels.bit_planes`` against numpy's shifts and masks: each phase (the code, or for a signed stream its
-    parts above and below the zero point), ``dac_bits`` bits a plane, planes stacked along the batch axis; on a
-    strided view of the codes too."""
-    rng = np.random.default_rng(3)
-    codes = rng.integers(0, 256, (10, 13), dtype=np.uint8)[::2]
+def _reference_reads(
+    codes: np.ndarray,
+    zero_point: int,
+    dac_bits: int,
+    g: np.ndarray,
+    ratio: np.ndarray | None,
+    sigma_cell: float,
+    sigma_column: float,
+    offsets: np.ndarray,
+    step: float,
+    top: float,
+    weights: np.ndarray,
+    key: np.uint64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reads of ``kernels.read_arrays`` in numpy: planes by shifts and masks, currents by a float64 GEMM, each
+    read's draw ``gaussians(key, counter)`` at its counter, the ADC in float32 as the kernel rounds, the shift-add
+    as an einsum. Exact against the kernel where the sums of levels and ratios are exact in float32."""
     counts = signed_phases(8, dac_bits, zero_point) if zero_point else (-(-8 // dac_bits),)
     wide = codes.astype(np.int64)
     phases = [np.maximum(wide - zero_point, 0), np.maximum(zero_point - wide, 0)] if zero_point else [wide]
     mask = (1 << dac_bits) - 1
-    expected = np.concatenate([(ph >> (p * dac_bits)) & mask for ph, n in zip(phases, counts) for p in range(n)])
-    out = np.full(expected.shape, -1.0, np.float32)
-    kernels.bit_planes(codes, zero_point, dac_bits, np.asarray(counts, np.int64), out)
+    drive = np.stack([(ph >> (p * dac_bits)) & mask for ph, n in zip(phases, counts) for p in range(n)])
+    planes, arrays = weights.shape
+    vectors, width = len(codes), g.shape[1]
+    currents = (drive.astype(np.float64) @ g.astype(np.float64)).astype(np.float32)  # [planes, vectors, width]
+    squares = (drive * drive).astype(np.float64)
+    active = squares @ ratio.astype(np.float64) if ratio is not None else squares.sum(axis=2, keepdims=True)
+    if ratio is not None:  # a sigma per read, in float32
+        sigma = np.sqrt(np.float32(sigma_cell**2) * active.astype(np.float32) + np.float32(sigma_column**2))
+    else:
+        sigma = np.sqrt(sigma_cell**2 * active.astype(np.float32) + sigma_column**2).astype(np.float32)
+    z = np.empty(vectors * planes * width, np.float32)
+    kernels.gaussians(key, np.uint64(0), z)
+    noise = z.reshape(vectors, planes, width).transpose(1, 0, 2)  # counter (m * P + p) * width + j
+    if sigma_cell > 0 or sigma_column > 0:
+        currents = currents + sigma * noise
+    code = np.floor(currents * np.float32(1 / step) + offsets + np.float32(0.5))
+    saturated = (code > top).sum(axis=(0, 2))
+    reading = np.clip(code, 0, top).astype(np.int64) * int(step)
+    out = np.einsum("pa,pmac->mc", weights, reading.reshape(planes, vectors, arrays, -1))
+    return out, saturated
+
+
+@pytest.mark.parametrize(
+    ("zero_point", "dac_bits", "noise"),
+    [(0, 1, "none"), (0, 1, "column"), (128, 1, "cell"), (77, 2, "cell"), (0, 3, "scaled"), (93, 1, "scaled")],
+)
+def test_reads_equal_a_numpy_reference(zero_point: int, dac_bits: int, noise: str) -> None:
+    """``kernels.read_arrays`` against numpy, bit for bit: every phase, plane and DAC bit (1, 2 and 3-bit DACs,
+    signed streams), 70 rows (groups and blocks of groups cut short) and 100 columns per array (a tile cut short),
+    noise none, per output, per active cell or scaling with conductance, ADC offsets, a dropped bit and saturation;
+    the same readings when the batch is split and read in another order (the noise follows the vector's index)."""
+    rng = np.random.default_rng(5)
+    vectors, rows, arrays, columns = 9, 70, 4, 100
+    codes = rng.integers(0, 256, (vectors, rows), dtype=np.uint8)
+    codes[2] = zero_point  # a vector whose planes are all zero
+    g = rng.integers(0, 8, (rows, arrays * columns)).astype(np.float32)
+    ratio = (rng.integers(0, 9, g.shape) / 8).astype(np.float32) if noise == "scaled" else None
+    sigma_cell = 0.0 if noise in ("none", "column") else 0.4
+    sigma_column = 0.0 if noise == "none" else 0.7
+    offsets = rng.uniform(-0.4, 0.4, arrays * columns).astype(np.float32)
+    planes = sum(signed_phases(8, dac_bits, zero_point) if zero_point else (-(-8 // dac_bits),))
+    weights = rng.integers(-40, 40, (planes, arrays))
+    step, top = 2.0, 31.0
+    key = kernels.stream_key(11, 2)
+    expected, saturated = _reference_reads(
+        codes, zero_point, dac_bits, g, ratio, sigma_cell, sigma_column, offsets, step, top, weights, key
+    )
+    assert saturated.sum() > 0  # not vacuous
+
+    def read(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        counts = signed_phases(8, dac_bits, zero_point) if zero_point else (planes,)
+        out, sat = np.zeros((len(m), columns), np.int64), np.zeros(len(m), np.int64)
+        kernels.read_arrays(
+            codes[m],
+            zero_point,
+            dac_bits,
+            np.asarray(counts, np.int64),
+            g,
+            ratio if ratio is not None else np.zeros((0, 0), np.float32),
+            sigma_cell,
+            sigma_column,
+            offsets,
+            step,
+            top,
+            weights,
+            key,
+            m,
+            out,
+            sat,
+        )
+        return out, sat
+
+    out, sat = read(np.arange(vectors))
     np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(sat, saturated)
+    order = np.array([7, 1, 4, 0, 8, 2, 5, 3, 6])
+    for part in np.split(order, [2, 6]):
+        out, sat = read(part)
+        np.testing.assert_array_equal(out, expected[part])
+        np.testing.assert_array_equal(sat, saturated[part])
 
 
-def _read(currents: np.ndarray, **kw: object) -> np.ndarray:
-    """``kernels.read_out`` on one plane, one array, with unit shift-add weight: the ADC's codes times its step."""
+def _read(currents: np.ndarray, vectors: int = 1, **kw: object) -> np.ndarray:
+    """``kernels.read_arrays`` reading the columns' ``currents`` (one array, unit shift-add weight) for ``vectors``
+    input vectors: 16 rows at 1/16 of each current (exact in float32) driven by a 1-bit plane, so each read's sum
+    of squared codes is 16; returns the ADC's codes times its step, one row per vector."""
     args = {
-        "active": np.zeros((len(currents), 1), np.float32),
+        "ratio": np.zeros((0, 0), np.float32),
         "sigma_cell": 0.0,
         "sigma_column": 0.0,
-        "offsets": np.zeros(currents.shape[1], np.float32),
+        "offsets": np.zeros(len(currents), np.float32),
         "step": 1.0,
         "top": 255.0,
         **kw,
     }
-    out = np.zeros(currents.shape, np.int64)
-    saturated = kw.get("saturated", np.zeros(len(currents), np.int64))
-    kernels.read_out(
-        currents.astype(np.float32),
-        args["active"],
+    out = np.zeros((vectors, len(currents)), np.int64)
+    saturated = kw.get("saturated", np.zeros(vectors, np.int64))
+    kernels.read_arrays(
+        np.ones((vectors, 16), np.uint8),
+        0,
+        1,
+        np.ones(1, np.int64),
+        np.tile(np.asarray(currents, np.float32) / 16, (16, 1)),
+        args["ratio"],
         args["sigma_cell"],
         args["sigma_column"],
         args["offsets"],
@@ -228,7 +320,7 @@ def _read(currents: np.ndarray, **kw: object) -> np.ndarray:
         args["top"],
         np.ones((1, 1), np.int64),
         kernels.stream_key(0),
-        np.arange(len(currents), dtype=np.int64),
+        np.arange(vectors, dtype=np.int64),
         out,
         saturated,
     )
@@ -236,7 +328,7 @@ def _read(currents: np.ndarray, **kw: object) -> np.ndarray:
 
 
 def test_adc_rounds_to_its_step_and_saturates() -> None:
-    currents = np.array([[-3.0, 0.0, 3.0, 5.6, 47.9, 48.1, 250.0, 10_000.0]])
+    currents = np.array([-3.0, 0.0, 3.0, 5.6, 47.9, 48.1, 250.0, 10_000.0])
     # a 4-bit ADC with an 8-level step (3 dropped bits): codes 0..15 round half up, negative currents read 0, the
     # top code saturates: readings 0..120
     saturated = np.zeros(1, np.int64)
@@ -248,20 +340,20 @@ def test_adc_rounds_to_its_step_and_saturates() -> None:
 
 
 def test_read_noise_spread_follows_its_closed_form() -> None:
-    """Each reading's noise has variance sigma_cell^2 * active + sigma_column^2; after an exact ADC of step 1 the
-    reading's variance adds the rounding's 1/12 (Sheppard's correction, exact for a smooth density)."""
+    """Each reading's noise has variance sigma_cell^2 * active + sigma_column^2 (active: the 16 driven cells);
+    after an exact ADC of step 1 the reading's variance adds the rounding's 1/12 (Sheppard's correction, exact for a
+    smooth density)."""
     vectors = 20_000
-    currents = np.full((vectors, 4), 100.25, np.float32)
-    active = np.full((vectors, 1), 16.0, np.float32)
-    out = _read(currents, active=active, sigma_cell=0.5, sigma_column=1.5)
+    currents = np.full(4, 100.25)
+    out = _read(currents, vectors, sigma_cell=0.5, sigma_column=1.5)
     expected = 0.5**2 * 16 + 1.5**2 + 1 / 12
     samples = out.astype(np.float64).ravel()
     assert abs(samples.mean() - 100.25) < 4 * np.sqrt(expected / samples.size)
     # the sample variance's standard error is about var * sqrt(2 / n)
     assert abs(samples.var() - expected) < 4 * expected * np.sqrt(2 / samples.size)
-    # read noise that scales with conductance: one active sum per column
-    per_column = np.tile(np.array([[1.0, 4.0, 16.0, 64.0]], np.float32), (vectors, 1))
-    out = _read(currents, active=per_column, sigma_cell=0.5, sigma_column=0.0).astype(np.float64)
+    # read noise that scales with conductance: each cell's ratio 1/16, 4/16, 1, 4 gives active sums 1, 4, 16, 64
+    ratio = np.tile(np.array([1 / 16, 4 / 16, 1.0, 4.0], np.float32), (16, 1))
+    out = _read(currents, vectors, ratio=ratio, sigma_cell=0.5).astype(np.float64)
     for column, active_sum in enumerate([1.0, 4.0, 16.0, 64.0]):
         variance = 0.5**2 * active_sum + 1 / 12
         assert abs(out[:, column].var() - variance) < 4 * variance * np.sqrt(2 / vectors)
@@ -295,20 +387,16 @@ def test_pcm_reads_add_only_aihwkits_output_noise(cnn: CompiledModel, monkeypatc
     (delta = g_max / (2^cell_bits - 1), times 2^dac_bits - 1): the only variance left is the output noise's, whose
     spread through the kernel test_read_noise_spread_follows_its_closed_form checks."""
     seen: list[tuple[float, float, bool]] = []
-    read_out = kernels.read_out
+    read_arrays = kernels.read_arrays
 
-    def spy(
-        currents: np.ndarray,
-        active: np.ndarray,
-        sigma_cell: float,
-        sigma_column: float,
-        offsets: np.ndarray,
-        *rest: object,
-    ) -> None:
-        seen.append((sigma_cell, sigma_column, bool(offsets.any())))
-        read_out(currents, active, sigma_cell, sigma_column, offsets, *rest)
+    def spy(*args: object) -> None:
+        ratio, sigma_cell, sigma_column, offsets = args[5:9]
+        assert isinstance(ratio, np.ndarray) and isinstance(offsets, np.ndarray)
+        assert ratio.size == 0  # no noise that scales with conductance
+        seen.append((float(sigma_cell), float(sigma_column), bool(offsets.any())))  # type: ignore[arg-type]
+        read_arrays(*args)
 
-    monkeypatch.setattr(kernels, "read_out", spy)
+    monkeypatch.setattr(kernels, "read_arrays", spy)
     config = AnalogConfig(
         device=device("pcm"),
         programming_noise=False,
