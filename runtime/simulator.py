@@ -54,6 +54,7 @@ from cimc.runtime import kernels
 from cimc.runtime.analog import AnalogConfig, group_top_level, program_group, relative_conductance
 from cimc.runtime.binary import CompiledModel
 from cimc.runtime.periphery import managed_read, readout
+from cimc.runtime.programming import NOISE_STREAM
 
 #: Bytes of column currents one GEMM may produce at a time (the rest of a batch waits its turn).
 CURRENTS_BYTES = 32 << 20
@@ -110,13 +111,16 @@ class AdcCounts:
 @dataclass(frozen=True)
 class ProgrammingStats:
     """What programming the arrays gave: groups, cells, stuck cells, and the smallest first-order IR-drop factor
-    of any cell (below about 0.9 the first-order model overstates the drop: ``ir_drop_warning`` says so)."""
+    of any cell (below about 0.9 the first-order model overstates the drop: ``ir_drop_warning`` says so);
+    ``noise_stream``: the version of the random stream the arrays were drawn from
+    (``cimc.runtime.programming.NOISE_STREAM``), which a result must name to be reproduced."""
 
     groups: int
     cells: int
     stuck_on: int
     stuck_off: int
     min_ir_factor: float
+    noise_stream: int = NOISE_STREAM
 
     @property
     def ir_drop_warning(self) -> str | None:
