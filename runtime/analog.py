@@ -266,9 +266,7 @@ def ir_drop_attenuation(g: np.ndarray, wire_ohm: float, array_cols: int | None =
     rows, cols = g.shape[-2:]
     stack = np.ascontiguousarray(g.reshape(-1, rows, cols))
     factor = np.empty_like(stack)
-    width = array_cols or cols
-    for start in range(0, cols, width):
-        ir_drop_factors(stack[:, :, start : start + width], wire_ohm * 1e-6, factor[:, :, start : start + width])
+    ir_drop_factors(stack, wire_ohm * 1e-6, array_cols or cols, factor)
     return factor.reshape(g.shape)
 
 
@@ -422,8 +420,8 @@ def program_group(
 
 
 def _level_tables(cell_bits: int, top: int, config: AnalogConfig) -> np.ndarray:
-    """Per target level ``0 .. 2^cell_bits - 1`` (float64): its conductance (uS), its programming sigma (uS), its
-    drift exponent's mean and spread (0 where drift or its spread is off): what ``program_cells`` looks up."""
+    """Per target level ``0 .. 2^cell_bits - 1`` (float64): its programming sigma (uS), its drift exponent's mean
+    and spread (0 where drift or its spread is off): what ``program_cells`` looks up."""
     device = config.device
     g = device.g_min_us + np.arange(1 << cell_bits) * level_step_us(cell_bits, device, top)
     mean, std = drift_exponent_moments(g, device)
@@ -432,4 +430,4 @@ def _level_tables(cell_bits: int, top: int, config: AnalogConfig) -> np.ndarray:
     elif not config.drift_spread:
         std = np.zeros_like(g)
     sigma = programming_sigma_us(g, device, config.verify_iterations)
-    return np.ascontiguousarray(np.stack([g, sigma, mean, std]))
+    return np.ascontiguousarray(np.stack([sigma, mean, std]))
