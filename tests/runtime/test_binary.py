@@ -403,9 +403,10 @@ def test_a_differential_pair_is_stored_as_magnitudes_and_signs() -> None:
     np.testing.assert_array_equal(decoded["q"], both)
 
 
-#: Packages that loading and running a binary must not import, with their submodules: onnx (and so ml_dtypes, most
-#: of its import time), onnxruntime, ortools (the placement solver) and the ONNX importer.
-_BANNED = ("onnx", "onnxruntime", "ortools", "cimc.compiler.onnx_importer")
+#: Packages that loading and running a binary must not import, with their submodules: onnx and ml_dtypes (most of
+#: its import time), onnxruntime, ortools (the placement solver) and pandas (which it imports), and the ONNX
+#: importer.
+_BANNED = ("onnx", "ml_dtypes", "onnxruntime", "ortools", "pandas", "cimc.compiler.onnx_importer")
 
 
 def _report_banned(banned: tuple[str, ...]) -> str:
