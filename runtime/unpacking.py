@@ -28,29 +28,23 @@ def unpack(payload: np.ndarray, table: np.ndarray, workers: int, out: np.ndarray
 def _unpack_array(payload: np.ndarray, entry: np.ndarray, out: np.ndarray) -> None:
     """One array: its values, ``8 / bits`` a byte, lowest bits first; for a pair array, the magnitudes
     ``[slices, values]`` then one sign bit per value (1: the second array of the pair holds the magnitude, the first
-    0; 0: the other way round), written as ``[2, slices, values]``."""
+    0; 0: the other way round), written as ``[2, slices, values]``. Branch-free: each value is a shift and a mask
+    of its byte, each pair's halves the magnitude times the sign bit and its complement."""
     source, bits, target = entry[SOURCE], entry[BITS], entry[TARGET]
     slices, values, pairs = entry[SLICES], entry[VALUES], entry[PAIRS]
-    per_byte = 8 // bits
     mask = (1 << bits) - 1
+    per_byte = 3 if bits == 1 else (2 if bits == 2 else 1)  # log2(8 / bits)
+    within = (1 << per_byte) - 1
     count = slices * values  # the values packed at ``source``: all, or a pair's magnitudes
-    whole = count // per_byte
-    for byte in range(whole):
-        word = payload[source + byte]
-        base = target + byte * per_byte
-        for p in range(per_byte):
-            out[base + p] = (word >> (p * bits)) & mask
-    for e in range(whole * per_byte, count):
-        out[target + e] = (payload[source + e // per_byte] >> ((e % per_byte) * bits)) & mask
     if not pairs:
+        for e in range(count):
+            out[target + e] = (payload[source + (e >> per_byte)] >> ((e & within) * bits)) & mask
         return
     signs = source + (count * bits + 7) // 8
-    second = target + count
     for s in range(slices):
         for i in range(values):
-            first = target + s * values + i
-            if (payload[signs + (i >> 3)] >> (i & 7)) & 1:
-                out[second + s * values + i] = out[first]
-                out[first] = 0
-            else:
-                out[second + s * values + i] = 0
+            e = s * values + i
+            magnitude = (payload[source + (e >> per_byte)] >> ((e & within) * bits)) & mask
+            negative = (payload[signs + (i >> 3)] >> (i & 7)) & 1
+            out[target + e] = magnitude * (1 - negative)
+            out[target + count + e] = magnitude * negative
