@@ -53,7 +53,7 @@ class AnalogConfig:
     accumulated up to the read. ``read_noise``: each active cell's noise on every read. ``output_noise``: each
     output's noise on every read. ``drift_time_s``: seconds after ``t0`` at which the arrays are read (0: at ``t0``).
     ``drift_compensation``: one gain per array group, the ratio of a reference read-out taken at ``t0`` to the same
-    read-out at ``drift_time_s`` (aihwkit's ``GlobalDriftCompensation``; ``compensation_gain``), for a device
+    read-out at ``drift_time_s`` (aihwkit's ``GlobalDriftCompensation``; ``program_group``), for a device
     with a drift model (one without has nothing to compensate, and noisy read-outs would only add a gain error).
     ``stuck_on_rate``/``stuck_off_rate``: fractions of cells stuck at ``g_max`` / ``g_min`` (None: the device's).
     ``adc_offset_lsb``: sigma of each ADC column's static offset, in that ADC's LSB. ``ir_drop``: first-order IR drop

@@ -1,5 +1,7 @@
 """Programming one array group in one pass: the static per-cell effects of ``cimc.runtime.analog.program_group``
-fused into a numba kernel that visits each cell once, parallel over the group's physical arrays (column blocks).
+fused into a numba kernel that visits each cell once, array by array, in stages that numba vectorizes (the draws
+alone, then the arithmetic, with a vectorizable ``exp`` and ``log``). It releases the GIL, so the simulator programs
+as many groups at once as numba has threads (``Simulator._program_all``).
 
 A cell's draws come from counter-based generators (``cimc.runtime.kernels.gaussian`` and ``uniform`` below), one
 key per quantity: ``draw_key(key, quantity)`` with ``key`` the group's (the simulator's is ``stream_key(seed,
