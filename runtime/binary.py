@@ -318,13 +318,10 @@ def decode_weights(payload: memoryview, filename: str) -> dict[str, np.ndarray]:
         array = np.frombuffer(payload, dtype=little, count=math.prod(shape), offset=start + offset)
         arrays[key] = array.astype(element.dtype, copy=False).reshape(shape)
     if packed:
-        import numba  # only where there are levels to unpack
-
-        from cimc.runtime.unpacking import unpack
+        from cimc.runtime.unpacking import unpack  # numba: only where there are levels to unpack
 
         out = np.empty(values, np.uint8)
-        table = np.array([row for _, _, row in packed], np.int64)
-        unpack(np.frombuffer(payload, np.uint8), table, min(numba.get_num_threads(), len(packed)), out)
+        unpack(np.frombuffer(payload, np.uint8), np.array([row for _, _, row in packed], np.int64), out)
         for key, shape, row in packed:
             arrays[key] = out[row[-1] : row[-1] + math.prod(shape)].reshape(shape)
     return arrays

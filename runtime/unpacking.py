@@ -1,6 +1,7 @@
 """Unpacking the cell levels of a binary's ``weights`` section (``cimc.runtime.binary``): every packed array in one
-parallel numba pass, into one buffer. numpy took one temporary per bit position and one more per differential pair;
-this writes each level once. Imported by the loader when a section holds packed arrays (it loads numba).
+numba pass, into one buffer. numpy took one temporary per bit position and one more per differential pair; this
+writes each level once. One thread: on a loaded 2-core machine, starting numba's thread pool for this one pass cost
+more than the second thread saved. Imported by the loader when a section holds packed arrays (it loads numba).
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ import numpy as np
 SOURCE, BITS, SLICES, VALUES, PAIRS, TARGET = range(6)
 
 
-@nb.njit(cache=True, parallel=True)
-def unpack(payload: np.ndarray, table: np.ndarray, workers: int, out: np.ndarray) -> None:
+@nb.njit(cache=True, nogil=True)
+def unpack(payload: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
     """Unpack each array of ``table`` (int64, one row per array, columns as named above) from ``payload`` (the
-    section's bytes, uint8) into ``out`` (uint8). The arrays are dealt to ``workers`` threads in turn, so that each
-    gets large and small ones alike; the result does not depend on which thread unpacks what."""
-    for worker in nb.prange(workers):
-        for row in range(worker, table.shape[0], workers):
-            _unpack_array(payload, table[row], out)
+    section's bytes, uint8) into ``out`` (uint8)."""
+    for row in range(table.shape[0]):
+        _unpack_array(payload, table[row], out)
 
 
 @nb.njit(cache=True)
