@@ -212,6 +212,7 @@ def evaluate_binary(
         "off": [flag for flag, (name, _) in NOISE_SWITCHES.items() if not getattr(config, name)],
         "reference": None if reference is None else str(reference),
         "warnings": [w for w in (first.simulator.stats.ir_drop_warning,) if w],
+        "noise_stream": first.simulator.stats.noise_stream,
     }
     result = evaluate(
         make,

@@ -10,8 +10,9 @@ with a reference column, so an ideal array holds exactly its integer levels and 
 ``program_group`` applies, once per array group, what stays fixed between reads: stuck cells, programming error
 (with closed-loop program-and-verify), drift to the inference time with its spread and (PCM) accumulated 1/f noise,
 first-order IR drop, each ADC's static offset and global drift compensation from two noisy read-outs. Per-read
-noise, DAC and ADC are the simulator's; ``read_sigmas`` gives it the read-noise sigmas in level units. Every draw
-comes from the ``numpy.random.Generator`` the caller passes, in a fixed order, so one seed gives one result.
+noise, DAC and ADC are the simulator's; ``read_sigmas`` gives it the read-noise sigmas in level units. It visits
+each cell once, in one numba kernel (``cimc.runtime.programming``), whose draws come from counter-based streams of
+the key the caller passes, so one key gives one result, whatever the thread count.
 
 The PCM formulas are aihwkit 1.2's ``PCMLikeNoiseModel`` (src/aihwkit/inference/noise/pcm.py), term by term:
 programming ``g_target + sigma(g_target) z`` clamped at 0 (lines 108-116), drift exponents from the target
@@ -27,10 +28,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba as nb
 import numpy as np
 
 from cimc.runtime.devices import Device, require
+from cimc.runtime.programming import ir_drop_factors, program_cells
 
 # aihwkit PCMLikeNoiseModel (src/aihwkit/inference/noise/pcm.py), fitted on PCM measurements (Nandakumar et al.,
 # ICECS 2019): drift exponent mean and spread as functions of ln(g / g_max), each clipped to a range.
@@ -52,7 +53,7 @@ class AnalogConfig:
     accumulated up to the read. ``read_noise``: each active cell's noise on every read. ``output_noise``: each
     output's noise on every read. ``drift_time_s``: seconds after ``t0`` at which the arrays are read (0: at ``t0``).
     ``drift_compensation``: one gain per array group, the ratio of a reference read-out taken at ``t0`` to the same
-    read-out at ``drift_time_s`` (aihwkit's ``GlobalDriftCompensation``; ``compensation_gain``), for a device
+    read-out at ``drift_time_s`` (aihwkit's ``GlobalDriftCompensation``; ``program_group``), for a device
     with a drift model (one without has nothing to compensate, and noisy read-outs would only add a gain error).
     ``stuck_on_rate``/``stuck_off_rate``: fractions of cells stuck at ``g_max`` / ``g_min`` (None: the device's).
     ``adc_offset_lsb``: sigma of each ADC column's static offset, in that ADC's LSB. ``ir_drop``: first-order IR drop
@@ -197,75 +198,49 @@ def programming_sigma_us(g: np.ndarray, device: Device, iterations: int) -> np.n
     return sigma
 
 
-def stuck_cells(shape: tuple[int, ...], on_rate: float, off_rate: float, rng: np.random.Generator) -> np.ndarray:
-    """Which cells are stuck (int8): 0 fine, 1 stuck on (``g_max``), -1 stuck off (``g_min``). One uniform draw per
-    cell decides both, so a cell is never stuck both ways: on below ``on_rate``, off in the next ``off_rate``."""
-    u = rng.random(shape)
-    return (u < on_rate).astype(np.int8) - ((u >= on_rate) & (u < on_rate + off_rate)).astype(np.int8)
-
-
-def program(g_target: np.ndarray, device: Device, iterations: int, rng: np.random.Generator) -> np.ndarray:
-    """Programmed conductances: ``g_target + sigma(g_target) * z``, z standard normal, floored at 0 (aihwkit)."""
-    g = programming_sigma_us(g_target, device, iterations)
-    g *= _normal(rng, g)
-    g += g_target
-    return np.maximum(g, 0.0, out=g)
-
-
-def drift_exponents(g_target: np.ndarray, device: Device, rng: np.random.Generator, spread: bool = True) -> np.ndarray:
-    """Each cell's drift exponent ``nu``: 0 for drift ``"none"``; ~ N(``drift_nu_mean``, ``drift_nu_std``) for
-    ``"constant"``; for ``"pcm"`` aihwkit's ``|mu + sigma z|`` with ``mu = clip(-0.0155 ln(g/g_max) + 0.0244, 0.049,
-    0.1)`` and ``sigma = clip(-0.0125 ln(g/g_max) - 0.0059, 0.008, 0.045)`` at the target conductance, ``g/g_max``
-    floored at 1e-7 (pcm.py lines 123-128; ``drift_scale`` 1). Without ``spread`` every cell takes the mean (``mu``)
-    and nothing is drawn; ``"none"`` draws nothing either."""
-    g = _floating(g_target)
+def drift_exponent_moments(g_target: np.ndarray, device: Device) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and spread of each cell's drift exponent ``nu`` at target conductance ``g_target`` (uS), float64:
+    0 and 0 for drift ``"none"``; ``drift_nu_mean`` and ``drift_nu_std`` for ``"constant"`` (``nu ~ N(mean,
+    std)``); for ``"pcm"`` aihwkit's ``mu = clip(-0.0155 ln(g/g_max) + 0.0244, 0.049, 0.1)`` and ``sigma =
+    clip(-0.0125 ln(g/g_max) - 0.0059, 0.008, 0.045)``, ``g/g_max`` floored at 1e-7 (pcm.py lines 123-128;
+    ``drift_scale`` 1), of which a cell's exponent is ``|mu + sigma z|`` (``drift_folds``)."""
+    g = np.asarray(g_target, dtype=np.float64)
     if device.drift == "none":
-        return np.zeros_like(g)
-    z = _normal(rng, g) if spread else None
+        return np.zeros_like(g), np.zeros_like(g)
     if device.drift == "constant":
-        nu = np.full_like(g, device.drift_nu_mean)
-        return nu if z is None else nu + device.drift_nu_std * z
+        return np.full_like(g, device.drift_nu_mean), np.full_like(g, device.drift_nu_std)
     log_g = np.log(np.maximum(np.abs(g) / device.g_max_us, _PCM_G_FLOOR))
     std = np.clip(_PCM_NU_STD[0] * log_g + _PCM_NU_STD[1], _PCM_NU_STD[2], _PCM_NU_STD[3])
-    nu = np.clip(_PCM_NU_MEAN[0] * log_g + _PCM_NU_MEAN[1], _PCM_NU_MEAN[2], _PCM_NU_MEAN[3], out=log_g)
-    if z is None:
-        return nu
-    nu += std * z
-    return np.abs(nu, out=nu)
+    return np.clip(_PCM_NU_MEAN[0] * log_g + _PCM_NU_MEAN[1], _PCM_NU_MEAN[2], _PCM_NU_MEAN[3]), std
 
 
-def drift(g_prog: np.ndarray, nu: np.ndarray, t_s: float, device: Device) -> np.ndarray:
-    """Conductances ``t_s`` seconds after the reference read at ``t0``: ``G(t0) ((t_s + t0) / t0)^-nu`` (aihwkit's
-    ``t_inference`` counts from ``t0``); ``t_s = 0`` leaves them unchanged."""
+def drift_folds(device: Device) -> bool:
+    """Whether a cell's drift exponent is the magnitude of its normal draw (aihwkit's PCM: ``|mu + sigma z|``)."""
+    return device.drift == "pcm"
+
+
+def drift_log_time(t_s: float, device: Device) -> float:
+    """``ln((t_s + t0) / t0)``: a cell drifts by ``exp(-nu * this)``, ``G(t0) ((t_s + t0) / t0)^-nu`` (aihwkit's
+    ``t_inference`` counts from ``t0``; pcm.py lines 138-142)."""
     if t_s < 0:
         raise ValueError(f"drift time must be >= 0 seconds, got {t_s}")
-    if t_s == 0:
-        return np.array(g_prog)
-    factor = nu * -math.log((t_s + device.drift_t0_s) / device.drift_t0_s)
-    np.exp(factor, out=factor)
-    factor *= g_prog
-    return factor
+    return math.log((t_s + device.drift_t0_s) / device.drift_t0_s)
 
 
-def flicker_noise(
-    g_drifted: np.ndarray, g_prog: np.ndarray, t_s: float, device: Device, rng: np.random.Generator
-) -> np.ndarray:
-    """PCM: the 1/f noise accumulated from programming to the read at ``t = t_s + t0`` (aihwkit, pcm.py lines
-    146-158): ``g + |g| Q_s sqrt(ln((t + t_read) / (2 t_read))) z``, ``Q_s = min(0.0088 / max((g_prog/g_max)^0.65,
-    1e-3), 0.2)`` of the programmed conductance, ``g`` the drifted one, floored at 0 (``read_noise_scale`` 1). Other
-    devices: unchanged (no draw)."""
-    if device.drift != "pcm":
-        return g_drifted
+def flicker_sigma(g_prog: np.ndarray, t_s: float, device: Device) -> np.ndarray:
+    """PCM: the relative sigma of the 1/f noise accumulated from programming to the read at ``t = t_s + t0``
+    (aihwkit, pcm.py lines 146-158): ``Q_s sqrt(ln((t + t_read) / (2 t_read)))``, ``Q_s = min(0.0088 /
+    max((g_prog/g_max)^0.65, 1e-3), 0.2)`` of the programmed conductance (``read_noise_scale`` 1); a cell then
+    reads ``g + |g| sigma z``, ``g`` the drifted conductance, floored at 0."""
+    spread = _flicker_time_factor(t_s, device)
+    ratio = np.abs(np.asarray(g_prog, np.float64)) / device.g_max_us
+    q_s = np.maximum(np.power(ratio, _PCM_1F_EXPONENT), _PCM_1F_FLOOR)
+    return np.minimum(_PCM_1F_SCALE * spread / q_s, _PCM_1F_CAP * spread)
+
+
+def _flicker_time_factor(t_s: float, device: Device) -> float:
     t = t_s + device.drift_t0_s
-    spread = math.sqrt(math.log((t + device.t_read_s) / (2 * device.t_read_s)))
-    q_s = np.power(np.abs(g_prog) / device.g_max_us, _PCM_1F_EXPONENT)
-    np.maximum(q_s, _PCM_1F_FLOOR, out=q_s)
-    np.divide(_PCM_1F_SCALE * spread, q_s, out=q_s)
-    np.minimum(q_s, _PCM_1F_CAP * spread, out=q_s)
-    q_s *= np.abs(g_drifted)
-    q_s *= _normal(rng, q_s)
-    q_s += g_drifted
-    return np.maximum(q_s, 0.0, out=q_s)
+    return math.sqrt(math.log((t + device.t_read_s) / (2 * device.t_read_s)))
 
 
 def _floating(x: np.ndarray) -> np.ndarray:
@@ -274,14 +249,9 @@ def _floating(x: np.ndarray) -> np.ndarray:
     return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
 
 
-def _normal(rng: np.random.Generator, like: np.ndarray) -> np.ndarray:
-    """Standard normal draws of ``like``'s shape and float type."""
-    return rng.standard_normal(like.shape, dtype=like.dtype)
-
-
 def ir_drop_attenuation(g: np.ndarray, wire_ohm: float, array_cols: int | None = None) -> np.ndarray:
-    """The first-order IR-drop factor of each cell of arrays ``g[..., rows, cols]`` (uS), same shape and float type;
-    every ``array_cols`` columns are one physical array with wires of their own (None: all ``cols``).
+    """The first-order IR-drop factor of each cell of arrays ``g[..., rows, cols]`` (uS), float64 of the same
+    shape; every ``array_cols`` columns are one physical array with wires of their own (None: all ``cols``).
 
     Rows are driven from column 0's end; each column's current is sensed past row ``rows - 1``. With every row
     driven at unit voltage (the worst case) each cell passes ``I0 = G``. Row wire segment ``m`` (before cell ``m``)
@@ -289,99 +259,15 @@ def ir_drop_attenuation(g: np.ndarray, wire_ohm: float, array_cols: int | None =
     I0[i, k]``; column segment below cell ``s`` carries ``sum_{k<=s} I0[k, j]``, so the column voltage at ``(i, j)``
     rises by ``r sum_{s>=i} sum_{k<=s} I0[k, j]``. The cell sees ``1 - drop - rise`` of the voltage: the factor,
     clipped to [0, 1]. ``r`` = ``wire_ohm``, ``G`` in siemens. First order: currents are those of the ideal array,
-    so the factor is accurate while the drops are small (a few percent) and overstates larger ones.
+    so the factor is accurate while the drops are small (a few percent) and overstates larger ones. Two sweeps
+    down the rows of each array (``cimc.runtime.programming``'s, which ``program_group`` runs fused).
     """
-    g = _floating(g)
+    g = np.asarray(g, dtype=np.float64)
     rows, cols = g.shape[-2:]
     stack = np.ascontiguousarray(g.reshape(-1, rows, cols))
     factor = np.empty_like(stack)
-    _ir_drop_kernel(stack, array_cols or cols, wire_ohm * 1e-6, factor)  # uS -> S
+    ir_drop_factors(stack, wire_ohm * 1e-6, array_cols or cols, factor)
     return factor.reshape(g.shape)
-
-
-@nb.njit(cache=True)
-def _ir_drop_kernel(g: np.ndarray, array_cols: int, ohm_per_us: float, out: np.ndarray) -> None:
-    """``ir_drop_attenuation`` of ``g[array, rows, cols]`` into ``out``, in two sweeps down the rows (float64
-    sums).
-
-    Row ``i``'s drop at ``j`` accumulates the suffix sums ``R[m] = sum_{k>=m} I0[i, k]`` over its array's columns
-    (``R`` at the array's first column is the row's total, and ``R[m+1] = R[m] - I0[i, m]``). Column ``j``'s rise
-    at row ``i`` is the suffix sum of the prefix sums ``C[s] = sum_{k<=s} I0[k, j]``: the first sweep sums all
-    ``C``, the second takes each ``C[i]`` off after row ``i``.
-    """
-    arrays, rows, cols = g.shape
-    prefix = np.empty(cols)
-    rise = np.empty(cols)
-    for a in range(arrays):
-        prefix[:] = 0.0
-        rise[:] = 0.0
-        for i in range(rows):
-            for j in range(cols):
-                prefix[j] += g[a, i, j]
-                rise[j] += prefix[j]
-        prefix[:] = 0.0
-        for i in range(rows):
-            for start in range(0, cols, array_cols):
-                stop = min(start + array_cols, cols)
-                suffix = 0.0
-                for j in range(start, stop):
-                    suffix += g[a, i, j]
-                drop = 0.0
-                for j in range(start, stop):
-                    drop += suffix
-                    suffix -= g[a, i, j]
-                    factor = 1.0 - ohm_per_us * (drop + rise[j])
-                    out[a, i, j] = min(max(factor, 0.0), 1.0)
-            for j in range(cols):
-                prefix[j] += g[a, i, j]
-                rise[j] -= prefix[j]
-
-
-def drift_readout(
-    g: np.ndarray, cell_bits: int, config: AnalogConfig, rng: np.random.Generator, top_level: int | None = None
-) -> float:
-    """aihwkit 1.2's ``GlobalDriftCompensation`` read-out of one array group holding conductances ``g[signs, slices,
-    rows, cols]`` (uS): the forward pass of the one-hot vectors ``eye(rows)`` (``get_readout_tensor``,
-    src/aihwkit/inference/compensation/drift.py line 38), each row alone at the full input, every output of every
-    array read with the read's noise (the output noise and the one active cell's read noise, each if on), the
-    arrays' readings in level units ``(g - g_min) / delta`` shift-added over slices and subtracted over the sign
-    pair; the statistic is the mean absolute output (``readout``, drift.py line 30), floored at 1e-4 of one
-    full-scale weight as aihwkit clamps it at 1e-4 of its unit weight. Drawn from ``rng`` array by array, each array
-    ``rows x cols`` standard normals. Not modelled: the ADC's rounding of the read-out (it averages out over the
-    ``rows x cols`` outputs) and IR drop (one driven row at a time). An offset-coded group (one sign) reads its
-    unsigned levels: the offset is digital."""
-    device = config.device
-    signs, slices, rows, cols = g.shape
-    delta = level_step_us(cell_bits, device, top_level)
-    cell_sigma, output_sigma = config.read_sigmas(cell_bits, 1, top_level)  # one DAC step: the full input at 1 bit
-    out = np.zeros((rows, cols))
-    for s in range(signs):
-        for k in range(slices):
-            read = (g[s, k].astype(np.float64) - device.g_min_us) / delta
-            if cell_sigma > 0 or output_sigma > 0:
-                variance = np.full_like(read, output_sigma**2)
-                scaled = device.read_noise_scaling == "conductance"
-                variance += cell_sigma**2 * (np.abs(g[s, k]) / device.g_max_us if scaled else 1.0)
-                read += np.sqrt(variance) * rng.standard_normal(read.shape)
-            out += (-1.0 if s else 1.0) * float(1 << (k * cell_bits)) * read
-    full_scale = float(top_level or (1 << cell_bits) - 1) * sum(1 << (k * cell_bits) for k in range(slices))
-    return max(float(np.mean(np.abs(out))), 1e-4 * full_scale)
-
-
-def compensation_gain(
-    g_reference: np.ndarray,
-    g_now: np.ndarray,
-    cell_bits: int,
-    config: AnalogConfig,
-    rng: np.random.Generator,
-    top_level: int | None = None,
-) -> float:
-    """Global drift compensation: the read-out of the group right after programming (``g_reference``, at ``t0``)
-    over the same read-out now (``g_now``), ``drift_readout`` both, the reference drawn first; aihwkit's ``alpha =
-    ref_value / current_value`` (src/aihwkit/inference/compensation/base.py line 59), which multiplies the group's
-    outputs. With no read noise and unchanged conductances it is exactly 1."""
-    reference = drift_readout(g_reference, cell_bits, config, rng, top_level)
-    return reference / drift_readout(g_now, cell_bits, config, rng, top_level)
 
 
 def read_sigmas(device: Device, cell_bits: int, dac_bits: int = 1, top_level: int | None = None) -> tuple[float, float]:
@@ -421,7 +307,7 @@ def program_group(
     levels: np.ndarray,
     cell_bits: int,
     config: AnalogConfig,
-    rng: np.random.Generator,
+    key: int | np.uint64 | np.random.Generator,
     *,
     array_cols: int | None = None,
     adc_columns: int = 1,
@@ -431,87 +317,117 @@ def program_group(
     """Program the levels ``[signs, slices, rows, cols]`` of one array group and return what its arrays hold at
     ``config.drift_time_s``.
 
-    In order, drawing from ``rng`` in this order (only for effects that are on): target conductances from the
-    levels; stuck cells (stuck on -> ``g_max``, off -> ``g_min``; they take no programming error); programming
-    error after ``verify_iterations``; drift exponents from the target conductance and drift to ``t``; (PCM)
-    accumulated 1/f noise; IR drop, a factor ``a`` per cell from the drifted conductances of each physical array
-    (every ``array_cols`` columns; None: the whole width is one array); each ADC's offset, shared by the
-    ``adc_columns`` columns of an array that one ADC reads (interleaved: column ``c`` on ADC ``c mod (array_cols /
-    adc_columns)``, as ``cimc.runtime.timing`` counts conversions); last the drift-compensation read-outs
-    (``compensation_gain``: of the programmed conductances at ``t0``, then of those at ``t``), so that switching
-    compensation leaves every other draw as it was. Level ``top_level`` (default the cell's top) is programmed at
-    ``g_max`` (``level_step_us``; stuck-on cells hold it). With ``keep_programmed`` the result also holds
-    ``programmed``: the arrays as programmed, at ``t0`` (no drift, no 1/f noise; IR drop if on), in level units, for
-    a caller that compensates drift from its own read-outs. The level units are
+    Per cell, in one pass (``cimc.runtime.programming.program_cells``), for the effects that are on: the target
+    level; stuck cells (stuck on -> level ``top_level``, at ``g_max``; off -> 0, ``g_min``; they take no
+    programming error) from one uniform draw; the target conductance ``g_min + level * delta``
+    (``level_step_us``); programming error after ``verify_iterations`` (``programming_sigma_us``, floored at 0);
+    drift to ``t`` with an exponent drawn about the target's moments (``drift_exponent_moments``), without spread
+    their mean; (PCM) accumulated 1/f noise (``flicker_sigma``); IR drop, a factor ``a`` per cell from the drifted
+    conductances of each physical array (every ``array_cols`` columns; None: the whole width is one array). Then
+    each ADC's offset, shared by the ``adc_columns`` columns of an array that one ADC reads (interleaved: column
+    ``c`` on ADC ``c mod (array_cols / adc_columns)``, as ``cimc.runtime.timing`` counts conversions), and the
+    drift-compensation gain (below). The level units are
 
         conductance = gain * (g * a - g_min) / delta
 
     computed as ``gain * (target_level + (g * a - g_target) / delta)`` (the same number with less rounding), so with
-    every effect off it equals ``levels`` exactly.
+    every effect off it equals ``levels`` exactly. ``conductance`` is a ``[signs, slices, rows, cols]`` view of a
+    C-ordered ``[rows, signs, slices, cols]`` array: the simulator's GEMM operand without a copy.
+
+    Drift compensation is aihwkit 1.2's ``GlobalDriftCompensation``: the read-out of the one-hot vectors
+    ``eye(rows)`` (``get_readout_tensor``, src/aihwkit/inference/compensation/drift.py line 38), each row alone at
+    the full input, through every array with the read's noise (the output noise and the one active cell's read
+    noise, each if on), in level units shift-added over slices and subtracted over the sign pair; its statistic the
+    mean absolute output (``readout``, drift.py line 30), floored at 1e-4 of one full-scale weight as aihwkit clamps
+    it at 1e-4 of its unit weight. The gain is the read-out of the arrays as programmed (at ``t0``) over the same
+    read-out at ``t`` (aihwkit's ``alpha = ref_value / current_value``, base.py line 59), for a device with a drift
+    model (one without has nothing to compensate). The noise of one weight's read-out is the sum of its ``signs x
+    slices`` readings' independent Gaussian noises: one draw per weight with their summed variance (the same
+    distribution as one per reading). Not modelled: the ADC's rounding of the read-out (it averages out over the
+    ``rows x cols`` outputs) and IR drop (one driven row at a time). With no read noise and unchanged conductances
+    the gain is exactly 1.
+
+    Draws come from the counter-based streams of ``key`` (``cimc.runtime.programming``: stream version
+    ``NOISE_STREAM``), so one key gives one result whatever the thread count, and switching one effect leaves the
+    others' draws as they were; a ``numpy.random.Generator`` given as ``key`` gives one 64-bit key. With
+    ``keep_programmed`` the result also holds ``programmed``: the arrays as programmed, at ``t0`` (no drift, no 1/f
+    noise; IR drop if on), in level units, for a caller that compensates drift from its own read-outs.
     """
     if np.ndim(levels) != 4:
         raise ValueError(f"levels must be [signs, slices, rows, cols], got shape {np.shape(levels)}")
+    if isinstance(key, np.random.Generator):
+        key = key.integers(0, 1 << 64, dtype=np.uint64)
     device = config.device
     delta = level_step_us(cell_bits, device, top_level)
     top = top_level or (1 << cell_bits) - 1
-    # float32 throughout (half float64's memory traffic); the ideal path stays exact: levels are < 2^24
-    target_levels = np.asarray(levels, dtype=np.float32)
+    levels = np.ascontiguousarray(levels, dtype=np.uint8)
+    signs, slices, rows, cols = levels.shape
+    tables = _level_tables(cell_bits, top, config)
     on_rate, off_rate = config.stuck_rates
-    stuck_on = stuck_off = 0
-    stuck = None
-    if on_rate > 0 or off_rate > 0:
-        stuck = stuck_cells(target_levels.shape, on_rate, off_rate, rng)
-        stuck_on, stuck_off = int(np.count_nonzero(stuck == 1)), int(np.count_nonzero(stuck == -1))
-        target_levels = np.where(stuck == 0, target_levels, np.where(stuck > 0, np.float32(top), 0))
-    g_target = target_levels * np.float32(delta)
-    g_target += np.float32(device.g_min_us)
-
-    g = g_target
-    if config.programming_noise:
-        g = program(g_target, device, config.verify_iterations, rng)
-        if stuck is not None:
-            g = np.where(stuck == 0, g, g_target)
-    g_programmed = g
-    if config.drifts:
-        nu = drift_exponents(g_target, device, rng, spread=config.drift_spread)
-        g = drift(g, nu, config.drift_time_s, device)
-    if config.flickers:
-        g = flicker_noise(g, g_programmed, config.drift_time_s, device, rng)
-    g_read = g
-
-    def as_read(g: np.ndarray) -> tuple[np.ndarray, float]:
-        """Conductances ``g`` with the IR drop they cause, in level units, and the smallest IR-drop factor."""
-        lowest = 1.0
-        if config.ir_drop and device.wire_ohm > 0:
-            factor = ir_drop_attenuation(g, device.wire_ohm, array_cols)
-            lowest = float(factor.min(initial=1.0))
-            g = g * factor
-        levels_now = g - g_target
-        levels_now *= np.float32(1 / delta)
-        levels_now += target_levels
-        return levels_now, lowest
-
-    conductance, min_ir_factor = as_read(g)
-    programmed = as_read(g_programmed)[0] if keep_programmed else None
-    signs, slices, _, cols = target_levels.shape
-    offsets = np.zeros((signs, slices, cols), dtype=np.float32)
-    if config.adc_offset_lsb > 0:
-        width = array_cols or cols
-        per_array = -(-width // adc_columns)
-        column = np.arange(cols)
-        adc = column // width * per_array + column % width % per_array  # interleaved, as cimc.runtime.timing reads
-        draws = rng.normal(0.0, config.adc_offset_lsb, (signs, slices, int(adc.max()) + 1))
-        offsets = draws[..., adc].astype(np.float32)
-    compensate = config.drift_compensation and device.drift != "none"  # nothing to compensate: no read-outs
-    gain = compensation_gain(g_programmed, g_read, cell_bits, config, rng, top_level) if compensate else 1.0
-    if gain != 1.0:
-        conductance *= np.float32(gain)
+    time_factor = _flicker_time_factor(config.drift_time_s, device) if config.flickers else 0.0
+    # Q_s = min(scale / max(ratio^e, floor), cap) is a constant up to the ratio where floor or cap stops holding
+    knee = max(_PCM_1F_SCALE / _PCM_1F_CAP, _PCM_1F_FLOOR) ** (1 / _PCM_1F_EXPONENT)
+    q_low = min(_PCM_1F_SCALE / _PCM_1F_FLOOR, _PCM_1F_CAP)
+    compensate = config.drift_compensation and device.drift != "none"
+    cell_sigma, output_sigma = config.read_sigmas(cell_bits, 1, top_level)  # one DAC step: the full input at 1 bit
+    scaled = device.read_noise_scaling == "conductance"
+    width = array_cols or cols
+    conductance = np.empty((rows, signs, slices, cols), np.float32)
+    programmed = np.empty((rows, signs, slices, cols) if keep_programmed else (0, 0, 0, 0), np.float32)
+    offsets = np.zeros((signs, slices, cols), np.float32)
+    blocks = -(-cols // width)
+    counts = np.zeros((blocks, 2), np.int64)
+    lowest = np.ones(blocks)
+    readouts = np.zeros((blocks, 2))
+    program_cells(
+        levels,
+        cell_bits,
+        np.uint64(key),
+        tables,
+        (float(device.g_min_us), float(delta), float(device.g_max_us)),
+        (float(on_rate), float(off_rate), int(top)),
+        bool(config.programming_noise),
+        (config.drifts, drift_folds(device), drift_log_time(config.drift_time_s, device)),
+        (config.flickers, _PCM_1F_SCALE * time_factor, _PCM_1F_EXPONENT, knee, q_low * time_factor),
+        device.wire_ohm * 1e-6 if config.ir_drop else 0.0,  # uS -> S
+        int(width),
+        (compensate, output_sigma**2, cell_sigma**2, 1.0 if scaled else 0.0),
+        (float(config.adc_offset_lsb), int(adc_columns)),
+        conductance,
+        programmed,
+        offsets,
+        counts,
+        lowest,
+        readouts,
+    )
+    gain = 1.0
+    if compensate:
+        full_scale = float(top) * sum(1 << (k * cell_bits) for k in range(slices))
+        reference, now = (max(float(total) / (rows * cols), 1e-4 * full_scale) for total in readouts.sum(axis=0))
+        gain = reference / now
+        if gain != 1.0:
+            conductance *= np.float32(gain)
+    stuck_on, stuck_off = (int(n) for n in counts.sum(axis=0))
     return ProgrammedGroup(
-        conductance=conductance,
+        conductance=conductance.transpose(1, 2, 0, 3),
         adc_offsets=offsets,
         stuck_on=stuck_on,
         stuck_off=stuck_off,
         gain=gain,
-        min_ir_factor=min_ir_factor,
-        programmed=programmed,
+        min_ir_factor=float(lowest.min(initial=1.0)),
+        programmed=programmed.transpose(1, 2, 0, 3) if keep_programmed else None,
     )
+
+
+def _level_tables(cell_bits: int, top: int, config: AnalogConfig) -> np.ndarray:
+    """Per target level ``0 .. 2^cell_bits - 1`` (float64): its programming sigma (uS), its drift exponent's mean
+    and spread (0 where drift or its spread is off): what ``program_cells`` looks up."""
+    device = config.device
+    g = device.g_min_us + np.arange(1 << cell_bits) * level_step_us(cell_bits, device, top)
+    mean, std = drift_exponent_moments(g, device)
+    if not config.drifts:
+        mean = std = np.zeros_like(g)
+    elif not config.drift_spread:
+        std = np.zeros_like(g)
+    sigma = programming_sigma_us(g, device, config.verify_iterations)
+    return np.ascontiguousarray(np.stack([sigma, mean, std]))

@@ -34,10 +34,10 @@ from cimc.ir.verifier import verify
 from cimc.runtime.program import Plan, ProgramError, load_program
 
 MAGIC = b"CIMB\x00\x1a\r\n"  # NUL, ^Z and CR LF: a copy in text mode or through a line-ending filter breaks it
-FORMAT_VERSION = (3, 0)  # (major, minor): a reader reads its own major at any minor
+FORMAT_VERSION = (4, 0)  # (major, minor): a reader reads its own major at any minor
 ALIGNMENT = 64  # every section payload and every weight array starts at a multiple of this, from the file start
 SECTIONS = ("meta", "ir", "weights", "program", "report")  # the required sections, in file order
-KNOWN_FLAGS = 0  # format 3.0 defines no flags
+KNOWN_FLAGS = 0  # format 4.0 defines no flags
 
 _HEADER = struct.Struct("<8sHHII")  # magic, major, minor, flags, section count
 _ENTRY = struct.Struct("<16sQQ32s")  # name (ASCII, NUL padded), offset from the file start, length, SHA-256
@@ -93,10 +93,11 @@ def encode_json(value: Mapping[str, Any], section: str) -> bytes:
 
 def encode_weights(blobs: Sequence[tuple[str, np.ndarray]]) -> bytes:
     """The ``weights`` section: the index length (u64), the index (JSON: key -> dtype, shape, offset, length, and
-    ``bits`` for a packed array), then from the next 64-byte boundary (the data start) each array's little-endian
-    C-order bytes, in the order given, each at a 64-byte boundary; ``offset`` counts from the data start. A ``ui8``
-    array whose values all fit in 1, 2 or 4 bits (cell levels: a 2-bit cell's level is 0 to 3) is stored packed,
-    ``8 / bits`` values a byte (``pack_cells``)."""
+    ``bits`` for a packed array, ``pairs`` for a pair array), then from the next 64-byte boundary (the data start)
+    each array's little-endian C-order bytes, in the order given, each at a 64-byte boundary; ``offset`` counts from
+    the data start. A ``ui8`` array whose values all fit in 1, 2 or 4 bits (cell levels: a 2-bit cell's level is 0
+    to 3) is stored packed, ``8 / bits`` values a byte (``pack_cells``); one that is also a differential pair's
+    levels (``pair_signs``) as the pair's magnitudes, packed, and a sign bit per weight."""
     index: dict[str, dict[str, Any]] = {}
     data = bytearray()
     for key, array in blobs:
@@ -105,11 +106,15 @@ def encode_weights(blobs: Sequence[tuple[str, np.ndarray]]) -> bytes:
         element = ElementType.from_dtype(array.dtype.newbyteorder("="))
         entry: dict[str, Any] = {"dtype": element.name, "shape": list(array.shape)}
         bits = _packed_bits(array) if element.name == "ui8" else None
+        signs = pair_signs(array) if bits is not None else None
         if bits is None:
             payload = np.asarray(array).astype(element.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
-        else:
+        elif signs is None:
             payload = pack_cells(array, bits).tobytes()
             entry["bits"] = bits
+        else:
+            payload = pack_cells(array[0] | array[1], bits).tobytes() + pack_cells(signs, 1).tobytes()
+            entry.update(bits=bits, pairs=True)
         data += _padding(len(data))
         index[key] = {**entry, "offset": len(data), "length": len(payload)}
         data += payload
@@ -128,6 +133,17 @@ def _packed_bits(array: np.ndarray) -> int | None:
     return next((bits for bits in PACKED_BITS if top < 1 << bits), None)
 
 
+def pair_signs(array: np.ndarray) -> np.ndarray | None:
+    """The sign of each weight of a differential pair's levels ``[2, slices, ...]`` (ui8: 1 where the second array
+    holds the weight's magnitude, 0 where the first does or neither), or None when ``array`` is no such pair: a
+    pair has at most one array nonzero per weight, over all its slices (the other cell sits at level 0), and its
+    magnitudes and signs take ``1 + 1 / (slices x bits)`` of half its packed bytes."""
+    if array.ndim < 2 or array.shape[0] != 2:
+        return None
+    first, second = array[0].any(axis=0), array[1].any(axis=0)
+    return None if (first & second).any() else second.astype(np.uint8)
+
+
 def pack_cells(array: np.ndarray, bits: int) -> np.ndarray:
     """A ``ui8`` array's values packed ``8 / bits`` to a byte (C order; value ``i`` in bits ``(i mod 8/bits) x bits``
     upwards of byte ``i div 8/bits``; the last byte's unused bits zero). Every value must be below ``2^bits``."""
@@ -139,13 +155,13 @@ def pack_cells(array: np.ndarray, bits: int) -> np.ndarray:
     return np.bitwise_or.reduce(padded.reshape(-1, per_byte) << shifts, axis=1).astype(np.uint8)
 
 
-def unpack_cells(packed: np.ndarray, bits: int, shape: tuple[int, ...]) -> np.ndarray:
-    """The ``ui8`` array of ``shape`` that ``pack_cells(array, bits)`` packed into ``packed``."""
-    per_byte = 8 // bits
-    shifts = (np.arange(per_byte, dtype=np.uint8) * bits).reshape(1, -1)
-    values = np.right_shift(packed.reshape(-1, 1), shifts)
-    np.bitwise_and(values, np.uint8((1 << bits) - 1), out=values)
-    return values.reshape(-1)[: math.prod(shape)].reshape(shape)
+def _packed_length(shape: tuple[int, ...], bits: int, pairs: bool) -> int:
+    """The bytes of a packed array: its values at ``bits`` each, rounded up to a byte; a pair array's magnitudes
+    (half its values) so, then its signs (one bit per weight: ``prod(shape[2:])``) likewise."""
+    if not pairs:
+        return -(-math.prod(shape) * bits // 8)
+    weights = math.prod(shape[2:])
+    return -(-shape[1] * weights * bits // 8) + -(-weights // 8)
 
 
 def pack_container(
@@ -257,7 +273,7 @@ def _decode_text(payload: memoryview, section: str, filename: str) -> str:
 
 def decode_weights(payload: memoryview, filename: str) -> dict[str, np.ndarray]:
     """The arrays of a ``weights`` section by key: read-only views of ``payload``, no copy, but for packed arrays,
-    which are unpacked (``unpack_cells``)."""
+    which are unpacked, all in one pass (``cimc.runtime.unpacking``), into views of one buffer."""
 
     def fail(what: str) -> BinaryFormatError:
         return BinaryFormatError(f"{filename}: section 'weights': {what}; recompile")
@@ -270,29 +286,44 @@ def decode_weights(payload: memoryview, filename: str) -> dict[str, np.ndarray]:
     index = decode_json(payload[_INDEX_LENGTH.size : _INDEX_LENGTH.size + size], "weights", filename)
     start = _aligned(_INDEX_LENGTH.size + size)
     arrays = {}
+    packed: list[tuple[str, tuple[int, ...], list[int]]] = []  # key, shape, unpacking.unpack's table row
+    values = 0
     for key, entry in index.items():
         try:
             element = ElementType(entry["dtype"])
             shape = tuple(int(d) for d in entry["shape"])
             offset, length = int(entry["offset"]), int(entry["length"])
             bits = entry.get("bits")
+            pairs = bool(entry.get("pairs", False))
         except (KeyError, TypeError, ValueError) as exc:
             raise fail(f"bad index entry for '{key}' ({exc})") from None
         if bits is not None and (element.name != "ui8" or bits not in PACKED_BITS):
             raise fail(f"'{key}' is packed to {bits} bits, but only ui8 arrays pack, to {PACKED_BITS} bits")
-        size = math.prod(shape) * element.dtype.itemsize if bits is None else -(-math.prod(shape) * bits // 8)
-        if min(shape, default=0) < 0 or length != size:
-            packed = "" if bits is None else f" packed to {bits} bits"
-            raise fail(f"'{key}' holds {length} bytes, not a {element} array of shape {list(shape)}{packed}")
+        if pairs and (bits is None or len(shape) < 2 or shape[0] != 2):
+            raise fail(f"'{key}' is stored as a pair, but only packed [2, slices, ...] arrays are")
+        if min(shape, default=0) < 0:
+            raise fail(f"'{key}' has a negative dimension in its shape {list(shape)}")
+        size = math.prod(shape) * element.dtype.itemsize if bits is None else _packed_length(shape, bits, pairs)
+        if length != size:
+            packed_as = "" if bits is None else f" packed to {bits} bits" + (" as a pair" if pairs else "")
+            raise fail(f"'{key}' holds {length} bytes, not a {element} array of shape {list(shape)}{packed_as}")
         if offset < 0 or offset % ALIGNMENT or start + offset + length > len(payload):
             raise fail(f"'{key}' at data bytes {offset} to {offset + length} is misaligned or past the section end")
         if bits is not None:
-            packed_bytes = np.frombuffer(payload, dtype=np.uint8, count=length, offset=start + offset)
-            arrays[key] = unpack_cells(packed_bytes, bits, shape)
+            slices, count = (shape[1], math.prod(shape[2:])) if pairs else (1, math.prod(shape))
+            packed.append((key, shape, [start + offset, bits, slices, count, int(pairs), values]))
+            values += math.prod(shape)
             continue
         little = element.dtype.newbyteorder("<")
         array = np.frombuffer(payload, dtype=little, count=math.prod(shape), offset=start + offset)
         arrays[key] = array.astype(element.dtype, copy=False).reshape(shape)
+    if packed:
+        from cimc.runtime.unpacking import unpack  # numba: only where there are levels to unpack
+
+        out = np.empty(values, np.uint8)
+        unpack(np.frombuffer(payload, np.uint8), np.array([row for _, _, row in packed], np.int64), out)
+        for key, shape, row in packed:
+            arrays[key] = out[row[-1] : row[-1] + math.prod(shape)].reshape(shape)
     return arrays
 
 

@@ -16,7 +16,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-#: How a device's conductance drifts after programming (``cimc.runtime.analog.drift_exponents``).
+#: How a device's conductance drifts after programming (``cimc.runtime.analog.drift_exponent_moments``).
 DRIFT_MODELS = ("pcm", "constant", "none")
 
 #: How a cell's per-read noise scales (aihwkit's ``WeightNoiseType``, src/aihwkit/simulator/parameters/enums.py):

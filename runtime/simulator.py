@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+import numba as nb
 import numpy as np
 
 from cimc.ir.core import Operation, Value
@@ -56,6 +58,7 @@ from cimc.runtime.analog import AnalogConfig, group_top_level, program_group, re
 from cimc.runtime.binary import CompiledModel
 from cimc.runtime.exact import Dequantize, ExactLayer, Patches, Quantize
 from cimc.runtime.periphery import managed_read, readout
+from cimc.runtime.programming import NOISE_STREAM
 
 #: Bytes of column currents one GEMM may produce at a time (the rest of a batch waits its turn).
 CURRENTS_BYTES = 32 << 20
@@ -122,13 +125,16 @@ class AdcCounts:
 @dataclass(frozen=True)
 class ProgrammingStats:
     """What programming the arrays gave: groups, cells, stuck cells, and the smallest first-order IR-drop factor
-    of any cell (below about 0.9 the first-order model overstates the drop: ``ir_drop_warning`` says so)."""
+    of any cell (below about 0.9 the first-order model overstates the drop: ``ir_drop_warning`` says so);
+    ``noise_stream``: the version of the random stream the arrays were drawn from
+    (``cimc.runtime.programming.NOISE_STREAM``), which a result must name to be reproduced."""
 
     groups: int
     cells: int
     stuck_on: int
     stuck_off: int
     min_ir_factor: float
+    noise_stream: int = NOISE_STREAM
 
     @property
     def ir_drop_warning(self) -> str | None:
@@ -207,10 +213,7 @@ class Simulator:
                 self._pass_through.add(id(chain.planes))
         self.chip = model.chip
         self._adc_columns = self.chip.tile.adc_columns if self.chip is not None else 1
-        self._arrays: dict[int, _Arrays] = {}
-        for chain in self._chains.values():
-            if chain.group not in self._arrays:
-                self._arrays[chain.group] = self._program(chain)
+        self._arrays = self._program_all()
         self._products: dict[int, ExactLayer] = {}
         self._layer_chains: dict[int, list[_Chain]] = {}
         self._layers = self._exact_layers()
@@ -241,6 +244,16 @@ class Simulator:
 
     # --- programming --------------------------------------------------------------------------------------------
 
+    def _program_all(self) -> dict[int, _Arrays]:
+        """Program every array group (``_program``), as many at a time as numba has threads: a group's kernel
+        releases the GIL, and its draws depend on its key alone, so the arrays do not depend on the threads."""
+        chains = self._unique()
+        workers = min(nb.get_num_threads(), len(chains))
+        if workers <= 1:
+            return {chain.group: self._program(chain) for chain in chains}
+        with ThreadPoolExecutor(workers) as pool:
+            return dict(zip((chain.group for chain in chains), pool.map(self._program, chains), strict=True))
+
     def _program(self, chain: _Chain) -> _Arrays:
         """Program one array group: each replica is programmed apart (its own draws); columns sharing an ADC
         share its offset (the chip's ``adc_columns``, from the module's ``cim.chip``)."""
@@ -263,7 +276,7 @@ class Simulator:
                 levels,
                 cell_bits,
                 config,
-                np.random.default_rng(seed),
+                kernels.stream_key(*seed),
                 array_cols=program.attr("array_cols"),
                 adc_columns=self._adc_columns,
                 top_level=top,
@@ -274,9 +287,7 @@ class Simulator:
             result.stuck_off += arrays.stuck_off
             result.min_ir_factor = min(result.min_ir_factor, arrays.min_ir_factor)
             if not managed:
-                result.conductance.append(
-                    np.ascontiguousarray(g.transpose(2, 0, 1, 3).reshape(rows, -1), dtype=np.float32)
-                )
+                result.conductance.append(g.transpose(2, 0, 1, 3).reshape(rows, -1))  # a view: no copy
                 result.offsets.append(arrays.adc_offsets.reshape(-1).astype(np.float32))
                 continue
             result.signed.append(_signed_levels(g, cell_bits))

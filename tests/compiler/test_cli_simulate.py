@@ -128,7 +128,9 @@ def test_eval_against_the_reference(cnn: Path, data: tuple[np.ndarray, np.ndarra
     assert result["accuracy_loss"] == pytest.approx(result["reference_accuracy"] - result["accuracy"], abs=1e-15)
     assert [s["seed"] for s in result["seeds"]] == [0]
     assert result["seeds"][0]["accuracy"] == result["accuracy"] and result["accuracy_std"] == 0.0
-    assert 0.9 <= result["agreement"] <= 1.0
+    # the default chip's RRAM at one seed: accuracy 0.69 to 0.91 over seeds 0-5 (both programming streams, 1 and
+    # 2), so the bound checks the plumbing; the device's statistics are tests/runtime/test_analog.py's
+    assert 0.6 <= result["agreement"] <= 1.0
     error = result["error"]
     assert set(error) == {"max_abs", "mean_abs", "rms", "relative_rms"}
     assert 0 < error["mean_abs"] <= error["rms"] <= error["max_abs"]
@@ -211,7 +213,7 @@ def test_demo_json(
     for mode in ("ideal", "simulated"):
         assert result[mode]["samples"] == len(data[1])
         assert result[mode]["reference_accuracy"] == reference
-        assert 0.9 <= result[mode]["accuracy"] <= 1.0
+        assert 0.6 <= result[mode]["accuracy"] <= 1.0  # RRAM at one seed: 0.69 to 0.91 (test_eval_against_...)
     assert result["ideal"]["accuracy"] == _accuracy(exact_logits, data[1])
     assert result["ideal"]["settings"]["ideal"] is True and result["simulated"]["settings"]["ideal"] is False
     performance = result["performance"]

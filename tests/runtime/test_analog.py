@@ -1,7 +1,8 @@
 """Static analog effects of programmed arrays, each against its closed form: levels and their step, the spread of
 programmed conductances with and without program-and-verify, the drift exponent recovered from two reads, global
 drift compensation, stuck cell counts, IR drop on a uniform array; the ideal configuration is exact and every
-result is a function of the seed.
+result is a function of the key. Each statistical check reads the arrays ``program_group`` (its one-pass kernel,
+``cimc.runtime.programming``) makes with only the effect under test on.
 
 The ``pcm`` preset is checked against aihwkit 1.2's ``PCMLikeNoiseModel`` formulas (src/aihwkit/inference/noise/
 pcm.py) re-implemented here in numpy (``_aihwkit_*``), sharing no code with the simulator."""
@@ -15,23 +16,21 @@ from typing import Any
 import numpy as np
 import pytest
 
+from cimc.runtime import kernels
 from cimc.runtime.analog import (
     AnalogConfig,
     cell_conductance,
-    compensation_gain,
-    drift,
-    drift_exponents,
-    drift_readout,
-    flicker_noise,
+    drift_exponent_moments,
+    drift_log_time,
+    flicker_sigma,
     ir_drop_attenuation,
     level_step_us,
-    program,
     program_group,
     programming_sigma_us,
     read_sigmas,
-    stuck_cells,
 )
 from cimc.runtime.devices import DEVICES, PCM, RRAM, SRAM, Device
+from cimc.runtime.programming import NOW, REFERENCE, STUCK, draw_key, uniform
 
 _PCM_DELTA = 25.0 / 3  # 2-bit PCM cells: g_min = 0 (aihwkit's SinglePairConductanceConverter)
 #: every effect's switch, as AnalogConfig names it
@@ -140,32 +139,54 @@ def test_programming_spread_per_level_is_aihwkits_polynomial() -> None:
 
 
 def test_each_verify_iteration_cuts_the_error_by_the_verify_factor() -> None:
-    g = np.full(100_000, 20.0)
-    first = program(g, PCM, 0, np.random.default_rng(3)) - g
-    verified = program(g, PCM, 3, np.random.default_rng(3)) - g
-    np.testing.assert_allclose(verified, PCM.verify_factor**3 * first, rtol=1e-12, atol=1e-12)
+    """Cells at g_max (far from the clamp at 0), the same key: three more program-and-verify iterations scale each
+    cell's error by 0.7^3, and the spread is aihwkit's sigma(g_max) times that."""
+    levels = np.full((1, 1, 100, 1000), 3, np.uint8)
+    first, verified = (
+        program_group(levels, 2, _only(programming_noise=True, verify_iterations=n), 3).conductance - 3.0
+        for n in (0, 3)
+    )
+    np.testing.assert_allclose(verified, PCM.verify_factor**3 * first, rtol=1e-5, atol=1e-6)
     sigma = float(programming_sigma_us(np.array([20.0]), PCM, 3)[0])
     assert sigma == pytest.approx(0.7**3 * (0.26348 + 1.9650 * 0.8 - 1.1731 * 0.64))
-    assert abs(verified.std() - sigma) < _std_tolerance(sigma, verified.size)
+    expected = 0.7**3 * float(_aihwkit_prog_sigma(np.array(25.0))) / _PCM_DELTA
+    assert abs(verified.std() - expected) < _std_tolerance(expected, verified.size)
 
 
 def test_programmed_conductance_is_never_negative() -> None:
-    g = program(np.zeros(10_000), PCM, 0, np.random.default_rng(0))
+    levels = np.zeros((1, 1, 100, 100), np.uint8)
+    g = program_group(levels, 2, _only(programming_noise=True), 0).conductance
     assert g.min() == 0.0 and (g > 0).mean() == pytest.approx(0.5, abs=0.03)
+
+
+def _recovered_exponents(levels: np.ndarray, device: Device, t_s: float, key: int, **effects: Any) -> np.ndarray:
+    """Each cell's drift exponent from its conductance at ``t_s`` and its target (nothing else on):
+    ``-ln(g / g_target) / ln((t + t0) / t0)``."""
+    config = _only(device, drift=True, drift_time_s=t_s, **effects)
+    delta = level_step_us(2, device)
+    g = program_group(levels, 2, config, key).conductance.astype(np.float64) * delta + device.g_min_us
+    return -np.log(g / (device.g_min_us + levels * delta)) / drift_log_time(t_s, device)
 
 
 @pytest.mark.parametrize("g_ratio", [0.0, 1e-3, 0.01, 0.1, 0.3, 1.0])
 def test_pcm_drift_exponents_follow_aihwkits_distribution(g_ratio: float) -> None:
-    """At several target conductances (the floor of 1e-7, both clips and between): the sample mean and spread of
-    nu are those of aihwkit's |mu + sigma z|; without spread every cell takes mu."""
-    g = np.full(200_000, 25.0 * g_ratio)
-    nu = drift_exponents(g, PCM, np.random.default_rng(21))
+    """At several target conductances (the floor of 1e-7, both clips and between): the moments are aihwkit's, and
+    the exponents recovered from programmed arrays have the sample mean and spread of aihwkit's |mu + sigma z|;
+    without spread every cell takes mu. (A cell at 0 uS drifts to 0 uS: its exponent shows in the moments only.)"""
     mu, sigma = _aihwkit_nu_mu_sigma(25.0 * g_ratio)
+    moments = drift_exponent_moments(np.array([25.0 * g_ratio]), PCM)
+    np.testing.assert_allclose([moments[0][0], moments[1][0]], [mu, sigma], rtol=1e-12)
+    if g_ratio == 0.0:
+        return
+    # level 0 of a device whose g_min is the conductance under test, or level 3 at g_max
+    device = dataclasses.replace(PCM, g_min_us=25.0 * g_ratio) if g_ratio < 1 else PCM
+    levels = np.full((1, 1, 200, 1000), 0 if g_ratio < 1 else 3, np.uint8)
+    nu = _recovered_exponents(levels, device, 86400.0, 21, drift_spread=True)
     mean, spread = _folded_normal(mu, sigma)
     assert abs(nu.mean() - mean) < 5 * spread / math.sqrt(nu.size)
     assert abs(nu.std() - spread) < _std_tolerance(spread, nu.size)
-    assert nu.min() >= 0
-    np.testing.assert_allclose(drift_exponents(g, PCM, np.random.default_rng(0), spread=False), mu, rtol=1e-12)
+    assert nu.min() >= -1e-6
+    np.testing.assert_allclose(_recovered_exponents(levels[..., :10], device, 86400.0, 0), mu, rtol=1e-5)
 
 
 def _folded_normal(mean: float, std: float) -> tuple[float, float]:
@@ -205,20 +226,23 @@ def test_drift_exponent_is_recovered_from_two_reads(level: int, mean: float, std
 
 
 def test_drift_is_a_power_law_from_t0() -> None:
-    g = np.array([1.0, 10.0, 25.0])
-    nu = np.array([0.0, 0.05, 0.1])
-    np.testing.assert_allclose(drift(g, nu, 3600.0, PCM), g * (3620.0 / 20.0) ** -nu, rtol=1e-12)
-    assert np.array_equal(drift(g, nu, 0.0, PCM), g)
+    """An exponent of 0.05 for every cell: G(t) = G(t0) ((t + t0) / t0)^-0.05, each level's."""
+    device = dataclasses.replace(PCM, drift="constant", drift_nu_mean=0.05, drift_nu_std=0.0, g_min_us=1.0)
+    delta = level_step_us(2, device)
+    levels = np.arange(4, dtype=np.uint8).reshape(1, 1, 1, 4)
+    g = program_group(levels, 2, _only(device, drift=True, drift_time_s=3600.0), 0).conductance * delta + 1.0
+    np.testing.assert_allclose(g[0, 0, 0], (1.0 + np.arange(4) * delta) * (3620.0 / 20.0) ** -0.05, rtol=1e-6)
+    assert drift_log_time(0.0, PCM) == 0.0
     with pytest.raises(ValueError, match="drift time must be >= 0"):
-        drift(g, nu, -1.0, PCM)
+        drift_log_time(-1.0, PCM)
 
 
 def test_constant_drift_exponents_are_normal() -> None:
-    device = dataclasses.replace(PCM, drift="constant", drift_nu_mean=0.06, drift_nu_std=0.01)
-    nu = drift_exponents(np.full(50_000, 10.0), device, np.random.default_rng(2))
+    device = dataclasses.replace(PCM, drift="constant", drift_nu_mean=0.06, drift_nu_std=0.01, g_min_us=10.0)
+    nu = _recovered_exponents(np.zeros((1, 1, 50, 1000), np.uint8), device, 3600.0, 2, drift_spread=True)
     assert abs(nu.mean() - 0.06) < 5 * 0.01 / math.sqrt(nu.size)
     assert abs(nu.std() - 0.01) < _std_tolerance(0.01, nu.size)
-    assert not drift_exponents(np.ones(3), RRAM, np.random.default_rng(2)).any()
+    assert not AnalogConfig(device=RRAM, drift_time_s=3600.0).drifts  # drift "none": nothing to draw
 
 
 @pytest.mark.parametrize("nu_std", [0.0, 0.02])
@@ -243,39 +267,33 @@ def test_compensation_restores_the_mean_of_a_drifted_group(nu_std: float) -> Non
     assert compensated.conductance.mean() == pytest.approx(levels.mean(), rel=0.05)
 
 
-def _numpy_readout(g_us: np.ndarray, cell_bits: int, g_min: float, delta: float, z: np.ndarray, sigma: float) -> float:
-    """aihwkit 1.2 GlobalDriftCompensation.readout (drift.py line 30) of forward(eye(rows)) on a group ``[signs,
-    slices, rows, cols]``: each array's reading (g - g_min) / delta + sigma z, the slices weighted 2^(k cell_bits),
-    the signs subtracted, then mean |y|, floored at 1e-4 of a full-scale weight."""
-    signs, slices = g_us.shape[:2]
-    readings = (g_us - g_min) / delta + sigma * z
-    weights = np.array([1.0, -1.0][:signs])[:, None] * 2.0 ** (cell_bits * np.arange(slices))[None, :]
-    y = np.einsum("sk,skrc->rc", weights, readings)
-    return max(float(np.abs(y).mean()), 1e-4 * (2**cell_bits - 1) * weights[0].sum())
-
-
 def test_compensation_gain_is_the_ratio_of_two_noisy_readouts() -> None:
-    """A small pair of 2-bit PCM arrays, conductances at t0 and later (halved): the gain is the numpy read-out at
-    t0 over the one now, each with output noise 0.06 g_max / delta on every output of every array read, the draws
-    taken array by array, the reference first."""
-    rng = np.random.default_rng(30)
-    shape = (2, 2, 5, 3)
-    g_ref = rng.random(shape) * 25.0
-    g_now = g_ref * 0.5
-    config = AnalogConfig(device=PCM)
-    gain = compensation_gain(g_ref, g_now, 2, config, np.random.default_rng(31))
-    draws = np.random.default_rng(31).standard_normal((2, *shape))
+    """A small pair of 2-bit PCM arrays drifting by c = (86420 / 20)^-0.06 (every cell the same exponent; g_min = 0,
+    so each reads c times its level) under output noise sigma = 0.06 g_max / delta: the gain is the read-out of the
+    arrays as programmed over the read-out now, each the mean |y| of every weight's one-hot read-out (aihwkit 1.2
+    GlobalDriftCompensation: forward(eye(rows)), drift.py lines 30 and 38), y = sum over signs and slices of
+    +-2^(2 k) times the reading, whose noise is one Gaussian per weight with the readings' summed variance
+    sigma^2 sum 4^(2 k), drawn from the key's REFERENCE and NOW streams; floored at 1e-4 of a full-scale weight."""
+    device = dataclasses.replace(PCM, drift="constant", drift_nu_mean=0.06, drift_nu_std=0.0)
+    levels = _levels((2, 2, 5, 3))
+    config = _only(device, drift=True, drift_time_s=86400.0, output_noise=True, drift_compensation=True)
+    gain = program_group(levels, 2, config, 31).gain
+    c = (86420.0 / 20.0) ** -0.06
     sigma = 0.06 * 25.0 / _PCM_DELTA
-    expected = _numpy_readout(g_ref, 2, 0.0, _PCM_DELTA, draws[0], sigma) / _numpy_readout(
-        g_now, 2, 0.0, _PCM_DELTA, draws[1], sigma
-    )
-    assert gain == pytest.approx(expected, rel=1e-12)
+    y = np.einsum("sk,skrc->rc", np.array([[1.0, 4.0], [-1.0, -4.0]]), levels.astype(np.float64))
+    noise = sigma * math.sqrt(2 * (1 + 16))
+
+    def readout(values: np.ndarray, stream: int) -> float:
+        z = np.empty(values.size, np.float32)
+        kernels.gaussians(np.uint64(draw_key(np.uint64(31), stream)), np.uint64(0), z)
+        return max(float(np.abs(values + noise * z.reshape(values.shape)).mean()), 1e-4 * 3 * 5)
+
+    assert gain == pytest.approx(readout(y, REFERENCE) / readout(c * y, NOW), rel=1e-6)
     quiet = dataclasses.replace(config, output_noise=False)
-    assert compensation_gain(g_ref, g_now, 2, quiet, np.random.default_rng(0)) == pytest.approx(2.0, rel=1e-12)
-    assert compensation_gain(g_ref, g_ref, 2, quiet, np.random.default_rng(0)) == 1.0
+    assert program_group(levels, 2, quiet, 31).gain == pytest.approx(1 / c, rel=1e-6)
+    assert program_group(levels, 2, dataclasses.replace(quiet, drift=False), 31).gain == 1.0
     # nothing to read: the statistic's floor (aihwkit clamps at 1e-4), not a division by zero
-    zeros = np.zeros(shape)
-    assert drift_readout(zeros, 2, quiet, np.random.default_rng(0)) == pytest.approx(1e-4 * 3 * 5)
+    assert program_group(np.zeros_like(levels), 2, quiet, 31).gain == 1.0
 
 
 def test_compensation_does_not_move_the_other_draws() -> None:
@@ -293,39 +311,43 @@ def test_compensation_does_not_move_the_other_draws() -> None:
 @pytest.mark.parametrize(("g_us", "t_s"), [(12.5, 3600.0), (25.0, 0.0), (2.0, 86400.0), (0.5, 3.15576e7)])
 def test_pcm_flicker_noise_spread(g_us: float, t_s: float) -> None:
     """aihwkit's accumulated 1/f noise: relative sigma Q_s sqrt(ln((t + t_read) / (2 t_read))), Q_s = 0.0088 /
-    (g / g_max)^0.65 (capped at 0.2: 0.5 uS is past the cap), at t0 too; through program_group with only it on."""
-    g = np.full(100_000, g_us)
+    (g / g_max)^0.65 (capped at 0.2: 0.5 uS is past the cap), at t0 too; through program_group with only it on, at
+    level 0 of a device whose g_min is the conductance under test (or level 3 at g_max)."""
     sigma = _aihwkit_flicker_sigma(g_us, t_s)
-    relative = flicker_noise(g, g, t_s, PCM, np.random.default_rng(6)) / g - 1
+    assert float(flicker_sigma(np.array([g_us]), t_s, PCM)[0]) == pytest.approx(sigma, rel=1e-12)
+    device = dataclasses.replace(PCM, g_min_us=g_us) if g_us < 25 else PCM
+    levels = np.full((1, 1, 1, 100_000), 0 if g_us < 25 else 3, np.uint8)
+    config = _only(device, flicker_noise=True, drift_time_s=t_s)
+    g = program_group(levels, 2, config, 7).conductance.astype(np.float64) * level_step_us(2, device)
+    relative = (g + device.g_min_us) / g_us - 1
+    assert g.min() >= -device.g_min_us - 1e-6  # floored at 0 uS
     if g_us > 1:  # far from the clamp at 0
-        assert abs(relative.std() - sigma) < _std_tolerance(sigma, g.size)
-    level = np.full((1, 1, 1, 100_000), 3, np.uint8)
-    config = _only(flicker_noise=True, drift_time_s=t_s)
-    group = program_group(level, 2, config, np.random.default_rng(7)).conductance.astype(np.float64)
-    assert abs((group / 3 - 1).std() - _aihwkit_flicker_sigma(25.0, t_s)) < _std_tolerance(sigma, g.size)
-    rng = np.random.default_rng(6)
-    assert flicker_noise(g, g, 3600.0, RRAM, rng) is g
-    assert rng.random() == np.random.default_rng(6).random()  # no draw for a device without 1/f noise
+        assert abs(relative.std() - sigma) < _std_tolerance(sigma, relative.size)
+    assert not AnalogConfig(device=RRAM).flickers  # no 1/f noise for a device without the PCM model
 
 
 def test_stuck_counts_are_binomial_and_disjoint() -> None:
+    """Cells at level 1 (neither end, so a stuck one shows): the counts are binomial, a cell is never stuck both
+    ways (the stuck total is a binomial of on + off), and the counts are the cells read at the ends."""
     shape, on, off = (4, 4, 128, 512), 0.01, 0.03
     n = math.prod(shape)
-    mask = stuck_cells(shape, on, off, np.random.default_rng(8))
-    for count, rate in ((np.count_nonzero(mask == 1), on), (np.count_nonzero(mask == -1), off)):
+    group = program_group(np.ones(shape, np.uint8), 2, _only(stuck_on_rate=on, stuck_off_rate=off), 8)
+    counts = (np.count_nonzero(group.conductance == 3), np.count_nonzero(group.conductance == 0))
+    assert counts == (group.stuck_on, group.stuck_off)
+    for count, rate in zip(counts, (on, off), strict=True):
         assert abs(count - n * rate) < 4 * math.sqrt(n * rate * (1 - rate))
-    # a cell counted both ways would leave the stuck total short of a binomial(n, on + off)
-    assert abs(np.count_nonzero(mask) - n * (on + off)) < 4 * math.sqrt(n * (on + off) * (1 - on - off))
+    assert abs(sum(counts) - n * (on + off)) < 4 * math.sqrt(n * (on + off) * (1 - on - off))
 
 
 def test_stuck_cells_read_at_the_ends_of_the_range() -> None:
+    """The stream pinned: cell n is stuck on where uniform(draw_key(key, STUCK), n) < on, off in the next off."""
     levels = _levels((2, 2, 64, 64))
-    config = _only(stuck_on_rate=0.05, stuck_off_rate=0.05)
-    mask = stuck_cells(levels.shape, 0.05, 0.05, np.random.default_rng(9))
-    group = program_group(levels, 2, config, np.random.default_rng(9))
-    expected = np.where(mask == 1, 3, np.where(mask == -1, 0, levels)).astype(np.float32)
+    group = program_group(levels, 2, _only(stuck_on_rate=0.05, stuck_off_rate=0.05), 9)
+    key = np.uint64(draw_key(np.uint64(9), STUCK))
+    u = np.array([uniform(key, np.uint64(n)) for n in range(levels.size)]).reshape(levels.shape)
+    expected = np.where(u < 0.05, 3, np.where(u < 0.1, 0, levels)).astype(np.float32)
     assert np.array_equal(group.conductance, expected)
-    assert (group.stuck_on, group.stuck_off) == (np.count_nonzero(mask == 1), np.count_nonzero(mask == -1))
+    assert (group.stuck_on, group.stuck_off) == (np.count_nonzero(u < 0.05), np.count_nonzero((u >= 0.05) & (u < 0.1)))
 
 
 def _uniform_factor(rows: int, cols: int, rg: float) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import struct
 import subprocess
@@ -76,7 +77,7 @@ def _load_bytes(data: bytes, tmp_path: Path) -> CompiledModel:
 def test_layout_is_the_documented_one(binary: Path, program: bytes) -> None:
     data = binary.read_bytes()
     magic, major, minor, flags, count = struct.unpack_from("<8sHHII", data, 0)
-    assert (magic, major, minor, flags, count) == (b"CIMB\x00\x1a\r\n", 3, 0, 0, 5)
+    assert (magic, major, minor, flags, count) == (b"CIMB\x00\x1a\r\n", 4, 0, 0, 5)
     table_end = 20 + 64 * count
     assert hashlib.sha256(data[:table_end]).digest() == data[table_end : table_end + 32]
     table = _table(data)
@@ -117,20 +118,30 @@ def test_weights_section_maps_every_resource_key_to_its_array(binary: Path, comp
     for key, entry in index.items():
         assert entry["offset"] % 64 == 0 and (offset + start + entry["offset"]) % 64 == 0
         raw = weights[start + entry["offset"] : start + entry["offset"] + entry["length"]]
-        if "bits" in entry:  # values of `bits` bits, least significant first, from each byte's lowest bit up
-            bits = np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="little").reshape(-1, entry["bits"])
-            values = (bits.astype(np.int64) << np.arange(entry["bits"])).sum(axis=1)
-            stored = values[: originals[key].size].astype(np.uint8).reshape(entry["shape"])
+        if entry.get("pairs"):  # a differential pair: magnitudes [slices, weights], then a sign bit per weight
+            shape = entry["shape"]
+            pairs = math.prod(shape[2:])
+            magnitudes = _unpacked(raw, entry["bits"], shape[1] * pairs).reshape(shape[1], pairs)
+            signs = _unpacked(raw[-(-shape[1] * pairs * entry["bits"] // 8) :], 1, pairs)
+            stored = np.stack([magnitudes * (1 - signs), magnitudes * signs]).astype(np.uint8).reshape(shape)
+        elif "bits" in entry:
+            stored = _unpacked(raw, entry["bits"], originals[key].size).astype(np.uint8).reshape(entry["shape"])
         else:
             stored = np.frombuffer(raw, originals[key].dtype.newbyteorder("<")).reshape(entry["shape"])
         np.testing.assert_array_equal(stored, originals[key])
     levels = [entry for entry in index.values() if entry["dtype"] == "ui8" and len(entry["shape"]) == 4]
-    assert levels and all(entry["bits"] <= 2 for entry in levels)  # 2-bit cells, at least four a byte
+    assert levels and all(entry["bits"] <= 2 and entry["pairs"] for entry in levels)  # 2-bit cells, in pairs
+
+
+def _unpacked(raw: bytes, bits: int, count: int) -> np.ndarray:
+    """``count`` values of ``bits`` bits, least significant first, from each byte's lowest bit up (int64)."""
+    planes = np.unpackbits(np.frombuffer(raw, np.uint8), bitorder="little")[: count * bits].reshape(-1, bits)
+    return (planes.astype(np.int64) << np.arange(bits)).sum(axis=1)
 
 
 def test_round_trip_runs_bit_for_bit(binary: Path, compiled: ModuleOp, program: bytes) -> None:
     model = load_binary(binary)
-    assert model.version == (3, 0)
+    assert model.version == (4, 0)
     assert {k: v for k, v in model.meta.items() if k != "cimc_version"} == META
     assert (model.chip, model.program.streams, model.report) == (load_chip("default"), Streams.decode(program), REPORT)
     assert print_module(model.module, resources=True) == print_module(compiled, resources=True)
@@ -232,7 +243,7 @@ def test_a_flipped_byte_in_each_section_names_it(binary: Path, tmp_path: Path) -
     [
         (0, "not a cimc binary"),
         (5, "damaged magic number"),
-        (8, "newer cimc: format 19.0"),  # major 3 ^ 0x10
+        (8, "newer cimc: format 20.0"),  # major 4 ^ 0x10
         (10, "header checksum mismatch"),  # minor
         (12, "header checksum mismatch"),  # flags
         (16, "header checksum mismatch"),  # section count 5 -> 21
@@ -279,8 +290,8 @@ def _sections(binary: Path) -> list[tuple[str, bytes]]:
 
 
 def test_newer_major_version_says_upgrade(binary: Path, tmp_path: Path) -> None:
-    data = pack_container(_sections(binary), version=(4, 3))
-    with pytest.raises(BinaryFormatError, match=r"written by a newer cimc: format 4\.3, this cimc reads 3\.x; upgrade"):
+    data = pack_container(_sections(binary), version=(5, 3))
+    with pytest.raises(BinaryFormatError, match=r"written by a newer cimc: format 5\.3, this cimc reads 4\.x; upgrade"):
         _load_bytes(data, tmp_path)
 
 
@@ -290,8 +301,8 @@ def test_older_major_version_says_recompile(binary: Path, tmp_path: Path) -> Non
 
 
 def test_newer_minor_version_with_an_unknown_section_loads(binary: Path, tmp_path: Path) -> None:
-    data = pack_container([*_sections(binary), ("extension", b"\x01\x02")], version=(3, 4))
-    assert _load_bytes(data, tmp_path).version == (3, 4)
+    data = pack_container([*_sections(binary), ("extension", b"\x01\x02")], version=(4, 4))
+    assert _load_bytes(data, tmp_path).version == (4, 4)
 
 
 def test_unknown_flags(binary: Path, tmp_path: Path) -> None:
@@ -344,6 +355,7 @@ def test_inconsistent_weights_index(tmp_path: Path) -> None:
         ("offset", 64, "past the section end"),
         ("offset", 3, "misaligned"),
         ("bits", 2, "'w' is packed to 2 bits, but only ui8 arrays pack"),
+        ("pairs", True, "'w' is stored as a pair, but only packed \\[2, slices, ...\\] arrays are"),
     ]:
         entry = {**index["w"], field: value}
         text = json.dumps({"w": entry}).encode()
@@ -372,9 +384,29 @@ def test_cell_levels_pack_four_two_bit_cells_a_byte() -> None:
     assert decoded["l"].dtype == np.uint8 and decoded["l"].shape == (2, 4)
 
 
-#: Packages that loading and running a binary must not import, with their submodules: onnx (and so ml_dtypes, most
-#: of its import time), onnxruntime, ortools (the placement solver) and the ONNX importer.
-_BANNED = ("onnx", "onnxruntime", "ortools", "cimc.compiler.onnx_importer")
+def test_a_differential_pair_is_stored_as_magnitudes_and_signs() -> None:
+    """Levels [2 signs, 2 slices, 3 weights]: weight 0 positive (1, 2), weight 1 negative (3, 0), weight 2 zero:
+    the magnitudes [1, 3, 0, 2, 0, 0] at 2 bits (0b10_00_11_01, then 0) and the signs 0b010, 3 bytes for 12
+    levels; an array whose two halves both hold a weight is no pair and stays packed as it is."""
+    levels = np.zeros((2, 2, 3), np.uint8)
+    levels[0, :, 0] = (1, 2)
+    levels[1, :, 1] = (3, 0)
+    both = np.ones((2, 1, 3), np.uint8)
+    section = encode_weights([("p", levels), ("q", both)])
+    size = struct.unpack_from("<Q", section)[0]
+    index = json.loads(section[8 : 8 + size])
+    assert (index["p"]["pairs"], index["p"]["length"], "pairs" in index["q"]) == (True, 3, False)
+    start = -(-(8 + size) // 64) * 64 + index["p"]["offset"]
+    assert list(section[start : start + 3]) == [0b10001101, 0, 0b010]
+    decoded = decode_weights(memoryview(section), "t.cimb")
+    np.testing.assert_array_equal(decoded["p"], levels)
+    np.testing.assert_array_equal(decoded["q"], both)
+
+
+#: Packages that loading and running a binary must not import, with their submodules: onnx and ml_dtypes (most of
+#: its import time), onnxruntime, ortools (the placement solver) and pandas (which it imports), and the ONNX
+#: importer.
+_BANNED = ("onnx", "ml_dtypes", "onnxruntime", "ortools", "pandas", "cimc.compiler.onnx_importer")
 
 
 def _report_banned(banned: tuple[str, ...]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numba as nb
 import numpy as np
 import onnx
 import pytest
@@ -22,6 +23,7 @@ from cimc.runtime import kernels
 from cimc.runtime.analog import AnalogConfig
 from cimc.runtime.binary import CompiledModel, load_binary
 from cimc.runtime.devices import device
+from cimc.runtime.programming import NOISE_STREAM
 from cimc.runtime.session import InferenceSession
 from cimc.runtime.simulator import Simulator
 
@@ -379,6 +381,25 @@ def test_programming_reports_its_stuck_cells(cnn: CompiledModel) -> None:
     assert stats.cells == cells
     for count, rate in ((stats.stuck_on, 0.01), (stats.stuck_off, 0.02)):
         assert abs(count - rate * cells) < 4 * np.sqrt(cells * rate * (1 - rate))
+
+
+def test_programming_does_not_depend_on_the_thread_count(cnn: CompiledModel) -> None:
+    """Groups are programmed on numba's threads, each from its own key: one thread or two give the same arrays,
+    and the stats name the random stream they were drawn from."""
+    config = AnalogConfig(device=device("pcm"), drift_time_s=3600.0, stuck_on_rate=0.01, adc_offset_lsb=0.2)
+    threads = nb.get_num_threads()
+    try:
+        nb.set_num_threads(1)
+        alone = Simulator(cnn, config)
+    finally:
+        nb.set_num_threads(threads)
+    shared = Simulator(cnn, config)
+    assert alone._arrays.keys() == shared._arrays.keys()
+    for group, arrays in alone._arrays.items():
+        for mine, theirs in zip(arrays.conductance, shared._arrays[group].conductance, strict=True):
+            assert mine.tobytes() == theirs.tobytes()
+        assert [o.tobytes() for o in arrays.offsets] == [o.tobytes() for o in shared._arrays[group].offsets]
+    assert alone.stats == shared.stats and shared.stats.noise_stream == NOISE_STREAM == 2
 
 
 def test_pcm_reads_add_only_aihwkits_output_noise(cnn: CompiledModel, monkeypatch: pytest.MonkeyPatch) -> None:
