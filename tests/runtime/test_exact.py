@@ -128,7 +128,10 @@ def test_a_fused_convolution_equals_its_ops_one_by_one(
     patches = Patches((kernel, kernel), (stride, stride), (dilation, dilation), pads, fill)
     deq = _dequantize(rng, weights, 5, bias=groups % 2 == 0) if dequantize else None
     layer = ExactLayer(weights, 8, zp, quantize=quantize, patches=patches, dequantize=deq)
-    assert layer.groups == (groups if filters // groups <= exact.DIRECT_GROUP_WIDTH else 1)
+    assert layer.groups == groups
+    depthwise = groups == channels == filters
+    grouped = groups > 1 and filters // groups <= exact.DIRECT_GROUP_WIDTH
+    assert layer.mode == ("depthwise" if depthwise else "grouped" if grouped else "dense")
     x = _activations(rng, shape, quantize.scale)
     expected = _Chain((None, *shape[1:]), quantize, patches, deq)(x, weights, zp)
     got = layer(x)
@@ -199,3 +202,12 @@ def test_weight_groups_reads_the_block_diagonal() -> None:
     dense = _grouped_weights(rng, 12, 24, 3, 6)
     dense[0, -1] = 1  # one weight off the blocks
     assert weight_groups(dense) == 1
+
+
+def test_a_channels_last_view_quantizes_as_its_contiguous_copy() -> None:
+    """A layout change leaves ``[N, C, H, W]`` as a view of channels-last memory: ``quantize_4d`` reads it as is."""
+    rng = np.random.default_rng(8)
+    quantize = Quantize(0.1, 9, 8, np.dtype(np.uint8))
+    x = _activations(rng, (2, 5, 6, 7), quantize.scale).transpose(0, 3, 1, 2)  # [2, 7, 5, 6], not contiguous
+    op = _Chain((None, 7, 5, 6), quantize, None, None).quantize
+    np.testing.assert_array_equal(quantize(x), op.evaluate([np.ascontiguousarray(x)])[0])
