@@ -131,14 +131,14 @@ def patch_norms(codes: np.ndarray, geometry: np.ndarray, fill: int, zero_point: 
         for ih in range(height):
             for iw in range(width):
                 pixel = codes[n, ih, iw]
-                s1 = np.int64(0)
-                s2 = np.int64(0)
+                p1 = np.int64(0)
+                p2 = np.int64(0)
                 for c in range(channels):
                     value = np.int64(pixel[c]) - zero_point
-                    s1 += abs(value)
-                    s2 += value * value
-                l1[ih, iw] = s1
-                l2[ih, iw] = s2
+                    p1 += abs(value)
+                    p2 += value * value
+                l1[ih, iw] = p1
+                l2[ih, iw] = p2
         for oh in range(oh_count):
             for ow in range(ow_count):
                 s1 = 0
