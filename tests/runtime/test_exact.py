@@ -211,3 +211,16 @@ def test_a_channels_last_view_quantizes_as_its_contiguous_copy() -> None:
     x = _activations(rng, (2, 5, 6, 7), quantize.scale).transpose(0, 3, 1, 2)  # [2, 7, 5, 6], not contiguous
     op = _Chain((None, 7, 5, 6), quantize, None, None).quantize
     np.testing.assert_array_equal(quantize(x), op.evaluate([np.ascontiguousarray(x)])[0])
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.0, 6.0), (0.0, np.inf), (-1.5, 0.25), (2.0, 1.0)])
+def test_a_clip_before_the_quantize_is_applied_on_the_way(low: float, high: float) -> None:
+    """``Clip`` (max, then min: ``low > high`` gives ``high``, NaN stays NaN) and then ``cim.quantize``."""
+    rng = np.random.default_rng(11)
+    quantize = Quantize(0.03, 4, 8, np.dtype(np.uint8), low, high)
+    x = _activations(rng, (3, 4, 5, 6), quantize.scale)
+    clipped = np.minimum(np.maximum(x, np.float32(low)), np.float32(high))
+    op = _Chain((None, 4, 5, 6), quantize, None, None).quantize
+    expected = op.evaluate([clipped])[0]
+    np.testing.assert_array_equal(quantize(x), expected)
+    np.testing.assert_array_equal(quantize(x, channels_last=True), expected.transpose(0, 2, 3, 1))
