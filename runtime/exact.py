@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 from cimc.ir import kernels
@@ -36,6 +37,8 @@ from cimc.runtime import exact_kernels
 FLOAT32_EXACT = float(1 << 24)
 #: Bytes of the float32 GEMM operand gathered at a time: a batch's patch matrix never exists whole.
 BLOCK_BYTES = 16 << 20
+#: Layers whose patch matrix has fewer elements than this run their kernels on one thread.
+SERIAL_WORK = 1 << 21
 #: Grouped convolutions with at most this many output channels a group run as integer direct convolutions; wider
 #: groups are dense enough for BLAS.
 DIRECT_GROUP_WIDTH = 8
@@ -168,6 +171,17 @@ class ExactLayer:
         return x.shape[0] * math.prod(self.patches.window(x.shape[2:]).output)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        taps = math.prod(self.patches.kernel_shape) if self.patches is not None else 1
+        if x.size * taps >= SERIAL_WORK:  # about the patch matrix's elements
+            return self._run(x)
+        threads = nb.get_num_threads()
+        nb.set_num_threads(1)  # small work: waking the other threads costs more than they save
+        try:
+            return self._run(x)
+        finally:
+            nb.set_num_threads(threads)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
         if self.patches is None:
             codes = self.quantize(x) if self.quantize is not None else x
             lead = codes.shape[:-1]

@@ -19,8 +19,15 @@ Every kernel is the ops' own arithmetic, so results equal the ops' ``evaluate`` 
 
 from __future__ import annotations
 
-import numba as nb
-import numpy as np
+import os
+
+# OpenMP threads that spin after a parallel loop take the cores from the BLAS threads of the GEMM that follows
+# (and from everything else on a loaded machine: 3-4x slower layers measured on 2 cores); sleeping at once costs a
+# few microseconds a loop. A default only: set before numba starts its OpenMP pool, an explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba as nb  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -86,8 +93,8 @@ def gather_patches(
 ) -> None:
     """Rows ``first ..`` of the patch matrix of channels-last ``codes`` ``[N, H, W, C]``, minus ``zero_point``, as
     float32 into ``out`` ``[rows, kh * kw * C]``: row ``m`` is output position ``m`` (image-major), its elements
-    kernel offset-major then channel (each offset one contiguous run of a pixel's channels; the weight rows are
-    permuted to match), padding reading ``fill``.
+    kernel offset-major then channel (each offset one contiguous run of a pixel's channels, a whole kernel row one
+    run where it lies inside the image; the weight rows are permuted to match), padding reading ``fill``.
     ``geometry``: ``kh, kw, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, out_h, out_w``."""
     kh, kw, sh, sw, dh, dw, ph, pw, oh_count, ow_count = geometry
     height, width, channels = codes.shape[1], codes.shape[2], codes.shape[3]
@@ -102,6 +109,13 @@ def gather_patches(
         row = out[r]
         for a in range(kh):
             ih = oh * sh + a * dh - ph
+            iw = ow * sw - pw
+            if dw == 1 and 0 <= ih < height and 0 <= iw and iw + kw <= width:  # the kernel row in one run
+                line = codes[n, ih].reshape(-1)[iw * channels : (iw + kw) * channels]
+                k = a * kw * channels
+                for c in range(kw * channels):
+                    row[k + c] = np.float32(np.int32(line[c]) - zp)
+                continue
             for b in range(kw):
                 iw = ow * sw + b * dw - pw
                 k = (a * kw + b) * channels
