@@ -16,8 +16,10 @@ does it, in one step:
   gathers per layer (the price of an ADC whose range was calibrated below the worst case).
 
 With every effect off (``AnalogConfig.ideal``) a row block whose ADC reads every column sum exactly is one exact
-integer product of the input codes with the block's signed weights (the planes, slices and signs folded back):
-the fast path of ``--ideal``, equal bit for bit to the exact executor (tests check both paths against it).
+integer product of the input codes with the block's signed weights (the planes, slices and signs folded back),
+and a layer of such blocks one product of its whole matrix, done with the quantize, im2col and dequantize around
+it in single passes (``cimc.runtime.exact``): the fast path of ``--ideal``, equal bit for bit to the exact executor
+(tests check both paths against it).
 
 Batches stream through ``run_stream``: memory follows one batch, and every read's noise depends only on the seed,
 the array group and the input vector's position in the stream, so results do not depend on the batch size.
