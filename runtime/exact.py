@@ -2,24 +2,27 @@
 
 With every effect off, a layer whose ADCs read every column sum exactly computes one integer product
 ``acc = (codes - zero_point) @ W`` of its input codes with its signed weights (planes, slices and signs folded
-back). ``ExactLayer`` computes it, and with it the digital ops around it that the IR chains to it, in single passes
-(``cimc.runtime.exact_kernels``):
+back). ``ExactLayer`` computes it, and with it the digital ops around it that the IR chains to it alone, in single
+passes (``cimc.runtime.exact_kernels``):
 
-    cim.quantize -> cim.im2col -> [the layer's crossbar reads] -> cim.accumulate -> cim.dequantize
+    [Clip | Relu] -> cim.quantize -> cim.im2col -> [the layer's crossbar reads] -> cim.accumulate -> cim.dequantize
 
-- the input codes are made once (``quantize``), and a convolution's patch matrix only a block of rows at a time,
-  straight into the float32 GEMM operand (``gather_patches``); never a float64 or int64 copy of the inputs;
-- the product is one float32 GEMM per block, exact by construction: float32 holds every integer below 2^24, so a
+- the input codes are made once, clipped on the way, channels-last (``[N, H, W, C]``: the layout the layers
+  before leave, so the pass reads memory in order), and a convolution's patch matrix only a block of rows at a
+  time, straight into the float32 GEMM operand (``gather_patches``); never a float64 or int64 copy of the inputs;
+- the product is one float32 GEMM per block, exact by construction: float32 holds every integer up to 2^24, so a
   GEMM of integers is exact when every partial sum is, whatever order BLAS sums in, and every partial sum is at most
   ``sum_k |x_k w_kc|``, bounded per input vector by ``min(||x||_1 max|w|, ||x||_2 max_c ||w_c||_2)`` (Hoelder and
-  Cauchy-Schwarz; the gather computes both norms). A block whose bound reaches 2^24 is summed instead over row
-  chunks short enough that no sum can (``chunk``), their float32 products added in float64;
-- a grouped convolution (depthwise included), whose weight matrix is block diagonal, is computed group by group in
-  integers (``grouped_conv``), not as a dense product of mostly zeros: the groups are read off the matrix itself;
-- the dequantize runs on the accumulators as they come out (``dequantize``), writing the layer's float output.
+  Cauchy-Schwarz; ``patch_norms`` gives both norms of every patch from per-pixel sums). A block whose bound
+  reaches 2^24 is summed instead over row chunks short enough that no sum can (``chunk``), in float64. Where the
+  worst case itself stays below 2^24 (K up to 518 rows of 8-bit codes and weights) no norm is taken;
+- a grouped convolution, whose weight matrix is block diagonal, is computed group by group in integers, not as a
+  dense product of mostly zeros (``depthwise``: vectorized over channels; ``grouped_conv``: a few output channels
+  a group); the groups are read off the matrix itself (``weight_groups``);
+- the dequantize runs on each block's accumulators as they come out (``dequantize``).
 
 Every step is the ops' own arithmetic (the int32 accumulators' wrap included), so the result equals the ops'
-``evaluate`` run one by one, bit for bit.
+``evaluate`` run one by one, bit for bit (tests/runtime/test_exact.py).
 """
 
 from __future__ import annotations
@@ -236,42 +239,38 @@ class ExactLayer:
         norms = np.empty((len(block), 2), np.int64)
         for begin in range(0, len(codes), step):
             size = min(step, len(codes) - begin)
-            xb, nb = block[:size], norms[:size]
-            exact_kernels.gather_rows(codes[begin : begin + size], self.zero_point, xb, nb)
-            acc: np.ndarray
-            if self._exact_in_float32(nb):
-                acc = xb @ self.weights
-            else:
-                acc = np.zeros((size, self.columns))
-                for start in range(0, self.depth, self.chunk):
-                    acc += xb[:, start : start + self.chunk] @ self.weights[start : start + self.chunk]
-            self._finish(acc.reshape(size, 1, self.columns), out[begin : begin + size])
+            exact_kernels.gather_rows(codes[begin : begin + size], self.zero_point, block[:size], norms[:size])
+            self._finish(self._product(block[:size], norms[:size]), out[begin : begin + size])
 
     def _patches(self, codes: np.ndarray, geometry: np.ndarray, out: np.ndarray) -> None:
         """A convolution over channels-last codes ``[N, H, W, C]``, a block of patch rows per GEMM ``patches @ W``
         (``out`` ``[N, positions, C]`` taken as rows)."""
         assert self.patches is not None
         rows = out.reshape(-1, 1, self.columns)
-        vectors = len(rows)
         fill, zero_point = self.patches.fill, self.zero_point
         step = max(1, BLOCK_BYTES // (4 * max(self.depth, 1)))
-        block = np.empty((min(step, vectors), self.depth), np.float32)
-        exact = self.depth <= self.chunk
-        if not exact:
-            norms = np.empty((vectors, 2), np.int64)
+        block = np.empty((min(step, len(rows)), self.depth), np.float32)
+        norms = None
+        if self.depth > self.chunk:  # the worst case could reach 2^24: each vector's own bound decides
+            norms = np.empty((len(rows), 2), np.int64)
             exact_kernels.patch_norms(codes, geometry, fill, zero_point, norms)
-        for begin in range(0, vectors, step):
-            size = min(step, vectors - begin)
-            xb = block[:size]
-            exact_kernels.gather_patches(codes, begin, geometry, fill, zero_point, xb)
-            acc: np.ndarray
-            if exact or self._exact_in_float32(norms[begin : begin + size]):
-                acc = xb @ self.weights
-            else:
-                acc = np.zeros((size, self.columns))
-                for start in range(0, self.depth, self.chunk):
-                    acc += xb[:, start : start + self.chunk] @ self.weights[start : start + self.chunk]
-            self._finish(acc.reshape(size, 1, self.columns), rows[begin : begin + size])
+        for begin in range(0, len(rows), step):
+            size = min(step, len(rows) - begin)
+            exact_kernels.gather_patches(codes, begin, geometry, fill, zero_point, block[:size])
+            block_norms = None if norms is None else norms[begin : begin + size]
+            self._finish(self._product(block[:size], block_norms), rows[begin : begin + size])
+
+    def _product(self, block: np.ndarray, norms: np.ndarray | None) -> np.ndarray:
+        """``block @ W`` exactly, ``[rows, 1, C]``: one float32 GEMM where every sum stays below 2^24 (``norms``
+        None: the worst case does), else float32 GEMMs over row chunks added in float64."""
+        acc: np.ndarray
+        if norms is None or self._exact_in_float32(norms):
+            acc = block @ self.weights
+        else:
+            acc = np.zeros((len(block), self.columns))
+            for start in range(0, self.depth, self.chunk):
+                acc += block[:, start : start + self.chunk] @ self.weights[start : start + self.chunk]
+        return acc.reshape(len(block), 1, self.columns)
 
     def _exact_in_float32(self, norms: np.ndarray) -> bool:
         """Whether every sum of the block's product is below 2^24, by each vector's tighter bound."""
