@@ -1,8 +1,9 @@
 """The functional simulator: ``--ideal`` equals the exact ``cim`` executor bit for bit (both the exact fast path and
 the simulated read path), on bundled models under several chips (narrow ADCs over calibrated and worst-case ranges
 among them) and on PyTorch exports; HERMES's calibrated 8-bit ADCs within a point of exact; the read kernel against
-its closed forms (ADC step, saturation, offset, noise spread); saturations per layer against a numpy count;
-determinism across seeds and batch sizes."""
+a numpy reference bit for bit (planes, DAC bits, signed streams, every kind of noise, split batches) and against its
+closed forms (ADC step, saturation, offset, noise spread); saturations per layer against a numpy count; determinism
+across seeds and batch sizes."""
 
 from __future__ import annotations
 
