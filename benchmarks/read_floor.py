@@ -20,7 +20,10 @@ offset spread, IR drop):
 
 The floor: the arithmetic the hardware does, as float32 BLAS does it fastest: planes x slices x signs = 64 GEMMs of
 ``[batch, 1024] @ [1024, 1024]`` (float32, numpy), timed in the same run, interleaved with the simulation so that
-both face the same load. The ratio is the best simulated time over the best floor time (goal: at most 2).
+both face the same load. The ratio is the best simulated time over the best floor time (goal: at most 2). Both
+use the process's threads (numba's and OpenBLAS's, printed above the table); on a machine shared with other work,
+BLAS's threads suffer most from it, so compare single-threaded too: ``OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1
+python benchmarks/read_floor.py``.
 
 CrossSim: no published throughput of CrossSim for a comparable layer was found. Searched: CrossSim's README and
 manual pages (sandialabs/cross-sim, V3.1; "CrossSim Inference Manual v2.0", Sandia 2022), its application READMEs
@@ -34,10 +37,12 @@ The issue's "279x faster than CrossSim" came from an earlier session's side-by-s
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 import onnx
 from import_canonicalize import SEED, table
@@ -150,9 +155,12 @@ def report(result: dict) -> str:
         for name, figures in result["devices"].items()
     ]
     header = ["device", "floor ms", "per-read ms", "ns / read", "per-read / floor", "goal", "met"]
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "unset")
+    threads = f"numba threads {numba.get_num_threads()}, OPENBLAS_NUM_THREADS {blas}"
     return (
         f"1024x1024 layer, batch {result['batch']}: {result['reads']:,} reads "
-        f"(8 planes x 2,048 arrays x 64 columns a vector); floor: 64 float32 GEMMs [batch, 1024] @ [1024, 1024]\n"
+        f"(8 planes x 2,048 arrays x 64 columns a vector); floor: 64 float32 GEMMs [batch, 1024] @ [1024, 1024]; "
+        f"{threads}\n"
         + table(header, rows)
         + "\nCrossSim: no published throughput for a comparable layer (see this script's docstring)"
     )

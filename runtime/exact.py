@@ -2,24 +2,27 @@
 
 With every effect off, a layer whose ADCs read every column sum exactly computes one integer product
 ``acc = (codes - zero_point) @ W`` of its input codes with its signed weights (planes, slices and signs folded
-back). ``ExactLayer`` computes it, and with it the digital ops around it that the IR chains to it, in single passes
-(``cimc.runtime.exact_kernels``):
+back). ``ExactLayer`` computes it, and with it the digital ops around it that the IR chains to it alone, in single
+passes (``cimc.runtime.exact_kernels``):
 
-    cim.quantize -> cim.im2col -> [the layer's crossbar reads] -> cim.accumulate -> cim.dequantize
+    [Clip | Relu] -> cim.quantize -> cim.im2col -> [the layer's crossbar reads] -> cim.accumulate -> cim.dequantize
 
-- the input codes are made once (``quantize``), and a convolution's patch matrix only a block of rows at a time,
-  straight into the float32 GEMM operand (``gather_patches``); never a float64 or int64 copy of the inputs;
-- the product is one float32 GEMM per block, exact by construction: float32 holds every integer below 2^24, so a
+- the input codes are made once, clipped on the way, channels-last (``[N, H, W, C]``: the layout the layers
+  before leave, so the pass reads memory in order), and a convolution's patch matrix only a block of rows at a
+  time, straight into the float32 GEMM operand (``gather_patches``); never a float64 or int64 copy of the inputs;
+- the product is one float32 GEMM per block, exact by construction: float32 holds every integer up to 2^24, so a
   GEMM of integers is exact when every partial sum is, whatever order BLAS sums in, and every partial sum is at most
   ``sum_k |x_k w_kc|``, bounded per input vector by ``min(||x||_1 max|w|, ||x||_2 max_c ||w_c||_2)`` (Hoelder and
-  Cauchy-Schwarz; the gather computes both norms). A block whose bound reaches 2^24 is summed instead over row
-  chunks short enough that no sum can (``chunk``), their float32 products added in float64;
-- a grouped convolution (depthwise included), whose weight matrix is block diagonal, is computed group by group in
-  integers (``grouped_conv``), not as a dense product of mostly zeros: the groups are read off the matrix itself;
-- the dequantize runs on the accumulators as they come out (``dequantize``), writing the layer's float output.
+  Cauchy-Schwarz; ``patch_norms`` gives both norms of every patch from per-pixel sums). A block whose bound
+  reaches 2^24 is summed instead over row chunks short enough that no sum can (``chunk``), in float64. Where the
+  worst case itself stays below 2^24 (K up to 518 rows of 8-bit codes and weights) no norm is taken;
+- a grouped convolution, whose weight matrix is block diagonal, is computed group by group in integers, not as a
+  dense product of mostly zeros (``depthwise``: vectorized over channels; ``grouped_conv``: a few output channels
+  a group); the groups are read off the matrix itself (``weight_groups``);
+- the dequantize runs on each block's accumulators as they come out (``dequantize``).
 
 Every step is the ops' own arithmetic (the int32 accumulators' wrap included), so the result equals the ops'
-``evaluate`` run one by one, bit for bit.
+``evaluate`` run one by one, bit for bit (tests/runtime/test_exact.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 from cimc.ir import kernels
@@ -36,6 +40,8 @@ from cimc.runtime import exact_kernels
 FLOAT32_EXACT = float(1 << 24)
 #: Bytes of the float32 GEMM operand gathered at a time: a batch's patch matrix never exists whole.
 BLOCK_BYTES = 16 << 20
+#: Layers whose patch matrix has fewer elements than this run their kernels on one thread.
+SERIAL_WORK = 1 << 21
 #: Grouped convolutions with at most this many output channels a group run as integer direct convolutions; wider
 #: groups are dense enough for BLAS.
 DIRECT_GROUP_WIDTH = 8
@@ -43,20 +49,35 @@ DIRECT_GROUP_WIDTH = 8
 
 @dataclass(frozen=True)
 class Quantize:
-    """A ``cim.quantize`` ahead of the layer: float activations to codes."""
+    """A ``cim.quantize`` ahead of the layer: float activations to codes; ``low`` and ``high`` a ``Clip`` (or
+    ``Relu``: ``low`` 0) that only this quantize reads, done on the way (infinite: none)."""
 
     scale: float
     zero_point: int
     bits: int
     dtype: np.dtype
+    low: float = -np.inf
+    high: float = np.inf
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        codes = np.empty(x.shape, self.dtype)
-        top = float((1 << self.bits) - 1)
-        exact_kernels.quantize(
-            x.reshape(-1), np.float32(self.scale), np.float32(self.zero_point), np.float32(top), codes.reshape(-1)
+    def __call__(self, x: np.ndarray, channels_last: bool = False) -> np.ndarray:
+        """The codes of ``x``; of ``x`` ``[N, C, H, W]`` laid out ``[N, H, W, C]`` where ``channels_last``."""
+        x = np.asarray(x, dtype=np.float32)
+        args = (
+            np.array([self.low, self.high], np.float32),
+            np.float32(self.scale),
+            np.float32(self.zero_point),
+            np.float32((1 << self.bits) - 1),
         )
+        target = x.transpose(0, 2, 3, 1) if channels_last else x
+        codes = np.empty(target.shape, self.dtype)
+        if target.flags.c_contiguous:
+            exact_kernels.quantize(target.reshape(-1), *args, codes.reshape(-1))
+        elif channels_last and x.flags.c_contiguous:  # read in memory order, write across
+            exact_kernels.quantize_4d(x, *args, codes.transpose(0, 3, 1, 2))
+        elif target.ndim == 4:
+            exact_kernels.quantize_4d(target, *args, codes)
+        else:
+            exact_kernels.quantize(np.ascontiguousarray(target).reshape(-1), *args, codes.reshape(-1))
         return codes
 
 
@@ -114,7 +135,6 @@ class ExactLayer:
         self.zero_point = zero_point
         self.quantize, self.patches, self.dequantize = quantize, patches, dequantize
         self.weights = np.ascontiguousarray(weights, dtype=np.float32)  # |w| < 2^24: exact
-        self.weights_t = np.ascontiguousarray(self.weights.T)
         self.w_max = float(np.abs(weights).max(initial=0))
         self.w2_max = float((weights.astype(np.float64) ** 2).sum(axis=0).max(initial=0.0))  # squared L2 norms
         x_max = max((1 << input_bits) - 1 - zero_point, zero_point)
@@ -122,11 +142,28 @@ class ExactLayer:
             x_max = max(x_max, abs(patches.fill - zero_point))
         #: rows per float32 product whose sums stay exact whatever the codes
         self.chunk = max(1, int((FLOAT32_EXACT - 1) // (x_max * max(self.w_max, 1.0))))
-        self.groups = weight_groups(weights) if patches is not None and len(patches.kernel_shape) == 2 else 1
-        if self.groups > 1 and self.columns // self.groups > DIRECT_GROUP_WIDTH:
-            self.groups = 1
-        if self.groups > 1:
-            g, per_group = self.groups, self.columns // self.groups
+        #: how a convolution runs: "dense" (patches @ W), "depthwise" or "grouped" (in integers), "im2col" (the
+        #: patch matrix whole: windows of other ranks)
+        self.mode = "dense"
+        self.groups = 1
+        if patches is None:
+            return
+        taps = math.prod(patches.kernel_shape)
+        if len(patches.kernel_shape) != 2 or self.depth % taps:
+            self.mode = "im2col"
+            return
+        # the weight rows in gather_patches' order: kernel offset-major, then channel
+        self.channels = self.depth // taps
+        by_offset = self.weights.reshape(self.channels, taps, self.columns).transpose(1, 0, 2)
+        self.weights = np.ascontiguousarray(by_offset.reshape(self.depth, self.columns))
+        g = self.groups = weight_groups(weights)
+        per_group = self.columns // g
+        if g > 1 and per_group == 1 and self.depth // g == taps and taps * x_max * self.w_max < 2**31:
+            self.mode = "depthwise"  # channel c's weights are rows c * taps .. of column c
+            diagonal = weights[np.arange(self.depth), np.repeat(np.arange(g), taps)]
+            self.taps = np.ascontiguousarray(diagonal.reshape(g, taps).T, dtype=np.int32)  # [taps, C]
+        elif g > 1 and per_group <= DIRECT_GROUP_WIDTH:
+            self.mode = "grouped"
             blocks = weights.reshape(g, self.depth // g, g, per_group)
             self.grouped = np.ascontiguousarray(blocks[np.arange(g), :, np.arange(g)], dtype=np.int64)  # [G, Kg, Cg]
 
@@ -137,23 +174,50 @@ class ExactLayer:
         return x.shape[0] * math.prod(self.patches.window(x.shape[2:]).output)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        codes = self.quantize(x) if self.quantize is not None else x
-        if self.patches is not None and len(self.patches.kernel_shape) != 2:  # other ranks: the patches whole
-            codes = kernels.im2col(codes, self.patches.window(codes.shape[2:]), self.patches.fill)
-        elif self.patches is not None:
-            codes = np.ascontiguousarray(codes)
-            window = self.patches.window(codes.shape[2:])
-            lead = (codes.shape[0], *window.output)
-            out = self._output(codes.shape[0], math.prod(window.output))
-            if self.groups > 1:
-                self._grouped(codes, window, out)
-            else:
-                self._patches(codes, window, out)
+        taps = math.prod(self.patches.kernel_shape) if self.patches is not None else 1
+        if x.size * taps >= SERIAL_WORK:  # about the patch matrix's elements
+            return self._run(x)
+        threads = nb.get_num_threads()
+        nb.set_num_threads(1)  # small work: waking the other threads costs more than they save
+        try:
+            return self._run(x)
+        finally:
+            nb.set_num_threads(threads)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        if self.patches is None:
+            codes = self.quantize(x) if self.quantize is not None else x
+            lead = codes.shape[:-1]
+            out = self._output(math.prod(lead), 1)
+            self._rows(codes.reshape(-1, codes.shape[-1]), out)
             return out.reshape(*lead, self.columns)
-        lead = codes.shape[:-1]
-        out = self._output(math.prod(lead), 1)
-        self._rows(codes.reshape(-1, codes.shape[-1]), out)
-        return out.reshape(*lead, self.columns)
+        window = self.patches.window(x.shape[2:])
+        if self.mode == "im2col":
+            codes = self.quantize(x) if self.quantize is not None else x
+            patches = kernels.im2col(codes, window, self.patches.fill)
+            out = self._output(math.prod(patches.shape[:-1]), 1)
+            self._rows(patches.reshape(-1, patches.shape[-1]), out)
+            return out.reshape(*patches.shape[:-1], self.columns)
+        if self.quantize is not None:
+            codes = self.quantize(x, channels_last=True)
+        else:
+            codes = np.ascontiguousarray(np.asarray(x).transpose(0, 2, 3, 1))
+        if codes.shape[-1] != self.channels:
+            raise ValueError(f"the layer reads {self.channels} channels, the input has {codes.shape[-1]}")
+        out = self._output(codes.shape[0], math.prod(window.output))
+        geometry = self.patches.geometry(window)
+        fill = self.patches.fill
+        if self.mode == "depthwise":
+            acc = np.empty((codes.shape[0], *window.output, self.columns), np.int32)
+            exact_kernels.depthwise(codes, geometry, fill, self.zero_point, self.taps, acc)
+            self._finish(acc.reshape(out.shape), out)
+        elif self.mode == "grouped":
+            acc = np.empty((codes.shape[0], *window.output, self.columns), np.int64)
+            exact_kernels.grouped_conv(codes, geometry, fill, self.zero_point, self.grouped, acc)
+            self._finish(acc.reshape(out.shape), out)
+        else:
+            self._patches(codes, geometry, out)
+        return out.reshape(codes.shape[0], *window.output, self.columns)
 
     def _output(self, batch: int, positions: int) -> np.ndarray:
         dtype = np.int32 if self.dequantize is None else np.float32
@@ -175,49 +239,38 @@ class ExactLayer:
         norms = np.empty((len(block), 2), np.int64)
         for begin in range(0, len(codes), step):
             size = min(step, len(codes) - begin)
-            xb, nb = block[:size], norms[:size]
-            exact_kernels.gather_rows(codes[begin : begin + size], self.zero_point, xb, nb)
-            acc: np.ndarray
-            if self._exact_in_float32(nb):
-                acc = xb @ self.weights
-            else:
-                acc = np.zeros((size, self.columns))
-                for start in range(0, self.depth, self.chunk):
-                    acc += xb[:, start : start + self.chunk] @ self.weights[start : start + self.chunk]
-            self._finish(acc.reshape(size, 1, self.columns), out[begin : begin + size])
+            exact_kernels.gather_rows(codes[begin : begin + size], self.zero_point, block[:size], norms[:size])
+            self._finish(self._product(block[:size], norms[:size]), out[begin : begin + size])
 
-    def _patches(self, codes: np.ndarray, window: kernels.Window, out: np.ndarray) -> None:
-        """A convolution over codes ``[N, C, H, W]``, a block of images per GEMM ``W^T @ patches^T`` (the patches
-        gathered transposed, ``[K, images x positions]``)."""
+    def _patches(self, codes: np.ndarray, geometry: np.ndarray, out: np.ndarray) -> None:
+        """A convolution over channels-last codes ``[N, H, W, C]``, a block of patch rows per GEMM ``patches @ W``
+        (``out`` ``[N, positions, C]`` taken as rows)."""
         assert self.patches is not None
-        batch, positions = out.shape[:2]
-        step = max(1, BLOCK_BYTES // (4 * max(self.depth, 1) * max(positions, 1)))
-        geometry = self.patches.geometry(window)
+        rows = out.reshape(-1, 1, self.columns)
         fill, zero_point = self.patches.fill, self.zero_point
-        block = np.empty((self.depth, min(step, batch) * positions), np.float32)
-        exact = self.depth <= self.chunk
-        if not exact:
-            norms = np.empty((batch * positions, 2), np.int64)
+        step = max(1, BLOCK_BYTES // (4 * max(self.depth, 1)))
+        block = np.empty((min(step, len(rows)), self.depth), np.float32)
+        norms = None
+        if self.depth > self.chunk:  # the worst case could reach 2^24: each vector's own bound decides
+            norms = np.empty((len(rows), 2), np.int64)
             exact_kernels.patch_norms(codes, geometry, fill, zero_point, norms)
-        for begin in range(0, batch, step):
-            images = min(step, batch - begin)
-            xb = block[:, : images * positions]
-            exact_kernels.gather_patches(codes, begin, geometry, fill, zero_point, xb)
-            if exact or self._exact_in_float32(norms[begin * positions : (begin + images) * positions]):
-                acc: np.ndarray = self.weights_t @ xb
-            else:
-                acc = np.zeros((self.columns, xb.shape[1]))
-                for start in range(0, self.depth, self.chunk):
-                    acc += self.weights_t[:, start : start + self.chunk] @ xb[start : start + self.chunk]
-            self._finish(acc.reshape(self.columns, images, positions).transpose(1, 2, 0), out[begin : begin + images])
+        for begin in range(0, len(rows), step):
+            size = min(step, len(rows) - begin)
+            exact_kernels.gather_patches(codes, begin, geometry, fill, zero_point, block[:size])
+            block_norms = None if norms is None else norms[begin : begin + size]
+            self._finish(self._product(block[:size], block_norms), rows[begin : begin + size])
 
-    def _grouped(self, codes: np.ndarray, window: kernels.Window, out: np.ndarray) -> None:
-        """A grouped convolution over codes ``[N, C, H, W]``, group by group in integers."""
-        assert self.patches is not None
-        acc = np.empty((codes.shape[0], self.columns, *window.output), np.int64)
-        geometry = self.patches.geometry(window)
-        exact_kernels.grouped_conv(codes, geometry, self.patches.fill, self.zero_point, self.grouped, acc)
-        self._finish(acc.reshape(codes.shape[0], self.columns, -1).transpose(0, 2, 1), out)
+    def _product(self, block: np.ndarray, norms: np.ndarray | None) -> np.ndarray:
+        """``block @ W`` exactly, ``[rows, 1, C]``: one float32 GEMM where every sum stays below 2^24 (``norms``
+        None: the worst case does), else float32 GEMMs over row chunks added in float64."""
+        acc: np.ndarray
+        if norms is None or self._exact_in_float32(norms):
+            acc = block @ self.weights
+        else:
+            acc = np.zeros((len(block), self.columns))
+            for start in range(0, self.depth, self.chunk):
+                acc += block[:, start : start + self.chunk] @ self.weights[start : start + self.chunk]
+        return acc.reshape(len(block), 1, self.columns)
 
     def _exact_in_float32(self, norms: np.ndarray) -> bool:
         """Whether every sum of the block's product is below 2^24, by each vector's tighter bound."""

@@ -316,5 +316,9 @@ def _add_subsets(
             continue
         e0, e1, e2, e3 = table[g0, w0], table[g0 + 1, w1], table[g0 + 2, w2], table[g0 + 3, w3]
         e4, e5, e6, e7 = table[g0 + 4, w4], table[g0 + 5, w5], table[g0 + 6, w6], table[g0 + 7, w7]
-        for i in range(TILE):
-            out[i] += scale * (((e0[i] + e1[i]) + (e2[i] + e3[i])) + ((e4[i] + e5[i]) + (e6[i] + e7[i])))
+        if scale == 1:  # a DAC's bit 0 and every 1-bit DAC: no multiply
+            for i in range(TILE):
+                out[i] += ((e0[i] + e1[i]) + (e2[i] + e3[i])) + ((e4[i] + e5[i]) + (e6[i] + e7[i]))
+        else:
+            for i in range(TILE):
+                out[i] += scale * (((e0[i] + e1[i]) + (e2[i] + e3[i])) + ((e4[i] + e5[i]) + (e6[i] + e7[i])))

@@ -16,8 +16,10 @@ does it, in one step:
   calibrated below the worst case).
 
 With every effect off (``AnalogConfig.ideal``) a row block whose ADC reads every column sum exactly is one exact
-integer product of the input codes with the block's signed weights (the planes, slices and signs folded back):
-the fast path of ``--ideal``, equal bit for bit to the exact executor (tests check both paths against it).
+integer product of the input codes with the block's signed weights (the planes, slices and signs folded back),
+and a layer of such blocks one product of its whole matrix, done with the quantize, im2col and dequantize around
+it in single passes (``cimc.runtime.exact``): the fast path of ``--ideal``, equal bit for bit to the exact executor
+(tests check both paths against it).
 
 Batches stream through ``run_stream``: memory follows one batch, and every read's noise depends only on the seed,
 the array group and the input vector's position in the stream, so results do not depend on the batch size.
@@ -41,6 +43,7 @@ from cimc.ir.dialects.cim import (
     AdcOp,
     BitPlanesOp,
     DequantizeOp,
+    DigitalOp,
     Im2ColOp,
     MvmOp,
     ProgramOp,
@@ -51,8 +54,10 @@ from cimc.ir.dialects.cim import (
     signed_phases,
 )
 from cimc.ir.dialects.cim_solve import SolveOp
+from cimc.ir.dialects.graph import ClipOp, ConstantOp, ReluOp
 from cimc.ir.interpreter import InterpreterError, bind_inputs, main_function
 from cimc.ir.target.chip import RangeManagement
+from cimc.ir.types import ElementType
 from cimc.runtime import kernels
 from cimc.runtime.analog import AnalogConfig, group_top_level, program_group, relative_conductance
 from cimc.runtime.binary import CompiledModel
@@ -173,6 +178,33 @@ def _chains(module: ModuleOp) -> dict[int, _Chain]:
 
 def _producer(value: Value) -> Operation | None:
     return getattr(value, "op", None)
+
+
+def _clip_bounds(op: Operation | None) -> tuple[float, float] | None:
+    """``(low, high)`` of a ``cim.digital`` that runs one float32 ``graph.relu`` (0 and infinity) or
+    ``graph.clip`` with constant bounds (infinite where absent) on its first operand: the clip a quantize can
+    apply on the way. None for any other op."""
+    if not isinstance(op, DigitalOp) or len(op.body) != 2 or len(op.results) != 1:
+        return None
+    work, block = op.work, op.regions[0].block
+    if work.operands[0] is not block.args[0] or op.result.type.element != ElementType("f32"):  # type: ignore[attr-defined]
+        return None
+    if isinstance(work, ReluOp):
+        return 0.0, np.inf
+    if not isinstance(work, ClipOp):
+        return None
+    bounds = [-np.inf, np.inf]
+    for i, group in enumerate(work.operand_groups()[1:]):
+        for value in group:
+            index = next((j for j, arg in enumerate(block.args) if arg is value), None)
+            constant = None if index is None else _producer(op.operands[index])
+            if not isinstance(constant, ConstantOp) or constant.value.size != 1:
+                return None
+            bound = float(np.float32(constant.value.reshape(())))
+            if np.isnan(bound):
+                return None
+            bounds[i] = bound
+    return bounds[0], bounds[1]
 
 
 class Simulator:
@@ -335,8 +367,9 @@ class Simulator:
         """The layers whose row blocks all read exactly from one codes value, at their ``cim.accumulate`` (or the
         ``cim.shift_add`` of a one-block layer): each becomes one ``ExactLayer``, the product of those codes with
         the layer's whole signed weight matrix (the blocks' shift-adds pass the codes on), fused with the
-        ``cim.quantize``, ``cim.im2col`` and ``cim.dequantize`` chained to it alone (those then pass their operand
-        on: the layer takes the floats and returns the dequantized outputs). Keyed by ``id`` of that op."""
+        ``cim.quantize`` (and a ``Clip`` or ``Relu`` before it), ``cim.im2col`` and ``cim.dequantize`` chained to it
+        alone (those then pass their operand on: the layer takes the floats and returns the dequantized outputs).
+        Keyed by ``id`` of that op."""
         layers: dict[int, ExactLayer] = {}
         for op in self.func.body.ops:
             if isinstance(op, AccumulateOp):
@@ -382,8 +415,8 @@ class Simulator:
         return layers
 
     def _fusable(self, op: Operation, blocks: list[_Chain]) -> _Fused:
-        """The quantize and im2col whose codes only this layer's planes read, and the dequantize that alone reads
-        its accumulators: the ops an ``ExactLayer`` can do in its own passes."""
+        """The quantize (with the clip only it reads) and im2col whose codes only this layer's planes read, and the
+        dequantize that alone reads its accumulators: the ops an ``ExactLayer`` can do in its own passes."""
         fused = _Fused()
         (use,) = op.result.uses if len(op.result.uses) == 1 else (None,)
         if use is not None and isinstance(use.op, DequantizeOp):
@@ -413,8 +446,13 @@ class Simulator:
         if isinstance(producer, QuantizeOp):
             dtype = producer.result.type.dtype  # type: ignore[attr-defined]
             bits = producer.attr("bits")
-            fused.quantize = Quantize(producer.attr("scale"), producer.attr("zero_point"), bits, dtype)
+            clip = _producer(producer.operands[0])
+            bounds = _clip_bounds(clip) if len(producer.operands[0].uses) == 1 else None
+            low, high = bounds or (-np.inf, np.inf)
+            fused.quantize = Quantize(producer.attr("scale"), producer.attr("zero_point"), bits, dtype, low, high)
             fused.ops.append(id(producer))
+            if bounds is not None:
+                fused.ops.append(id(clip))
         return fused
 
     @staticmethod

@@ -175,9 +175,13 @@ class QuantizeOp(_CimOp):
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         scale = np.float32(self.attr("scale"))
-        q = np.rint(args[0].astype(np.float32) / scale) + self.attr("zero_point")
-        top = (1 << self.attr("bits")) - 1
-        return [np.clip(np.nan_to_num(q, nan=0.0), 0, top).astype(_tensor(self.result).dtype)]
+        q = np.asarray(np.rint(args[0].astype(np.float32) / scale))  # an array even at rank 0, for out=
+        q += np.float32(self.attr("zero_point"))
+        top = np.float32((1 << self.attr("bits")) - 1)
+        # fmax and fmin drop NaN: NaN reads 0, as nan_to_num then clip would make it (infinities clamp too)
+        np.fmax(q, np.float32(0.0), out=q)
+        np.fmin(q, top, out=q)
+        return [q.astype(_tensor(self.result).dtype)]
 
 
 @register_op

@@ -128,7 +128,10 @@ def test_a_fused_convolution_equals_its_ops_one_by_one(
     patches = Patches((kernel, kernel), (stride, stride), (dilation, dilation), pads, fill)
     deq = _dequantize(rng, weights, 5, bias=groups % 2 == 0) if dequantize else None
     layer = ExactLayer(weights, 8, zp, quantize=quantize, patches=patches, dequantize=deq)
-    assert layer.groups == (groups if filters // groups <= exact.DIRECT_GROUP_WIDTH else 1)
+    assert layer.groups == groups
+    depthwise = groups == channels == filters
+    grouped = groups > 1 and filters // groups <= exact.DIRECT_GROUP_WIDTH
+    assert layer.mode == ("depthwise" if depthwise else "grouped" if grouped else "dense")
     x = _activations(rng, shape, quantize.scale)
     expected = _Chain((None, *shape[1:]), quantize, patches, deq)(x, weights, zp)
     got = layer(x)
@@ -199,3 +202,25 @@ def test_weight_groups_reads_the_block_diagonal() -> None:
     dense = _grouped_weights(rng, 12, 24, 3, 6)
     dense[0, -1] = 1  # one weight off the blocks
     assert weight_groups(dense) == 1
+
+
+def test_a_channels_last_view_quantizes_as_its_contiguous_copy() -> None:
+    """A layout change leaves ``[N, C, H, W]`` as a view of channels-last memory: ``quantize_4d`` reads it as is."""
+    rng = np.random.default_rng(8)
+    quantize = Quantize(0.1, 9, 8, np.dtype(np.uint8))
+    x = _activations(rng, (2, 5, 6, 7), quantize.scale).transpose(0, 3, 1, 2)  # [2, 7, 5, 6], not contiguous
+    op = _Chain((None, 7, 5, 6), quantize, None, None).quantize
+    np.testing.assert_array_equal(quantize(x), op.evaluate([np.ascontiguousarray(x)])[0])
+
+
+@pytest.mark.parametrize(("low", "high"), [(0.0, 6.0), (0.0, np.inf), (-1.5, 0.25), (2.0, 1.0)])
+def test_a_clip_before_the_quantize_is_applied_on_the_way(low: float, high: float) -> None:
+    """``Clip`` (max, then min: ``low > high`` gives ``high``, NaN stays NaN) and then ``cim.quantize``."""
+    rng = np.random.default_rng(11)
+    quantize = Quantize(0.03, 4, 8, np.dtype(np.uint8), low, high)
+    x = _activations(rng, (3, 4, 5, 6), quantize.scale)
+    clipped = np.minimum(np.maximum(x, np.float32(low)), np.float32(high))
+    op = _Chain((None, 4, 5, 6), quantize, None, None).quantize
+    expected = op.evaluate([clipped])[0]
+    np.testing.assert_array_equal(quantize(x), expected)
+    np.testing.assert_array_equal(quantize(x, channels_last=True), expected.transpose(0, 2, 3, 1))

@@ -1,8 +1,9 @@
 """The functional simulator: ``--ideal`` equals the exact ``cim`` executor bit for bit (both the exact fast path and
 the simulated read path), on bundled models under several chips (narrow ADCs over calibrated and worst-case ranges
 among them) and on PyTorch exports; HERMES's calibrated 8-bit ADCs within a point of exact; the read kernel against
-its closed forms (ADC step, saturation, offset, noise spread); saturations per layer against a numpy count;
-determinism across seeds and batch sizes."""
+a numpy reference bit for bit (planes, DAC bits, signed streams, every kind of noise, split batches) and against its
+closed forms (ADC step, saturation, offset, noise spread); saturations per layer against a numpy count; determinism
+across seeds and batch sizes."""
 
 from __future__ import annotations
 
@@ -214,7 +215,7 @@ def _reference_reads(
     drive = np.stack([(ph >> (p * dac_bits)) & mask for ph, n in zip(phases, counts) for p in range(n)])
     planes, arrays = weights.shape
     vectors, width = len(codes), g.shape[1]
-    currents = (drive.astype(np.float64) @ g.astype(np.float64)).astype(np.float32)  # [planes, vectors, width]
+    currents = (drive.astype(np.float64) @ g.astype(np.float64)).astype(g.dtype)  # [planes, vectors, width]
     squares = (drive * drive).astype(np.float64)
     active = squares @ ratio.astype(np.float64) if ratio is not None else squares.sum(axis=2, keepdims=True)
     if ratio is not None:  # a sigma per read, in float32
@@ -234,19 +235,28 @@ def _reference_reads(
 
 
 @pytest.mark.parametrize(
-    ("zero_point", "dac_bits", "noise"),
-    [(0, 1, "none"), (0, 1, "column"), (128, 1, "cell"), (77, 2, "cell"), (0, 3, "scaled"), (93, 1, "scaled")],
+    ("zero_point", "dac_bits", "noise", "dtype"),
+    [
+        (0, 1, "none", np.float32),
+        (0, 1, "column", np.float32),
+        (128, 1, "cell", np.float32),
+        (77, 2, "cell", np.float32),
+        (0, 3, "scaled", np.float32),
+        (93, 1, "scaled", np.float32),
+        (0, 2, "cell", np.float64),
+    ],
 )
-def test_reads_equal_a_numpy_reference(zero_point: int, dac_bits: int, noise: str) -> None:
+def test_reads_equal_a_numpy_reference(zero_point: int, dac_bits: int, noise: str, dtype: type) -> None:
     """``kernels.read_arrays`` against numpy, bit for bit: every phase, plane and DAC bit (1, 2 and 3-bit DACs,
     signed streams), 70 rows (groups and blocks of groups cut short) and 100 columns per array (a tile cut short),
-    noise none, per output, per active cell or scaling with conductance, ADC offsets, a dropped bit and saturation;
-    the same readings when the batch is split and read in another order (the noise follows the vector's index)."""
+    noise none, per output, per active cell or scaling with conductance, ADC offsets, a dropped bit and saturation,
+    float32 and float64 conductances (the simulator's choice past 2^24); the same readings when the batch is split and
+    read in another order (the noise follows the vector's index)."""
     rng = np.random.default_rng(5)
     vectors, rows, arrays, columns = 9, 70, 4, 100
     codes = rng.integers(0, 256, (vectors, rows), dtype=np.uint8)
     codes[2] = zero_point  # a vector whose planes are all zero
-    g = rng.integers(0, 8, (rows, arrays * columns)).astype(np.float32)
+    g = rng.integers(0, 8, (rows, arrays * columns)).astype(dtype)
     ratio = (rng.integers(0, 9, g.shape) / 8).astype(np.float32) if noise == "scaled" else None
     sigma_cell = 0.0 if noise in ("none", "column") else 0.4
     sigma_column = 0.0 if noise == "none" else 0.7
