@@ -421,7 +421,7 @@ def _report_banned(banned: tuple[str, ...]) -> str:
 def _run_isolated(script: str, cwd: Path) -> str:
     """The standard output of ``script`` run by a fresh interpreter in ``cwd``; fails on a non-zero exit."""
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=900, check=False
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
