@@ -75,15 +75,31 @@ def _below(state: np.ndarray, n: int) -> int:
 
 
 @nb.njit(cache=True, inline="always")
-def _cost(g, tile, at, hops, start, partner, weight, anchored, fixed):
-    """Bytes x hops of group ``g``'s flows were it on ``tile``, the other groups where they are."""
+def _move_change(g, tile, here, at, hops, start, partner, weight, anchored, fixed):
+    """Bytes x hops of group ``g``'s flows were it on ``tile`` less were it on ``here``, the other groups where they
+    are: one pass over its flows."""
     total = 0
-    row = hops[tile]
+    to, off = hops[tile], hops[here]
     for k in range(start[g], start[g + 1]):
-        total += weight[k] * row[at[partner[k]]]
+        other = at[partner[k]]
+        total += weight[k] * (to[other] - off[other])
     if anchored[g] >= 0:
-        total += fixed[anchored[g], tile]
+        total += fixed[anchored[g], tile] - fixed[anchored[g], here]
     return total
+
+
+@nb.njit(cache=True, inline="always")
+def _cost_row(g, at, hops, start, partner, weight, anchored, fixed, row):
+    """Bytes x hops of group ``g``'s flows were it on each tile (the other groups where they are), into ``row``: a
+    pass over each flow partner's row of hops (contiguous, so it vectorizes; hops are symmetric)."""
+    if anchored[g] >= 0:
+        row[:] = fixed[anchored[g]]
+    else:
+        row[:] = 0
+    for k in range(start[g], start[g + 1]):
+        w, other = weight[k], hops[at[partner[k]]]
+        for t in range(len(row)):
+            row[t] += w * other[t]
 
 
 @nb.njit(cache=True, inline="always")
@@ -146,10 +162,7 @@ def _step(g, tile, at, sizes, capacity, load, members, count, hops, start, partn
     neither fits)."""
     here = at[g]
     if load[tile] + sizes[g] <= capacity:
-        delta = _cost(g, tile, at, hops, start, partner, weight, anchored, fixed) - _cost(
-            g, here, at, hops, start, partner, weight, anchored, fixed
-        )
-        return delta, -1
+        return _move_change(g, tile, here, at, hops, start, partner, weight, anchored, fixed), -1
     h = members[tile, _below(state, count[tile])]
     if load[here] - sizes[g] + sizes[h] > capacity or load[tile] - sizes[h] + sizes[g] > capacity:
         return 0, -2
@@ -160,13 +173,10 @@ def _step(g, tile, at, sizes, capacity, load, members, count, hops, start, partn
 def _swap_change(g, h, at, hops, start, partner, weight, anchored, fixed):
     """The cost change of swapping the tiles of groups ``g`` and ``h``."""
     here, there = at[g], at[h]
-    change = (
-        _cost(g, there, at, hops, start, partner, weight, anchored, fixed)
-        + _cost(h, here, at, hops, start, partner, weight, anchored, fixed)
-        - _cost(g, here, at, hops, start, partner, weight, anchored, fixed)
-        - _cost(h, there, at, hops, start, partner, weight, anchored, fixed)
+    change = _move_change(g, there, here, at, hops, start, partner, weight, anchored, fixed) + _move_change(
+        h, here, there, at, hops, start, partner, weight, anchored, fixed
     )
-    # each cost above saw the other group where it was: their own flow keeps its length
+    # each change above saw the other group where it was: their own flow keeps its length
     return change + 2 * _link(g, h, start, partner, weight) * hops[here, there]
 
 
@@ -248,18 +258,20 @@ def descend(at, sizes, capacity, hops, start, partner, weight, anchored, fixed, 
     n, tiles = len(at), len(hops)
     at = at.copy()
     load, members, count, slot = _members(at, sizes, tiles, capacity)
+    row = np.empty(tiles, dtype=np.int64)  # g's cost on every tile, the others where they are
     total = 0
     for _ in range(sweeps):
         improved = False
         for g in range(n):
             here = at[g]
-            stay = _cost(g, here, at, hops, start, partner, weight, anchored, fixed)
+            _cost_row(g, at, hops, start, partner, weight, anchored, fixed, row)
+            stay = row[here]
             best, best_tile, best_h = 0, -1, -1
             for tile in range(tiles):
                 if tile == here:
                     continue
                 if load[tile] + sizes[g] <= capacity:
-                    delta = _cost(g, tile, at, hops, start, partner, weight, anchored, fixed) - stay
+                    delta = row[tile] - stay
                     if delta < best:
                         best, best_tile, best_h = delta, tile, -1
                     continue
@@ -267,7 +279,13 @@ def descend(at, sizes, capacity, hops, start, partner, weight, anchored, fixed, 
                     h = members[tile, k]
                     if load[here] - sizes[g] + sizes[h] > capacity or load[tile] - sizes[h] + sizes[g] > capacity:
                         continue
-                    delta = _swap_change(g, h, at, hops, start, partner, weight, anchored, fixed)
+                    # as _swap_change, g's side read off its row
+                    delta = (
+                        row[tile]
+                        - stay
+                        + _move_change(h, here, tile, at, hops, start, partner, weight, anchored, fixed)
+                        + 2 * _link(g, h, start, partner, weight) * hops[here, tile]
+                    )
                     if delta < best:
                         best, best_tile, best_h = delta, tile, h
             if best_tile < 0:
