@@ -1,7 +1,7 @@
-"""Placement's local search in numba: layer rebuilds (a whole layer taken off the chip and put back around its best
-reduction point), simulated annealing and a descent to a local optimum over moves (a group to a tile with room)
-and swaps (two groups whose tiles stay within capacity), each costed incrementally from the flows that touch the
-groups it moves, never by recomputing the whole objective.
+"""Placement's local search in numba: layer rebuilds (a whole layer, or two consecutive ones, taken off the chip and
+put back around their best reduction point), simulated annealing and a descent to a local optimum over moves (a
+group to a tile with room) and swaps (two groups whose tiles stay within capacity), each costed incrementally from
+the flows that touch the groups it moves, never by recomputing the whole objective.
 
 The state is arrays: ``at[g]`` the tile (an index into the usable tiles) of group ``g``; each tile's load and its
 groups (``members[t, :count[t]]``, with ``slot[g]`` the position of ``g`` there, so a move is O(1)); the flows
@@ -338,13 +338,14 @@ def _spoke_cost(g, tile, placed, trial, at, hops, start, partner, weight, anchor
 
 @nb.njit(cache=True)
 def rebuild_layers(
-    at, sizes, capacity, hops, nearest, start, partner, weight, anchored, fixed, layer_start, layer_groups, passes
+    at, sizes, capacity, hops, nearest, start, partner, weight, anchored, fixed, layer_start, layer_groups, passes, span
 ):
-    """Large steps: each layer in turn taken off the chip and put back around the best tile for its first group
-    (its reduction point): the first group there, the others in ``layer_groups`` order each on the nearest tile
-    with room (``nearest[t]``: the tiles by hops from ``t``), the cheapest for its flows among those as near; kept
-    where the layer's flows cost less. Passes over every layer until one improves nothing or ``passes`` have run.
-    Returns the placement and its cost change."""
+    """Large steps: each run of ``span`` consecutive layers in turn taken off the chip and put back around the best
+    tile for the first layer's first group (its reduction point): that group there; then in ``layer_groups`` order
+    each other group on the nearest tile with room (``nearest[t]``: the tiles by hops from ``t``) to its layer's
+    first group (a later layer's first group: to the run's first tile), the cheapest for its flows among those as
+    near; kept where the run's flows cost less. Passes over every run until one improves nothing or ``passes``
+    have run. Returns the placement and its cost change."""
     n, tiles = len(at), len(hops)
     at = at.copy()
     load, members, count, slot = _members(at, sizes, tiles, capacity)
@@ -352,16 +353,21 @@ def rebuild_layers(
     total = 0
     trial = np.empty(n, dtype=np.int64)
     best_tiles = np.empty(n, dtype=np.int64)
+    lead = np.empty(n, dtype=np.int64)
     for _ in range(passes):
         improved = False
-        for layer in range(len(layer_start) - 1):
-            groups = layer_groups[layer_start[layer] : layer_start[layer + 1]]
+        layers = len(layer_start) - 1
+        for layer in range(layers - span + 1):
+            groups = layer_groups[layer_start[layer] : layer_start[layer + span]]
             if len(groups) < 2:
                 continue
             k = len(groups)
             for i in range(k):
                 in_layer[groups[i]] = i
                 trial[i] = at[groups[i]]
+            for j in range(layer, layer + span):  # each group's layer's first group
+                first = layer_start[j] - layer_start[layer]
+                lead[first : layer_start[j + 1] - layer_start[layer]] = first
             current = _layer_cost(groups, trial[:k], at, hops, start, partner, weight, anchored, fixed, in_layer)
             for i in range(k):  # the layer off the chip
                 load[at[groups[i]]] -= sizes[groups[i]]
@@ -373,14 +379,15 @@ def rebuild_layers(
                 fits = True
                 for i in range(k):
                     g = groups[i]
+                    base = center if lead[i] == i else trial[lead[i]]
                     placed, placed_cost = -1, 0
-                    for tile in nearest[center]:
+                    for tile in nearest[base]:
                         if load[tile] + sizes[g] > capacity:
                             continue
                         cost = _spoke_cost(
                             g, tile, i, trial, at, hops, start, partner, weight, anchored, fixed, in_layer
                         )
-                        if placed >= 0 and hops[center, tile] > hops[center, placed]:
+                        if placed >= 0 and hops[base, tile] > hops[base, placed]:
                             break
                         if placed < 0 or cost < placed_cost:
                             placed, placed_cost = tile, cost

@@ -393,12 +393,16 @@ def test_local_search_steps_cost_what_the_objective_says(torus: bool) -> None:
         arrays.near_start, arrays.near, 20_000, 5,
     )  # fmt: skip
     rebuilt, rebuilding = kernels.rebuild_layers(
-        at, sizes, capacity, hops, arrays.nearest, *arrays.links, arrays.layer_start, arrays.layer_groups, 10
+        at, sizes, capacity, hops, arrays.nearest, *arrays.links, arrays.layer_start, arrays.layer_groups, 10, 1
+    )
+    paired, pairing = kernels.rebuild_layers(
+        rebuilt, sizes, capacity, hops, arrays.nearest, *arrays.links, arrays.layer_start, arrays.layer_groups, 10, 2
     )
     descended, descending = kernels.descend(annealed, sizes, capacity, hops, *arrays.links, 10)
     for placement, origin, change in (
         (annealed, at, annealing),
         (rebuilt, at, rebuilding),
+        (paired, rebuilt, pairing),
         (descended, annealed, descending),
     ):
         tiles = arrays.tiles(placement)
