@@ -377,6 +377,7 @@ def rebuild_layers(
                 if load[center] + sizes[groups[0]] > capacity:
                     continue
                 fits = True
+                cost = 0  # the spoke costs so far: they sum to the run's flows (each counted at its later end)
                 for i in range(k):
                     g = groups[i]
                     base = center if lead[i] == i else trial[lead[i]]
@@ -384,25 +385,26 @@ def rebuild_layers(
                     for tile in nearest[base]:
                         if load[tile] + sizes[g] > capacity:
                             continue
-                        cost = _spoke_cost(
-                            g, tile, i, trial, at, hops, start, partner, weight, anchored, fixed, in_layer
-                        )
                         if placed >= 0 and hops[base, tile] > hops[base, placed]:
                             break
-                        if placed < 0 or cost < placed_cost:
-                            placed, placed_cost = tile, cost
-                    if placed < 0:
+                        spoke = _spoke_cost(
+                            g, tile, i, trial, at, hops, start, partner, weight, anchored, fixed, in_layer
+                        )
+                        if placed < 0 or spoke < placed_cost:
+                            placed, placed_cost = tile, spoke
+                    if placed >= 0:
+                        trial[i] = placed
+                        load[placed] += sizes[g]
+                        cost += placed_cost
+                    if placed < 0 or cost >= best:  # no room, or no better than the best: the next center
                         fits = False
-                        for j in range(i):
+                        for j in range(i + (placed >= 0)):
                             load[trial[j]] -= sizes[groups[j]]
                         break
-                    trial[i] = placed
-                    load[placed] += sizes[g]
                 if not fits:
                     continue
                 for i in range(k):
                     load[trial[i]] -= sizes[groups[i]]
-                cost = _layer_cost(groups, trial[:k], at, hops, start, partner, weight, anchored, fixed, in_layer)
                 if cost < best:
                     best, found = cost, True
                     best_tiles[:k] = trial[:k]
