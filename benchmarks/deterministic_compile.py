@@ -6,7 +6,7 @@ A CIFAR ResNet-18 (``benchmarks/lowering.py``'s, seeded weights, calibrated on 4
 ``benchmarks/compile.py`` does) is compiled for the default chip by ``cimc compile`` twice, each in a fresh process:
 once with the machine as it is (its load average printed: idle, at best), once with every core kept busy by a
 spinning process besides (``busy_cores``), so the compiler gets a fraction of the CPU it had. Placement budgets are
-work (CP-SAT's deterministic time, local search iterations), not seconds, so the two ``.cimb`` files must be
+work (CP-SAT's deterministic time, local search proposals and rounds), not seconds, so the two ``.cimb`` files must be
 identical: the script prints both compile times, the placement's traffic x hops below the naive row-major
 placement's (the figure the README reports), and exits 1 when the binaries differ.
 """

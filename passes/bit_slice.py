@@ -64,16 +64,18 @@ from cimc.passes.tile import linear_weights, linears
 def weight_levels(weights: np.ndarray, weight_bits: int, cell_bits: int, sign_encoding: str) -> tuple[np.ndarray, int]:
     """Conductance levels ``[signs, slices, rows, cols]`` (ui8) holding signed ``weights``, and the weight offset
     the shift-adder takes out again (0 for differential pairs): slice ``s`` holds bits ``s * cell_bits`` and up."""
-    w = weights.astype(np.int64)
+    w = weights.astype(np.int32)  # int8 or int16 weights: their negation and offset codes fit
     if sign_encoding == "differential":
         offset = 0
         stored = np.stack([np.maximum(w, 0), np.maximum(-w, 0)])
     else:
         offset = 1 << (weight_bits - 1)
         stored = (w + offset)[None]
-    shifts = cell_bits * np.arange(slices_for(weight_bits, cell_bits))
-    levels = (stored[:, None] >> shifts[None, :, None, None]) & ((1 << cell_bits) - 1)
-    return levels.astype(np.uint8), offset
+    slices = slices_for(weight_bits, cell_bits)
+    levels = np.empty((len(stored), slices, *w.shape), dtype=np.uint8)
+    for s in range(slices):
+        levels[:, s] = (stored >> (s * cell_bits)) & ((1 << cell_bits) - 1)
+    return levels, offset
 
 
 def zero_point_of(codes: Value) -> int:

@@ -237,11 +237,13 @@ def _integer_weights(match: Crossbar, weight_bits: int, scaling: str = "column")
     if dq is None:
         matrix = _matrix(match, match.constant(match.weight).astype(np.float64))
         top = (1 << (weight_bits - 1)) - 1
-        largest = np.abs(matrix).max(axis=0)
+        largest = np.maximum(matrix.max(axis=0, initial=0.0), -matrix.min(axis=0, initial=0.0))  # |w| per column
         if scaling == "tensor":
             largest = np.full_like(largest, largest.max(initial=0.0))
         scale = np.where(largest > 0, largest / top, 1.0)
-        return np.clip(np.rint(matrix / scale), -top, top).astype(np.int64), scale, weight_bits
+        codes = matrix / scale
+        np.clip(np.rint(codes, out=codes), -top, top, out=codes)
+        return codes.astype(np.int64), scale, weight_bits
     q, scale, *zero_point = (match.constant(v) for v in dq.operands)
     rank, axis = q.ndim, match.column_axis
     along = [-1 if d == axis else 1 for d in range(rank)]  # a per-column parameter broadcast against q
@@ -272,6 +274,8 @@ def _matrix(match: Crossbar, weight: np.ndarray) -> np.ndarray:
     if op.name == "graph.conv":
         groups = op.attr("group")
         filters = weight.shape[0]
+        if groups == 1:
+            return weight.reshape(filters, -1).T
         blocks = weight.reshape(groups, filters // groups, -1).transpose(0, 2, 1)  # [G, C/G * k, M/G]
         matrix = np.zeros((groups, blocks.shape[1], groups, blocks.shape[2]), weight.dtype)
         index = np.arange(groups)

@@ -26,27 +26,26 @@ How it is solved (``solve``):
   bound;
 - *hierarchical*, for bigger instances: layers onto contiguous regions of tiles (the warm start's layer-order
   packing, or the same along a generalized Hilbert curve, whose runs of consecutive tiles are compact blocks rather
-  than strips, whichever costs less); then each layer's region in turn as a CP-SAT model like the exact one (the
-  layer's groups over the tiles they hold and those next to them, the rest fixed, flows to it costed per tile),
-  for regions of at most ``REGION_MAX_BOOLEANS`` group-tile pairs; then the local search as a polish;
-- *local search*: simulated annealing over moves (a group to a tile with room) and swaps (two groups whose tiles
-  stay within capacity), proposing tiles within two hops of a flow partner, seeded; the best placement seen.
+  than strips, whichever costs less); then the local search;
+- *local search* (``local_search``; numba kernels in ``cimc.passes.local_search``, every step costed from the
+  flows it changes): each layer rebuilt around the best tile for its reduction point (its groups nearest first),
+  then each two consecutive layers together (the second's groups around its own reduction point),
+  a descent over moves and swaps, then rounds of simulated annealing (moves and swaps to tiles within
+  ``NEAR_HOPS`` of a flow partner or of the group, seeded), rebuilds and descent from the best placement so far,
+  until rounds stop improving it.
 
 Budgets are work, not seconds: ``effort`` is CP-SAT's deterministic time (its own measure of the work done, in
-units close to seconds on a 2020s core) and, at ``POLISH_RATE`` iterations per unit, the local search's iteration
-count; no step reads the clock. CP-SAT runs with ``random_seed`` and ``num_workers`` as given (several workers
-interleave their search in fixed batches), the local search from a seeded generator. So the same instance,
+units close to seconds on a 2020s core) and, in proportion, the local search's proposals and rounds (see
+``local_search``); no step reads the clock. CP-SAT runs with ``random_seed`` and ``num_workers`` as given (several
+workers interleave their search in fixed batches), the local search from a seeded generator. So the same instance,
 effort, seed and worker count give the same placement on an idle or a busy machine, fast or slow: only the wall
-time differs.
+time differs. OR-Tools is imported only for an instance small enough for CP-SAT.
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
-import itertools
 import math
-import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -64,20 +63,24 @@ from cimc.ir.target.network import Tile, hops
 EXACT_MAX_GROUPS = 64
 #: ... and this many group-tile booleans.
 EXACT_MAX_BOOLEANS = 4096
-#: A layer's region is solved by CP-SAT up to this many group-tile booleans (larger ones: local search only).
-REGION_MAX_BOOLEANS = 4000
-#: Local search iterations per group ...
-POLISH_ITERATIONS_PER_GROUP = 1000
-#: ... and at most this many per unit of effort it is given: a fixed rate, so the count does not depend on the
-#: machine (this pure-Python loop runs about 250,000 a second on a 2020s core, so a unit of effort buys at most
-#: about as many wall seconds of it as of CP-SAT's deterministic time).
-POLISH_RATE = 100_000
-#: How often the local search proposes a tile near a flow partner rather than near the group itself.
-NEAR_PARTNER = 0.7
-#: The shares of the effort: the local search's (the whole instance's CP-SAT model has the rest), and
-#: (hierarchical) the regions' CP-SAT models'.
+#: Annealing proposals per group in a round of the local search ...
+ANNEAL_ITERATIONS_PER_GROUP = 300
+#: ... and at most this many per unit of effort: a fixed rate, so the count does not depend on the machine (the
+#: numba loop runs a few million a second on a 2020s core, so a unit of effort buys far less wall time of it than
+#: of CP-SAT's deterministic time).
+ANNEAL_RATE = 100_000
+#: The layer rebuilds take one layer at a time, then two consecutive layers together, which lets a layer make room
+#: for the next (with them, 300 proposals a group instead of 600 place CIFAR ResNet-18 within 1.1092-1.1104 x the
+#: lower bound over seeds 0-5 instead of 1.1069-1.1149, in less work; onnx's ResNet-50 at 1.151 instead of 1.159).
+REBUILD_SPANS = (1, 2)
+#: The local search stops after this many rounds in a row that improve nothing ...
+STALLED_ROUNDS = 3
+#: ... or after this many rounds per unit of effort.
+ROUNDS_PER_EFFORT = 2
+#: The annealing proposes tiles within this many hops of a flow partner or of the group.
+NEAR_HOPS = 2
+#: The share of the effort the local search takes before the whole instance's CP-SAT model (which has the rest).
 POLISH_SHARE = 0.4
-REGION_SHARE = 0.25
 
 
 class PlacementError(PipelineError):
@@ -130,6 +133,16 @@ class ChipGrid:
         """``hops(a, b)``: links between tiles ``a`` and ``b`` on their XY route (``cimc.ir.target.network.hops`` on
         this grid's mesh, bound once: placement asks it hundreds of thousands of times)."""
         return functools.partial(hops, self.mesh)
+
+    @functools.cached_property
+    def hop_matrix(self) -> np.ndarray:
+        """``hops`` between every two usable tiles (``usable`` order), int64 [tiles, tiles]."""
+        tiles = np.array(self.usable, dtype=np.int64).reshape(-1, 2)
+        total = np.zeros((len(tiles), len(tiles)), dtype=np.int64)
+        for axis, size in enumerate((self.rows, self.cols)):
+            apart = np.abs(tiles[:, None, axis] - tiles[None, :, axis])
+            total += np.minimum(apart, size - apart) if self.torus else apart
+        return total
 
     @property
     def usable(self) -> list[Tile]:
@@ -299,7 +312,8 @@ def naive_placement(instance: Instance) -> list[Tile] | None:
 def layer_packing(instance: Instance, order: Sequence[Tile]) -> list[Tile]:
     """First-fit-decreasing within layer order along ``order``; plain first-fit-decreasing where that fails."""
     n = len(instance.sizes)
-    layered = sorted(range(n), key=lambda g: (_layer_rank(instance)[instance.layers[g]], -instance.sizes[g], g))
+    rank = _layer_rank(instance)
+    layered = sorted(range(n), key=lambda g: (rank[instance.layers[g]], -instance.sizes[g], g))
     tiles = first_fit(instance, order, layered, resume=True)
     if tiles is None:
         tiles = first_fit(instance, order, sorted(range(n), key=lambda g: (-instance.sizes[g], g)), resume=False)
@@ -356,10 +370,8 @@ class StarBounds:
     the relaxation, so no placement of the star costs less."""
 
     def __init__(self, instance: Instance) -> None:
-        grid = instance.grid
-        usable = grid.usable
         self.instance = instance
-        hops = np.array([[grid.hops(a, b) for b in usable] for a in usable], dtype=np.int64)
+        hops = instance.grid.hop_matrix
         self.levels = np.arange(hops.max(initial=0) + 1)
         # usable tiles at each distance from each usable tile: [tile, distance]
         self.per_level = (hops[:, :, None] == self.levels[None, None, :]).sum(axis=1)
@@ -531,126 +543,113 @@ def _cp_sat(
 # --- local search --------------------------------------------------------------------------------------------
 
 
-class _State:
-    """A placement being improved: groups' tiles by index into ``tiles``, each tile's load and groups, and the
-    bytes of each group's flows, so that the cost change of a move or swap is a sum over the groups' flows."""
+def local_search(instance: Instance, start: Sequence[Tile], effort: float, seed: int) -> list[Tile]:
+    """``start`` improved by the local search of ``cimc.passes.local_search`` (numba): every layer rebuilt around
+    its best reduction point, then every two consecutive layers (``REBUILD_SPANS``), then a descent; then rounds
+    of annealing (``ANNEAL_ITERATIONS_PER_GROUP`` proposals a group, at most ``ANNEAL_RATE`` per unit of
+    ``effort``), rebuilds and descent, each round from the best placement so far, until ``STALLED_ROUNDS`` rounds
+    in a row improve nothing or ``ROUNDS_PER_EFFORT`` x ``effort`` rounds have run. Every budget is a count: the
+    result depends on the instance, effort and seed only."""
+    from cimc.passes import local_search as kernels
 
-    def __init__(self, instance: Instance, start: Sequence[Tile]) -> None:
-        grid = instance.grid
-        self.instance = instance
-        self.tiles = grid.usable
-        index = {t: i for i, t in enumerate(self.tiles)}
-        self.hops = [[grid.hops(a, b) for b in self.tiles] for a in self.tiles]
-        self.at = [index[t] for t in start]
-        self.load = [0] * len(self.tiles)
-        self.members: list[list[int]] = [[] for _ in self.tiles]
-        for g, i in enumerate(self.at):
-            self.load[i] += instance.sizes[g]
-            self.members[i].append(g)
-        links: list[dict[int, int]] = [{} for _ in instance.sizes]
-        for a, b, n in instance.flows:
-            if a != b:
-                links[a][b] = links[a].get(b, 0) + n
-                links[b][a] = links[b].get(a, 0) + n
-        self.links = links
-        self.neighbours = [list(d.items()) for d in links]
-        self.fixed: list[list[int] | None] = [None] * len(instance.sizes)
-        for g, p, n in instance.anchors:
-            row = self.fixed[g] or [0] * len(self.tiles)
-            self.fixed[g] = [c + n * grid.hops(t, p) for c, t in zip(row, self.tiles)]
-
-    def cost(self, g: int, i: int) -> int:
-        """Bytes x hops of group ``g``'s flows were it on tile ``i`` (the others where they are)."""
-        row, at = self.hops[i], self.at
-        total = sum(n * row[at[h]] for h, n in self.neighbours[g])
-        fixed = self.fixed[g]
-        return total + fixed[i] if fixed is not None else total
-
-    def move(self, g: int, i: int) -> None:
-        old = self.at[g]
-        self.members[old].remove(g)
-        self.members[i].append(g)
-        self.load[old] -= self.instance.sizes[g]
-        self.load[i] += self.instance.sizes[g]
-        self.at[g] = i
-
-    def placement(self) -> list[Tile]:
-        return [self.tiles[i] for i in self.at]
-
-
-def polish(instance: Instance, start: Sequence[Tile], iterations: int, seed: int) -> list[Tile]:
-    """Simulated annealing from ``start`` for ``iterations`` steps: moves (a group to a tile with room) and swaps
-    (with a group of a full tile, where both tiles stay within capacity), to tiles within two hops of a flow partner
-    (most often, chosen by bytes) or of the group itself; cooling geometrically from the median uphill change to a
-    thousandth of it. The best placement seen."""
-    state = _State(instance, start)
     n = len(instance.sizes)
-    if n < 2 or iterations <= 0:
+    if n < 2:
         return list(start)
-    rng = random.Random(seed)
-    capacity, sizes, hops = instance.grid.capacity, instance.sizes, state.hops
-    near = [[j for j, d in enumerate(row) if d <= 2] for row in hops]
-    partners = [[h for h, _ in links] for links in state.neighbours]
-    weights = [list(itertools.accumulate(n for _, n in links)) for links in state.neighbours]
+    arrays = _SearchArrays(instance)
+    at = arrays.index(start)
+    hops, sizes, capacity, links = arrays.hops, arrays.sizes, instance.grid.capacity, arrays.links
 
-    def propose(g: int) -> int:
-        if partners[g] and rng.random() < NEAR_PARTNER:
-            cumulative = weights[g]
-            pick = bisect.bisect_right(cumulative, rng.random() * cumulative[-1])
-            base = state.at[partners[g][min(pick, len(cumulative) - 1)]]
+    def settle(placement: np.ndarray) -> tuple[np.ndarray, int]:
+        gained = 0
+        for span in REBUILD_SPANS:
+            placement, gain = kernels.rebuild_layers(
+                placement,
+                sizes,
+                capacity,
+                hops,
+                arrays.nearest,
+                *links,
+                arrays.layer_start,
+                arrays.layer_groups,
+                n,
+                span,
+            )
+            gained += gain
+        settled, descended = kernels.descend(placement, sizes, capacity, hops, *links, n)
+        return settled, gained + descended
+
+    best, _ = settle(at)
+    iterations = min(ANNEAL_ITERATIONS_PER_GROUP * n, int(ANNEAL_RATE * effort))
+    stalled, rounds = 0, max(1, int(ROUNDS_PER_EFFORT * effort))
+    offsets, partner, weight, anchored, fixed = links
+    for round_ in range(rounds if iterations > 0 else 0):
+        annealed, annealing = kernels.anneal(
+            best, sizes, capacity, hops, offsets, partner, weight, arrays.cumulative, anchored, fixed,
+            arrays.near_start, arrays.near, iterations, seed * rounds + round_,
+        )  # fmt: skip
+        settled, settling = settle(annealed)
+        if annealing + settling < 0:
+            best, stalled = settled, 0
         else:
-            base = state.at[g]
-        options = near[base]
-        return options[rng.randrange(len(options))]
+            stalled += 1
+            if stalled == STALLED_ROUNDS:
+                break
+    return arrays.tiles(best)
 
-    def change(g: int, i: int) -> tuple[int, int] | None:
-        """The cost change of putting ``g`` on tile ``i`` and the group it swaps with (-1 for a move), or None
-        when neither fits."""
-        here = state.at[g]
-        if state.load[i] + sizes[g] <= capacity:
-            return state.cost(g, i) - state.cost(g, here), -1
-        h = state.members[i][rng.randrange(len(state.members[i]))]
-        if state.load[here] - sizes[g] + sizes[h] > capacity or state.load[i] - sizes[h] + sizes[g] > capacity:
-            return None
-        swapped = state.cost(g, i) + state.cost(h, here) - state.cost(g, here) - state.cost(h, i)
-        # each cost above saw the other group where it was: their own flow keeps its length
-        return swapped + 2 * state.links[g].get(h, 0) * hops[here][i], h
 
-    uphill = []
-    for _ in range(min(400, 20 * n)):
-        g = rng.randrange(n)
-        i = propose(g)
-        step = change(g, i) if i != state.at[g] else None
-        if step is not None and step[0] > 0:
-            uphill.append(step[0])
-    temperature = float(np.median(uphill)) if uphill else 1.0
-    cool = 1e-3 ** (1.0 / iterations)
-    current = best = instance.objective(state.placement())
-    best_at = list(state.at)
-    for _ in range(iterations):
-        temperature *= cool
-        g = rng.randrange(n)
-        i = propose(g)
-        here = state.at[g]
-        step = change(g, i) if i != here else None
-        if step is None or (step[0] > 0 and rng.random() >= math.exp(-step[0] / temperature)):
-            continue
-        state.move(g, i)
-        if step[1] >= 0:
-            state.move(step[1], here)
-        current += step[0]
-        if current < best:
-            best, best_at = current, list(state.at)
-    return [state.tiles[i] for i in best_at]
+class _SearchArrays:
+    """An instance as the arrays the numba local search reads (see ``cimc.passes.local_search``): tiles as indices
+    into the usable tiles, their hops, each tile's others by hops, the tiles within ``NEAR_HOPS`` of each (CSR),
+    the flows between groups as a symmetric adjacency (CSR) with running sums of bytes, the flows to fixed tiles as
+    a cost per group and tile, and the layers' groups (CSR, each layer's reduction point first)."""
+
+    def __init__(self, instance: Instance) -> None:
+        grid, n = instance.grid, len(instance.sizes)
+        self.usable = grid.usable
+        self.hops = grid.hop_matrix
+        self.sizes = np.array(instance.sizes, dtype=np.int64)
+        self.nearest = np.argsort(self.hops, axis=1, kind="stable")
+        near = self.hops <= NEAR_HOPS
+        self.near_start = np.concatenate([[0], np.cumsum(near.sum(axis=1))]).astype(np.int64)
+        self.near = np.nonzero(near)[1].astype(np.int64)
+        merged: list[dict[int, int]] = [{} for _ in range(n)]
+        for a, b, size in instance.flows:
+            if a != b:
+                merged[a][b] = merged[a].get(b, 0) + size
+                merged[b][a] = merged[b].get(a, 0) + size
+        start = np.concatenate([[0], np.cumsum([len(d) for d in merged])]).astype(np.int64)
+        partner = np.array([h for d in merged for h in d], dtype=np.int64)
+        weight = np.array([size for d in merged for size in d.values()], dtype=np.int64)
+        # each group's running sum of its flows' bytes, to draw a partner by bytes
+        self.cumulative = np.concatenate(
+            [np.cumsum(weight[start[g] : start[g + 1]], dtype=np.float64) for g in range(n)]
+        )
+        anchored = np.full(n, -1, dtype=np.int64)
+        rows: list[np.ndarray] = []
+        for g, port, size in instance.anchors:
+            if anchored[g] < 0:
+                anchored[g] = len(rows)
+                rows.append(np.zeros(len(self.usable), dtype=np.int64))
+            rows[anchored[g]] += size * np.array([grid.hops(t, port) for t in self.usable], dtype=np.int64)
+        fixed = np.array(rows, dtype=np.int64) if rows else np.zeros((0, len(self.usable)), dtype=np.int64)
+        self.links = (start, partner, weight, anchored, fixed)
+        members: dict[int, list[int]] = {}
+        for g, layer in enumerate(instance.layers):
+            members.setdefault(layer, []).append(g)
+        self.layer_groups = np.array([g for groups in members.values() for g in groups], dtype=np.int64)
+        self.layer_start = np.concatenate([[0], np.cumsum([len(m) for m in members.values()])]).astype(np.int64)
+
+    def index(self, tiles: Sequence[Tile]) -> np.ndarray:
+        """A placement as tile indices."""
+        index = {t: i for i, t in enumerate(self.usable)}
+        return np.array([index[t] for t in tiles], dtype=np.int64)
+
+    def tiles(self, at: np.ndarray) -> list[Tile]:
+        """Tile indices as a placement."""
+        return [self.usable[i] for i in at.tolist()]
 
 
 # --- the solver ----------------------------------------------------------------------------------------------
-
-
-def polish_iterations(groups: int, effort: float) -> int:
-    """Local search iterations for ``groups`` groups given ``effort``: ``POLISH_ITERATIONS_PER_GROUP`` each, at
-    most ``POLISH_RATE`` per unit of effort (a count, so the result does not depend on the machine)."""
-    return min(POLISH_ITERATIONS_PER_GROUP * groups, int(POLISH_RATE * effort))
 
 
 def solve(instance: Instance, effort: float = 10.0, seed: int = 0, workers: int = 1) -> Placement:
@@ -665,7 +664,7 @@ def solve(instance: Instance, effort: float = 10.0, seed: int = 0, workers: int 
     if instance.objective(warm) == lower:  # the warm start meets the lower bound: optimal, nothing to search
         tiles, status, solver, bound = warm, "OPTIMAL", "snake first-fit-decreasing (meets the lower bound)", lower
     elif n <= EXACT_MAX_GROUPS and n * len(instance.grid.usable) <= EXACT_MAX_BOOLEANS:
-        start = polish(instance, warm, polish_iterations(n, POLISH_SHARE * effort), seed)
+        start = local_search(instance, warm, POLISH_SHARE * effort, seed)
         found, status, bound = exact(instance, start, (1 - POLISH_SHARE) * effort, seed, workers)
         if found is None or (status != "OPTIMAL" and instance.objective(start) < instance.objective(found)):
             found = start
@@ -673,8 +672,8 @@ def solve(instance: Instance, effort: float = 10.0, seed: int = 0, workers: int 
         if status not in ("OPTIMAL", "FEASIBLE"):
             status, solver, bound = "local-search", "snake first-fit-decreasing + local search", 0
     else:
-        tiles = hierarchical(instance, warm, effort, seed, workers)
-        status, solver, bound = "hierarchical", "regions cp-sat + local search", 0
+        tiles = hierarchical(instance, warm, effort, seed)
+        status, solver, bound = "hierarchical", "layer rebuilds + annealing", 0
     instance.check(tiles)
     objective = instance.objective(tiles)
     assert lower <= objective and bound <= objective, f"bounds {lower} and {bound} above the objective {objective}"
@@ -729,68 +728,8 @@ def _anchor_costs(instance: Instance, usable: Sequence[Tile]) -> dict[int, dict[
     return costs
 
 
-def hierarchical(instance: Instance, warm: list[Tile], effort: float, seed: int, workers: int) -> list[Tile]:
-    """Layers onto contiguous regions (layer-order packing along the snake or the curve, the cheaper), CP-SAT on
-    each layer's region (``REGION_SHARE`` of the effort), then the local search (``POLISH_SHARE``)."""
+def hierarchical(instance: Instance, warm: list[Tile], effort: float, seed: int) -> list[Tile]:
+    """Layers onto contiguous regions (layer-order packing along the snake or the curve, the cheaper), then the
+    local search: layers rebuilt around their reduction points, groups annealed."""
     curved = layer_packing(instance, instance.grid.curve())
-    tiles = min((warm, curved), key=instance.objective)
-    tiles = solve_regions(instance, tiles, REGION_SHARE * effort, seed, workers)
-    iterations = polish_iterations(len(instance.sizes), POLISH_SHARE * effort)
-    return polish(instance, tiles, iterations, seed)
-
-
-def solve_regions(instance: Instance, tiles: list[Tile], budget: float, seed: int, workers: int) -> list[Tile]:
-    """Each layer in turn: its groups over the tiles they hold and the usable tiles next to those, the other
-    groups fixed, kept where CP-SAT improves on the current placement; ``budget`` deterministic seconds shared by
-    region size. Layers of one group, or too big for one model (``REGION_MAX_BOOLEANS``), are left as they are."""
-    grid = instance.grid
-    tiles = list(tiles)
-    members: dict[int, list[int]] = {}
-    for g, layer in enumerate(instance.layers):
-        members.setdefault(layer, []).append(g)
-    usable = set(grid.usable)
-    links: list[list[tuple[int, int]]] = [[] for _ in instance.sizes]
-    for a, b, n in instance.flows:
-        if a != b:
-            links[a].append((b, n))
-            links[b].append((a, n))
-    plans = []
-    for groups in members.values():
-        held = {tiles[g] for g in groups}
-        steps = ((1, 0), (-1, 0), (0, 1), (0, -1))
-        region = sorted(held | ({(r + dr, c + dc) for r, c in held for dr, dc in steps} & usable))
-        if len(groups) > 1 and len(groups) * len(region) <= REGION_MAX_BOOLEANS:
-            plans.append((groups, region))
-    weight = sum(len(groups) * len(region) for groups, region in plans)
-    anchors = _anchor_costs(instance, grid.usable)
-    for groups, region in plans:
-        free = set(groups)
-        room = dict.fromkeys(region, grid.capacity)
-        for g, t in enumerate(tiles):
-            if g not in free and t in room:
-                room[t] -= instance.sizes[g]
-        linear: dict[int, dict[Tile, int]] = {}
-        for g in groups:
-            row = {t: anchors.get(g, {}).get(t, 0) for t in region}
-            for h, n in links[g]:
-                if h not in free:
-                    for t in region:
-                        row[t] += n * grid.hops(t, tiles[h])
-            linear[g] = row
-        sub = _Subproblem(
-            free=list(groups),
-            candidates={g: [t for t in region if room[t] >= instance.sizes[g]] for g in groups},
-            room=room,
-            pairs=[(a, b, n) for a in groups for b, n in links[a] if b in free and a < b],
-            linear=linear,
-            hint={g: tiles[g] for g in groups},
-        )
-        share = budget * len(groups) * len(region) / weight
-        found, _, _, _ = _cp_sat(instance, sub, share, seed, workers)
-        if found is not None:
-            trial = list(tiles)
-            for g, t in found.items():
-                trial[g] = t
-            if instance.objective(trial) < instance.objective(tiles):
-                tiles = trial
-    return tiles
+    return local_search(instance, min((warm, curved), key=instance.objective), effort, seed)

@@ -61,7 +61,9 @@ from cimc.passes.placement import (
     PlacementError,
     Tile,
     _gilbert,
+    _SearchArrays,
     axis_cuts,
+    layer_packing,
     naive_placement,
     solve,
     star_lower_bound,
@@ -350,12 +352,12 @@ def test_hierarchical_placement_beats_naive_by_40_percent() -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_placement_repeats_exactly_while_every_core_is_busy(workers: int) -> None:
-    # budgets that run out before the search ends (CP-SAT stops FEASIBLE, not OPTIMAL; the annealing runs all its
-    # iterations): where a wall-clock limit stops each step earlier on a loaded machine than on an idle one
+    # budgets that run out before the search ends (CP-SAT stops FEASIBLE, not OPTIMAL; the local search runs out of
+    # rounds): where a wall-clock limit stops each step earlier on a loaded machine than on an idle one
     instances = [
         random_instance(np.random.default_rng(7), ChipGrid(6, 6, False, 6), 40),  # exact: one CP-SAT model
         chain(ChipGrid(8, 8, False, 8), [8, 16, 16, 16, 16], 4, 4096, 1024),  # 72 groups: hierarchical (the
-        # regions' CP-SAT models, the local search)
+        # local search alone)
     ]
     idle = [solve(instance, effort=0.5, seed=1, workers=workers) for instance in instances]
     with from_benchmarks("deterministic_compile").busy_cores():
@@ -371,6 +373,43 @@ def test_hierarchical_placement_avoids_faulty_tiles() -> None:
     result = solve(instance, effort=3.0)
     assert not set(result.tiles) & faulty
     assert result.objective < result.naive_objective
+
+
+@pytest.mark.parametrize("torus", [False, True])
+def test_local_search_steps_cost_what_the_objective_says(torus: bool) -> None:
+    # each kernel returns the cost change it worked out incrementally, from the flows its steps touched: it must be
+    # the change of the whole objective, recomputed from scratch
+    from cimc.passes import local_search as kernels
+
+    faulty = frozenset({(1, 1), (4, 0)})
+    instance = random_instance(np.random.default_rng(3), ChipGrid(5, 6, torus, 6, faulty), 60)
+    arrays = _SearchArrays(instance)
+    start = layer_packing(instance, instance.grid.snake())
+    at = arrays.index(start)
+    offsets, partner, weight, anchored, fixed = arrays.links
+    sizes, hops, capacity = arrays.sizes, arrays.hops, instance.grid.capacity
+    annealed, annealing = kernels.anneal(
+        at, sizes, capacity, hops, offsets, partner, weight, arrays.cumulative, anchored, fixed,
+        arrays.near_start, arrays.near, 20_000, 5,
+    )  # fmt: skip
+    rebuilt, rebuilding = kernels.rebuild_layers(
+        at, sizes, capacity, hops, arrays.nearest, *arrays.links, arrays.layer_start, arrays.layer_groups, 10, 1
+    )
+    paired, pairing = kernels.rebuild_layers(
+        rebuilt, sizes, capacity, hops, arrays.nearest, *arrays.links, arrays.layer_start, arrays.layer_groups, 10, 2
+    )
+    descended, descending = kernels.descend(annealed, sizes, capacity, hops, *arrays.links, 10)
+    for placement, origin, change in (
+        (annealed, at, annealing),
+        (rebuilt, at, rebuilding),
+        (paired, rebuilt, pairing),
+        (descended, annealed, descending),
+    ):
+        tiles = arrays.tiles(placement)
+        instance.check(tiles)
+        assert change <= 0
+        assert instance.objective(tiles) - instance.objective(arrays.tiles(origin)) == change
+    assert annealing < 0 and rebuilding < 0
 
 
 # --- split-groups --------------------------------------------------------------------------------------------
