@@ -49,7 +49,10 @@ def managed_read(
     each vector took (int64; 0 for an all-zero vector, which reads 0) and how many outputs stayed clipped at the
     bound in the pass each vector kept (the saturations bound management could not avoid).
 
-    ``full_scale`` is the code that drives the full input when inputs are not scaled (``input_scaling =
+    ``weights`` in float32 make the product a float32 GEMM (the statistical fidelity level: the DAC codes are
+    exact in float32 and its rounding, 2^-24 of a weight, is far below the output noise and the ADC step; every
+    read here already draws its noise and rounding per output, in aggregate, so the two levels differ in nothing
+    else). ``full_scale`` is the code that drives the full input when inputs are not scaled (``input_scaling =
     "none"``); ``sigma`` the output noise in ``unit``; the noise of pass ``p`` of vector ``m``, column ``c`` is
     ``kernels.gaussian(key, (vector_index[m] * passes + p) * cols + c)``, so results do not depend on the batch.
     """
@@ -71,7 +74,7 @@ def managed_read(
         inverse = (np.float32(1.0) / s.astype(np.float32))[:, None]
         dac = np.rint(codes[todo].astype(np.float32) * inverse / np.float32(1.0 / periphery.input_levels))
         np.clip(dac, -periphery.input_levels, periphery.input_levels, out=dac)
-        y = (dac.astype(np.float64) @ weights) * (unit / periphery.input_levels)
+        y = (dac.astype(weights.dtype) @ weights) * (unit / periphery.input_levels)
         if sigma > 0:
             from cimc.runtime import kernels  # numba: loaded by the reads that need it, not by chip descriptions
 

@@ -48,7 +48,7 @@ from cimc.ir.dialects.cim import (
 from cimc.ir.dialects.cim_solve import SolveOp
 from cimc.ir.interpreter import InterpreterError, bind_inputs, main_function
 from cimc.ir.target.chip import RangeManagement
-from cimc.runtime import kernels
+from cimc.runtime import kernels, statistical
 from cimc.runtime.analog import AnalogConfig, group_top_level, program_group, relative_conductance
 from cimc.runtime.binary import CompiledModel
 from cimc.runtime.periphery import managed_read, readout
@@ -203,6 +203,13 @@ class Simulator:
         self.adc_counts: dict[str, AdcCounts] = {}
         for chain in self._chains.values():
             self.adc_counts.setdefault(_layer_name(chain), AdcCounts())
+        #: per array group read statistically, its prepared replicas (``cimc.runtime.statistical``); per group
+        #: where the statistical model does not hold and the per-read level reads instead, the reason
+        self._statistical: dict[int, list[statistical.Block]] = {}
+        self.fallbacks: dict[int, str] = {}
+        self._signed32: dict[int, list[np.ndarray]] = {}  # a range-managed periphery's weights in float32
+        if config.fidelity == "statistical" and periphery is None:
+            self._prepare_statistical()
         self.stats = ProgrammingStats(
             groups=len(self._arrays),
             cells=sum(c.program.tensor_attr("levels").size * c.program.attr("replication") for c in self._unique()),
@@ -347,6 +354,61 @@ class Simulator:
         largest = int(levels.sum(axis=2).max(initial=0)) * top_plane
         return chain.adc.dropped_bits == 0 and largest < 1 << chain.adc.attr("bits")
 
+    def _prepare_statistical(self) -> None:
+        """Prepare every simulated array group for statistical reads, or note in ``fallbacks`` why it is read per
+        read."""
+        for chain in self._unique():
+            arrays = self._arrays[chain.group]
+            if arrays.exact_weights is not None:
+                continue  # exact reads: nothing to draw
+            program = chain.program
+            signs, slices, rows, columns = program.signs, program.slices, program.rows, program.columns
+            cell_bits, dac_bits = program.attr("cell_bits"), chain.planes.attr("dac_bits")
+            sigma_cell, sigma_column = self.config.read_sigmas(cell_bits, dac_bits, arrays.top_level)
+            scaled = sigma_cell > 0 and self.config.device.read_noise_scaling == "conductance"
+            blocks: list[statistical.Block] = []
+            for replica, g in enumerate(arrays.conductance):
+                levels = g.reshape(rows, signs, slices, columns).transpose(1, 2, 0, 3)
+                ratio = relative_conductance(levels, cell_bits, self.config.device, arrays.top_level) if scaled else None
+                block = statistical.prepare(
+                    levels,
+                    arrays.offsets[replica].reshape(signs, slices, columns),
+                    cell_bits=cell_bits,
+                    dac_bits=dac_bits,
+                    step=float(1 << chain.adc.dropped_bits),
+                    top=float((1 << chain.adc.attr("bits")) - 1),
+                    sigma_cell=sigma_cell,
+                    sigma_column=sigma_column,
+                    noise_ratio=ratio,
+                    input_top=max(chain.planes.attr("zero_point"), (1 << chain.planes.attr("input_bits")) - 1),
+                    key=kernels.stream_key(self.config.seed, chain.group, replica, statistical.STREAM),
+                )
+                if isinstance(block, str):
+                    self.fallbacks[chain.group] = f"'{_layer_name(chain)}' group {chain.group}: {block}"
+                    break
+                blocks.append(block)
+            else:
+                self._statistical[chain.group] = blocks
+
+    def _statistical_read(
+        self, chain: _Chain, blocks: list[statistical.Block], x: np.ndarray, first_vector: int, vectors: int
+    ) -> np.ndarray:
+        """Partial sums of a row block read at the statistical level (``cimc.runtime.statistical.read``), the
+        replicas serving the vectors as ``_analog_read``'s do."""
+        zero_point = chain.planes.attr("zero_point")
+        counts = signed_phases(chain.planes.attr("input_bits"), 1, zero_point) if zero_point else (_planes(chain),)
+        phase_planes = np.asarray(counts, dtype=np.int64)
+        plane_weights = chain.shift_add.plane_weights(_planes(chain))
+        index = np.arange(len(x), dtype=np.int64)
+        out = np.empty((len(x), chain.program.columns), dtype=np.int64)
+        replica_of = (index % vectors) % len(blocks)
+        for replica, block in enumerate(blocks):
+            sel = index if len(blocks) == 1 else index[replica_of == replica]
+            xs = x if len(blocks) == 1 else x[sel]
+            out[sel] = statistical.read(block, xs, zero_point, phase_planes, plane_weights, sel + first_vector)
+        self._count(chain, len(x), 0)
+        return out
+
     # --- running ------------------------------------------------------------------------------------------------
 
     def run(
@@ -438,7 +500,11 @@ class Simulator:
                 )
             self._count(chain, len(x), 0)
             return product(x).astype(np.int32).reshape(*lead, columns)
-        partial = self._analog_read(chain, arrays, x, first_sample * vectors, vectors)
+        blocks = self._statistical.get(chain.group)
+        if blocks is not None:
+            partial = self._statistical_read(chain, blocks, x, first_sample * vectors, vectors)
+        else:
+            partial = self._analog_read(chain, arrays, x, first_sample * vectors, vectors)
         if len(args) > 1:  # offset encoding: the stored offset times the codes' sum comes out again
             s0, n = shift_add.attr("row_offset"), shift_add.attr("rows")
             codes_in = args[1][..., s0 : s0 + n].astype(np.int64) - shift_add.attr("input_zero_point")
@@ -456,11 +522,15 @@ class Simulator:
         out = np.zeros((len(x), chain.program.columns))
         passes = np.zeros(len(x), dtype=np.int64)
         clipped = 0
+        weights = arrays.signed
+        if self.config.fidelity == "statistical":  # float32 products (``managed_read``)
+            weights = self._signed32.get(chain.group) or [w.astype(np.float32) for w in arrays.signed]
+            self._signed32[chain.group] = weights
         for replica in range(replicas):
             sel = index % replicas == replica
             part, taken, kept = managed_read(
                 codes[sel],
-                arrays.signed[replica],
+                weights[replica],
                 arrays.unit,
                 self.periphery,
                 full_scale=float((1 << chain.planes.attr("input_bits")) - 1),
