@@ -451,8 +451,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if simulation_flags_given(args):
             raise InputFileError(
                 f"{args.model}: --ideal, --device, --drift-time, --verify-iterations, --adc-offset, --stuck-on/off, "
-                "--fidelity and the --no-... switches set up the simulated chip of a .cimb binary; compile the model first (cimc "
-                "compile model.onnx)"
+                "--fidelity and the --no-... switches set up the simulated chip of a .cimb binary; compile the model "
+                "first (cimc compile model.onnx)"
             )
         module = load_module(args.model, _options(args, args.stage or "graph"))
         func = main_function(module)

@@ -369,7 +369,9 @@ class Simulator:
             blocks: list[statistical.Block] = []
             for replica, g in enumerate(arrays.conductance):
                 levels = g.reshape(rows, signs, slices, columns).transpose(1, 2, 0, 3)
-                ratio = relative_conductance(levels, cell_bits, self.config.device, arrays.top_level) if scaled else None
+                ratio = (
+                    relative_conductance(levels, cell_bits, self.config.device, arrays.top_level) if scaled else None
+                )
                 block = statistical.prepare(
                     levels,
                     arrays.offsets[replica].reshape(signs, slices, columns),

@@ -48,8 +48,8 @@ exactly 0 and only the read noise and offset act: its row is exact, the clamp at
 
 Where a column is dithered even with one active row (``v_ac + s^2(1) >= (step/2)^2``), its realized remainders are
 kept in the mean (``G_a`` in the product in place of ``rint(G_a)``) and ``D - eps`` is drawn instead (``E[D] - k
-mu_ac``, ``Var[D]`` less the remainders' share): the programming error of such cells reaches the outputs as it does per read, the same
-cells for every input.
+mu_ac``, ``Var[D]`` less the remainders' share): the programming error of such cells reaches the outputs as it does
+per read, the same cells for every input.
 
 Exact cases: with no remainders and no noise (an ideal device with offsets only, say), every ``D`` is a constant and
 the output is exactly the per-read one; with integer currents and ``step > 1`` the per-residue average is used (the
@@ -139,7 +139,17 @@ def prepare(
     mean_table = np.zeros((rows + 1, cols))
     variance_table = np.zeros((rows + 1, cols))
     _tables(
-        mu, var, cell_noise, sigma_column**2, offset, step, sign * shift, dithered, mean_table, variance_table, _STREAM_CDF
+        mu,
+        var,
+        cell_noise,
+        sigma_column**2,
+        offset,
+        step,
+        sign * shift,
+        dithered,
+        mean_table,
+        variance_table,
+        _STREAM_CDF,
     )
     folded = np.where(dithered[:, None, :], g, integer)
     weights = np.tensordot(sign * shift, folded, axes=1)  # sum_a sign_a shift_a G_a: [rows, cols]
@@ -148,7 +158,11 @@ def prepare(
 
 
 def read(
-    block: Block, codes: np.ndarray, zero_point: int, phase_planes: np.ndarray, plane_weights: np.ndarray,
+    block: Block,
+    codes: np.ndarray,
+    zero_point: int,
+    phase_planes: np.ndarray,
+    plane_weights: np.ndarray,
     vector_index: np.ndarray,
 ) -> np.ndarray:
     """Partial sums (int64 ``[vectors, cols]``) of input codes ``[vectors, rows]`` read statistically on ``block``:
@@ -240,18 +254,16 @@ def _quantizer(
     mu = mean / step + offset
     sigma = math.sqrt(variance) / step
     if sigma == 0.0:
-        j = math.floor(mu + 0.5)
-        return step * (max(j, 0.0) if clamp else j), 0.0
+        code = float(math.floor(mu + 0.5))
+        return step * (max(code, 0.0) if clamp else code), 0.0
     if sigma >= 1.0 and not clamp:  # dithered: the quantizer's error is uniform and independent (Widrow)
         return step * mu, step * step * (sigma * sigma + 1.0 / 12.0)
-    lo = math.floor(mu - 8.0 * sigma)
-    hi = math.ceil(mu + 8.0 * sigma) + 1.0
-    if clamp:
-        lo = max(lo, 0.0)
-    first, second = 0.0, 0.0
+    lo = float(math.floor(mu - 8.0 * sigma))
+    hi = float(math.ceil(mu + 8.0 * sigma)) + 1.0
     below = _gaussian_cdf((lo - 0.5 - mu) / sigma, table)
-    if clamp:
-        below = 0.0  # every code below 0 reads 0
+    if clamp and lo <= 0.0:
+        lo, below = 0.0, 0.0  # every code below 0 reads 0
+    first, second = 0.0, 0.0
     j = lo
     while j <= hi:
         upper = _gaussian_cdf((j + 0.5 - mu) / sigma, table)
@@ -295,7 +307,9 @@ def _tables(
                 else:
                     e, second = 0.0, 0.0
                     for u in range(residues):  # an integer current's residue modulo the step, uniform
-                        eu, vu = _quantizer(u + k * mu[a, c], spread * var[a, c] + noise, offsets[a, c], step, False, table)
+                        eu, vu = _quantizer(
+                            u + k * mu[a, c], spread * var[a, c] + noise, offsets[a, c], step, False, table
+                        )
                         e += (eu - u) / residues
                         second += (vu + (eu - u) ** 2) / residues
                     v = second - e * e
