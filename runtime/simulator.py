@@ -206,6 +206,7 @@ class Simulator:
         #: per array group read statistically, its prepared replicas (``cimc.runtime.statistical``); per group
         #: where the statistical model does not hold and the per-read level reads instead, the reason
         self._statistical: dict[int, list[statistical.Block]] = {}
+        self._statistical_layers: dict[int, statistical.Layer] = {}
         self.fallbacks: dict[int, str] = {}
         self._signed32: dict[int, list[np.ndarray]] = {}  # a range-managed periphery's weights in float32
         if config.fidelity == "statistical" and periphery is None:
@@ -391,6 +392,48 @@ class Simulator:
                 blocks.append(block)
             else:
                 self._statistical[chain.group] = blocks
+        self._statistical_layers = self._merge_statistical()
+
+    def _merge_statistical(self) -> dict[int, statistical.Layer]:
+        """The ``cim.accumulate`` ops whose row blocks are all read statistically from one codes value, one
+        replica each: each becomes one ``statistical.Layer`` (its shift-adds pass the codes on). Keyed by ``id`` of
+        the accumulate."""
+        layers: dict[int, statistical.Layer] = {}
+        for position, op in enumerate(self.func.body.ops):
+            if not isinstance(op, AccumulateOp) or id(op) in self._layers:
+                continue
+            chains = [self._chains.get(id(_producer(v))) for v in op.operands]
+            blocks = [c for c in chains if c is not None and len(self._statistical.get(c.group, ())) == 1]
+            if (
+                len(blocks) != len(chains)
+                or any(len(c.shift_add.result.uses) != 1 for c in blocks)
+                or len({id(c.planes.operands[0]) for c in blocks}) != 1
+                or blocks[0].planes.attr("input_bits") > 8  # a Layer counts planes by byte (``statistical.Layer``)
+                or any(c.program.rows > 255 for c in blocks)
+            ):
+                continue
+            placed = []
+            for chain, column in zip(blocks, op.attr("col_offsets")):
+                (block,) = self._statistical[chain.group]
+                offset = chain.shift_add.attr("weight_offset")
+                if offset:  # offset encoding: the stored offset times the codes' sum comes out of every column
+                    block = replace(block, weights=block.weights - block.weights.dtype.type(offset))
+                placed.append(statistical.Placed(block, chain.mvm.attr("row_offset"), column))
+            planes = blocks[0].planes
+            zero_point = planes.attr("zero_point")
+            counts = signed_phases(planes.attr("input_bits"), 1, zero_point) if zero_point else (_planes(blocks[0]),)
+            layers[id(op)] = statistical.Layer(
+                placed,
+                max(c.mvm.attr("row_offset") + c.program.rows for c in blocks),
+                op.attr("columns"),
+                zero_point=zero_point,
+                phase_planes=np.asarray(counts, dtype=np.int64),
+                plane_weights=blocks[0].shift_add.plane_weights(_planes(blocks[0])),
+                key=kernels.stream_key(self.config.seed, statistical.STREAM, position),
+            )
+            self._layer_chains[id(op)] = blocks
+            self._pass_through.update(id(c.shift_add) for c in blocks)
+        return layers
 
     def _statistical_read(
         self, chain: _Chain, blocks: list[statistical.Block], x: np.ndarray, first_vector: int, vectors: int
@@ -447,6 +490,15 @@ class Simulator:
                         self._count(block, vectors, 0)
                     acc = layer(args[0])
                     return [acc.astype(np.int32).reshape(*args[0].shape[:-1], acc.shape[-1])]
+                stat = self._statistical_layers.get(id(op))
+                if stat is not None:
+                    lead = args[0].shape[:-1]
+                    codes = args[0].reshape(-1, args[0].shape[-1])[:, : stat.weights.shape[0]]
+                    for block in self._layer_chains[id(op)]:
+                        self._count(block, len(codes), 0)
+                    first = first_sample * max(math.prod(lead[1:]), 1)
+                    acc = stat(codes, np.arange(len(codes), dtype=np.int64) + first)
+                    return [acc.astype(np.int32).reshape(*lead, acc.shape[-1])]
                 if chain is not None:
                     return [self._read(chain, args, first_sample)]
                 if isinstance(op, SolveOp):
