@@ -150,6 +150,8 @@ def run_binary(args: argparse.Namespace) -> dict[str, np.ndarray]:
     session = session_for(args.model, args)
     if session.simulator.stats.ir_drop_warning:
         print(f"cimc: warning: {session.simulator.stats.ir_drop_warning}", file=sys.stderr)
+    for reason in session.fallbacks():
+        print(f"cimc: note: read per read, not statistically: {reason}", file=sys.stderr)
     inputs = load_inputs(args.input, session.simulator.input_names)
     show = _progress("simulated")
     total = len(next(iter(inputs.values()))) if inputs else 0

@@ -15,6 +15,11 @@ does it, in one step:
   shift-adds, without a temporary per reading; it counts the conversions that saturate, which ``adc_counts``
   gathers per layer (the price of an ADC whose range was calibrated below the worst case).
 
+At the statistical fidelity level (``AnalogConfig.fidelity``) a row block, or a whole layer of them, is instead one
+product of its input codes with the programmed conductances folded over slices and signs, each output's sum of
+per-read errors drawn at once (``cimc.runtime.statistical``); blocks where that model does not hold are read as
+above, and ``fallbacks`` names them.
+
 With every effect off (``AnalogConfig.ideal``) a row block whose ADC reads every column sum exactly is one exact
 integer product of the input codes with the block's signed weights (the planes, slices and signs folded back):
 the fast path of ``--ideal``, equal bit for bit to the exact executor (tests check both paths against it).
@@ -165,6 +170,7 @@ class Simulator:
     ``adc_counts`` holds each crossbar layer's ADC conversions and saturations over every run so far, by layer name.
     ``periphery``: the chip's range-managed converters (``cimc.runtime.periphery``), which then read every row block
     in place of its bit planes and ADC; None reads as the compiled program says (``--ideal`` passes None).
+    ``fallbacks``: under ``config.fidelity == "statistical"``, per array group read per read, why.
     """
 
     def __init__(

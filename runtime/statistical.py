@@ -66,8 +66,14 @@ Not modelled: the clamp at 0 of a reading whose integer current is 0 but whose r
 (with ``k >= 1``; rare where ``g_min`` is 0, as on PCM), and correlations between the rows a vector activates and
 the remainders of those rows (structured inputs on structured errors).
 
-Noise: one ``kernels.gaussian`` per output, keyed by (seed, group, replica, ``STREAM``) and counted by the input
-vector's position in the stream and the column, so results do not depend on the batch size.
+A layer whose row blocks read one codes value (``Layer``) is read at once: one GEMM with every block's folded
+conductances in place, the blocks' tables projected on a few functions of ``k`` they share (their leading singular
+vectors) so that the error's mean and variance are two thin products of per-range plane counts, and one draw per
+output of the layer, the blocks' independent errors summed.
+
+Noise: one ``kernels.gaussian`` per output, keyed by (seed, group, replica, ``STREAM``) for a block, (seed,
+``STREAM``, the accumulate's position in ``main``) for a layer, and counted by the input vector's position in the
+stream and the column, so results do not depend on the batch size.
 """
 
 from __future__ import annotations
