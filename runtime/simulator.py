@@ -576,14 +576,16 @@ class Simulator:
         replicas serving the input vectors in turn, each replica's drift-compensation gain on its digitized outputs
         (as aihwkit applies its ``alpha``); tallies the passes in ``read_passes``."""
         assert self.periphery is not None and arrays.unit is not None
-        codes = x.astype(np.float64) - chain.planes.attr("zero_point")
+        statistical_level = self.config.fidelity == "statistical"
+        # integer codes: exact in float32, which the statistical level's kernels read (``managed_read``)
+        codes = x.astype(np.float32 if statistical_level else np.float64) - chain.planes.attr("zero_point")
         index = np.arange(len(x), dtype=np.int64) + first_vector
         replicas = len(arrays.signed)
         out = np.zeros((len(x), chain.program.columns))
         passes = np.zeros(len(x), dtype=np.int64)
         clipped = 0
         weights = arrays.signed
-        if self.config.fidelity == "statistical":  # float32 products (``managed_read``)
+        if statistical_level:  # float32 products (``managed_read``)
             weights = self._signed32.get(chain.group) or [w.astype(np.float32) for w in arrays.signed]
             self._signed32[chain.group] = weights
         for replica in range(replicas):

@@ -184,3 +184,24 @@ def test_the_aihwkit_preset_statistical_level_is_its_per_read_one(tmp_path: Path
     stat = InferenceSession(path, seed=1, fidelity="statistical").run(None, {"x": x})[0]
     assert np.abs(stat - per).max() <= 0.05 * np.abs(per).max()
     assert np.mean(stat.argmax(1) == per.argmax(1)) >= 0.98
+
+
+def test_the_managed_kernels_compute_what_the_numpy_passes_do() -> None:
+    """``managed_read`` with float32 weights (the numba passes) against float64 weights (numpy): the same passes,
+    and outputs within one ADC step (the float32 product rounds 2^-24 of a weight, the noise is added in float64)."""
+    from cimc.runtime.periphery import managed_read
+
+    periphery = load_chip("aihwkit").periphery
+    assert periphery is not None
+    rng = np.random.default_rng(5)
+    codes = rng.integers(-100, 100, (300, 96)).astype(np.float64)
+    codes[7] = 0.0
+    weights = rng.normal(0.0, 40.0, (96, 24))
+    unit = np.full(24, 0.02)
+    kw = {"full_scale": 127.0, "sigma": 0.06, "key": 3, "vector_index": np.arange(300) + 11}
+    slow = managed_read(codes, weights, unit, periphery, **kw)
+    fast = managed_read(codes.astype(np.float32), weights.astype(np.float32), unit, periphery, **kw)
+    assert np.array_equal(slow[1], fast[1]) and slow[2] == fast[2] and slow[1][7] == 0
+    step = periphery.output_bound / periphery.output_levels * np.abs(codes).max(axis=1)[:, None] / unit
+    assert (np.abs(fast[0] - slow[0]) <= 1.01 * step * slow[1][:, None]).all()
+    assert np.mean(fast[0] == slow[0]) > 0.99
