@@ -505,18 +505,34 @@ def _quantizer_grid() -> tuple[np.ndarray, np.ndarray]:
     if _grid is None:
         mean = np.empty((GRID[0] + 1, GRID[1] + 1))
         variance = np.empty_like(mean)
-        _fill_grid(mean, variance, _STREAM_CDF)
+        _fill_grid(mean, variance, 0.0, 1.0 / GRID[0], False, _STREAM_CDF)
         _grid = mean, variance
     return _grid
 
 
 @nb.njit(cache=True)
-def _fill_grid(mean: np.ndarray, variance: np.ndarray, table: np.ndarray) -> None:
+def _fill_grid(
+    mean: np.ndarray, variance: np.ndarray, low: float, spacing: float, clamp: bool, table: np.ndarray
+) -> None:
+    """``_quantizer``'s moments (step 1, no offset) at currents ``low + f * spacing`` and sigmas ``s / (columns -
+    1)`` into row ``f``, column ``s``."""
     places, sigmas = mean.shape
     for f in range(places):
         for s in range(sigmas):
             sigma = s / (sigmas - 1)
-            mean[f, s], variance[f, s] = _quantizer(f / (places - 1), sigma * sigma, 0.0, 1.0, False, table)
+            mean[f, s], variance[f, s] = _quantizer(low + f * spacing, sigma * sigma, 0.0, 1.0, clamp, table)
+
+
+@nb.njit(cache=True)
+def _bilinear(grid_mean: np.ndarray, grid_variance: np.ndarray, x: float, y: float) -> tuple[float, float]:
+    """Both grids interpolated at the fractional indices ``(x, y)``."""
+    i, j = min(int(x), grid_mean.shape[0] - 2), min(int(y), grid_mean.shape[1] - 2)
+    dx, dy = x - i, y - j
+    e = (grid_mean[i, j] * (1 - dx) + grid_mean[i + 1, j] * dx) * (1 - dy)
+    e += (grid_mean[i, j + 1] * (1 - dx) + grid_mean[i + 1, j + 1] * dx) * dy
+    v = (grid_variance[i, j] * (1 - dx) + grid_variance[i + 1, j] * dx) * (1 - dy)
+    v += (grid_variance[i, j + 1] * (1 - dx) + grid_variance[i + 1, j + 1] * dx) * dy
+    return e, v
 
 
 #: The clamped quantizer's grid: currents from ``CLAMPED[0]`` to ``CLAMPED[1]`` steps (beyond, the clamp at 0 does
@@ -533,18 +549,9 @@ def _clamped_grid() -> tuple[np.ndarray, np.ndarray]:
         low, high, per_step = CLAMPED
         mean = np.empty((int((high - low) * per_step) + 1, GRID[1] + 1))
         variance = np.empty_like(mean)
-        _fill_clamped(mean, variance, low, 1.0 / per_step, _STREAM_CDF)
+        _fill_grid(mean, variance, low, 1.0 / per_step, True, _STREAM_CDF)
         _clamped = mean, variance
     return _clamped
-
-
-@nb.njit(cache=True)
-def _fill_clamped(mean: np.ndarray, variance: np.ndarray, low: float, spacing: float, table: np.ndarray) -> None:
-    places, sigmas = mean.shape
-    for f in range(places):
-        for s in range(sigmas):
-            sigma = s / (sigmas - 1)
-            mean[f, s], variance[f, s] = _quantizer(low + f * spacing, sigma * sigma, 0.0, 1.0, True, table)
 
 
 @nb.njit(cache=True)
@@ -564,14 +571,7 @@ def _quantizer_clamped(
     low, high, per_step = CLAMPED
     if sigma == 0.0 or sigma >= 1.0 or mu < low or mu >= high:
         return _quantizer(mean, variance, offset, step, True, table)
-    x = (mu - low) * per_step
-    y = sigma * (grid_mean.shape[1] - 1)
-    i, j = min(int(x), grid_mean.shape[0] - 2), min(int(y), grid_mean.shape[1] - 2)
-    dx, dy = x - i, y - j
-    e = (grid_mean[i, j] * (1 - dx) + grid_mean[i + 1, j] * dx) * (1 - dy)
-    e += (grid_mean[i, j + 1] * (1 - dx) + grid_mean[i + 1, j + 1] * dx) * dy
-    v = (grid_variance[i, j] * (1 - dx) + grid_variance[i + 1, j] * dx) * (1 - dy)
-    v += (grid_variance[i, j + 1] * (1 - dx) + grid_variance[i + 1, j + 1] * dx) * dy
+    e, v = _bilinear(grid_mean, grid_variance, (mu - low) * per_step, sigma * (grid_mean.shape[1] - 1))
     return step * e, step * step * v
 
 
@@ -588,14 +588,8 @@ def _quantizer_fast(
     if sigma >= 1.0:
         return step * mu, step * step * (sigma * sigma + 1.0 / 12.0)
     whole = math.floor(mu)
-    x = (mu - whole) * (grid_mean.shape[0] - 1)
-    y = sigma * (grid_mean.shape[1] - 1)
-    i, j = min(int(x), grid_mean.shape[0] - 2), min(int(y), grid_mean.shape[1] - 2)
-    dx, dy = x - i, y - j
-    e = (grid_mean[i, j] * (1 - dx) + grid_mean[i + 1, j] * dx) * (1 - dy)
-    e += (grid_mean[i, j + 1] * (1 - dx) + grid_mean[i + 1, j + 1] * dx) * dy
-    v = (grid_variance[i, j] * (1 - dx) + grid_variance[i + 1, j] * dx) * (1 - dy)
-    v += (grid_variance[i, j + 1] * (1 - dx) + grid_variance[i + 1, j + 1] * dx) * dy
+    x, y = (mu - whole) * (grid_mean.shape[0] - 1), sigma * (grid_mean.shape[1] - 1)
+    e, v = _bilinear(grid_mean, grid_variance, x, y)
     return step * (whole + e), step * step * v
 
 
