@@ -450,9 +450,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         if simulation_flags_given(args):
             raise InputFileError(
-                f"{args.model}: --ideal, --device, --drift-time, --verify-iterations, --adc-offset, --stuck-on/off and "
-                "the --no-... switches set up the simulated chip of a .cimb binary; compile the model first (cimc "
-                "compile model.onnx)"
+                f"{args.model}: --ideal, --device, --drift-time, --verify-iterations, --adc-offset, --stuck-on/off, "
+                "--fidelity and the --no-... switches set up the simulated chip of a .cimb binary; compile the model "
+                "first (cimc compile model.onnx)"
             )
         module = load_module(args.model, _options(args, args.stage or "graph"))
         func = main_function(module)

@@ -2,7 +2,8 @@
 
 They share one set of flags for the simulated chip (``add_simulation_flags``): ``--ideal``, ``--device``,
 ``--seed``, ``--drift-time``, ``--no-drift-compensation``, ``--verify-iterations``, ``--adc-offset``,
-``--stuck-on``, ``--stuck-off``, ``--batch-size`` and one ``--no-...`` switch per noise term (``NOISE_SWITCHES``).
+``--stuck-on``, ``--stuck-off``, ``--fidelity``, ``--batch-size`` and one ``--no-...`` switch per noise term
+(``NOISE_SWITCHES``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from cimc.compiler.files import InputFileError, load_inputs
 from cimc.ir.target.chip import BOUND_MANAGEMENTS, INPUT_SCALINGS
+from cimc.runtime.analog import FIDELITIES
 from cimc.runtime.devices import DEVICES
 
 #: The flags that switch one analog effect off: flag -> (``InferenceSession``/``AnalogConfig`` keyword, what it
@@ -76,6 +78,14 @@ def add_simulation_flags(parser: argparse.ArgumentParser) -> None:
         help="range-managed periphery: read a saturated input again with it halved (iterative) or not "
         "(default: the chip's)",
     )
+    group.add_argument(
+        "--fidelity",
+        choices=FIDELITIES,
+        default="per-read",
+        help="per-read: every bit plane, slice and sign read with its own noise and ADC rounding (default); "
+        "statistical: one product per row block, those errors drawn in aggregate per output (row blocks whose ADCs "
+        "can saturate are still read per read)",
+    )
     group.add_argument("--batch-size", type=int, default=256, help="samples simulated at a time (default 256)")
 
 
@@ -84,7 +94,7 @@ def simulation_flags_given(args: argparse.Namespace) -> bool:
     run)."""
     stuck = args.stuck_on is not None or args.stuck_off is not None
     switched = args.no_drift_compensation or any(getattr(args, _switch_dest(flag)) for flag in NOISE_SWITCHES)
-    switched = switched or bool(args.input_scaling or args.bound_management)
+    switched = switched or bool(args.input_scaling or args.bound_management) or args.fidelity != "per-read"
     return bool(
         args.ideal or args.device or args.drift_time != "0" or args.verify_iterations or args.adc_offset or stuck
     ) or bool(switched)
@@ -114,6 +124,7 @@ def session_for(path: str | Path, args: argparse.Namespace, seed: int | None = N
             batch_size=args.batch_size,
             input_scaling=args.input_scaling,
             bound_management=args.bound_management,
+            fidelity=args.fidelity,
             **switches,
         )
     except ValueError as exc:  # a device that does not fit the chip, a bad duration
@@ -139,6 +150,8 @@ def run_binary(args: argparse.Namespace) -> dict[str, np.ndarray]:
     session = session_for(args.model, args)
     if session.simulator.stats.ir_drop_warning:
         print(f"cimc: warning: {session.simulator.stats.ir_drop_warning}", file=sys.stderr)
+    for reason in session.fallbacks():
+        print(f"cimc: note: read per read, not statistically: {reason}", file=sys.stderr)
     inputs = load_inputs(args.input, session.simulator.input_names)
     show = _progress("simulated")
     total = len(next(iter(inputs.values()))) if inputs else 0
@@ -210,6 +223,8 @@ def evaluate_binary(
         "drift_compensation": config.drift_compensation,
         "verify_iterations": config.verify_iterations,
         "off": [flag for flag, (name, _) in NOISE_SWITCHES.items() if not getattr(config, name)],
+        "fidelity": config.fidelity,
+        "fallback_blocks": sorted(first.simulator.fallbacks.values()),
         "reference": None if reference is None else str(reference),
         "warnings": [w for w in (first.simulator.stats.ir_drop_warning,) if w],
         "noise_stream": first.simulator.stats.noise_stream,
@@ -238,7 +253,11 @@ def format_evaluation(result: dict[str, Any]) -> str:
         else f"drift {s['drift_time_s']:g} s" + (", compensated" if s["drift_compensation"] else ", uncompensated")
     )
     off = f"; off: {', '.join(flag[5:] for flag in s['off'])}" if s.get("off") else ""
-    mode = "ideal (every effect off)" if s["ideal"] else f"{s['device']} cells, {drift}{off}"
+    fidelity = ""
+    if not s["ideal"] and s.get("fidelity", "per-read") != "per-read":
+        fallen = len(s.get("fallback_blocks", []))
+        fidelity = f"; {s['fidelity']} reads" + (f" ({fallen} array groups read per read)" if fallen else "")
+    mode = "ideal (every effect off)" if s["ideal"] else f"{s['device']} cells, {drift}{off}{fidelity}"
     lines = [f"{s['binary']} on chip '{s['chip']}': {mode}; {result['samples']:,} samples"]
     if result["accuracy"] is not None:
         spread = f" +- {result['accuracy_std']:.4f} over {len(seeds)} seeds" if len(seeds) > 1 else ""

@@ -41,6 +41,11 @@ _PCM_G_FLOOR = 1e-7  # aihwkit's _ZERO_CLIP: the smallest g / g_max the logarith
 # aihwkit PCMLikeNoiseModel: accumulated 1/f noise Q_s = min(0.0088 / max((g / g_max)^0.65, 1e-3), 0.2).
 _PCM_1F_SCALE, _PCM_1F_EXPONENT, _PCM_1F_FLOOR, _PCM_1F_CAP = 0.0088, 0.65, 1e-3, 0.2
 
+#: The simulator's fidelity levels (``AnalogConfig.fidelity``): every bit plane, slice and sign read with its own
+#: noise and ADC rounding, or one product per row block with those errors drawn in aggregate per output
+#: (``cimc.runtime.statistical``).
+FIDELITIES = ("per-read", "statistical")
+
 
 @dataclass(frozen=True, kw_only=True)
 class AnalogConfig:
@@ -58,7 +63,9 @@ class AnalogConfig:
     ``stuck_on_rate``/``stuck_off_rate``: fractions of cells stuck at ``g_max`` / ``g_min`` (None: the device's).
     ``adc_offset_lsb``: sigma of each ADC column's static offset, in that ADC's LSB. ``ir_drop``: first-order IR drop
     along rows and columns. ``seed``: the run's seed, from which the simulator makes the generators this module's
-    functions take.
+    functions take. ``fidelity``: how the simulator reads (``FIDELITIES``): ``"per-read"`` every bit plane, slice
+    and sign with its own noise and ADC rounding, ``"statistical"`` one product per row block with those errors
+    drawn in aggregate per output where that model holds (``cimc.runtime.statistical``).
     """
 
     device: Device
@@ -76,6 +83,7 @@ class AnalogConfig:
     adc_offset_lsb: float = 0.0
     ir_drop: bool = True
     seed: int = 0
+    fidelity: str = "per-read"
 
     def __post_init__(self) -> None:
         on, off = self.stuck_rates
@@ -85,6 +93,7 @@ class AnalogConfig:
             ("stuck_on_rate", 0 <= on <= 1, "a fraction in [0, 1]"),
             ("stuck_off_rate", 0 <= off <= 1 - on, "a fraction, on + off <= 1"),
             ("adc_offset_lsb", self.adc_offset_lsb >= 0, "a number >= 0"),
+            ("fidelity", self.fidelity in FIDELITIES, f"one of {', '.join(FIDELITIES)}"),
         )
         require("analog config", self, checks)
 

@@ -44,11 +44,16 @@ def managed_read(
     key: int | np.uint64 = 0,
     vector_index: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Read ``codes`` (``[vectors, rows]``, signed, float64) with ``weights`` (``[rows, cols]``, level units) through
-    the range-managed converters; returns the results (``[vectors, cols]``, codes x levels, float64), the passes
-    each vector took (int64; 0 for an all-zero vector, which reads 0) and how many outputs stayed clipped at the
-    bound in the pass each vector kept (the saturations bound management could not avoid).
+    """Read ``codes`` (``[vectors, rows]``, signed, float64; float32 with float32 weights) with ``weights``
+    (``[rows, cols]``, level units) through the range-managed converters; returns the results (``[vectors, cols]``,
+    codes x levels, float64), the passes each vector took (int64; 0 for an all-zero vector, which reads 0) and how
+    many outputs stayed clipped at the bound in the pass each vector kept (the saturations bound management could
+    not avoid).
 
+    ``weights`` in float32 make the product a float32 GEMM and the DAC and ADC passes numba kernels
+    (``cimc.runtime.periphery_kernels``): the statistical fidelity level. The DAC codes are exact in float32 and
+    the product's rounding, 2^-24 of a weight, is far below the output noise and the ADC step; every read here
+    already draws its noise and rounding per output, in aggregate, so the two levels differ in nothing else.
     ``full_scale`` is the code that drives the full input when inputs are not scaled (``input_scaling =
     "none"``); ``sigma`` the output noise in ``unit``; the noise of pass ``p`` of vector ``m``, column ``c`` is
     ``kernels.gaussian(key, (vector_index[m] * passes + p) * cols + c)``, so results do not depend on the batch.
@@ -63,6 +68,9 @@ def managed_read(
     step = periphery.output_bound / periphery.output_levels
     todo = np.flatnonzero(np.abs(codes).max(axis=1, initial=0.0) > 0)
     reduction = 1.0
+    if weights.dtype == np.float32:  # the statistical level: numba passes, the same arithmetic
+        fast = _fast_passes(codes, weights, unit, periphery, scale, todo, sigma, np.uint64(key), index)
+        return fast[0], fast[1], fast[2]
     for p in range(periphery.passes):
         if not todo.size:
             break
@@ -71,7 +79,7 @@ def managed_read(
         inverse = (np.float32(1.0) / s.astype(np.float32))[:, None]
         dac = np.rint(codes[todo].astype(np.float32) * inverse / np.float32(1.0 / periphery.input_levels))
         np.clip(dac, -periphery.input_levels, periphery.input_levels, out=dac)
-        y = (dac.astype(np.float64) @ weights) * (unit / periphery.input_levels)
+        y = (dac.astype(weights.dtype) @ weights) * (unit / periphery.input_levels)
         if sigma > 0:
             from cimc.runtime import kernels  # numba: loaded by the reads that need it, not by chip descriptions
 
@@ -80,6 +88,53 @@ def managed_read(
             y += sigma * noise
         q = np.rint(y / step)
         saturated = (np.abs(q) > periphery.output_levels).any(axis=1)
+        np.clip(q, -periphery.output_levels, periphery.output_levels, out=q)
+        done = ~saturated if p + 1 < periphery.passes else np.ones(len(todo), dtype=bool)
+        passes[todo] += 1
+        out[todo[done]] = q[done] * step * (s[done, None] / unit)
+        clipped += int(np.count_nonzero(np.abs(q[done]) == periphery.output_levels))
+        todo = todo[~done]
+        reduction *= 2.0
+    return out, passes, clipped
+
+
+def _fast_passes(
+    codes: np.ndarray,
+    weights: np.ndarray,
+    unit: np.ndarray,
+    periphery: RangeManagement,
+    scale: np.ndarray,
+    todo: np.ndarray,
+    sigma: float,
+    key: np.uint64,
+    index: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``managed_read``'s passes with ``cimc.runtime.periphery_kernels``: the DAC and the ADC each one pass, the
+    product a float32 GEMM."""
+    from cimc.runtime import periphery_kernels
+
+    vectors, cols = codes.shape[0], weights.shape[1]
+    out = np.zeros((vectors, cols))
+    passes = np.zeros(vectors, dtype=np.int64)
+    clipped = 0
+    step = periphery.output_bound / periphery.output_levels
+    gain = unit / periphery.input_levels
+    reduction = 1.0
+    for p in range(periphery.passes):
+        if not todo.size:
+            break
+        s = scale[todo] * reduction
+        inverse = np.float32(1.0) / s.astype(np.float32)
+        dac = np.empty((len(todo), codes.shape[1]), dtype=np.float32)
+        periphery_kernels.dac(
+            codes, todo, inverse, np.float32(1.0 / periphery.input_levels), float(periphery.input_levels), dac
+        )
+        q = np.empty((len(todo), cols))
+        saturated = np.empty(len(todo), dtype=np.bool_)
+        counters = (index[todo] * periphery.passes + p) * cols
+        periphery_kernels.adc(
+            dac @ weights, gain, sigma, key, counters, step, float(periphery.output_levels), q, saturated
+        )
         np.clip(q, -periphery.output_levels, periphery.output_levels, out=q)
         done = ~saturated if p + 1 < periphery.passes else np.ones(len(todo), dtype=bool)
         passes[todo] += 1

@@ -2,7 +2,7 @@
 
 ```python
 from cimc.runtime import InferenceSession
-session = InferenceSession("model.cimb", device="pcm", drift_time="1h", seed=0)
+session = InferenceSession("model.cimb", device="pcm", drift_time="1h", seed=0, fidelity="statistical")
 (logits,) = session.run(None, {"x": images})          # any batch size; streamed in batches
 print(session.performance().to_dict()["energy"]["total_pj"])
 ```
@@ -72,11 +72,13 @@ def analog_config(
     read_noise: bool = True,
     output_noise: bool = True,
     ir_drop: bool | None = None,
+    fidelity: str = "per-read",
 ) -> AnalogConfig:
     """The analog settings for a chip: its own device unless ``device`` is one or names a preset
     (``cimc.runtime.devices``), every effect on unless ``ideal`` or switched off by name (``AnalogConfig``'s
     switches: ``programming_noise``, ``drift``, ``drift_spread``, ``flicker_noise``, ``read_noise``,
-    ``output_noise``, ``ir_drop``, ``drift_compensation``); ``ir_drop`` None follows the chip's ``tile.ir_drop``."""
+    ``output_noise``, ``ir_drop``, ``drift_compensation``); ``ir_drop`` None follows the chip's ``tile.ir_drop``;
+    ``fidelity`` how reads are simulated (``cimc.runtime.analog.FIDELITIES``)."""
     if isinstance(device, Device):
         model = device
     elif device is not None:
@@ -84,7 +86,7 @@ def analog_config(
     else:
         model = for_chip_device(chip.tile.device)
     if ideal:
-        return AnalogConfig.ideal(model)
+        return dataclasses.replace(AnalogConfig.ideal(model), fidelity=fidelity)
     return AnalogConfig(
         device=model,
         seed=seed,
@@ -101,6 +103,7 @@ def analog_config(
         read_noise=read_noise,
         output_noise=output_noise,
         ir_drop=chip.tile.ir_drop if ir_drop is None else ir_drop,
+        fidelity=fidelity,
     )
 
 
@@ -148,7 +151,9 @@ class InferenceSession:
     ``drift_time`` (seconds or ``"1h"``, ``"1d"``, ``"1y"``), ``drift_compensation``, ``verify_iterations``
     (program-and-verify), ``adc_offset_lsb``, ``stuck_on_rate``/``stuck_off_rate`` (None: the device's), and one
     switch per noise term, each True by default: ``programming_noise``, ``drift``, ``drift_spread``,
-    ``flicker_noise``, ``read_noise``, ``output_noise``, ``ir_drop`` (None: the chip's); or a whole ``config``
+    ``flicker_noise``, ``read_noise``, ``output_noise``, ``ir_drop`` (None: the chip's), ``fidelity``
+    (``"per-read"`` or ``"statistical"``: ``cimc.runtime.statistical``; ``fallbacks()`` names the array groups
+    still read per read and why); or a whole ``config``
     (``AnalogConfig``). On a chip with a range-managed periphery (``[periphery]``, the ``aihwkit`` preset),
     ``input_scaling`` and ``bound_management`` replace its own (``range_management``). ``batch_size`` bounds memory.
     """
@@ -215,6 +220,11 @@ class InferenceSession:
         (total,) = lengths
         for start in range(0, max(total, 1), self.batch_size):
             yield {n: a[start : start + self.batch_size] for n, a in zip(names, arrays)}
+
+    def fallbacks(self) -> list[str]:
+        """Under ``fidelity="statistical"``, the array groups where the statistical model does not hold (an ADC
+        that can saturate, multi-bit DACs), each with its reason: those are read per read."""
+        return sorted(self.simulator.fallbacks.values())
 
     def adc_saturation(self) -> dict[str, float]:
         """Per crossbar layer (by name), the fraction of its ADC conversions that saturated over every run of this

@@ -15,6 +15,11 @@ does it, in one step:
   the conversions that saturate, which ``adc_counts`` gathers per layer (the price of an ADC whose range was
   calibrated below the worst case).
 
+At the statistical fidelity level (``AnalogConfig.fidelity``) a row block, or a whole layer of them, is instead one
+product of its input codes with the programmed conductances folded over slices and signs, each output's sum of
+per-read errors drawn at once (``cimc.runtime.statistical``); blocks where that model does not hold are read as
+above, and ``fallbacks`` names them.
+
 With every effect off (``AnalogConfig.ideal``) a row block whose ADC reads every column sum exactly is one exact
 integer product of the input codes with the block's signed weights (the planes, slices and signs folded back),
 and a layer of such blocks one product of its whole matrix, done with the quantize, im2col and dequantize around
@@ -58,7 +63,7 @@ from cimc.ir.dialects.graph import ClipOp, ConstantOp, ReluOp
 from cimc.ir.interpreter import InterpreterError, bind_inputs, main_function
 from cimc.ir.target.chip import RangeManagement
 from cimc.ir.types import ElementType
-from cimc.runtime import kernels
+from cimc.runtime import kernels, statistical
 from cimc.runtime.analog import AnalogConfig, group_top_level, program_group, relative_conductance
 from cimc.runtime.binary import CompiledModel
 from cimc.runtime.exact import Dequantize, ExactLayer, Patches, Quantize
@@ -217,6 +222,7 @@ class Simulator:
     ``adc_counts`` holds each crossbar layer's ADC conversions and saturations over every run so far, by layer name.
     ``periphery``: the chip's range-managed converters (``cimc.runtime.periphery``), which then read every row block
     in place of its bit planes and ADC; None reads as the compiled program says (``--ideal`` passes None).
+    ``fallbacks``: under ``config.fidelity == "statistical"``, per array group read per read, why.
     """
 
     def __init__(
@@ -252,6 +258,14 @@ class Simulator:
         self.adc_counts: dict[str, AdcCounts] = {}
         for chain in self._chains.values():
             self.adc_counts.setdefault(_layer_name(chain), AdcCounts())
+        #: per array group read statistically, its prepared replicas (``cimc.runtime.statistical``); per group
+        #: where the statistical model does not hold and the per-read level reads instead, the reason
+        self._statistical: dict[int, list[statistical.Block]] = {}
+        self._statistical_layers: dict[int, statistical.Layer] = {}
+        self.fallbacks: dict[int, str] = {}
+        self._signed32: dict[int, list[np.ndarray]] = {}  # a range-managed periphery's weights in float32
+        if config.fidelity == "statistical" and periphery is None:
+            self._prepare_statistical()
         self.stats = ProgrammingStats(
             groups=len(self._arrays),
             cells=sum(c.program.tensor_attr("levels").size * c.program.attr("replication") for c in self._unique()),
@@ -463,6 +477,105 @@ class Simulator:
         largest = int(levels.sum(axis=2).max(initial=0)) * top_plane
         return chain.adc.dropped_bits == 0 and largest < 1 << chain.adc.attr("bits")
 
+    def _prepare_statistical(self) -> None:
+        """Prepare every simulated array group for statistical reads, or note in ``fallbacks`` why it is read per
+        read."""
+        for chain in self._unique():
+            arrays = self._arrays[chain.group]
+            if arrays.exact_weights is not None:
+                continue  # exact reads: nothing to draw
+            program = chain.program
+            signs, slices, rows, columns = program.signs, program.slices, program.rows, program.columns
+            cell_bits, dac_bits = program.attr("cell_bits"), chain.planes.attr("dac_bits")
+            sigma_cell, sigma_column = self.config.read_sigmas(cell_bits, dac_bits, arrays.top_level)
+            scaled = sigma_cell > 0 and self.config.device.read_noise_scaling == "conductance"
+            blocks: list[statistical.Block] = []
+            for replica, g in enumerate(arrays.conductance):
+                levels = g.reshape(rows, signs, slices, columns).transpose(1, 2, 0, 3)
+                ratio = (
+                    relative_conductance(levels, cell_bits, self.config.device, arrays.top_level) if scaled else None
+                )
+                block = statistical.prepare(
+                    levels,
+                    arrays.offsets[replica].reshape(signs, slices, columns),
+                    cell_bits=cell_bits,
+                    dac_bits=dac_bits,
+                    step=float(1 << chain.adc.dropped_bits),
+                    top=float((1 << chain.adc.attr("bits")) - 1),
+                    sigma_cell=sigma_cell,
+                    sigma_column=sigma_column,
+                    noise_ratio=ratio,
+                    input_top=max(chain.planes.attr("zero_point"), (1 << chain.planes.attr("input_bits")) - 1),
+                    key=kernels.stream_key(self.config.seed, chain.group, replica, statistical.STREAM),
+                )
+                if isinstance(block, str):
+                    self.fallbacks[chain.group] = f"'{_layer_name(chain)}' group {chain.group}: {block}"
+                    break
+                blocks.append(block)
+            else:
+                self._statistical[chain.group] = blocks
+        self._statistical_layers = self._merge_statistical()
+
+    def _merge_statistical(self) -> dict[int, statistical.Layer]:
+        """The ``cim.accumulate`` ops whose row blocks are all read statistically from one codes value, one
+        replica each: each becomes one ``statistical.Layer`` (its shift-adds pass the codes on). Keyed by ``id`` of
+        the accumulate."""
+        layers: dict[int, statistical.Layer] = {}
+        for position, op in enumerate(self.func.body.ops):
+            if not isinstance(op, AccumulateOp) or id(op) in self._layers:
+                continue
+            chains = [self._chains.get(id(_producer(v))) for v in op.operands]
+            blocks = [c for c in chains if c is not None and len(self._statistical.get(c.group, ())) == 1]
+            if (
+                len(blocks) != len(chains)
+                or any(len(c.shift_add.result.uses) != 1 for c in blocks)
+                or len({id(c.planes.operands[0]) for c in blocks}) != 1
+                or blocks[0].planes.attr("input_bits") > 8  # a Layer counts planes by byte (``statistical.Layer``)
+                or any(c.program.rows > 255 for c in blocks)
+            ):
+                continue
+            placed = []
+            for chain, column in zip(blocks, op.attr("col_offsets")):
+                (block,) = self._statistical[chain.group]
+                offset = chain.shift_add.attr("weight_offset")
+                if offset:  # offset encoding: the stored offset times the codes' sum comes out of every column
+                    block = replace(block, weights=block.weights - block.weights.dtype.type(offset))
+                placed.append(statistical.Placed(block, chain.mvm.attr("row_offset"), column))
+            planes = blocks[0].planes
+            zero_point = planes.attr("zero_point")
+            counts = signed_phases(planes.attr("input_bits"), 1, zero_point) if zero_point else (_planes(blocks[0]),)
+            layers[id(op)] = statistical.Layer(
+                placed,
+                max(c.mvm.attr("row_offset") + c.program.rows for c in blocks),
+                op.attr("columns"),
+                zero_point=zero_point,
+                phase_planes=np.asarray(counts, dtype=np.int64),
+                plane_weights=blocks[0].shift_add.plane_weights(_planes(blocks[0])),
+                key=kernels.stream_key(self.config.seed, statistical.STREAM, position),
+            )
+            self._layer_chains[id(op)] = blocks
+            self._pass_through.update(id(c.shift_add) for c in blocks)
+        return layers
+
+    def _statistical_read(
+        self, chain: _Chain, blocks: list[statistical.Block], x: np.ndarray, first_vector: int, vectors: int
+    ) -> np.ndarray:
+        """Partial sums of a row block read at the statistical level (``cimc.runtime.statistical.read``), the
+        replicas serving the vectors as ``_analog_read``'s do."""
+        zero_point = chain.planes.attr("zero_point")
+        counts = signed_phases(chain.planes.attr("input_bits"), 1, zero_point) if zero_point else (_planes(chain),)
+        phase_planes = np.asarray(counts, dtype=np.int64)
+        plane_weights = chain.shift_add.plane_weights(_planes(chain))
+        index = np.arange(len(x), dtype=np.int64)
+        out = np.empty((len(x), chain.program.columns), dtype=np.int64)
+        replica_of = (index % vectors) % len(blocks)
+        for replica, block in enumerate(blocks):
+            sel = index if len(blocks) == 1 else index[replica_of == replica]
+            xs = x if len(blocks) == 1 else x[sel]
+            out[sel] = statistical.read(block, xs, zero_point, phase_planes, plane_weights, sel + first_vector)
+        self._count(chain, len(x), 0)
+        return out
+
     # --- running ------------------------------------------------------------------------------------------------
 
     def run(
@@ -498,6 +611,15 @@ class Simulator:
                     for block in self._layer_chains[id(op)]:
                         self._count(block, vectors, 0)
                     return [layer(args[0])]
+                stat = self._statistical_layers.get(id(op))
+                if stat is not None:
+                    lead = args[0].shape[:-1]
+                    codes = args[0].reshape(-1, args[0].shape[-1])[:, : stat.weights.shape[0]]
+                    for block in self._layer_chains[id(op)]:
+                        self._count(block, len(codes), 0)
+                    first = first_sample * max(math.prod(lead[1:]), 1)
+                    acc = stat(codes, np.arange(len(codes), dtype=np.int64) + first)
+                    return [acc.astype(np.int32).reshape(*lead, acc.shape[-1])]
                 if chain is not None:
                     return [self._read(chain, args, first_sample)]
                 if isinstance(op, SolveOp):
@@ -553,7 +675,11 @@ class Simulator:
                 )
             self._count(chain, len(x), 0)
             return product(x).reshape(*lead, columns)
-        partial = self._analog_read(chain, arrays, x, first_sample * vectors, vectors)
+        blocks = self._statistical.get(chain.group)
+        if blocks is not None:
+            partial = self._statistical_read(chain, blocks, x, first_sample * vectors, vectors)
+        else:
+            partial = self._analog_read(chain, arrays, x, first_sample * vectors, vectors)
         if len(args) > 1:  # offset encoding: the stored offset times the codes' sum comes out again
             s0, n = shift_add.attr("row_offset"), shift_add.attr("rows")
             codes_in = args[1][..., s0 : s0 + n].astype(np.int64) - shift_add.attr("input_zero_point")
@@ -565,17 +691,23 @@ class Simulator:
         replicas serving the input vectors in turn, each replica's drift-compensation gain on its digitized outputs
         (as aihwkit applies its ``alpha``); tallies the passes in ``read_passes``."""
         assert self.periphery is not None and arrays.unit is not None
-        codes = x.astype(np.float64) - chain.planes.attr("zero_point")
+        statistical_level = self.config.fidelity == "statistical"
+        # integer codes: exact in float32, which the statistical level's kernels read (``managed_read``)
+        codes = x.astype(np.float32 if statistical_level else np.float64) - chain.planes.attr("zero_point")
         index = np.arange(len(x), dtype=np.int64) + first_vector
         replicas = len(arrays.signed)
         out = np.zeros((len(x), chain.program.columns))
         passes = np.zeros(len(x), dtype=np.int64)
         clipped = 0
+        weights = arrays.signed
+        if statistical_level:  # float32 products (``managed_read``)
+            weights = self._signed32.get(chain.group) or [w.astype(np.float32) for w in arrays.signed]
+            self._signed32[chain.group] = weights
         for replica in range(replicas):
             sel = index % replicas == replica
             part, taken, kept = managed_read(
                 codes[sel],
-                arrays.signed[replica],
+                weights[replica],
                 arrays.unit,
                 self.periphery,
                 full_scale=float((1 << chain.planes.attr("input_bits")) - 1),

@@ -260,3 +260,29 @@ def test_each_no_flag_switches_its_term_off(cnn: Path, flag: str, capsys) -> Non
     assert result["settings"]["off"] == [flag]
     line = _error_line(capsys, ["run", str(MODELS / "digits_cnn.onnx"), "--input", str(TEST), flag])
     assert "compile the model first" in line
+
+
+def test_eval_and_run_at_the_statistical_level(cnn: Path, tmp_path: Path, capsys) -> None:
+    """``--fidelity statistical`` reaches the session and is recorded in the settings (with the row blocks read per
+    read: none on the default chip); ``cimc run`` gives the session's logits."""
+    argv = ["eval", str(cnn), "--data", str(TEST), "--limit", "60", "--device", "pcm", "--fidelity", "statistical"]
+    result = _json(capsys, [*argv, "--json"])
+    assert result["settings"]["fidelity"] == "statistical" and result["settings"]["fallback_blocks"] == []
+    assert 0.5 <= result["accuracy"] <= 1.0
+    assert main(argv) == 0
+    assert "pcm cells, no drift; statistical reads;" in capsys.readouterr().out
+    with np.load(TEST) as test:
+        np.savez(tmp_path / "x.npz", x=test["x"][:20])
+    out = tmp_path / "y.npz"
+    run = ["run", str(cnn), "--input", str(tmp_path / "x.npz"), "--output", str(out), "--device", "pcm"]
+    assert main([*run, "--fidelity", "statistical"]) == 0
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=0)
+    add_simulation_flags(parser)
+    session = session_for(cnn, parser.parse_args(["--device", "pcm", "--fidelity", "statistical"]))
+    expected = session.run(None, {"x": np.load(tmp_path / "x.npz")["x"]})[0]
+    assert np.array_equal(np.load(out)["logits"], expected)
+    line = _error_line(
+        capsys, ["run", str(MODELS / "digits_cnn.onnx"), "--input", str(TEST), "--fidelity", "statistical"]
+    )
+    assert "--fidelity" in line and "compile the model first" in line
