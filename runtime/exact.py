@@ -230,7 +230,11 @@ class ExactLayer:
             return
         d = self.dequantize
         bias = d.bias if d.bias is not None else d.scale
-        exact_kernels.dequantize(acc, d.offsets, d.scale, bias, d.bias is not None, out)
+        if acc.dtype in (np.float32, np.int32) and np.all(np.abs(d.offsets) < 2**53):
+            offsets = d.offsets.astype(np.float64)  # exact: below 2^53
+            exact_kernels.dequantize_narrow(acc, offsets, d.scale, bias, d.bias is not None, out)
+        else:
+            exact_kernels.dequantize(acc, d.offsets, d.scale, bias, d.bias is not None, out)
 
     def _rows(self, codes: np.ndarray, out: np.ndarray) -> None:
         """Input vectors as rows ``codes`` ``[vectors, >= K]``, a block of rows per GEMM ``block @ W``."""

@@ -110,7 +110,7 @@ def gather_patches(
         for a in range(kh):
             ih = oh * sh + a * dh - ph
             iw = ow * sw - pw
-            if dw == 1 and 0 <= ih < height and 0 <= iw and iw + kw <= width:  # the kernel row in one run
+            if kw > 1 and dw == 1 and 0 <= ih < height and 0 <= iw and iw + kw <= width:  # the kernel row in one run
                 line = codes[n, ih].reshape(-1)[iw * channels : (iw + kw) * channels]
                 k = a * kw * channels
                 for c in range(kw * channels):
@@ -261,6 +261,29 @@ def dequantize(
         for c in range(columns):
             value = np.int64(np.int32(np.int64(acc[n, p, c]))) - offsets[c]
             y = np.float64(value) * scale[c]
+            if with_bias:
+                y = y + bias[c]
+            out[n, p, c] = np.float32(y)
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def dequantize_narrow(
+    acc: np.ndarray,
+    offsets: np.ndarray,
+    scale: np.ndarray,
+    bias: np.ndarray,
+    with_bias: bool,
+    out: np.ndarray,
+) -> None:
+    """``dequantize`` of accumulators that int32 holds as they are (float32 exact integers, or int32), with
+    ``offsets`` in float64: the wrap is the identity and ``f64(acc) - offsets[c]`` is the exact integer difference,
+    so the result is ``dequantize``'s without its conversions through int64."""
+    batch, positions, columns = out.shape
+    for np_ in nb.prange(batch * positions):
+        n = np_ // positions
+        p = np_ % positions
+        for c in range(columns):
+            y = (np.float64(acc[n, p, c]) - offsets[c]) * scale[c]
             if with_bias:
                 y = y + bias[c]
             out[n, p, c] = np.float32(y)
