@@ -59,15 +59,25 @@ def _runs(model: CompiledModel, seeds: range, config: AnalogConfig) -> dict[str,
 
 
 def _check(model: CompiledModel, seeds: range, config: AnalogConfig = PCM) -> None:
-    """The output error's spread within 5%, its mean within 10% of its rms, top-1 within half a point."""
+    """The output error's spread within 5%, its mean within 10% of its rms, top-1 within half a point or, where the
+    images whose class the two levels' noise decides differently make half a point finer than the sample can
+    resolve, within three standard errors of the paired difference (each image and seed a pair: both levels read
+    the same programmed arrays, their read noise independent)."""
     runs = _runs(model, seeds, config)
     per, stat = (np.concatenate(runs[k]) for k in FIDELITIES)
     spread = stat.std() / per.std() - 1
     mean = abs(stat.mean() - per.mean()) / np.sqrt(np.mean(per**2))
     exact = run_module(model.module, [TEST["x"]])["logits"]
-    accuracy = [np.mean([((e + exact).argmax(1) == TEST["y"]).mean() for e in runs[k]]) for k in FIDELITIES]
-    points = 100 * abs(accuracy[0] - accuracy[1])
-    assert abs(spread) <= 0.05 and mean <= 0.10 and points <= 0.5, (spread, mean, points)
+    correct = [np.concatenate([(e + exact).argmax(1) == TEST["y"] for e in runs[k]]) for k in FIDELITIES]
+    paired = correct[0].astype(np.float64) - correct[1]
+    points = 100 * abs(paired.mean())
+    standard_error = 100 * paired.std() / np.sqrt(len(paired))
+    assert abs(spread) <= 0.05 and mean <= 0.10 and points <= max(0.5, 3 * standard_error), (
+        spread,
+        mean,
+        points,
+        standard_error,
+    )
 
 
 @pytest.mark.parametrize("offsets", [False, True])
