@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import onnx
 from compile import Model, choose_chip
-from import_canonicalize import MIB, MODELS_DIR, rss_status, table
+from import_canonicalize import MIB, MODELS_DIR, table
 from lowering import mobilenet_v2, resnet18_cifar
 
 from cimc.compiler.pipeline import PipelineOptions, compile_binary
