@@ -135,9 +135,10 @@ def read_arrays(
     ``conductance[r, a * C + c]`` is the cell at row ``r``, column ``c`` of array ``a`` (sign-major then slice), in
     level units; the current of column ``j`` for a plane is ``sum_r drive_r * conductance[r, j]``, summed without a
     GEMM: each plane's DAC bit ``b`` is a mask of rows, split in groups of ``group_bits(rows)`` rows whose subset sums
-    a table holds per tile of ``TILE`` columns, so a current is a few table entries (all-zero groups skipped) times
-    ``2^b``. The sums' order is fixed by the table, not by the batch: float32 rounding differs from a BLAS GEMM's in
-    the last bit (exact for integer levels, as float32 sums of integers below 2^24 are).
+    a table holds per tile of ``TILE`` columns (each entry made when a read first needs it), so a current is a few
+    table entries (all-zero groups skipped) times ``2^b``. The sums' order is fixed by the table, not by the batch:
+    float32 rounding differs from a BLAS GEMM's in the last bit (exact for integer levels, as float32 sums of integers
+    below 2^24 are).
 
     Read noise: sigma^2 = sigma_cell^2 * active + sigma_column^2, ``active`` the plane's sum of squared DAC codes, or,
     when ``noise_ratio`` is ``[rows, A * C]`` (read noise that scales with conductance, each cell's ``|g| / g_max``),
@@ -178,14 +179,24 @@ def read_arrays(
         n = min(TILE, columns - c0)
         table = np.zeros((blocks * GROUP_BLOCK, 1 << bits, TILE), conductance.dtype)
         ratios = np.zeros((blocks * GROUP_BLOCK if per_column else 0, 1 << bits, TILE), np.float32)
+        made = np.zeros((blocks * GROUP_BLOCK, 1 << bits), np.bool_)  # which entries of table hold this array's sums
+        made_ratios = np.zeros((blocks * GROUP_BLOCK, 1 << bits), np.bool_)
+        eager = (last - first) * planes * dac_bits >= 1 << bits
         current = np.empty(TILE, conductance.dtype)
         active = np.empty(TILE, np.float32)
         noise = np.zeros(TILE, np.float32)
         for a in range(arrays):
             j0 = a * columns + c0
-            _subset_sums(conductance, j0, n, bits, table)
-            if per_column:
-                _subset_sums(noise_ratio, j0, n, bits, ratios)
+            made[:] = False  # a new array: its tables are made as its reads need them, or all at once for a chunk
+            made_ratios[:] = False  # that reads more words than a group has entries (the same sums either way)
+            made[:, 0] = True
+            made_ratios[:, 0] = True
+            if eager:
+                for g in range(groups):
+                    for w in range(1, 1 << bits):
+                        _subset_sum(conductance, j0, n, bits, table, made, g, w)
+                        if per_column:
+                            _subset_sum(noise_ratio, j0, n, bits, ratios, made_ratios, g, w)
             offset = offsets[j0 : j0 + n]
             for m in range(first, last):
                 partial = out[m, c0 : c0 + n]
@@ -194,14 +205,31 @@ def read_arrays(
                     plane = words[m, p]
                     current[:] = 0
                     for b in range(dac_bits):
-                        _add_subsets(table, plane[b], plane[b], conductance.dtype.type(1 << b), current)
+                        scale = conductance.dtype.type(1 << b)
+                        _add_subsets(
+                            conductance, j0, n, bits, table, made, not eager, plane[b], plane[b], scale, current
+                        )
                     if noisy:
                         base = np.uint64((vector_index[m] * planes + p) * width + j0)
                         if per_column:
                             active[:] = 0
                             for b in range(dac_bits):  # a code's square: sum over bit pairs of 2^(b + b')
                                 for b2 in range(dac_bits):
-                                    _add_subsets(ratios, plane[b], plane[b2], np.float32(1 << (b + b2)), active)
+                                    square = np.float32(1 << (b + b2))
+                                    words_b, words_b2, lazy = plane[b], plane[b2], not eager
+                                    _add_subsets(
+                                        noise_ratio,
+                                        j0,
+                                        n,
+                                        bits,
+                                        ratios,
+                                        made_ratios,
+                                        lazy,
+                                        words_b,
+                                        words_b2,
+                                        square,
+                                        active,
+                                    )
                             for i in range(n):  # float32: a sqrt per read
                                 sigma = np.sqrt(cell_variance * active[i] + column_variance)
                                 noise[i] = sigma * gaussian(key, base + np.uint64(i))
@@ -275,34 +303,55 @@ def _pack_planes(
 
 
 @nb.njit(cache=True, inline="always")
-def _subset_sums(rows: np.ndarray, j0: int, n: int, bits: int, table: np.ndarray) -> None:
-    """``table[g, w, :n]``: the sum of ``rows[g * bits + i, j0 : j0 + n]`` over the bits ``i`` set in ``w``, each
-    entry the entry without its lowest bit plus that bit's row (entry 0 stays zero, as do rows past the last)."""
+def _subset_sum(
+    rows: np.ndarray, j0: int, n: int, bits: int, table: np.ndarray, made: np.ndarray, g: int, w: int
+) -> None:
+    """Make ``table[g, w, :n]``, the sum of ``rows[g * bits + i, j0 : j0 + n]`` over the bits ``i`` set in ``w``, if
+    ``made[g, w]`` says it is not yet made: each entry is the entry without its lowest bit plus that bit's row (rows
+    past the last add nothing), made on first use from its nearest made ancestor (``made[g, 0]``: entry 0 is zero).
+    An entry's value does not depend on which entries were made before it: only the tables' cost follows the reads."""
+    m = np.int64(w)
+    while not made[g, m]:
+        m ^= m & -m
+    # the bits stripped, all below m's, added back highest first: each is the lowest bit of the entry it makes
+    rest = np.int64(w) ^ m
     count = rows.shape[0]
-    for g in range(-(-count // bits)):
-        for w in range(1, 1 << bits):
-            low = w & -w
-            i = 0
-            while (1 << i) != low:
-                i += 1
-            dst = table[g, w]
-            src = table[g, w ^ low]
-            r = g * bits + i
-            if r < count:
-                row = rows[r, j0 : j0 + n]
-                for k in range(n):
-                    dst[k] = src[k] + row[k]
-            else:
-                for k in range(n):
-                    dst[k] = src[k]
+    while rest:
+        i = np.int64(bits - 1)
+        while ((rest >> i) & 1) == 0:
+            i -= 1
+        entry = m | (1 << i)
+        dst, src = table[g, entry], table[g, m]
+        r = g * bits + i
+        if r < count:
+            row = rows[r, j0 : j0 + n]
+            for k in range(n):
+                dst[k] = src[k] + row[k]
+        else:
+            for k in range(n):
+                dst[k] = src[k]
+        made[g, entry] = True
+        m = entry
+        rest ^= 1 << i
 
 
 @nb.njit(cache=True, inline="always")
 def _add_subsets(
-    table: np.ndarray, words: np.ndarray, other: np.ndarray, scale: float | np.floating, out: np.ndarray
+    rows: np.ndarray,
+    j0: int,
+    n: int,
+    bits: int,
+    table: np.ndarray,
+    made: np.ndarray,
+    lazy: bool,
+    words: np.ndarray,
+    other: np.ndarray,
+    scale: float | np.floating,
+    out: np.ndarray,
 ) -> None:
-    """``out += scale * sum_g table[g, words[g] & other[g]]``, ``GROUP_BLOCK`` groups summed as a tree per pass over
-    ``out``; a block whose masks are all zero adds nothing and is skipped."""
+    """``out += scale * sum_g table[g, words[g] & other[g]]`` (entries made on first use from ``rows`` if ``lazy``),
+    ``GROUP_BLOCK`` groups summed as a tree per pass over ``out``; a block whose masks are all zero adds nothing and
+    is skipped."""
     for g0 in range(0, len(words), GROUP_BLOCK):
         w0 = words[g0] & other[g0]
         w1 = words[g0 + 1] & other[g0 + 1]
@@ -314,6 +363,10 @@ def _add_subsets(
         w7 = words[g0 + 7] & other[g0 + 7]
         if (w0 | w1 | w2 | w3 | w4 | w5 | w6 | w7) == 0:
             continue
+        if lazy:
+            for k, w in enumerate((w0, w1, w2, w3, w4, w5, w6, w7)):
+                if not made[g0 + k, w]:
+                    _subset_sum(rows, j0, n, bits, table, made, g0 + k, w)
         e0, e1, e2, e3 = table[g0, w0], table[g0 + 1, w1], table[g0 + 2, w2], table[g0 + 3, w3]
         e4, e5, e6, e7 = table[g0 + 4, w4], table[g0 + 5, w5], table[g0 + 6, w6], table[g0 + 7, w7]
         if scale == 1:  # a DAC's bit 0 and every 1-bit DAC: no multiply
