@@ -70,9 +70,6 @@ from cimc.runtime.exact import Dequantize, ExactLayer, Patches, Quantize
 from cimc.runtime.periphery import managed_read, readout
 from cimc.runtime.programming import NOISE_STREAM
 
-#: Bytes of column currents one GEMM may produce at a time (the rest of a batch waits its turn).
-CURRENTS_BYTES = 32 << 20
-
 
 @dataclass(frozen=True)
 class _Chain:

@@ -1,7 +1,7 @@
 """The statistical fidelity level: a row block's read in one GEMM, its per-read noise and ADC rounding drawn in
 aggregate per output.
 
-The per-read level (``cimc.runtime.kernels.read_out``) reads bit plane ``p`` of an input vector on array ``a``
+The per-read level (``cimc.runtime.kernels.read_arrays``) reads bit plane ``p`` of an input vector on array ``a``
 (sign, slice) of a row block and digitizes column ``c``'s current
 
     I[p, a, c] = sum_r b_p[r] G_a[r, c]        (level units; b_p the plane's DAC codes)
