@@ -112,7 +112,7 @@ def test_under_its_assumption_a_blocks_error_spread_is_the_per_read_one(
 
 @pytest.mark.slow
 def test_the_statistical_level_reproduces_the_per_read_errors_on_the_digits_cnn(cnn: CompiledModel) -> None:
-    _check(cnn, range(4))
+    _check(cnn, range(8))
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
