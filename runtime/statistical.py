@@ -321,7 +321,9 @@ def _reduce(tables: list[np.ndarray], size: int) -> tuple[np.ndarray, list[np.nd
     leading singular vectors (from the eigenvectors of the small Gram matrix), as many as ``TABLE_TOLERANCE``
     asks."""
     padded = [np.pad(t, ((0, size - len(t)), (0, 0))) for t in tables]
-    gram = sum(t @ t.T for t in padded)
+    gram = np.zeros((size, size))
+    for t in tables:
+        _add_gram(np.ascontiguousarray(t, dtype=np.float64), gram)
     eigenvalues, vectors = np.linalg.eigh(gram)  # ascending
     energy = np.maximum(eigenvalues[::-1], 0.0)
     if not energy.size or energy[0] == 0:
@@ -331,6 +333,22 @@ def _reduce(tables: list[np.ndarray], size: int) -> tuple[np.ndarray, list[np.nd
         rank = int(np.searchsorted(-left, -TABLE_TOLERANCE * np.sqrt(energy[0]))) + 1
         basis = vectors[:, ::-1][:, :rank]
     return np.ascontiguousarray(basis), [basis.T @ t for t in padded]
+
+
+@nb.njit(cache=True)
+def _add_gram(table: np.ndarray, gram: np.ndarray) -> None:
+    """``gram[:k, :k] += table @ table.T`` (``table`` ``[k, cols]``), summed in a fixed order on one thread: the
+    tables are small and many, and a multithreaded BLAS spends far longer synchronizing on them (100x on a loaded
+    machine) than it saves."""
+    k, cols = table.shape
+    for i in range(k):
+        for j in range(i + 1):
+            total = 0.0
+            for c in range(cols):
+                total += table[i, c] * table[j, c]
+            gram[i, j] += total
+            if j != i:
+                gram[j, i] += total
 
 
 def _plane_bits(zero_point: int, phase_planes: np.ndarray) -> np.ndarray:
