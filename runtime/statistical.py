@@ -143,9 +143,8 @@ def prepare(
     zeros = zero.sum(axis=1)
     mu_zero = np.where(zero, remainder, 0.0).sum(axis=1) / np.maximum(zeros, 1)
     var_zero = np.where(zero, (remainder - mu_zero[:, None, :]) ** 2, 0.0).sum(axis=1) / np.maximum(zeros, 1)
-    drawn = np.arange(rows, dtype=np.float64)[:, None, None]  # k active rows drawn without replacement
-    only_zero = np.cumprod(np.clip((zeros - drawn) / (rows - drawn), 0.0, 1.0), axis=0)
-    only_zero = np.concatenate([np.ones((1, *zeros.shape)), only_zero])  # [k + 1, arrays, cols]
+    only_zero = np.empty((rows + 1, *zeros.shape))  # [k + 1, arrays, cols]
+    _only_zero(zeros, only_zero)
     if noise_ratio is not None:
         cell_noise = sigma_cell**2 * noise_ratio.astype(np.float64).reshape(signs * slices, rows, cols).mean(axis=1)
     else:
@@ -183,6 +182,21 @@ def prepare(
     weights = np.tensordot(sign * shift, folded, axes=1)  # sum_a sign_a shift_a G_a: [rows, cols]
     exact = float(rows) * float(np.abs(weights).max(initial=0.0)) * input_top < 2**24  # float32 sums of integers
     return Block(weights.astype(np.float32 if exact else np.float64), mean_table, variance_table, key)
+
+
+@nb.njit(cache=True)
+def _only_zero(zeros: np.ndarray, out: np.ndarray) -> None:
+    """``out[k, a, c]``: the probability that ``k`` rows drawn without replacement from the ``out.shape[0] - 1``
+    rows of column ``c`` of array ``a`` are all among its ``zeros[a, c]`` level-0 cells."""
+    rows = out.shape[0] - 1
+    arrays, cols = zeros.shape
+    for a in range(arrays):
+        for c in range(cols):
+            p = 1.0
+            out[0, a, c] = p
+            for k in range(rows):
+                p *= min(max((zeros[a, c] - k) / (rows - k), 0.0), 1.0)
+                out[k + 1, a, c] = p
 
 
 def read(
