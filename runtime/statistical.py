@@ -143,9 +143,8 @@ def prepare(
     zeros = zero.sum(axis=1)
     mu_zero = np.where(zero, remainder, 0.0).sum(axis=1) / np.maximum(zeros, 1)
     var_zero = np.where(zero, (remainder - mu_zero[:, None, :]) ** 2, 0.0).sum(axis=1) / np.maximum(zeros, 1)
-    drawn = np.arange(rows, dtype=np.float64)[:, None, None]  # k active rows drawn without replacement
-    only_zero = np.cumprod(np.clip((zeros - drawn) / (rows - drawn), 0.0, 1.0), axis=0)
-    only_zero = np.concatenate([np.ones((1, *zeros.shape)), only_zero])  # [k + 1, arrays, cols]
+    only_zero = np.empty((rows + 1, *zeros.shape))  # [k + 1, arrays, cols]
+    _only_zero(zeros, only_zero)
     if noise_ratio is not None:
         cell_noise = sigma_cell**2 * noise_ratio.astype(np.float64).reshape(signs * slices, rows, cols).mean(axis=1)
     else:
@@ -183,6 +182,21 @@ def prepare(
     weights = np.tensordot(sign * shift, folded, axes=1)  # sum_a sign_a shift_a G_a: [rows, cols]
     exact = float(rows) * float(np.abs(weights).max(initial=0.0)) * input_top < 2**24  # float32 sums of integers
     return Block(weights.astype(np.float32 if exact else np.float64), mean_table, variance_table, key)
+
+
+@nb.njit(cache=True)
+def _only_zero(zeros: np.ndarray, out: np.ndarray) -> None:
+    """``out[k, a, c]``: the probability that ``k`` rows drawn without replacement from the ``out.shape[0] - 1``
+    rows of column ``c`` of array ``a`` are all among its ``zeros[a, c]`` level-0 cells."""
+    rows = out.shape[0] - 1
+    arrays, cols = zeros.shape
+    for a in range(arrays):
+        for c in range(cols):
+            p = 1.0
+            out[0, a, c] = p
+            for k in range(rows):
+                p *= min(max((zeros[a, c] - k) / (rows - k), 0.0), 1.0)
+                out[k + 1, a, c] = p
 
 
 def read(
@@ -321,7 +335,9 @@ def _reduce(tables: list[np.ndarray], size: int) -> tuple[np.ndarray, list[np.nd
     leading singular vectors (from the eigenvectors of the small Gram matrix), as many as ``TABLE_TOLERANCE``
     asks."""
     padded = [np.pad(t, ((0, size - len(t)), (0, 0))) for t in tables]
-    gram = sum(t @ t.T for t in padded)
+    gram = np.zeros((size, size))
+    for t in tables:
+        _add_gram(np.ascontiguousarray(t, dtype=np.float64), gram)
     eigenvalues, vectors = np.linalg.eigh(gram)  # ascending
     energy = np.maximum(eigenvalues[::-1], 0.0)
     if not energy.size or energy[0] == 0:
@@ -331,6 +347,22 @@ def _reduce(tables: list[np.ndarray], size: int) -> tuple[np.ndarray, list[np.nd
         rank = int(np.searchsorted(-left, -TABLE_TOLERANCE * np.sqrt(energy[0]))) + 1
         basis = vectors[:, ::-1][:, :rank]
     return np.ascontiguousarray(basis), [basis.T @ t for t in padded]
+
+
+@nb.njit(cache=True)
+def _add_gram(table: np.ndarray, gram: np.ndarray) -> None:
+    """``gram[:k, :k] += table @ table.T`` (``table`` ``[k, cols]``), summed in a fixed order on one thread: the
+    tables are small and many, and a multithreaded BLAS spends far longer synchronizing on them (100x on a loaded
+    machine) than it saves."""
+    k, cols = table.shape
+    for i in range(k):
+        for j in range(i + 1):
+            total = 0.0
+            for c in range(cols):
+                total += table[i, c] * table[j, c]
+            gram[i, j] += total
+            if j != i:
+                gram[j, i] += total
 
 
 def _plane_bits(zero_point: int, phase_planes: np.ndarray) -> np.ndarray:
