@@ -68,81 +68,76 @@ def managed_read(
     step = periphery.output_bound / periphery.output_levels
     todo = np.flatnonzero(np.abs(codes).max(axis=1, initial=0.0) > 0)
     reduction = 1.0
-    if weights.dtype == np.float32:  # the statistical level: numba passes, the same arithmetic
-        fast = _fast_passes(codes, weights, unit, periphery, scale, todo, sigma, np.uint64(key), index)
-        return fast[0], fast[1], fast[2]
+    fast = weights.dtype == np.float32  # the statistical level: numba passes, the same arithmetic
+    gain = unit / periphery.input_levels
     for p in range(periphery.passes):
         if not todo.size:
             break
         s = scale[todo] * reduction
-        # float32 as aihwkit's tile computes it: codes over their largest often fall on a DAC step's half
-        inverse = (np.float32(1.0) / s.astype(np.float32))[:, None]
-        dac = np.rint(codes[todo].astype(np.float32) * inverse / np.float32(1.0 / periphery.input_levels))
-        np.clip(dac, -periphery.input_levels, periphery.input_levels, out=dac)
-        y = (dac.astype(weights.dtype) @ weights) * (unit / periphery.input_levels)
+        dac = _dac(codes, todo, np.float32(1.0) / s.astype(np.float32), periphery, fast)
+        counters = (index[todo] * periphery.passes + p) * cols
+        q, saturated = _adc(
+            dac.astype(weights.dtype) @ weights, gain, sigma, np.uint64(key), counters, step, periphery, fast
+        )
+        done = ~saturated if p + 1 < periphery.passes else np.ones(len(todo), dtype=bool)
+        passes[todo] += 1
+        out[todo[done]] = q[done] * step * (s[done, None] / unit)
+        clipped += int(np.count_nonzero(np.abs(q[done]) == periphery.output_levels))
+        todo = todo[~done]
+        reduction *= 2.0
+    return out, passes, clipped
+
+
+def _dac(
+    codes: np.ndarray, todo: np.ndarray, inverse: np.ndarray, periphery: RangeManagement, fast: bool
+) -> np.ndarray:
+    """The DAC codes (float32) of the vectors ``todo`` of ``codes``, each scaled by its ``inverse``: in float32 as
+    aihwkit's tile computes it (codes over their largest often fall on a DAC step's half); one numba pass where
+    ``fast``."""
+    levels = float(periphery.input_levels)
+    if fast:
+        from cimc.runtime import periphery_kernels
+
+        dac = np.empty((len(todo), codes.shape[1]), dtype=np.float32)
+        periphery_kernels.dac(codes, todo, inverse, np.float32(1.0 / periphery.input_levels), levels, dac)
+        return dac
+    dac = np.rint(codes[todo].astype(np.float32) * inverse[:, None] / np.float32(1.0 / periphery.input_levels))
+    np.clip(dac, -levels, levels, out=dac)
+    return dac
+
+
+def _adc(
+    product: np.ndarray,
+    gain: np.ndarray,
+    sigma: float,
+    key: np.uint64,
+    counters: np.ndarray,
+    step: float,
+    periphery: RangeManagement,
+    fast: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One ADC pass over ``product * gain`` plus the output noise (``kernels.gaussian(key, counters[i] + c)``):
+    the codes, clipped to the ADC's levels, and per vector whether any saturated before the clip; one numba pass
+    where ``fast``."""
+    top = periphery.output_levels
+    if fast:
+        from cimc.runtime import periphery_kernels
+
+        q = np.empty(product.shape)
+        saturated = np.empty(len(product), dtype=np.bool_)
+        periphery_kernels.adc(product, gain, sigma, key, counters, step, float(top), q, saturated)
+    else:
+        y = product * gain
         if sigma > 0:
             from cimc.runtime import kernels  # numba: loaded by the reads that need it, not by chip descriptions
 
-            noise = np.empty((len(todo), cols), dtype=np.float32)
-            kernels.gaussian_rows(np.uint64(key), (index[todo] * periphery.passes + p) * cols, noise)
+            noise = np.empty(product.shape, dtype=np.float32)
+            kernels.gaussian_rows(key, counters, noise)
             y += sigma * noise
         q = np.rint(y / step)
-        saturated = (np.abs(q) > periphery.output_levels).any(axis=1)
-        np.clip(q, -periphery.output_levels, periphery.output_levels, out=q)
-        done = ~saturated if p + 1 < periphery.passes else np.ones(len(todo), dtype=bool)
-        passes[todo] += 1
-        out[todo[done]] = q[done] * step * (s[done, None] / unit)
-        clipped += int(np.count_nonzero(np.abs(q[done]) == periphery.output_levels))
-        todo = todo[~done]
-        reduction *= 2.0
-    return out, passes, clipped
-
-
-def _fast_passes(
-    codes: np.ndarray,
-    weights: np.ndarray,
-    unit: np.ndarray,
-    periphery: RangeManagement,
-    scale: np.ndarray,
-    todo: np.ndarray,
-    sigma: float,
-    key: np.uint64,
-    index: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """``managed_read``'s passes with ``cimc.runtime.periphery_kernels``: the DAC and the ADC each one pass, the
-    product a float32 GEMM."""
-    from cimc.runtime import periphery_kernels
-
-    vectors, cols = codes.shape[0], weights.shape[1]
-    out = np.zeros((vectors, cols))
-    passes = np.zeros(vectors, dtype=np.int64)
-    clipped = 0
-    step = periphery.output_bound / periphery.output_levels
-    gain = unit / periphery.input_levels
-    reduction = 1.0
-    for p in range(periphery.passes):
-        if not todo.size:
-            break
-        s = scale[todo] * reduction
-        inverse = np.float32(1.0) / s.astype(np.float32)
-        dac = np.empty((len(todo), codes.shape[1]), dtype=np.float32)
-        periphery_kernels.dac(
-            codes, todo, inverse, np.float32(1.0 / periphery.input_levels), float(periphery.input_levels), dac
-        )
-        q = np.empty((len(todo), cols))
-        saturated = np.empty(len(todo), dtype=np.bool_)
-        counters = (index[todo] * periphery.passes + p) * cols
-        periphery_kernels.adc(
-            dac @ weights, gain, sigma, key, counters, step, float(periphery.output_levels), q, saturated
-        )
-        np.clip(q, -periphery.output_levels, periphery.output_levels, out=q)
-        done = ~saturated if p + 1 < periphery.passes else np.ones(len(todo), dtype=bool)
-        passes[todo] += 1
-        out[todo[done]] = q[done] * step * (s[done, None] / unit)
-        clipped += int(np.count_nonzero(np.abs(q[done]) == periphery.output_levels))
-        todo = todo[~done]
-        reduction *= 2.0
-    return out, passes, clipped
+        saturated = (np.abs(q) > top).any(axis=1)
+    np.clip(q, -top, top, out=q)
+    return q, saturated
 
 
 def readout(
