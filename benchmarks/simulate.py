@@ -25,8 +25,9 @@ per-read path on one 1024x1024 layer at batch 256 against the floor (``benchmark
 process, ``cimc.runtime.evaluate`` over ``--stream-images`` CIFAR images read from a memory-mapped file in batches of
 ``--batch`` at the ``--stream-level`` (``ideal`` by default, the quickest to stream 10,000 images through;
 ``statistical`` and ``per-read`` keep the same batch-bounded buffers): the peak resident set after the first batch
-and after the last, which stay equal when memory is bounded by a batch. Times are the best of ``--repeat`` runs
-after one warm-up (numba compiles, or loads its cache).
+and after the last, and the peak anonymous memory (the process's own, without the pages of the memory-mapped data
+set, which the resident set counts as they are read), which stays flat when memory is bounded by a batch. Times
+are the best of ``--repeat`` runs after one warm-up (numba compiles, or loads its cache).
 """
 
 from __future__ import annotations
@@ -162,10 +163,11 @@ from cimc.runtime.evaluate import evaluate
 x = np.load(sys.argv[2], mmap_mode="r")
 batch = int(sys.argv[3])
 settings = json.loads(sys.argv[5])
-peaks = {}
+peaks, anon = {}, [0]
 def progress(done, total):
+    anon[0] = max(anon[0], rss_status("RssAnon"))  # the process's own memory, without the mapped data's pages
     if done == batch or done == total:
-        peaks[done] = rss_status("VmHWM")
+        peaks[done] = [rss_status("VmHWM"), anon[0]]
 result = evaluate(lambda seed: InferenceSession(sys.argv[1], batch_size=batch, seed=seed, **settings), x, None,
                   progress=progress)
 print(json.dumps({str(k): v for k, v in peaks.items()}))
@@ -198,9 +200,8 @@ def stream_memory(binary: Path, images: int, batch: int, level: str, scratch: Pa
         f"{images:,}",
         f"{batch}",
         f"{seconds:.0f}",
-        f"{first / MIB:,.0f}",
-        f"{last / MIB:,.0f}",
-        f"{(last - first) / MIB:+,.0f}",
+        *(f"{value / MIB:,.0f}" for value in (first[0], last[0], first[1], last[1])),
+        f"{images * 3 * 32 * 32 * 4 / MIB:,.0f}",
     ]
 
 
@@ -246,7 +247,9 @@ def main() -> None:
                 "seconds",
                 "peak RSS after 1 batch MiB",
                 "at the end MiB",
-                "growth MiB",
+                "peak anonymous after 1 batch MiB",
+                "at the end MiB",
+                "mapped data MiB",
             ]
             print(table(header, [stream_memory(binary, args.stream_images, args.batch, args.stream_level, scratch)]))
 
