@@ -10,7 +10,14 @@ imported on first use (PEP 562): loading a binary does not load the simulator or
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
+
+# Every parallel numba kernel of the runtime (reads, programming, the exact path, the periphery's passes): OpenMP
+# threads that spin after a parallel loop take the cores from the BLAS threads of the GEMM that follows (and from
+# everything else on a loaded machine: 3-4x slower layers measured on 2 cores); sleeping at once costs a few
+# microseconds a loop. Set here, before any kernel module starts numba's OpenMP pool; an explicit setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _EXPORTS = {
     "InferenceSession": "cimc.runtime.session",

@@ -19,15 +19,8 @@ Every kernel is the ops' own arithmetic, so results equal the ops' ``evaluate`` 
 
 from __future__ import annotations
 
-import os
-
-# OpenMP threads that spin after a parallel loop take the cores from the BLAS threads of the GEMM that follows
-# (and from everything else on a loaded machine: 3-4x slower layers measured on 2 cores); sleeping at once costs a
-# few microseconds a loop. A default only: set before numba starts its OpenMP pool, an explicit setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numba as nb  # noqa: E402
-import numpy as np  # noqa: E402
+import numba as nb
+import numpy as np
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
