@@ -9,7 +9,10 @@ passes (``cimc.runtime.exact_kernels``):
 
 - the input codes are made once, clipped on the way, channels-last (``[N, H, W, C]``: the layout the layers
   before leave, so the pass reads memory in order), and a convolution's patch matrix only a block of rows at a
-  time, straight into the float32 GEMM operand (``gather_patches``); never a float64 or int64 copy of the inputs;
+  time, straight into the GEMM operand (``gather_patches``); never a float64 or int64 copy of the inputs;
+- the product of 8-bit codes with weights in [-128, 127] is onnxruntime's integer GEMM (``MatMulInteger`` on
+  MLAS: uint8 x int8 into int32, every sum exact; ``cimc.runtime.integer_gemm`` checks at first use that this CPU's
+  kernel is exact), over raw uint8 patches; otherwise
 - the product is one float32 GEMM per block, exact by construction: float32 holds every integer up to 2^24, so a
   GEMM of integers is exact when every partial sum is, whatever order BLAS sums in, and every partial sum is at most
   ``sum_k |x_k w_kc|``, bounded per input vector by ``min(||x||_1 max|w|, ||x||_2 max_c ||w_c||_2)`` (Hoelder and
@@ -35,6 +38,7 @@ import numpy as np
 
 from cimc.ir import kernels
 from cimc.runtime import exact_kernels
+from cimc.runtime.integer_gemm import IntegerGemm, integer_gemm
 
 #: float32 represents every integer of magnitude up to 2^24 exactly.
 FLOAT32_EXACT = float(1 << 24)
@@ -146,7 +150,10 @@ class ExactLayer:
         #: patch matrix whole: windows of other ranks)
         self.mode = "dense"
         self.groups = 1
+        #: the exact uint8 x int8 product on onnxruntime's quantized GEMM, where one is exact (None: float32 GEMMs)
+        self.integer: IntegerGemm | None = None
         if patches is None:
+            self._use_integer(input_bits, zero_point)
             return
         taps = math.prod(patches.kernel_shape)
         if len(patches.kernel_shape) != 2 or self.depth % taps:
@@ -166,6 +173,13 @@ class ExactLayer:
             self.mode = "grouped"
             blocks = weights.reshape(g, self.depth // g, g, per_group)
             self.grouped = np.ascontiguousarray(blocks[np.arange(g), :, np.arange(g)], dtype=np.int64)  # [G, Kg, Cg]
+        if self.mode == "dense":
+            self._use_integer(input_bits, patches.fill)
+
+    def _use_integer(self, input_bits: int, fill: int) -> None:
+        """Take the integer product for 8-bit codes where ``integer_gemm`` finds one exact."""
+        if input_bits <= 8:
+            self.integer = integer_gemm(self.weights.astype(np.int64), self.zero_point, fill)
 
     def vectors(self, x: np.ndarray) -> int:
         """The input vectors (patch rows) a call on ``x`` reads."""
@@ -239,6 +253,11 @@ class ExactLayer:
     def _rows(self, codes: np.ndarray, out: np.ndarray) -> None:
         """Input vectors as rows ``codes`` ``[vectors, >= K]``, a block of rows per GEMM ``block @ W``."""
         step = max(1, BLOCK_BYTES // (4 * max(self.depth, 1)))
+        if self.integer is not None:
+            for begin in range(0, len(codes), step):
+                block = np.ascontiguousarray(codes[begin : begin + step, : self.depth], dtype=np.uint8)
+                self._finish(self.integer(block)[:, None], out[begin : begin + len(block)])
+            return
         block = np.empty((min(step, len(codes)), self.depth), np.float32)
         norms = np.empty((len(block), 2), np.int64)
         for begin in range(0, len(codes), step):
@@ -253,6 +272,13 @@ class ExactLayer:
         rows = out.reshape(-1, 1, self.columns)
         fill, zero_point = self.patches.fill, self.zero_point
         step = max(1, BLOCK_BYTES // (4 * max(self.depth, 1)))
+        if self.integer is not None:  # raw codes: the product subtracts the zero point
+            codes_block = np.empty((min(step, len(rows)), self.depth), np.uint8)
+            for begin in range(0, len(rows), step):
+                size = min(step, len(rows) - begin)
+                exact_kernels.gather_patches(codes, begin, geometry, fill, 0, codes_block[:size])
+                self._finish(self.integer(codes_block[:size])[:, None], rows[begin : begin + size])
+            return
         block = np.empty((min(step, len(rows)), self.depth), np.float32)
         norms = None
         if self.depth > self.chunk:  # the worst case could reach 2^24: each vector's own bound decides

@@ -4,9 +4,10 @@ produce, so that a layer's input is read in memory order and each pixel's channe
 
 - ``quantize`` / ``quantize_4d``: float activations to input codes, as ``cim.quantize`` does (round half to even,
   NaN to 0, clamp), optionally after a clip (``Clip``, ``Relu``) that only the quantize reads;
-- ``gather_rows`` / ``gather_patches``: a block of input vectors as a float32 GEMM operand ``codes - zero_point``
-  (a convolution's patches read straight from the codes, kernel offset-major then channels, padding reading
-  ``fill``, so that the patch matrix exists only a block at a time); ``patch_norms``: each vector's L1 and squared
+- ``gather_rows`` / ``gather_patches``: a block of input vectors as a float32 GEMM operand ``codes - zero_point``,
+  or (``gather_patches``) as raw uint8 codes for the integer product (a convolution's patches read straight from
+  the codes, kernel offset-major then channels, padding reading ``fill``, so that the patch matrix exists only a
+  block at a time); ``patch_norms``: each vector's L1 and squared
   L2 norms, which bound every partial sum of the product (``cimc.runtime.exact`` checks them against 2^24);
 - ``depthwise`` and ``grouped_conv``: a grouped convolution straight from the codes in integers, each output
   channel against its own group's input channels only, no block-diagonal zeros;
@@ -84,15 +85,16 @@ def gather_rows(codes: np.ndarray, zero_point: int, out: np.ndarray, norms: np.n
 def gather_patches(
     codes: np.ndarray, first: int, geometry: np.ndarray, fill: int, zero_point: int, out: np.ndarray
 ) -> None:
-    """Rows ``first ..`` of the patch matrix of channels-last ``codes`` ``[N, H, W, C]``, minus ``zero_point``, as
-    float32 into ``out`` ``[rows, kh * kw * C]``: row ``m`` is output position ``m`` (image-major), its elements
-    kernel offset-major then channel (each offset one contiguous run of a pixel's channels, a whole kernel row one
-    run where it lies inside the image; the weight rows are permuted to match), padding reading ``fill``.
+    """Rows ``first ..`` of the patch matrix of channels-last ``codes`` ``[N, H, W, C]``, minus ``zero_point``, into
+    ``out`` ``[rows, kh * kw * C]`` (float32, or uint8 codes with ``zero_point`` 0: then runs are copied as they
+    are): row ``m`` is output position ``m`` (image-major), its elements kernel offset-major then channel (each
+    offset one contiguous run of a pixel's channels, a whole kernel row one run where it lies inside the image; the
+    weight rows are permuted to match), padding reading ``fill``.
     ``geometry``: ``kh, kw, stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left, out_h, out_w``."""
     kh, kw, sh, sw, dh, dw, ph, pw, oh_count, ow_count = geometry
     height, width, channels = codes.shape[1], codes.shape[2], codes.shape[3]
     positions = oh_count * ow_count
-    padding = np.float32(fill - zero_point)
+    padding = np.int32(fill - zero_point)
     zp = np.int32(zero_point)
     for r in nb.prange(out.shape[0]):
         m = first + r
@@ -106,16 +108,21 @@ def gather_patches(
             if kw > 1 and dw == 1 and 0 <= ih < height and 0 <= iw and iw + kw <= width:  # the kernel row in one run
                 line = codes[n, ih].reshape(-1)[iw * channels : (iw + kw) * channels]
                 k = a * kw * channels
-                for c in range(kw * channels):
-                    row[k + c] = np.float32(np.int32(line[c]) - zp)
+                if zp == 0:
+                    row[k : k + kw * channels] = line
+                else:
+                    for c in range(kw * channels):
+                        row[k + c] = np.int32(line[c]) - zp
                 continue
             for b in range(kw):
                 iw = ow * sw + b * dw - pw
                 k = (a * kw + b) * channels
-                if 0 <= ih < height and 0 <= iw < width:
+                if 0 <= ih < height and 0 <= iw < width and zp == 0:
+                    row[k : k + channels] = codes[n, ih, iw]
+                elif 0 <= ih < height and 0 <= iw < width:
                     pixel = codes[n, ih, iw]
                     for c in range(channels):
-                        row[k + c] = np.float32(np.int32(pixel[c]) - zp)
+                        row[k + c] = np.int32(pixel[c]) - zp
                 else:
                     for c in range(channels):
                         row[k + c] = padding

@@ -1,7 +1,8 @@
 """The exact path's fused layers (``cimc.runtime.exact``) against the ops they fuse, run one by one with their own
 ``evaluate``: ``cim.quantize`` -> ``cim.im2col`` -> the integer product (int64 numpy, wrapped to the i32
 accumulators) -> ``cim.dequantize``, bit for bit, on random data with the edge values in (zero points, saturating
-and NaN inputs, padding that reads a fill code), for dense, grouped and depthwise convolutions."""
+and NaN inputs, padding that reads a fill code), for dense, grouped and depthwise convolutions, with the product on
+onnxruntime's integer GEMM and on float32 GEMMs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ from cimc.runtime import exact
 from cimc.runtime.exact import Dequantize, ExactLayer, Patches, Quantize, weight_groups
 
 I64 = ElementType("i64")
+
+
+@pytest.fixture(params=["integer", "float32"])
+def product(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which product the layers take: onnxruntime's integer GEMM where exact, or float32 GEMMs only."""
+    if request.param == "float32":
+        monkeypatch.setattr(exact, "integer_gemm", lambda *args: None)
+    return request.param
 
 
 def _value(shape: tuple[int | None, ...], element: str):
@@ -120,6 +129,7 @@ def test_a_fused_convolution_equals_its_ops_one_by_one(
     zp: int,
     fill: int,
     dequantize: bool,
+    product: str,
 ) -> None:
     rng = np.random.default_rng(channels * 100 + groups)
     shape = (3, channels, 9, 8)
@@ -132,6 +142,7 @@ def test_a_fused_convolution_equals_its_ops_one_by_one(
     depthwise = groups == channels == filters
     grouped = groups > 1 and filters // groups <= exact.DIRECT_GROUP_WIDTH
     assert layer.mode == ("depthwise" if depthwise else "grouped" if grouped else "dense")
+    assert (layer.integer is not None) == (product == "integer" and layer.mode == "dense")
     x = _activations(rng, shape, quantize.scale)
     expected = _Chain((None, *shape[1:]), quantize, patches, deq)(x, weights, zp)
     got = layer(x)
@@ -141,17 +152,18 @@ def test_a_fused_convolution_equals_its_ops_one_by_one(
 
 
 @pytest.mark.parametrize("zp", [0, 100])
-def test_a_fused_fully_connected_layer_equals_its_ops_one_by_one(zp: int) -> None:
+def test_a_fused_fully_connected_layer_equals_its_ops_one_by_one(zp: int, product: str) -> None:
     rng = np.random.default_rng(zp)
     weights = rng.integers(-128, 128, (70, 9)).astype(np.int64)
     quantize = Quantize(0.02, zp, 8, np.dtype(np.uint8))
     deq = _dequantize(rng, weights, zp, bias=True)
     x = _activations(rng, (33, 70), quantize.scale)
     layer = ExactLayer(weights, 8, zp, quantize=quantize, dequantize=deq)
+    assert (layer.integer is not None) == (product == "integer")
     np.testing.assert_array_equal(layer(x), _Chain((None, 70), quantize, None, deq)(x, weights, zp))
 
 
-def test_codes_wider_than_the_matrix_read_their_first_rows() -> None:
+def test_codes_wider_than_the_matrix_read_their_first_rows(product: str) -> None:
     rng = np.random.default_rng(3)
     weights = rng.integers(-128, 128, (40, 5)).astype(np.int64)
     codes = rng.integers(0, 256, (2, 6, 50)).astype(np.uint8)
@@ -164,8 +176,10 @@ def test_sums_beyond_float32s_integers_fall_back_to_exact_chunks(
     patches: Patches | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Codes at the top against the largest weights make sums of about 4e7 > 2^24 in some blocks (float32 would
-    round them); small blocks mix exact float32 ones and chunked ones."""
+    round them); small blocks mix exact float32 ones and chunked ones (the integer product is off: it is exact
+    whatever the sums)."""
     monkeypatch.setattr(exact, "BLOCK_BYTES", 1 << 14)
+    monkeypatch.setattr(exact, "integer_gemm", lambda *args: None)
     rng = np.random.default_rng(5)
     channels = 160
     depth = channels * 9
