@@ -22,7 +22,8 @@ passes (``cimc.runtime.exact_kernels``):
 - a grouped convolution, whose weight matrix is block diagonal, is computed group by group in integers, not as a
   dense product of mostly zeros (``depthwise``: vectorized over channels; ``grouped_conv``: a few output channels
   a group); the groups are read off the matrix itself (``weight_groups``);
-- the dequantize runs on each block's accumulators as they come out (``dequantize``).
+- the dequantize runs on each block's accumulators as they come out (``dequantize``), and where the next layer's
+  quantize reads nothing else (``Simulator`` links the two), it makes that layer's codes in the same pass.
 
 Every step is the ops' own arithmetic (the int32 accumulators' wrap included), so the result equals the ops'
 ``evaluate`` run one by one, bit for bit (tests/runtime/test_exact.py).
@@ -121,8 +122,9 @@ class ExactLayer:
     fused; the call then takes codes, or returns the int32 accumulators).
 
     Called on the layer's input (floats where ``quantize`` is fused, else codes; ``[N, C, H, W]`` where
-    ``patches`` is, else ``[..., >= K]``, the first K columns read), it returns the dequantized float32 outputs or
-    the int32 accumulators, ``[..., C]`` (``[N, out_h, out_w, C]`` for a convolution).
+    ``patches`` is, else ``[..., >= K]``, the first K columns read), it returns the dequantized float32 outputs
+    (with ``requantize``: their codes for the next layer) or the int32 accumulators, ``[..., C]``
+    (``[N, out_h, out_w, C]`` for a convolution).
     """
 
     def __init__(
@@ -134,10 +136,13 @@ class ExactLayer:
         quantize: Quantize | None = None,
         patches: Patches | None = None,
         dequantize: Dequantize | None = None,
+        requantize: Quantize | None = None,
     ) -> None:
         self.depth, self.columns = weights.shape
         self.zero_point = zero_point
         self.quantize, self.patches, self.dequantize = quantize, patches, dequantize
+        #: the next layer's quantize (and clip), done on this layer's dequantized outputs: it returns their codes
+        self.requantize = requantize
         self.weights = np.ascontiguousarray(weights, dtype=np.float32)  # |w| < 2^24: exact
         self.w_max = float(np.abs(weights).max(initial=0))
         self.w2_max = float((weights.astype(np.float64) ** 2).sum(axis=0).max(initial=0.0))  # squared L2 norms
@@ -234,7 +239,9 @@ class ExactLayer:
         return out.reshape(codes.shape[0], *window.output, self.columns)
 
     def _output(self, batch: int, positions: int) -> np.ndarray:
-        dtype = np.int32 if self.dequantize is None else np.float32
+        dtype = np.dtype(np.int32 if self.dequantize is None else np.float32)
+        if self.dequantize is not None and self.requantize is not None:
+            dtype = self.requantize.dtype
         return np.empty((batch, positions, self.columns), dtype)
 
     def _finish(self, acc: np.ndarray, out: np.ndarray) -> None:
@@ -244,11 +251,15 @@ class ExactLayer:
             return
         d = self.dequantize
         bias = d.bias if d.bias is not None else d.scale
+        q = self.requantize
+        requantize = np.zeros(0, np.float32)  # the kernels' form: [low, high, scale, zero point, top code]
+        if q is not None:
+            requantize = np.array([q.low, q.high, q.scale, q.zero_point, (1 << q.bits) - 1], np.float32)
         if acc.dtype in (np.float32, np.int32) and np.all(np.abs(d.offsets) < 2**53):
             offsets = d.offsets.astype(np.float64)  # exact: below 2^53
-            exact_kernels.dequantize_narrow(acc, offsets, d.scale, bias, d.bias is not None, out)
+            exact_kernels.dequantize_narrow(acc, offsets, d.scale, bias, d.bias is not None, requantize, out)
         else:
-            exact_kernels.dequantize(acc, d.offsets, d.scale, bias, d.bias is not None, out)
+            exact_kernels.dequantize(acc, d.offsets, d.scale, bias, d.bias is not None, requantize, out)
 
     def _rows(self, codes: np.ndarray, out: np.ndarray) -> None:
         """Input vectors as rows ``codes`` ``[vectors, >= K]``, a block of rows per GEMM ``block @ W``."""

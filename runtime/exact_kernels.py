@@ -12,7 +12,8 @@ produce, so that a layer's input is read in memory order and each pixel's channe
 - ``depthwise`` and ``grouped_conv``: a grouped convolution straight from the codes in integers, each output
   channel against its own group's input channels only, no block-diagonal zeros;
 - ``dequantize`` / ``wrap_i32``: accumulators to the layer's outputs as ``cim.dequantize`` makes them from the i32
-  accumulators (the int32 wrap, the zero point's weight sums, scale and bias in float64, rounded to float32).
+  accumulators (the int32 wrap, the zero point's weight sums, scale and bias in float64, rounded to float32), or
+  straight to the next layer's input codes where only its clip and ``cim.quantize`` read those floats.
 
 Every kernel is the ops' own arithmetic, so results equal the ops' ``evaluate`` bit for bit (tests check);
 ``cache=True``: the first run on a machine compiles, later runs load the machine code.
@@ -241,6 +242,16 @@ def grouped_conv(
                                 target[g * per_group + j] += row[j] * value
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _output(y: np.float64, requantize: np.ndarray, bounds: np.ndarray) -> np.float32:
+    """A dequantized output as float32, or (``requantize`` = ``[low, high, scale, zero_point, top]``, the next
+    layer's clip and ``cim.quantize``; empty: none; ``bounds`` its first two) that float32's code."""
+    value = np.float32(y)
+    if requantize.size == 0:
+        return value
+    return _code(value, bounds, requantize[2], requantize[3], requantize[4])
+
+
 @nb.njit(cache=True, nogil=True, parallel=True)
 def dequantize(
     acc: np.ndarray,
@@ -248,13 +259,15 @@ def dequantize(
     scale: np.ndarray,
     bias: np.ndarray,
     with_bias: bool,
+    requantize: np.ndarray,
     out: np.ndarray,
 ) -> None:
     """``out[n, p, c] = f32(f64(i32(acc[n, p, c]) - offsets[c]) * scale[c] (+ bias[c]))`` over 3-D arrays:
     ``acc`` holds exact integers (integer or float), wrapped to int32 as the i32 accumulators are; ``offsets`` the
     dequantize's ``zero_point x weight_sums`` (int64); the bias added only ``with_bias``, as ``cim.dequantize``
-    adds it only when it has one."""
+    adds it only when it has one; with ``requantize`` (``_output``), the codes of those floats."""
     batch, positions, columns = out.shape
+    bounds = requantize[:2]
     for np_ in nb.prange(batch * positions):
         n = np_ // positions
         p = np_ % positions
@@ -263,7 +276,7 @@ def dequantize(
             y = np.float64(value) * scale[c]
             if with_bias:
                 y = y + bias[c]
-            out[n, p, c] = np.float32(y)
+            out[n, p, c] = _output(y, requantize, bounds)
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
@@ -273,12 +286,14 @@ def dequantize_narrow(
     scale: np.ndarray,
     bias: np.ndarray,
     with_bias: bool,
+    requantize: np.ndarray,
     out: np.ndarray,
 ) -> None:
     """``dequantize`` of accumulators that int32 holds as they are (float32 exact integers, or int32), with
     ``offsets`` in float64: the wrap is the identity and ``f64(acc) - offsets[c]`` is the exact integer difference,
     so the result is ``dequantize``'s without its conversions through int64."""
     batch, positions, columns = out.shape
+    bounds = requantize[:2]
     for np_ in nb.prange(batch * positions):
         n = np_ // positions
         p = np_ % positions
@@ -286,7 +301,7 @@ def dequantize_narrow(
             y = (np.float64(acc[n, p, c]) - offsets[c]) * scale[c]
             if with_bias:
                 y = y + bias[c]
-            out[n, p, c] = np.float32(y)
+            out[n, p, c] = _output(y, requantize, bounds)
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)

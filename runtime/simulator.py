@@ -59,7 +59,7 @@ from cimc.ir.dialects.cim import (
     signed_phases,
 )
 from cimc.ir.dialects.cim_solve import SolveOp
-from cimc.ir.dialects.graph import ClipOp, ConstantOp, ReluOp
+from cimc.ir.dialects.graph import ClipOp, ConstantOp, ReluOp, TransposeOp
 from cimc.ir.interpreter import InterpreterError, bind_inputs, main_function
 from cimc.ir.target.chip import RangeManagement
 from cimc.ir.types import ElementType
@@ -111,6 +111,9 @@ class _Fused:
     patches: Patches | None = None
     dequantize: Dequantize | None = None
     ops: list[int] = field(default_factory=list)
+    #: the float value the fused quantize (or its clip) reads, and the fused dequantize's result
+    source: Value | None = None
+    output: Value | None = None
 
 
 @dataclass
@@ -382,6 +385,7 @@ class Simulator:
         alone (those then pass their operand on: the layer takes the floats and returns the dequantized outputs).
         Keyed by ``id`` of that op."""
         layers: dict[int, ExactLayer] = {}
+        fusions: dict[int, _Fused] = {}
         for op in self.func.body.ops:
             if isinstance(op, AccumulateOp):
                 chains = [self._chains.get(id(_producer(v))) for v in op.operands]
@@ -411,7 +415,7 @@ class Simulator:
                 start = chain.mvm.attr("row_offset")
                 weights[start : start + block.shape[0], offset : offset + block.shape[1]] += block
             planes = blocks[0].planes
-            fused = self._fusable(op, blocks)
+            fused = fusions[id(op)] = self._fusable(op, blocks)
             layers[id(op)] = ExactLayer(
                 weights,
                 planes.attr("input_bits"),
@@ -423,6 +427,7 @@ class Simulator:
             self._layer_chains[id(op)] = blocks
             self._pass_through.update(id(c.shift_add) for c in blocks if c.shift_add is not op)
             self._pass_through.update(fused.ops)
+        self._requantize(layers, fusions)
         return layers
 
     def _fusable(self, op: Operation, blocks: list[_Chain]) -> _Fused:
@@ -437,6 +442,7 @@ class Simulator:
             scale = deq.tensor_attr("scale").astype(np.float64)
             fused.dequantize = Dequantize(deq.attr("zero_point") * sums, scale, bias)
             fused.ops.append(id(deq))
+            fused.output = deq.result
         codes = blocks[0].planes.operands[0]
         planes = {id(c.planes) for c in blocks}
         if not all(p in self._pass_through and id(u.op) in planes for p in planes for u in codes.uses):
@@ -462,9 +468,36 @@ class Simulator:
             low, high = bounds or (-np.inf, np.inf)
             fused.quantize = Quantize(producer.attr("scale"), producer.attr("zero_point"), bits, dtype, low, high)
             fused.ops.append(id(producer))
+            fused.source = producer.operands[0]
             if bounds is not None:
+                assert clip is not None
                 fused.ops.append(id(clip))
+                fused.source = clip.operands[0]
         return fused
+
+    @staticmethod
+    def _requantize(layers: dict[int, ExactLayer], fusions: dict[int, _Fused]) -> None:
+        """Cross-layer fusion: where a layer's fused quantize (and clip) reads nothing but another layer's fused
+        dequantize, through transposes only, that other layer makes the codes itself (``ExactLayer.requantize``)
+        and this one takes them: the floats between the two are never written. The transposes still run, on the
+        codes (a transpose moves values of any type)."""
+        outputs = {id(f.output): key for key, f in fusions.items() if f.output is not None}
+        for key, fused in fusions.items():
+            value = fused.source
+            while value is not None and len(value.uses) == 1 and id(value) not in outputs:
+                producer = _producer(value)
+                if (
+                    isinstance(producer, DigitalOp)
+                    and len(producer.body) == 2
+                    and isinstance(producer.work, TransposeOp)
+                ):
+                    value = producer.operands[0]
+                else:
+                    value = None
+            if value is None or len(value.uses) != 1 or id(value) not in outputs:
+                continue
+            layers[outputs[id(value)]].requantize = layers[key].quantize
+            layers[key].quantize = None
 
     @staticmethod
     def _adc_exact(chain: _Chain) -> bool:

@@ -163,6 +163,27 @@ def test_a_fused_fully_connected_layer_equals_its_ops_one_by_one(zp: int, produc
     np.testing.assert_array_equal(layer(x), _Chain((None, 70), quantize, None, deq)(x, weights, zp))
 
 
+@pytest.mark.parametrize("clip", [(-np.inf, np.inf), (0.0, 6.0)])
+def test_a_requantized_layer_gives_the_codes_of_its_outputs(clip: tuple[float, float], product: str) -> None:
+    """The next layer's clip and quantize done on the dequantized outputs (``requantize``): the codes that
+    ``cim.quantize`` makes of the clipped float32 outputs."""
+    rng = np.random.default_rng(8)
+    weights = rng.integers(-128, 128, (30, 12)).astype(np.int64)
+    quantize = Quantize(0.02, 3, 8, np.dtype(np.uint8))
+    deq = _dequantize(rng, weights, 3, bias=True)
+    deq = Dequantize(deq.offsets, rng.uniform(5e-5, 2e-4, 12), deq.bias)  # outputs of a few units: codes all over
+    after = Quantize(0.03, 11, 8, np.dtype(np.uint8), *clip)
+    x = _activations(rng, (40, 30), quantize.scale)
+    floats = ExactLayer(weights, 8, 3, quantize=quantize, dequantize=deq)(x)
+    codes = ExactLayer(weights, 8, 3, quantize=quantize, dequantize=deq, requantize=after)(x)
+    expected = cim.QuantizeOp.build(
+        _value((None, 12), "f32"),
+        attributes={"scale": FloatAttr(0.03), "zero_point": IntAttr(11), "bits": IntAttr(8)},
+    ).evaluate([np.clip(floats, *clip)])[0]
+    assert codes.dtype == np.uint8 and len(np.unique(codes)) > 100
+    np.testing.assert_array_equal(codes, expected)
+
+
 def test_codes_wider_than_the_matrix_read_their_first_rows(product: str) -> None:
     rng = np.random.default_rng(3)
     weights = rng.integers(-128, 128, (40, 5)).astype(np.int64)
