@@ -77,7 +77,7 @@ def _load_bytes(data: bytes, tmp_path: Path) -> CompiledModel:
 def test_layout_is_the_documented_one(binary: Path, program: bytes) -> None:
     data = binary.read_bytes()
     magic, major, minor, flags, count = struct.unpack_from("<8sHHII", data, 0)
-    assert (magic, major, minor, flags, count) == (b"CIMB\x00\x1a\r\n", 4, 0, 0, 5)
+    assert (magic, major, minor, flags, count) == (b"CIMB\x00\x1a\r\n", 4, 1, 0, 5)
     table_end = 20 + 64 * count
     assert hashlib.sha256(data[:table_end]).digest() == data[table_end : table_end + 32]
     table = _table(data)
@@ -141,7 +141,7 @@ def _unpacked(raw: bytes, bits: int, count: int) -> np.ndarray:
 
 def test_round_trip_runs_bit_for_bit(binary: Path, compiled: ModuleOp, program: bytes) -> None:
     model = load_binary(binary)
-    assert model.version == (4, 0)
+    assert model.version == (4, 1)
     assert {k: v for k, v in model.meta.items() if k != "cimc_version"} == META
     assert (model.chip, model.program.streams, model.report) == (load_chip("default"), Streams.decode(program), REPORT)
     assert print_module(model.module, resources=True) == print_module(compiled, resources=True)
@@ -243,7 +243,7 @@ def test_a_flipped_byte_in_each_section_names_it(binary: Path, tmp_path: Path) -
     [
         (0, "not a cimc binary"),
         (5, "damaged magic number"),
-        (8, "newer cimc: format 20.0"),  # major 4 ^ 0x10
+        (8, "newer cimc: format 20.1"),  # major 4 ^ 0x10
         (10, "header checksum mismatch"),  # minor
         (12, "header checksum mismatch"),  # flags
         (16, "header checksum mismatch"),  # section count 5 -> 21
