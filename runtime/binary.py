@@ -261,7 +261,9 @@ def decode_json(payload: memoryview, section: str, filename: str) -> dict[str, A
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BinaryFormatError(f"{filename}: section '{section}' is not valid JSON ({exc}); recompile") from None
     if not isinstance(value, dict):
-        raise BinaryFormatError(f"{filename}: section '{section}' holds a JSON {type(value).__name__}, not an object")
+        raise BinaryFormatError(
+            f"{filename}: section '{section}' holds a JSON {type(value).__name__}, not an object; recompile"
+        )
     return value
 
 
