@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from cimc.compiler.files import write_atomic
+from cimc.ir.attributes import DictAttr, FloatAttr, IntAttr
+from cimc.ir.core import VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.printer import Printer
 from cimc.runtime.binary import (
@@ -104,7 +106,12 @@ def checked_report(path: str | os.PathLike) -> dict[str, Any]:
     from cimc.compiler.placement_report import placement_report
 
     model = load_binary(path)
-    expected = json.loads(encode_json(placement_report(model.module, model.chip), "report"))
+    _check_placement(model.module, path)
+    try:
+        made = placement_report(model.module, model.chip)
+    except VerifyError as exc:  # the flows the IR records (cim.traffic) name groups or values it does not have
+        raise BinaryFormatError(f"{Path(path)}: section 'ir': {exc}; compile the model again") from None
+    expected = json.loads(encode_json(made, "report"))
     for key, value in expected.items():
         if model.report.get(key) != value:
             raise BinaryFormatError(
@@ -112,3 +119,20 @@ def checked_report(path: str | os.PathLike) -> dict[str, Any]:
                 f"({'missing' if key not in model.report else 'changed'}); compile the model again"
             )
     return model.report
+
+
+#: The figures of the IR's ``cim.placement`` summary the report is made from, each a number.
+_PLACEMENT_FIGURES = ("bound", "lower_bound", "objective")
+
+
+def _check_placement(module: ModuleOp, path: str | os.PathLike) -> None:
+    """The IR's ``cim.placement`` summary holds the figures a report is made from (``_PLACEMENT_FIGURES``)."""
+    from cimc.passes.place import PLACEMENT_ATTRIBUTE
+
+    summary = module.attributes.get(PLACEMENT_ATTRIBUTE)
+    entries = dict(summary.value) if isinstance(summary, DictAttr) else {}
+    for figure in _PLACEMENT_FIGURES:
+        if not isinstance(entries.get(figure), (IntAttr, FloatAttr)):
+            raise BinaryFormatError(
+                f"{Path(path)}: section 'ir': '{PLACEMENT_ATTRIBUTE}' has no number '{figure}'; compile the model again"
+            )
