@@ -198,6 +198,16 @@ CASES: dict[str, tuple[Callable[[Sections], bytes], tuple[str, ...], tuple[str, 
         ("report",),
         ("section 'report'", "field 'faulty_tiles'"),
     ),
+    "report-ir-placement-summary": (
+        _bytes(_ir("cim.placement = {bound = ", "cim.placement = {bund = ")),
+        ("report",),
+        ("section 'ir'", "'cim.placement'", "'bound'"),
+    ),
+    "report-ir-traffic": (
+        _bytes(_ir("cim.traffic = array<i64: -1, 0,", "cim.traffic = array<i64: -1, 7,")),
+        ("report",),
+        ("section 'ir'", "'cim.traffic' flow 0"),
+    ),
     "report-not-json": (_bytes(_payload("report", b"\xff")), ("run", "report"), ("section 'report'", "not valid")),
     # weights: sizes against declared shapes, arrays disjoint
     "weights-short": (_bytes(_payload("weights", b"\x01")), ("run",), ("section 'weights'", "index length")),

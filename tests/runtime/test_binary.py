@@ -155,6 +155,51 @@ def test_round_trip_runs_bit_for_bit(binary: Path, compiled: ModuleOp, program: 
         np.testing.assert_array_equal(got[name], expected[name])
 
 
+def test_meta_records_the_model_by_name_and_sha256_and_compiles_stay_identical(tmp_path: Path) -> None:
+    """``model_sha256`` is the SHA-256 of the ONNX file's bytes (how ``cimc eval`` recognises the model), the name
+    is the file's name alone, and compiling twice from two folders gives the same bytes."""
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "digits_mlp.onnx").write_bytes((MODELS / "digits_mlp.onnx").read_bytes())
+        options = PipelineOptions(calib=MODELS / "digits_calib.npz", placement_effort=1)
+        compile_binary(tmp_path / folder / "digits_mlp.onnx", tmp_path / folder / "m.cimb", options)
+    data = (tmp_path / "a" / "m.cimb").read_bytes()
+    assert data == (tmp_path / "b" / "m.cimb").read_bytes()
+    meta = load_binary(tmp_path / "a" / "m.cimb").meta
+    digest = hashlib.sha256((MODELS / "digits_mlp.onnx").read_bytes()).hexdigest()
+    assert (meta["model"], meta["model_sha256"]) == ("digits_mlp.onnx", digest)
+
+
+@pytest.mark.parametrize(
+    ("meta", "words"),
+    [
+        ({"model": "/abs/m.onnx"}, "field 'model' must be the model's file name, not '/abs/m.onnx'"),
+        ({"model": "sub\\m.onnx"}, "field 'model' must be the model's file name"),
+        ({"model": ["m.onnx"]}, "field 'model' must be the model's file name"),
+        ({"model_sha256": "ABC"}, "field 'model_sha256' must be 64 hex digits, not 'ABC'"),
+        ({"model_sha256": 12}, "field 'model_sha256' must be 64 hex digits"),
+    ],
+)
+def test_meta_holds_no_path(binary: Path, tmp_path: Path, meta: dict, words: str) -> None:
+    """Nothing in a binary is a path: a ``model`` with a folder in it is refused at load, as is a malformed hash."""
+    sections = [(n, json.dumps(meta).encode() if n == "meta" else p) for n, p in _sections(binary)]
+    with pytest.raises(BinaryFormatError, match=re.escape(f"section 'meta': {words}")):
+        _load_bytes(pack_container(sections), tmp_path)
+
+
+def test_overlapping_weights_are_refused() -> None:
+    """Two index entries on the same bytes would alias one array's values as another's."""
+    section = encode_weights([("a", np.arange(16, dtype=np.float32)), ("b", np.ones(16, np.float32))])
+    size = struct.unpack_from("<Q", section)[0]
+    index = json.loads(section[8 : 8 + size])
+    index["b"]["offset"] = index["a"]["offset"]
+    text = json.dumps(index).encode()
+    head = struct.pack("<Q", len(text)) + text
+    damaged = head + bytes(-len(head) % 64) + section[-(-(8 + size) // 64) * 64 :]
+    with pytest.raises(BinaryFormatError, match="'b' at data bytes 0 to 64 overlaps 'a'"):
+        decode_weights(memoryview(damaged), "t.cimb")
+
+
 def test_loaded_arrays_are_read_only_aligned_views(binary: Path) -> None:
     model = load_binary(binary)
     arrays = [
