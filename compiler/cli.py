@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cimc.compiler.binary import cimc_version
+from cimc.compiler.binary import checked_report, cimc_version
 from cimc.compiler.calibration import CalibrationError
 from cimc.compiler.files import InputFileError, load_inputs, save_outputs, write_atomic
 from cimc.compiler.pipeline import (
@@ -222,8 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     eval_.add_argument(
         "--reference",
         metavar="ONNX",
-        help="the fp32 model to compare with (default: the model the binary was compiled from, if it is beside the "
-        "binary or here)",
+        help="the fp32 model to compare with (default: the model the binary was compiled from, recognised by the "
+        "SHA-256 the binary records: the file of its name beside the binary, or the bundled model; a model with "
+        "another SHA-256 is compared with a warning)",
     )
     eval_.add_argument("--seed", type=int, default=0, help="the first noise seed (default 0)")
     add_simulation_flags(eval_)
@@ -473,13 +474,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from cimc.compiler.placement_report import format_placement_report
-    from cimc.runtime.binary import decode_json, read_sections
 
     path = Path(args.binary)
     if not path.is_file():
         raise InputFileError(f"{path}: no such file")
-    _, sections = read_sections(path.read_bytes(), str(path))
-    report = decode_json(sections["report"], "report", str(path))
+    report = checked_report(path)
     try:
         if args.html:
             from cimc.compiler.html_report import html_report

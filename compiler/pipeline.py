@@ -261,7 +261,7 @@ def compile_binary(
 ) -> tuple[dict, list[PassTiming]]:
     """The whole pipeline: ONNX -> placed IR -> per-tile instruction streams -> the ``.cimb`` binary at ``output``
     (written atomically); returns the placement report it holds, and per-step timings."""
-    from cimc.compiler.binary import write_binary
+    from cimc.compiler.binary import model_digest, write_binary
     from cimc.compiler.codegen import generate
     from cimc.compiler.placement_report import placement_report
 
@@ -277,6 +277,7 @@ def compile_binary(
         input_shapes = {main_function(module).input_names[0]: input_shapes[""]}
     meta = {
         "model": Path(source).name if isinstance(source, (str, os.PathLike)) else "<onnx.ModelProto>",
+        "model_sha256": model_digest(source) if isinstance(source, (str, os.PathLike)) else None,
         "chip": chip.name,
         "crossbar": dataclasses.asdict(crossbar),
         "placement": {"effort": options.placement_effort, "seed": options.seed, "workers": options.workers},

@@ -179,19 +179,41 @@ def load_dataset(path: str, x_key: str, y_key: str | None) -> tuple[np.ndarray, 
         return loaded[x_key], (loaded[y_key] if y_key is not None else None)
 
 
-def _reference_path(args: argparse.Namespace, meta: dict[str, Any]) -> Path | None:
-    """The fp32 model to compare with: ``--reference``, else the model the binary was compiled from when it is
-    beside the binary or in the current folder."""
+def _reference_path(args: argparse.Namespace, meta: dict[str, Any]) -> tuple[Path | None, str | None]:
+    """The fp32 model to compare with, and a remark for stderr once the evaluation is done (a refusal stays one
+    line). ``--reference`` when given, with a warning when its SHA-256 is not the one the binary's meta records (a
+    retrained model is a fair comparison, but the user should know). Otherwise the model the binary was compiled
+    from, recognised by content alone: the file of its name beside the binary, then the bundled model of that
+    name, each used only when its SHA-256 is the recorded one (the remark says which file); None when neither is,
+    or the binary records no SHA-256. Nothing in the binary is opened as a path: its ``model`` is a bare file name
+    (``load_binary`` refuses any other), looked up in those two folders only."""
+    from cimc.compiler.binary import model_digest
+
+    recorded = meta.get("model_sha256")
     if args.reference:
         path = Path(args.reference)
         if not path.is_file():
             raise InputFileError(f"{path}: no such file (--reference takes the fp32 .onnx model)")
-        return path
+        if recorded and model_digest(path) != recorded:
+            return path, (
+                f"warning: --reference {path} is not the model {args.model} was compiled from (its SHA-256 differs "
+                "from the one the binary records); compared with it all the same"
+            )
+        return path, None
     name = meta.get("model")
-    for folder in (Path(args.model).parent, Path(".")):
-        if name and (folder / name).is_file():
-            return folder / name
-    return None
+    if not recorded or not name:
+        return None, None
+    beside = Path(args.model).parent / name
+    try:
+        candidates = [beside, bundled_model(name)]
+    except InputFileError:  # no bundled model of that name
+        candidates = [beside]
+    for candidate in candidates:
+        if candidate.is_file() and model_digest(candidate) == recorded:
+            return candidate, f"note: fp32 reference {candidate}: its SHA-256 is the one {args.model} records"
+    if beside.is_file():
+        return None, f"note: {beside} is not the model {args.model} was compiled from (SHA-256 differs): not compared"
+    return None, None
 
 
 def evaluate_binary(
@@ -293,13 +315,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from cimc.runtime.binary import load_binary
     from cimc.runtime.performance import format_performance
 
-    meta = load_binary(args.model).meta
-    result, performance = evaluate_binary(args, args.model, _reference_path(args, meta))
+    reference, remark = _reference_path(args, load_binary(args.model).meta)
+    result, performance = evaluate_binary(args, args.model, reference)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
-        return 0
-    print(format_evaluation(result))
-    print(format_performance(performance))
+    else:
+        print(format_evaluation(result))
+        print(format_performance(performance))
+    if remark:
+        print(f"cimc: {remark}", file=sys.stderr)
     return 0
 
 

@@ -343,7 +343,7 @@ class Parser:
         if self.accept("dense<"):
             return self.dense(pos)
         if self.accept("array<"):
-            element = ElementType(self.match(_ELEMENT, "an element type"))
+            element = self.element_type("an element type")
             values: list[float | int] = []
             if self.accept(":"):
                 while True:
@@ -355,9 +355,7 @@ class Parser:
         if _NUMBER.match(text, pos):
             literal = self.match(_NUMBER, "a number")
             is_float = _is_float_literal(literal)
-            number_type = ElementType(
-                self.match(_ELEMENT, "a type") if self.accept(":") else "f64" if is_float else "i64"
-            )
+            number_type = self.element_type("a type") if self.accept(":") else ElementType("f64" if is_float else "i64")
             if number_type.is_float:
                 return FloatAttr(_float_literal(literal, number_type), number_type)
             if is_float:
@@ -422,8 +420,12 @@ class Parser:
             self.expect("->")
             results = self.sequence(")", self.type) if self.accept("(") else [self.type()]
             return FunctionType(tuple(inputs), tuple(results))
+        return self.element_type("a type")
+
+    def element_type(self, what: str) -> ElementType:
+        """An element type's name (``f32``, ``ui8``, ...); a ``ParseError`` for a width no element type has."""
         pos = self.pos
-        name = self.match(_ELEMENT, "a type")
+        name = self.match(_ELEMENT, what)
         try:
             return ElementType(name)
         except ValueError as exc:

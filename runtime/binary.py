@@ -16,8 +16,9 @@ import hashlib
 import json
 import math
 import os
+import re
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,10 @@ from cimc.ir.verifier import verify
 from cimc.runtime.program import Plan, ProgramError, load_program
 
 MAGIC = b"CIMB\x00\x1a\r\n"  # NUL, ^Z and CR LF: a copy in text mode or through a line-ending filter breaks it
-FORMAT_VERSION = (4, 0)  # (major, minor): a reader reads its own major at any minor
+FORMAT_VERSION = (4, 1)  # (major, minor): a reader reads its own major at any minor; 4.1 added meta model_sha256
 ALIGNMENT = 64  # every section payload and every weight array starts at a multiple of this, from the file start
 SECTIONS = ("meta", "ir", "weights", "program", "report")  # the required sections, in file order
-KNOWN_FLAGS = 0  # format 4.0 defines no flags
+KNOWN_FLAGS = 0  # format 4 defines no flags
 
 _HEADER = struct.Struct("<8sHHII")  # magic, major, minor, flags, section count
 _ENTRY = struct.Struct("<16sQQ32s")  # name (ASCII, NUL padded), offset from the file start, length, SHA-256
@@ -260,7 +261,9 @@ def decode_json(payload: memoryview, section: str, filename: str) -> dict[str, A
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BinaryFormatError(f"{filename}: section '{section}' is not valid JSON ({exc}); recompile") from None
     if not isinstance(value, dict):
-        raise BinaryFormatError(f"{filename}: section '{section}' holds a JSON {type(value).__name__}, not an object")
+        raise BinaryFormatError(
+            f"{filename}: section '{section}' holds a JSON {type(value).__name__}, not an object; recompile"
+        )
     return value
 
 
@@ -286,6 +289,7 @@ def decode_weights(payload: memoryview, filename: str) -> dict[str, np.ndarray]:
     index = decode_json(payload[_INDEX_LENGTH.size : _INDEX_LENGTH.size + size], "weights", filename)
     start = _aligned(_INDEX_LENGTH.size + size)
     arrays = {}
+    spans: list[tuple[int, int, str]] = []  # data offset, length, key: no two arrays may share a byte
     packed: list[tuple[str, tuple[int, ...], list[int]]] = []  # key, shape, unpacking.unpack's table row
     values = 0
     for key, entry in index.items():
@@ -309,6 +313,7 @@ def decode_weights(payload: memoryview, filename: str) -> dict[str, np.ndarray]:
             raise fail(f"'{key}' holds {length} bytes, not a {element} array of shape {list(shape)}{packed_as}")
         if offset < 0 or offset % ALIGNMENT or start + offset + length > len(payload):
             raise fail(f"'{key}' at data bytes {offset} to {offset + length} is misaligned or past the section end")
+        spans.append((offset, length, key))
         if bits is not None:
             slices, count = (shape[1], math.prod(shape[2:])) if pairs else (1, math.prod(shape))
             packed.append((key, shape, [start + offset, bits, slices, count, int(pairs), values]))
@@ -317,6 +322,7 @@ def decode_weights(payload: memoryview, filename: str) -> dict[str, np.ndarray]:
         little = element.dtype.newbyteorder("<")
         array = np.frombuffer(payload, dtype=little, count=math.prod(shape), offset=start + offset)
         arrays[key] = array.astype(element.dtype, copy=False).reshape(shape)
+    _check_disjoint(spans, fail)
     if packed:
         from cimc.runtime.unpacking import unpack  # numba: only where there are levels to unpack
 
@@ -325,6 +331,42 @@ def decode_weights(payload: memoryview, filename: str) -> dict[str, np.ndarray]:
         for key, shape, row in packed:
             arrays[key] = out[row[-1] : row[-1] + math.prod(shape)].reshape(shape)
     return arrays
+
+
+def _check_disjoint(spans: list[tuple[int, int, str]], fail: Callable[[str], BinaryFormatError]) -> None:
+    """No two arrays of the weights index overlap: each is its own bytes, so none can alias another's values."""
+    end, previous = 0, ""
+    for offset, length, key in sorted(spans):
+        if offset < end:
+            raise fail(f"'{key}' at data bytes {offset} to {offset + length} overlaps '{previous}' (ends at {end})")
+        if length:
+            end, previous = offset + length, key
+
+
+#: What ``meta`` may hold under the keys a reader looks at: the model's file name (never a path: nothing in a binary
+#: is opened as a file) and the SHA-256 of its bytes (how ``cimc eval`` recognises the fp32 model), both optional.
+META_MODEL, META_MODEL_SHA256 = "model", "model_sha256"
+
+
+def check_meta(meta: Mapping[str, Any], filename: str) -> None:
+    """``BinaryFormatError`` naming the field when ``meta``'s ``model`` is not a bare file name or its
+    ``model_sha256`` is not 64 lowercase hex digits (or null)."""
+    model, digest = meta.get(META_MODEL, ""), meta.get(META_MODEL_SHA256)
+    if not isinstance(model, str) or not is_file_name(model):
+        raise BinaryFormatError(
+            f"{filename}: section 'meta': field '{META_MODEL}' must be the model's file name, not {model!r}; "
+            "compile the model again"
+        )
+    if digest is not None and not (isinstance(digest, str) and re.fullmatch("[0-9a-f]{64}", digest)):
+        raise BinaryFormatError(
+            f"{filename}: section 'meta': field '{META_MODEL_SHA256}' must be 64 hex digits, not {digest!r}; "
+            "compile the model again"
+        )
+
+
+def is_file_name(name: str) -> bool:
+    """Whether ``name`` is a bare file name: no folder in it, on any system, and not ``.`` or ``..``."""
+    return not any(c in name for c in "/\\\x00") and name not in (".", "..")
 
 
 def decode_module(text: str, weights: Mapping[str, np.ndarray], filename: str) -> ModuleOp:
@@ -350,6 +392,9 @@ def load_binary(path: str | os.PathLike) -> CompiledModel:
     (``cimc.runtime.program.load_program``); ``BinaryFormatError`` names the file and what is wrong with it."""
     filename = str(path)
     version, sections = read_sections(Path(path).read_bytes(), filename)
+    meta = decode_json(sections["meta"], "meta", filename)
+    check_meta(meta, filename)
+    report = decode_json(sections["report"], "report", filename)
     weights = decode_weights(sections["weights"], filename)
     module = decode_module(_decode_text(sections["ir"], "ir", filename), weights, filename)
     try:
@@ -361,12 +406,5 @@ def load_binary(path: str | os.PathLike) -> CompiledModel:
     try:
         program = load_program(module, chip, sections["program"].tobytes())
     except ProgramError as exc:
-        raise BinaryFormatError(f"{filename}: section 'program': {exc}") from None
-    return CompiledModel(
-        version=version,
-        meta=decode_json(sections["meta"], "meta", filename),
-        chip=chip,
-        module=module,
-        program=program,
-        report=decode_json(sections["report"], "report", filename),
-    )
+        raise BinaryFormatError(f"{filename}: section 'program': {exc}; compile the model again") from None
+    return CompiledModel(version=version, meta=meta, chip=chip, module=module, program=program, report=report)

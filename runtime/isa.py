@@ -259,9 +259,7 @@ class Streams:
         try:
             major, minor, count, size = _HEADER.unpack_from(data, 0)
             if major != ISA_VERSION[0]:
-                raise IsaError(
-                    f"instruction set {major}.{minor}, this cimc reads {ISA_VERSION[0]}.x: recompile the model"
-                )
+                raise IsaError(f"instruction set {major}.{minor}, this cimc reads {ISA_VERSION[0]}.x")
             offset = _HEADER.size
             where = "string table"
             strings = tuple(json.loads(data[offset : offset + size].decode("utf-8")))
@@ -290,7 +288,9 @@ class Streams:
                 tiles[(row, col)] = tuple(stream)  # type: ignore[arg-type]
         except IsaError:
             raise
-        except (struct.error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        except struct.error:
+            raise IsaError(f"instruction streams cannot be decoded at {where}: truncated at byte {len(data)}") from None
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
             raise IsaError(f"instruction streams cannot be decoded at {where}: {exc}") from None
         if offset != len(data):
             raise IsaError(f"instruction streams end at byte {offset} but the section has {len(data)}")

@@ -203,17 +203,38 @@ def _check_compute(
     names = [getattr(instruction, f) for f in ("image", "layer", "name") if hasattr(instruction, f)]
     if any(n >= strings for n in names):
         raise fail(f"names string {max(names)}, but the string table has {strings}")
+    for field, value in _declared(op).items():
+        if getattr(instruction, field, value) != value:
+            raise fail(f"{field} is {getattr(instruction, field)}, but op {instruction.op} ('{op.name}') has {value}")
     group = getattr(instruction, "group", None)
     if group is None:
         return
     program = op if isinstance(op, ProgramOp) else _group_of(op)
     if program is None or number.get(program) != group:
         raise fail(f"names group {group}, but op {instruction.op} works on group {number.get(program)}")  # type: ignore[arg-type]
-    if isinstance(instruction, Program) and instruction.arrays != program.arrays:
-        raise fail(f"programs {instruction.arrays} arrays, but group {group} has {program.arrays}")
     placed = program.attributes.get(TILE_ATTRIBUTE)
     if placed is None or tuple(placed.value) != tile:  # type: ignore[attr-defined]
         raise fail(f"group {group} is on tile {getattr(placed, 'value', None)} in the IR, not here")
+
+
+def _declared(op: Operation) -> dict[str, int]:
+    """The fields of an instruction that its op fixes (the timing and energy models charge them): a group's arrays
+    (``Program``, ``Mvm``), an ``Mvm``'s bit planes and input vectors, an ``Adc``'s bits, an ``Accumulate``'s
+    partial sums, a ``Solve``'s groups, unknowns and right-hand sides. Counts of values per sample follow from the
+    types as the compiler counts them, and are not checked here."""
+    if isinstance(op, ProgramOp):
+        return {"arrays": op.arrays}
+    if isinstance(op, MvmOp):
+        program = _group_of(op)
+        planes = op.operands[0].type.shape[0]  # type: ignore[attr-defined]
+        return {"planes": planes, "vectors": op.vectors, **({"arrays": program.arrays} if program else {})}
+    if isinstance(op, AdcOp):
+        return {"bits": op.attr("bits")}
+    if isinstance(op, AccumulateOp):
+        return {"partials": len(op.operands)}
+    if isinstance(op, SolveOp):
+        return {"groups": len(op.operands) - 1, "unknowns": op.size, "rhs": op.rhs_per_sample}
+    return {}
 
 
 def _digital(op: Operation) -> bool:

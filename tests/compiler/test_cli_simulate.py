@@ -18,7 +18,7 @@ from cimc.compiler.cli import main
 from cimc.compiler.pipeline import PipelineOptions, compile_binary
 from cimc.compiler.simulate_cli import NOISE_SWITCHES, add_simulation_flags, session_for
 from cimc.ir import run_module
-from cimc.runtime.binary import load_binary
+from cimc.runtime.binary import load_binary, pack_container, read_sections
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
@@ -182,8 +182,16 @@ def test_eval_named_keys_and_a_missing_key(
 def test_eval_without_a_reference_says_how_to_give_one(
     cnn: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # neither beside the binary nor here is there a digits_cnn.onnx
-    argv = ["eval", str(cnn), "--data", str(TEST), "--limit", "50", "--ideal"]
+    """A binary that records no SHA-256 of its model (an older cimc's) is compared with no model found by name."""
+    sections = {name: bytes(payload) for name, payload in read_sections(cnn.read_bytes(), str(cnn))[1].items()}
+    meta = json.loads(sections["meta"])
+    del meta["model_sha256"]
+    sections["meta"] = json.dumps(meta).encode()
+    binary = tmp_path / "digits_cnn.cimb"
+    binary.write_bytes(pack_container(list(sections.items())))
+    (tmp_path / "digits_cnn.onnx").write_bytes((MODELS / "digits_cnn.onnx").read_bytes())  # same name: not used
+    monkeypatch.chdir(tmp_path)
+    argv = ["eval", str(binary), "--data", str(TEST), "--limit", "50", "--ideal"]
     result = _json(capsys, [*argv, "--json"])
     assert result["samples"] == 50
     assert result["reference_accuracy"] is None and result["agreement"] is None and result["error"] is None
@@ -194,13 +202,28 @@ def test_eval_without_a_reference_says_how_to_give_one(
     assert "accuracy (simulated)" in text and "Latency:" in text
 
 
-def test_eval_finds_the_reference_in_the_current_folder(
+def test_eval_finds_the_reference_by_its_sha256(
     cnn: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
+    """The model beside the binary is used when its bytes are the ones compiled, and eval says so; one of the same
+    name with other bytes is not (the bundled model, whose bytes match, is used instead); a ``--reference`` with
+    other bytes is compared with a warning."""
+    binary = tmp_path / "digits_cnn.cimb"
+    binary.write_bytes(cnn.read_bytes())
     (tmp_path / "digits_cnn.onnx").write_bytes((MODELS / "digits_cnn.onnx").read_bytes())
-    monkeypatch.chdir(tmp_path)
-    result = _json(capsys, ["eval", str(cnn), "--data", str(TEST), "--limit", "50", "--ideal", "--json"])
-    assert result["settings"]["reference"] == "digits_cnn.onnx" and result["reference_accuracy"] is not None
+    argv = ["eval", str(binary), "--data", str(TEST), "--limit", "50", "--ideal", "--json"]
+    result = _json(capsys, argv)
+    assert result["settings"]["reference"] == str(tmp_path / "digits_cnn.onnx") and result["reference_accuracy"]
+    (tmp_path / "digits_cnn.onnx").write_bytes((MODELS / "digits_mlp.onnx").read_bytes())
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    used = json.loads(captured.out)["settings"]["reference"]
+    assert Path(used).resolve() == (MODELS / "digits_cnn.onnx").resolve()
+    assert captured.err == f"cimc: note: fp32 reference {used}: its SHA-256 is the one {binary} records\n"
+    other = str(MODELS / "digits_mlp.onnx")
+    assert main([*argv, "--reference", other]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"cimc: warning: --reference {other} is not the model {binary} was compiled from")
 
 
 def test_demo_json(

@@ -77,7 +77,7 @@ def _load_bytes(data: bytes, tmp_path: Path) -> CompiledModel:
 def test_layout_is_the_documented_one(binary: Path, program: bytes) -> None:
     data = binary.read_bytes()
     magic, major, minor, flags, count = struct.unpack_from("<8sHHII", data, 0)
-    assert (magic, major, minor, flags, count) == (b"CIMB\x00\x1a\r\n", 4, 0, 0, 5)
+    assert (magic, major, minor, flags, count) == (b"CIMB\x00\x1a\r\n", 4, 1, 0, 5)
     table_end = 20 + 64 * count
     assert hashlib.sha256(data[:table_end]).digest() == data[table_end : table_end + 32]
     table = _table(data)
@@ -141,7 +141,7 @@ def _unpacked(raw: bytes, bits: int, count: int) -> np.ndarray:
 
 def test_round_trip_runs_bit_for_bit(binary: Path, compiled: ModuleOp, program: bytes) -> None:
     model = load_binary(binary)
-    assert model.version == (4, 0)
+    assert model.version == (4, 1)
     assert {k: v for k, v in model.meta.items() if k != "cimc_version"} == META
     assert (model.chip, model.program.streams, model.report) == (load_chip("default"), Streams.decode(program), REPORT)
     assert print_module(model.module, resources=True) == print_module(compiled, resources=True)
@@ -153,6 +153,51 @@ def test_round_trip_runs_bit_for_bit(binary: Path, compiled: ModuleOp, program: 
     for name in expected:
         assert got[name].dtype == expected[name].dtype
         np.testing.assert_array_equal(got[name], expected[name])
+
+
+def test_meta_records_the_model_by_name_and_sha256_and_compiles_stay_identical(tmp_path: Path) -> None:
+    """``model_sha256`` is the SHA-256 of the ONNX file's bytes (how ``cimc eval`` recognises the model), the name
+    is the file's name alone, and compiling twice from two folders gives the same bytes."""
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "digits_mlp.onnx").write_bytes((MODELS / "digits_mlp.onnx").read_bytes())
+        options = PipelineOptions(calib=MODELS / "digits_calib.npz", placement_effort=1)
+        compile_binary(tmp_path / folder / "digits_mlp.onnx", tmp_path / folder / "m.cimb", options)
+    data = (tmp_path / "a" / "m.cimb").read_bytes()
+    assert data == (tmp_path / "b" / "m.cimb").read_bytes()
+    meta = load_binary(tmp_path / "a" / "m.cimb").meta
+    digest = hashlib.sha256((MODELS / "digits_mlp.onnx").read_bytes()).hexdigest()
+    assert (meta["model"], meta["model_sha256"]) == ("digits_mlp.onnx", digest)
+
+
+@pytest.mark.parametrize(
+    ("meta", "words"),
+    [
+        ({"model": "/abs/m.onnx"}, "field 'model' must be the model's file name, not '/abs/m.onnx'"),
+        ({"model": "sub\\m.onnx"}, "field 'model' must be the model's file name"),
+        ({"model": ["m.onnx"]}, "field 'model' must be the model's file name"),
+        ({"model_sha256": "ABC"}, "field 'model_sha256' must be 64 hex digits, not 'ABC'"),
+        ({"model_sha256": 12}, "field 'model_sha256' must be 64 hex digits"),
+    ],
+)
+def test_meta_holds_no_path(binary: Path, tmp_path: Path, meta: dict, words: str) -> None:
+    """Nothing in a binary is a path: a ``model`` with a folder in it is refused at load, as is a malformed hash."""
+    sections = [(n, json.dumps(meta).encode() if n == "meta" else p) for n, p in _sections(binary)]
+    with pytest.raises(BinaryFormatError, match=re.escape(f"section 'meta': {words}")):
+        _load_bytes(pack_container(sections), tmp_path)
+
+
+def test_overlapping_weights_are_refused() -> None:
+    """Two index entries on the same bytes would alias one array's values as another's."""
+    section = encode_weights([("a", np.arange(16, dtype=np.float32)), ("b", np.ones(16, np.float32))])
+    size = struct.unpack_from("<Q", section)[0]
+    index = json.loads(section[8 : 8 + size])
+    index["b"]["offset"] = index["a"]["offset"]
+    text = json.dumps(index).encode()
+    head = struct.pack("<Q", len(text)) + text
+    damaged = head + bytes(-len(head) % 64) + section[-(-(8 + size) // 64) * 64 :]
+    with pytest.raises(BinaryFormatError, match="'b' at data bytes 0 to 64 overlaps 'a'"):
+        decode_weights(memoryview(damaged), "t.cimb")
 
 
 def test_loaded_arrays_are_read_only_aligned_views(binary: Path) -> None:
@@ -243,7 +288,7 @@ def test_a_flipped_byte_in_each_section_names_it(binary: Path, tmp_path: Path) -
     [
         (0, "not a cimc binary"),
         (5, "damaged magic number"),
-        (8, "newer cimc: format 20.0"),  # major 4 ^ 0x10
+        (8, "newer cimc: format 20.1"),  # major 4 ^ 0x10
         (10, "header checksum mismatch"),  # minor
         (12, "header checksum mismatch"),  # flags
         (16, "header checksum mismatch"),  # section count 5 -> 21
