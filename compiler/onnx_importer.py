@@ -27,7 +27,7 @@ import numpy as np
 import onnx
 import onnx.inliner
 from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 from cimc.ir.core import Location, Value, VerifyError
@@ -127,7 +127,21 @@ def _load(path: str) -> onnx.ModelProto:
         raise OnnxImportError(f"{path}: {_damage(data)}") from None
     if not model.HasField("graph"):
         raise OnnxImportError(f"{path}: holds no graph; it is truncated or not an ONNX model, export it again")
+    if not _strings_are_text(model):
+        raise OnnxImportError(f"{path}: a name or string in it is not UTF-8 text; it is corrupt, export it again")
     return model
+
+
+def _strings_are_text(message: Message) -> bool:
+    """Whether every string field of a parsed message is UTF-8: protobuf hands a string that is not as bytes,
+    which fails wherever it is first used as text."""
+    for field, value in message.ListFields():
+        items = value if field.is_repeated else (value,)
+        if field.type == FieldDescriptor.TYPE_MESSAGE and not all(_strings_are_text(item) for item in items):
+            return False
+        if field.type == FieldDescriptor.TYPE_STRING and any(isinstance(item, bytes) for item in items):
+            return False
+    return True
 
 
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -222,7 +236,7 @@ def _refuse_unsupported(model: onnx.ModelProto, where: str) -> None:
 
 def _check_interface(model: onnx.ModelProto, where: str) -> None:
     """The graph has outputs; graph inputs and outputs are tensors of known rank (onnx.checker would not say which
-    one is not); every declared dim is a size, -1 or symbolic, and every static input fits the tensor limit."""
+    one is not); every declared dim is a size, -1 or symbolic."""
     if not model.graph.output:
         raise OnnxImportError(f"{where}: the graph has no outputs, so it computes nothing; export it with its outputs")
     initializers = {t.name for t in model.graph.initializer}
@@ -243,7 +257,7 @@ def _check_interface(model: onnx.ModelProto, where: str) -> None:
 
 
 def _check_dims(value: onnx.ValueInfoProto, kind: str, where: str) -> None:
-    """Refuse a declared dim below -1 (-1 is a dynamic dim to some exporters), and a static input too large."""
+    """Refuse a declared dim below -1 (-1 is a dynamic dim to some exporters)."""
     if not value.type.HasField("tensor_type"):
         return
     tensor = value.type.tensor_type
@@ -254,9 +268,6 @@ def _check_dims(value: onnx.ValueInfoProto, kind: str, where: str) -> None:
                 "a dimension is a size of at least 0, or -1 or a name for a dynamic one (a stored dim past int64 "
                 "wraps to a negative one)"
             )
-    problem = _type_oversize(value.type) if kind == "input" else None
-    if problem:
-        raise OnnxImportError(f"{where}: input '{value.name}' {_dims_text(value)}: {problem}")
 
 
 def _type_oversize(tp: onnx.TypeProto) -> str | None:
@@ -367,8 +378,12 @@ def _infer_shapes(model: onnx.ModelProto, where: str, data_prop: bool) -> onnx.M
 
 
 def _refuse_oversized(model: onnx.ModelProto, where: str) -> None:
-    """Refuse a model whose inferred types ask for a tensor past the limit, naming the node that makes it, before
-    anything (ONNX's data propagation, our constant evaluation) allocates it."""
+    """Refuse a model whose inputs or inferred types ask for a tensor past the limit, naming the input or the node
+    that makes it, before anything (ONNX's data propagation, our constant evaluation) allocates it."""
+    for value in model.graph.input:
+        problem = _type_oversize(value.type)
+        if problem:
+            raise OnnxImportError(f"{where}: input '{value.name}' {_dims_text(value)}: {problem}")
     makers = {name: (index, node) for index, node in enumerate(model.graph.node) for name in node.output}
     for value in (*model.graph.value_info, *model.graph.output):
         problem = _type_oversize(value.type)
