@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cimc.ir.core import Operation
+from cimc.ir.core import Operation, VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.dialects.graph import INFINITY_READERS, GraphOp, ReshapeOp, element_to_onnx, infer_types, nonfinite
 from cimc.ir.options import Option, Rule
@@ -189,7 +189,10 @@ class RemoveSameShapeReshape(RewritePattern):
             if target is None:
                 return False
             # the type predates the shape becoming constant: infer it again, with ONNX's rules
-            result_type = infer_types(type(op), [data.type, shape.type], op.attributes, {1: target})[0]
+            try:
+                result_type = infer_types(type(op), [data.type, shape.type], op.attributes, {1: target})[0]
+            except VerifyError as exc:  # the model reshapes to a shape its input does not have: name the node
+                raise op.error(f"its shape {target.tolist()} does not fit its input {data.type}: {exc}") from None
         if result_type != data.type:
             return False
         replace_op(rewriter, op, [data])
