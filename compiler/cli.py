@@ -35,6 +35,7 @@ from cimc.compiler.solve_cli import add_solve_parser, cmd_solve
 from cimc.ir.core import VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.interpreter import InterpreterError, main_function, run_module
+from cimc.ir.limits import parse_size, tensor_limit
 from cimc.ir.options import OptionError, option_of, option_text
 from cimc.ir.parser import ParseError
 from cimc.ir.pass_manager import PassTiming, PipelineError
@@ -69,6 +70,23 @@ def _add_pipeline_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass (stderr)")
     parser.add_argument("--verify-each", action="store_true", help="run the verifier after every pass")
     parser.add_argument("--timing", action="store_true", help="print per-pass wall time (stderr)")
+
+
+def _add_limit_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-tensor-size",
+        type=_byte_size,
+        metavar="BYTES",
+        help="the most memory one tensor may take, e.g. 512M or 4G (default 1G): a model or IR text asking for a "
+        "larger one is refused before anything is allocated",
+    )
+
+
+def _byte_size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_output_flags(parser: argparse.ArgumentParser, what: str) -> None:
@@ -190,12 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_pipeline_flags(compile_)
     _add_lowering_flags(compile_)
+    _add_limit_flag(compile_)
 
     opt = sub.add_parser("opt", help="run passes on textual IR, like mlir-opt")
     opt.add_argument("input", help="an .mlir file, or - for stdin")
     opt.add_argument("--passes", default="", metavar="PIPELINE", help='e.g. "canonicalize" or "fold-constants,dce"')
     _add_output_flags(opt, "the resulting IR")
     _add_pipeline_flags(opt)
+    _add_limit_flag(opt)
 
     run = sub.add_parser(
         "run",
@@ -212,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         "cim or placed (the exact crossbar executor); default: graph",
     )
     _add_lowering_flags(run)
+    _add_limit_flag(run)
     add_simulation_flags(run)
 
     eval_ = sub.add_parser(
@@ -537,7 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cimc`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with tensor_limit(getattr(args, "max_tensor_size", None)):
+            return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print("cimc: interrupted", file=sys.stderr)
         return 130

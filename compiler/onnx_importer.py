@@ -18,6 +18,7 @@ shape inference, so every later type is as static as the input the chip will see
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,7 @@ import numpy as np
 import onnx
 import onnx.inliner
 from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 from cimc.ir.core import Location, Value, VerifyError
@@ -34,18 +35,27 @@ from cimc.ir.dialects.builtin import FuncOp, ModuleOp, ReturnOp, new_module
 from cimc.ir.dialects.graph import (
     BY_DOMAIN_TYPE,
     BY_ONNX_TYPE,
+    INFINITY_READERS,
     OPSET,
     ConstantOp,
     GraphOp,
     infer_types,
+    nonfinite,
 )
 from cimc.ir.dialects.graph_onnx import attribute_from_onnx, tensor_type_from_onnx
+from cimc.ir.limits import INT64_MAX, oversize
 from cimc.ir.types import TensorType, Type
 from cimc.ir.verifier import verify
 
 #: Initializers with more elements than this are kept out of the skeleton that onnx checks, converts and infers.
 #: Values that shape inference propagates (shapes, axes, pads, scales) are far smaller.
 SKELETON_ELEMENTS = 1024
+
+#: ONNX's data propagation spells out every 1-D tensor an Add, Concat, Gather, Slice (...) reads as a list of
+#: dims, about 140 bytes each: a graph with a longer 1-D tensor, or one whose length only data propagation would
+#: reveal (read off data by ConstantOfShape, Expand, Reshape, Resize), is inferred without it.
+DATA_PROP_LENGTH = 1 << 16
+_SHAPE_DATA_READERS = frozenset({"ConstantOfShape", "Expand", "Reshape", "Resize", "CenterCropPad"})
 
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 _SUBGRAPH_KINDS = (AttributeProto.GRAPH, AttributeProto.GRAPHS)
@@ -78,7 +88,10 @@ def import_onnx(
     _check(skeleton, where)
     skeleton = _convert_opset(skeleton, where)
     _refuse_unsupported(skeleton, where)
-    skeleton = _infer_shapes(skeleton, where)
+    skeleton = _infer_shapes(skeleton, where, data_prop=False)
+    _refuse_oversized(skeleton, where)
+    if _data_prop_is_safe(skeleton):
+        skeleton = _infer_shapes(skeleton, where, data_prop=True)
     return _Builder(skeleton, weights, where).build()
 
 
@@ -114,7 +127,21 @@ def _load(path: str) -> onnx.ModelProto:
         raise OnnxImportError(f"{path}: {_damage(data)}") from None
     if not model.HasField("graph"):
         raise OnnxImportError(f"{path}: holds no graph; it is truncated or not an ONNX model, export it again")
+    if not _strings_are_text(model):
+        raise OnnxImportError(f"{path}: a name or string in it is not UTF-8 text; it is corrupt, export it again")
     return model
+
+
+def _strings_are_text(message: Message) -> bool:
+    """Whether every string field of a parsed message is UTF-8: protobuf hands a string that is not as bytes,
+    which fails wherever it is first used as text."""
+    for field, value in message.ListFields():
+        items = value if field.is_repeated else (value,)
+        if field.type == FieldDescriptor.TYPE_MESSAGE and not all(_strings_are_text(item) for item in items):
+            return False
+        if field.type == FieldDescriptor.TYPE_STRING and any(isinstance(item, bytes) for item in items):
+            return False
+    return True
 
 
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -208,12 +235,18 @@ def _refuse_unsupported(model: onnx.ModelProto, where: str) -> None:
 
 
 def _check_interface(model: onnx.ModelProto, where: str) -> None:
-    """Graph inputs and outputs must be tensors of known rank (onnx.checker would not say which one is not)."""
+    """The graph has outputs; graph inputs and outputs are tensors of known rank (onnx.checker would not say which
+    one is not); every declared dim is a size, -1 or symbolic."""
+    if not model.graph.output:
+        raise OnnxImportError(f"{where}: the graph has no outputs, so it computes nothing; export it with its outputs")
     initializers = {t.name for t in model.graph.initializer}
+    for value in model.graph.value_info:
+        _check_dims(value, "value", where)
     for kind, values in (("input", model.graph.input), ("output", model.graph.output)):
         for value in values:
             if value.name in initializers:
                 continue
+            _check_dims(value, kind, where)
             if not value.type.HasField("tensor_type"):
                 raise OnnxImportError(f"{where}: {kind} '{value.name}' is not a tensor; cimc handles tensors only")
             if not value.type.tensor_type.HasField("shape"):
@@ -221,6 +254,37 @@ def _check_interface(model: onnx.ModelProto, where: str) -> None:
                     f"{where}: {kind} '{value.name}' has unknown rank; give it a shape when exporting (symbolic dims "
                     "such as 'batch' are fine), e.g. with onnx.tools.update_model_dims.update_inputs_outputs_dims"
                 )
+
+
+def _check_dims(value: onnx.ValueInfoProto, kind: str, where: str) -> None:
+    """Refuse a declared dim below -1 (-1 is a dynamic dim to some exporters)."""
+    if not value.type.HasField("tensor_type"):
+        return
+    tensor = value.type.tensor_type
+    for axis, dim in enumerate(tensor.shape.dim):
+        if dim.HasField("dim_value") and dim.dim_value < -1:
+            raise OnnxImportError(
+                f"{where}: {kind} '{value.name}' has dimension {dim.dim_value} at axis {axis} {_dims_text(value)}; "
+                "a dimension is a size of at least 0, or -1 or a name for a dynamic one (a stored dim past int64 "
+                "wraps to a negative one)"
+            )
+
+
+def _type_oversize(tp: onnx.TypeProto) -> str | None:
+    """Why a value of this ONNX type is too large to create (see ``oversize``), or None if it is not static."""
+    tensor = tp.tensor_type
+    dims = tensor.shape.dim
+    if not tp.HasField("tensor_type") or not all(d.HasField("dim_value") and d.dim_value >= 0 for d in dims):
+        return None
+    return oversize([d.dim_value for d in dims], _itemsize_dtype(tensor.elem_type))
+
+
+def _itemsize_dtype(elem_type: int) -> np.dtype:
+    """The numpy dtype of an ONNX element type; one byte for types numpy lacks (strings count by the byte)."""
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, TypeError, ValueError):  # UNDEFINED, or a type numpy cannot hold
+        return np.dtype(np.uint8)
 
 
 def _fix_input_shapes(
@@ -252,6 +316,11 @@ def _fix_input_shapes(
         for axis, (dim, size) in enumerate(zip(dims, sizes)):
             if size is None:
                 continue
+            if size > INT64_MAX:
+                raise OnnxImportError(
+                    f"{where}: input '{value.name}': size {size} of dim {axis} in {_sizes_text(sizes)} is beyond "
+                    "int64; give a size the chip can hold"
+                )
             if size < 1:
                 raise OnnxImportError(
                     f"{where}: input '{value.name}': size {size} of dim {axis} in {_sizes_text(sizes)} is not "
@@ -301,11 +370,42 @@ def _convert_opset(model: onnx.ModelProto, where: str) -> onnx.ModelProto:
 _CONVERTER_ASSERTION = re.compile(r"^.*Assertion `.*` failed: ")
 
 
-def _infer_shapes(model: onnx.ModelProto, where: str) -> onnx.ModelProto:
+def _infer_shapes(model: onnx.ModelProto, where: str, data_prop: bool) -> onnx.ModelProto:
     try:
-        return onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        return onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=data_prop)
     except Exception as exc:  # onnx raises InferenceError and friends even outside strict mode
         raise OnnxImportError(f"{where}: ONNX shape inference failed: {_one_line(exc)}; fix the model") from None
+
+
+def _refuse_oversized(model: onnx.ModelProto, where: str) -> None:
+    """Refuse a model whose inputs or inferred types ask for a tensor past the limit, naming the input or the node
+    that makes it, before anything (ONNX's data propagation, our constant evaluation) allocates it."""
+    for value in model.graph.input:
+        problem = _type_oversize(value.type)
+        if problem:
+            raise OnnxImportError(f"{where}: input '{value.name}' {_dims_text(value)}: {problem}")
+    makers = {name: (index, node) for index, node in enumerate(model.graph.node) for name in node.output}
+    for value in (*model.graph.value_info, *model.graph.output):
+        problem = _type_oversize(value.type)
+        if problem and value.name in makers:
+            index, node = makers[value.name]
+            name = _node_name(node, index)
+            raise OnnxImportError(f"{where}: node '{name}' ({node.op_type}): output '{value.name}': {problem}")
+
+
+def _data_prop_is_safe(model: onnx.ModelProto) -> bool:
+    """Whether ONNX's data propagation stays small on this model (see ``DATA_PROP_LENGTH``)."""
+    makers = {name: node.op_type for node in model.graph.node for name in node.output}
+    for value in (*model.graph.input, *model.graph.value_info, *model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) != 1:
+            continue
+        if dims[0].HasField("dim_value"):
+            if dims[0].dim_value > DATA_PROP_LENGTH:
+                return False
+        elif makers.get(value.name) in _SHAPE_DATA_READERS:
+            return False
+    return True
 
 
 def _one_line(exc: BaseException) -> str:
@@ -328,8 +428,9 @@ def _split_weights(
     weights: dict[str, np.ndarray] = {}
     kept, declared = [], []
     for tensor in graph.initializer:
+        _check_initializer_dims(tensor, where)
         external = tensor.data_location == TensorProto.EXTERNAL
-        if not external and int(np.prod(tensor.dims, dtype=np.int64)) <= SKELETON_ELEMENTS:
+        if not external and math.prod(tensor.dims) <= SKELETON_ELEMENTS:
             kept.append(tensor)
             continue
         weights[tensor.name] = _read_initializer(tensor, where, base_dir)
@@ -344,6 +445,19 @@ def _split_weights(
         skeleton_graph, opset_imports=model.opset_import, ir_version=model.ir_version, functions=model.functions
     )
     return skeleton, weights
+
+
+def _check_initializer_dims(tensor: TensorProto, where: str) -> None:
+    """Refuse an initializer with a negative dim, or one too large to read, before reading it."""
+    dims = list(tensor.dims)
+    if any(d < 0 for d in dims):
+        raise OnnxImportError(
+            f"{where}: initializer '{tensor.name}' has dims {dims}: a stored tensor's dims are sizes of at least 0; "
+            "export the model again"
+        )
+    problem = oversize(dims, _itemsize_dtype(tensor.data_type))
+    if problem:
+        raise OnnxImportError(f"{where}: initializer '{tensor.name}': {problem}")
 
 
 def _read_initializer(tensor: TensorProto, where: str, base_dir: str | None) -> np.ndarray:
@@ -370,6 +484,9 @@ def _constant_node_value(node: onnx.NodeProto) -> np.ndarray:
     """The value of a ``Constant`` node, in any of its ``value*`` forms."""
     (attr,) = node.attribute  # the checker allows exactly one
     if attr.name == "value":
+        problem = oversize(attr.t.dims, _itemsize_dtype(attr.t.data_type))
+        if problem:
+            raise ValueError(problem)
         return numpy_helper.to_array(attr.t)
     if attr.name == "value_float":
         return np.array(attr.f, np.float32)
@@ -398,6 +515,10 @@ class _Builder:
         graph = self.graph
         self.types = {v.name: v.type for v in (*graph.input, *graph.value_info, *graph.output)}
         self.consumed = {name for node in graph.node for name in node.input} | {v.name for v in graph.output}
+        self.readers: dict[str, list[tuple[int, onnx.NodeProto]]] = {}
+        for index, node in enumerate(graph.node):
+            for name in dict.fromkeys(node.input):
+                self.readers.setdefault(name, []).append((index, node))
         self.values: dict[str, Value] = {}
         self.constants: dict[str, np.ndarray] = {}  # the values of constant ops, by ONNX name
         self.func: FuncOp
@@ -441,10 +562,30 @@ class _Builder:
             array = self.weights.get(name)
             if array is None:
                 array = _read_initializer(self.initializers[name], self.where, None)
+            self._check_finite(array, name, f"initializer '{name}'")
             self._constant(array, name, Location(), f"initializer '{name}'")
             return self.values[name]
         raise OnnxImportError(
             f"{self.where}: {user} reads '{name}', which no earlier node, graph input or initializer defines"
+        )
+
+    def _check_finite(self, array: np.ndarray, name: str, what: str) -> None:
+        """Refuse a constant holding NaN, or infinity where a node computes with it rather than selects or clamps
+        with it (``INFINITY_READERS``: PyTorch's masked_fill with -inf is a Where), naming the node that reads it."""
+        found = nonfinite(array)
+        if found is None:
+            return
+        readers = self.readers.get(name, [])
+        if "NaN" not in found:
+            readers = [(i, node) for i, node in readers if node.op_type not in INFINITY_READERS]
+            if not readers and name not in {v.name for v in self.graph.output}:
+                return
+        reader = (
+            f" read by node '{_node_name(readers[0][1], readers[0][0])}' ({readers[0][1].op_type})" if readers else ""
+        )
+        raise OnnxImportError(
+            f"{self.where}: {what}{reader} holds {found}; a model's constants must be finite (infinity only as a "
+            f"value that {', '.join(sorted(INFINITY_READERS))} select or clamp with): fix the model's weights"
         )
 
     def _constant(self, array: np.ndarray, name: str, location: Location, what: str) -> None:
@@ -477,6 +618,7 @@ class _Builder:
                 array = _constant_node_value(node)
             except ValueError as exc:
                 raise self._error(node, index, str(exc)) from None
+            self._check_finite(array, node.output[0], f"Constant node '{location.name}'")
             self._constant(array, node.output[0], location, f"Constant node '{location.name}'")
             return
         cls = BY_DOMAIN_TYPE.get((node.domain, node.op_type)) or BY_ONNX_TYPE[node.op_type]
@@ -494,7 +636,11 @@ class _Builder:
             op = cls.build(*groups, attributes=attributes, result_types=pending, location=location)
         except (VerifyError, ValueError) as exc:
             raise self._error(node, index, str(exc)) from None
-        for result, ttype in zip(op.results, self._result_types(op, node, index, outputs)):
+        for output, result, ttype in zip(outputs, op.results, self._result_types(op, node, index, outputs)):
+            if isinstance(ttype, TensorType) and ttype.is_static:
+                too_large = oversize(ttype.static_shape, ttype.dtype)
+                if too_large:
+                    raise self._error(node, index, f"output '{output}': {too_large}")
             result.type = ttype
         self.func.body.append(op)
         for name, result in zip(node.output, op.results):
@@ -508,8 +654,8 @@ class _Builder:
         bounds and Reshape shapes from constants through ops ONNX's data propagation does not follow (Mod, Add).
         The op itself stays in the IR; folding it is ``fold-constants``'s job."""
         inputs = [self._known(name) for name in node.input if name]
-        if any(array is None for array in inputs):
-            return
+        if any(array is None for array in inputs) or not all(_small(r.type) for r in op.results):
+            return  # only small results are kept, and only a static type says how large one is before computing it
         try:
             with np.errstate(all="ignore"):
                 results = op.evaluate(inputs)  # type: ignore[attr-defined]
@@ -577,6 +723,11 @@ def _kept_outputs(cls: type[GraphOp], node: onnx.NodeProto, consumed: set[str]) 
     used = [i for i, name in enumerate(outputs) if name and name in consumed]
     required = sum(d.kind == "single" for d in defs)
     return outputs[: max(required, used[-1] + 1 if used else 0)]
+
+
+def _small(ttype: Type) -> bool:
+    """Whether a result type is static and no larger than the constants recorded for shape inference."""
+    return isinstance(ttype, TensorType) and ttype.is_static and ttype.num_elements <= SKELETON_ELEMENTS
 
 
 def _static_dims(ttype: Type | None) -> int:

@@ -2,7 +2,8 @@
 
 With the ``graph`` dialect's numpy implementations this is the reference interpreter, checked against
 onnxruntime. Inputs are checked against the function's types first, and each intermediate is freed after its
-last use, so memory follows the live set rather than the whole graph.
+last use, so memory follows the live set rather than the whole graph. Each result is sized before its op runs
+(from its type, or from the op's shape inference on the actual operands) and refused past the tensor limit.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import numpy as np
 
 from cimc.ir.core import Block, Operation, Value
 from cimc.ir.dialects.builtin import FuncOp, ModuleOp
-from cimc.ir.types import TensorType
+from cimc.ir.limits import oversize
+from cimc.ir.types import TensorType, Type
 
 #: Called with each op and its argument arrays before the op runs.
 Observer = Callable[[Operation, list[np.ndarray]], None]
@@ -69,6 +71,8 @@ def run_block(block: Block, args: Sequence[np.ndarray], observe: Observer | None
         values = [env[id(v)] for v in op.operands]
         if observe is not None:
             observe(op, values)
+        if not all(_is_static(r.type) for r in op.results):
+            _refuse_oversize(op, op.result_types_for(values) or [])
         results = evaluate_op(op, values)
         for value, array in zip(op.results, results):
             env[id(value)] = array
@@ -90,6 +94,7 @@ def evaluate_op(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
     evaluate = getattr(op, "evaluate", None)
     if evaluate is None:
         raise InterpreterError(f"'{op.name}' at {op.location} has no reference implementation")
+    _refuse_oversize(op, [r.type for r in op.results])
     try:
         with np.errstate(all="ignore"):  # NaN and inf are values here, as in onnxruntime, not warnings
             results = evaluate(args)
@@ -100,6 +105,20 @@ def evaluate_op(op: Operation, args: list[np.ndarray]) -> list[np.ndarray]:
     return [np.asarray(r) for r in results]
 
 
+def _is_static(ttype: Type) -> bool:
+    return isinstance(ttype, TensorType) and ttype.is_static
+
+
+def _refuse_oversize(op: Operation, types: Sequence[Type]) -> None:
+    """``InterpreterError`` naming the op when a static result type asks for a tensor past the limit."""
+    for index, ttype in enumerate(types):
+        if _is_static(ttype):
+            assert isinstance(ttype, TensorType)
+            problem = oversize(ttype.static_shape, ttype.dtype)
+            if problem:
+                raise InterpreterError(f"'{op.name}' at {op.location}: result {index}: {problem}")
+
+
 def run_module(
     module: ModuleOp, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray], observe: Observer | None = None
 ) -> dict[str, np.ndarray]:
@@ -108,6 +127,12 @@ def run_module(
 
 
 def main_function(module: ModuleOp) -> FuncOp:
-    """The module's ``main`` function, or its only function."""
+    """The module's ``main`` function, or its only function; ``InterpreterError`` when it has neither."""
     functions = module.functions
-    return functions[0] if len(functions) == 1 else module.function("main")
+    if len(functions) == 1:
+        return functions[0]
+    for func in functions:
+        if func.sym_name == "main":
+            return func
+    names = ", ".join(f"'{f.sym_name}'" for f in functions) or "none"
+    raise InterpreterError(f"the module has no function 'main' to run (its functions: {names})")

@@ -20,6 +20,8 @@ from typing import Literal, cast
 
 import numpy as np
 
+from cimc.ir.limits import oversize
+
 AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
 PadMode = Literal["constant", "reflect", "edge", "wrap"]
 PAD_MODES: tuple[PadMode, ...] = ("constant", "reflect", "edge", "wrap")
@@ -103,6 +105,7 @@ def windows(x: np.ndarray, window: Window, fill: float | int = 0) -> np.ndarray:
     """A read-only view ``(N, C, *output, *kernel)`` of every window over ``x`` (``(N, C, *spatial)``), padded
     with ``fill``: element ``[n, c, o..., k...]`` is the input at ``o * stride + k * dilation - pad_begin``."""
     widths = [(0, 0), (0, 0)] + [(b, e + h) for b, e, h in zip(window.pads_begin, window.pads_end, window.overhang)]
+    check_size([size + b + e for size, (b, e) in zip(x.shape, widths)], x.dtype, "padded input")
     padded = np.pad(x, widths, constant_values=np.asarray(fill).astype(x.dtype))
     spatial_strides = padded.strides[2:]
     return np.lib.stride_tricks.as_strided(
@@ -115,6 +118,20 @@ def windows(x: np.ndarray, window: Window, fill: float | int = 0) -> np.ndarray:
     )
 
 
+def check_size(shape: Sequence[int], dtype: np.dtype, what: str) -> None:
+    """ValueError when an intermediate a kernel is about to make (``what``) is past the tensor limit: a window
+    view copied out, a patch matrix; the op's own result was sized before it ran (``cimc.ir.interpreter``)."""
+    problem = oversize(shape, dtype)
+    if problem:
+        raise ValueError(f"its {what}: {problem}")
+
+
+def _flat_windows(view: np.ndarray, rank: int) -> np.ndarray:
+    """A window view ``(N, C, *output, *kernel)`` as ``(N, C, *output, K)``: a copy of every window."""
+    check_size(view.shape, view.dtype, "windows")
+    return view.reshape(*view.shape[: 2 + rank], -1)
+
+
 def im2col(x: np.ndarray, window: Window, fill: float | int = 0) -> np.ndarray:
     """The patch matrix of ``x`` (``(N, C, *spatial)``): shape ``(N, *output, C * prod(kernel))``, one row per
     output position holding its window, ordered channel-major then kernel offsets, the order of a Conv weight
@@ -122,6 +139,7 @@ def im2col(x: np.ndarray, window: Window, fill: float | int = 0) -> np.ndarray:
     view = windows(x, window, fill)
     rank = len(window.kernel)
     order = (0, *range(2, 2 + rank), 1, *range(2 + rank, 2 + 2 * rank))
+    check_size(view.shape, view.dtype, "patch matrix")
     return view.transpose(order).reshape(x.shape[0], *window.output, -1)
 
 
@@ -190,6 +208,7 @@ def conv_transpose(
     # contributions[g, n, i..., m, k...] = sum_c x[n, g*C/G + c, i...] * w[g*C/G + c, m, k...]
     xg = x.reshape(n, group, channels // group, -1).transpose(1, 0, 3, 2)  # (G, N, P, C/G)
     wg = w.reshape(group, channels // group, -1)  # (G, C/G, M/G * K)
+    check_size((group, n, *spatial, per_group, *kernel), np.result_type(x.dtype, w.dtype), "contributions")
     contributions = np.matmul(xg, wg[:, None]).reshape(group, n, *spatial, per_group, *kernel)
     # to (N, G, M/G, i..., k...)
     contributions = contributions.transpose(1, 0, 2 + rank, *range(2, 2 + rank), *range(3 + rank, 3 + 2 * rank))
@@ -220,7 +239,7 @@ def max_pool(x: np.ndarray, window: Window, with_indices: bool = False) -> tuple
     """ONNX MaxPool: the maximum of each window (pads never win), and with ``with_indices`` the flat row-major
     index into ``x`` of each maximum (first of ties), as int64."""
     view = windows(x, window, _lowest(x.dtype))
-    flat = view.reshape(*view.shape[: 2 + len(window.output)], -1)
+    flat = _flat_windows(view, len(window.output))
     if not with_indices:
         return flat.max(axis=-1), None
     arg = flat.argmax(axis=-1)
@@ -250,7 +269,7 @@ def average_pool(x: np.ndarray, window: Window, count_include_pad: bool = False)
     declared pads with ``count_include_pad`` (never the ceil_mode overhang)."""
     view = windows(x, window, 0)
     rank = len(window.output)
-    sums = view.reshape(*view.shape[: 2 + rank], -1).sum(axis=-1)
+    sums = _flat_windows(view, rank).sum(axis=-1)
     counted = np.ones((1, 1, *window.spatial), dtype=np.int64)
     if count_include_pad:
         counted = np.pad(counted, [(0, 0), (0, 0)] + list(zip(window.pads_begin, window.pads_end)), constant_values=1)

@@ -2,12 +2,18 @@
 
 It reads what the printer writes (and the usual MLIR variants: named values, ``{...}`` discardable attributes,
 ``//`` comments), so ``print(parse(print(m))) == print(m)``. Errors name the file, line and column.
+
+Text is untrusted: nesting (regions, types, lists) deeper than ``MAX_NESTING`` is refused rather than recursed
+into, integer literals must fit their element type and dims int64, and a static tensor type past the tensor limit
+(``cimc.ir.limits``) is refused where it is written, so no literal makes the parser allocate what it names.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import numpy as np
@@ -29,6 +35,7 @@ from cimc.ir.attributes import (
 )
 from cimc.ir.core import OPS, UNKNOWN, Block, Location, Operation, Region, Value
 from cimc.ir.dialects.builtin import ModuleOp
+from cimc.ir.limits import INT64_MAX, oversize
 from cimc.ir.types import ElementType, FunctionType, TensorType, Type
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$.\-]*")
@@ -40,6 +47,13 @@ _ELEMENT = re.compile(r"(ui|i|f)[0-9]+")
 
 
 T = TypeVar("T")
+
+#: The deepest nesting of regions, types, lists and dictionaries the parser follows; the printer's deepest is a
+#: handful of levels (a module, a function, an op with a region, a rank-8 dense literal).
+MAX_NESTING = 64
+
+#: The most digits an integer literal may have: 2**64 has 20, so more is out of every element type's range.
+_MAX_DIGITS = 20
 
 
 class ParseError(Exception):
@@ -57,6 +71,7 @@ class Parser:
         self.blobs: dict[str, ResourceBlob] = {}
         self._resource_text = resources
         self._scopes: list[dict[str, Value | Operation]] = [{}]
+        self._depth = 0
 
     # --- errors and low-level scanning
     def error(self, message: str, pos: int | None = None) -> ParseError:
@@ -76,6 +91,17 @@ class Parser:
                 self.pos = n if end < 0 else end + 1
             else:
                 break
+
+    @contextmanager
+    def nested(self, pos: int) -> Iterator[None]:
+        """One level deeper into a region, type, list or dictionary opened at ``pos``; refused past MAX_NESTING."""
+        if self._depth >= MAX_NESTING:
+            raise self.error(f"nesting deeper than {MAX_NESTING} levels; the IR text is malformed", pos)
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
 
     def peek(self, literal: str) -> bool:
         self.skip()
@@ -138,8 +164,12 @@ class Parser:
                 continue
             out += ch.encode("utf-8")
             i += 1
+        try:
+            decoded = out.decode("utf-8")
+        except UnicodeDecodeError:
+            raise self.error("string literal is not UTF-8 (a \\XX escape breaks a character)") from None
         self.pos = i + 1
-        return out.decode("utf-8")
+        return decoded
 
     # --- entry point
     def parse_module(self) -> ModuleOp:
@@ -153,6 +183,8 @@ class Parser:
                 raise self.error("unexpected text after the module")
             assert isinstance(op, ModuleOp)
             return op
+        if self.pos == len(self.text):
+            raise self.error("no operations: the text is empty or only comments; expected a module or functions")
         module = ModuleOp()
         while self.pos < len(self.text):
             module.body.append(self.operation())
@@ -184,7 +216,7 @@ class Parser:
         if self.peek("%"):
             while True:
                 name = self.match(_VALUE, "a value name")
-                count = int(self.match(re.compile(r"[0-9]+"), "a result count")) if self.accept(":") else 1
+                count = self.count("a result count") if self.accept(":") else 1
                 result_names.append((name, count))
                 if not self.accept(","):
                     break
@@ -235,7 +267,7 @@ class Parser:
     def value_use(self) -> Value:
         pos = self.pos
         name = self.match(_VALUE, "an operand")
-        index = int(self.match(re.compile(r"[0-9]+"), "a result number")) if self.accept("#") else None
+        index = self.count("a result number") if self.accept("#") else None
         for scope in reversed(self._scopes):
             if name in scope:
                 found = scope[name]
@@ -248,7 +280,20 @@ class Parser:
                 return found
         raise self.error(f"use of undefined value {name}", pos)
 
+    def count(self, what: str) -> int:
+        """A decimal count (results, a result number), at most int64."""
+        pos = self.pos
+        digits = self.match(_DIGITS, what)
+        if len(digits) > _MAX_DIGITS or int(digits) > INT64_MAX:
+            raise self.error(f"{what} {digits[:24]}{'...' if len(digits) > 24 else ''} is beyond int64", pos)
+        return int(digits)
+
     def region(self) -> Region:
+        self.skip()
+        with self.nested(self.pos):
+            return self._region()
+
+    def _region(self) -> Region:
         self.expect("{")
         self._scopes.append({})
         region = Region()
@@ -321,17 +366,21 @@ class Parser:
         if text.startswith('"', pos):
             return StringAttr(self.string())
         if self.accept("["):
-            return ArrayAttr(tuple(self.sequence("]", self.attribute)))
+            with self.nested(pos):
+                return ArrayAttr(tuple(self.sequence("]", self.attribute)))
         if self.peek("{"):
             self.expect("{")
             entries: dict[str, Attribute] = {}
-            self.attribute_entries(entries, "}")
+            with self.nested(pos):
+                self.attribute_entries(entries, "}")
             return DictAttr(tuple(entries.items()))
         if self.accept("dense_resource<"):
             key = self.match(_IDENT, "a resource key")
             self.expect(">")
             self.expect(":")
             ttype = self.tensor_type()
+            if not ttype.is_static:
+                raise self.error(f"dense_resource needs a static shape, not {ttype}", pos)
             blob = self.blobs.setdefault(key, ResourceBlob(key, None))
             raw = blob.array
             if raw is not None and not ttype.accepts(raw.shape, raw.dtype):
@@ -355,12 +404,12 @@ class Parser:
         if _NUMBER.match(text, pos):
             literal = self.match(_NUMBER, "a number")
             is_float = _is_float_literal(literal)
-            number_type = self.element_type("a type") if self.accept(":") else ElementType("f64" if is_float else "i64")
+            number_type = self.element_type() if self.accept(":") else ElementType("f64" if is_float else "i64")
             if number_type.is_float:
-                return FloatAttr(_float_literal(literal, number_type), number_type)
+                return FloatAttr(self.float_literal(literal, number_type, pos), number_type)
             if is_float:
                 raise self.error(f"float literal {literal} with integer type {number_type}", pos)
-            return IntAttr(int(literal, 0), number_type)
+            return IntAttr(self.integer(literal, number_type, pos), number_type)
         return TypeAttr(self.type())
 
     def number(self, element: ElementType) -> float | int:
@@ -369,61 +418,36 @@ class Parser:
         if literal in ("true", "false"):
             return int(literal == "true")
         if element.is_float:
-            return _float_literal(literal, element)
-        try:
-            return int(literal, 0)
-        except ValueError:
-            raise self.error(f"expected an integer for {element}, found {literal}", pos) from None
-
-    def dense(self, pos: int) -> DenseElementsAttr:
-        if self.peek('"'):
-            raw = self.string()
-            self.expect(">")
-            self.expect(":")
-            ttype = self.tensor_type()
-            data = bytes.fromhex(raw[2:])
-            array = np.frombuffer(data, dtype=ttype.dtype.newbyteorder("<")).astype(ttype.dtype)
-            return DenseElementsAttr.from_array(array.reshape(ttype.static_shape))
-        items: list = []
-        nested = self.peek("[")
-        if not self.peek(">"):
-            items = self._dense_items(ElementType("f64"))
-        self.expect(">")
-        self.expect(":")
-        ttype = self.tensor_type()
-        if not ttype.is_static:
-            raise self.error("dense attribute needs a static shape", pos)
-        values = np.array(items, dtype=np.float64 if ttype.element.is_float else object)
-        if not nested and ttype.rank > 0 and values.size == 1:
-            values = np.full(ttype.static_shape, values.reshape(()).item())
-        if values.size != ttype.num_elements or (nested and values.shape != ttype.shape):
-            raise self.error(f"dense literal of shape {values.shape} does not fit {ttype}", pos)
-        return DenseElementsAttr.from_array(values.astype(ttype.dtype).reshape(ttype.static_shape))
-
-    def _dense_items(self, element: ElementType) -> list:
-        if self.accept("["):
-            return self.sequence("]", lambda: self._dense_items(element))
-        literal = self.match(re.compile(r"true|false|" + _NUMBER.pattern), "a dense element")
-        if literal in ("true", "false"):
-            return literal == "true"  # type: ignore[return-value]
+            return self.float_literal(literal, element, pos)
         if _is_float_literal(literal):
-            return float(literal)  # type: ignore[return-value]
-        return int(literal, 0)  # type: ignore[return-value]
+            raise self.error(f"expected an integer for {element}, found {literal}", pos)
+        return self.integer(literal, element, pos)
 
-    # --- types
-    def type(self) -> Type:
-        self.skip()
-        if self.peek("tensor<"):
-            return self.tensor_type()
-        if self.accept("("):
-            inputs = self.sequence(")", self.type)
-            self.expect("->")
-            results = self.sequence(")", self.type) if self.accept("(") else [self.type()]
-            return FunctionType(tuple(inputs), tuple(results))
-        return self.element_type("a type")
+    def integer(self, literal: str, element: ElementType, pos: int) -> int:
+        """An integer literal (decimal or hex) in the range of ``element``."""
+        digits = literal.lstrip("+-")
+        base = 16 if digits.lower().startswith("0x") else 10
+        value = int(literal, base) if len(digits) <= _MAX_DIGITS + 2 else None  # "0x" and 16 hex digits fit
+        if value is None or not _int_range(element)[0] <= value <= _int_range(element)[1]:
+            shown = literal if len(literal) <= 24 else literal[:24] + "..."
+            low, high = _int_range(element)
+            raise self.error(f"integer literal {shown} is out of range for {element} ({low} to {high})", pos)
+        return value
 
-    def element_type(self, what: str) -> ElementType:
-        """An element type's name (``f32``, ``ui8``, ...); a ``ParseError`` for a width no element type has."""
+    def float_literal(self, literal: str, element: ElementType, pos: int) -> float:
+        """A float literal (decimal, or MLIR hex bits of ``element``) whose value ``element`` holds."""
+        if literal.lower().lstrip("-+").startswith("0x"):
+            if len(literal.lstrip("+-")) > 2 + 2 * element.dtype.itemsize or literal.startswith(("-", "+")):
+                raise self.error(f"hex float {literal} has more bits than {element} or a sign", pos)
+            return _float_literal(literal, element)
+        value = float(literal)
+        with np.errstate(over="ignore"):
+            stored = float(np.array(value, dtype=element.dtype))
+        if not math.isfinite(stored):
+            raise self.error(f"float literal {literal} is out of range for {element}", pos)
+        return value
+
+    def element_type(self, what: str = "a type") -> ElementType:
         pos = self.pos
         name = self.match(_ELEMENT, what)
         try:
@@ -431,18 +455,132 @@ class Parser:
         except ValueError as exc:
             raise self.error(str(exc), pos) from None
 
+    def dense(self, pos: int) -> DenseElementsAttr:
+        if self.peek('"'):
+            raw = self.string()
+            self.expect(">")
+            self.expect(":")
+            ttype = self.tensor_type()
+            if not ttype.is_static:
+                raise self.error("dense attribute needs a static shape", pos)
+            data = _hex_bytes(raw)
+            if data is None or len(data) != ttype.num_elements * ttype.dtype.itemsize:
+                raise self.error(f"dense hex literal is not the {ttype.num_elements * ttype.dtype.itemsize} bytes "
+                                 f"of a {ttype} as '0x' and hex digits", pos)  # fmt: skip
+            array = np.frombuffer(data, dtype=ttype.dtype.newbyteorder("<")).astype(ttype.dtype)
+            return DenseElementsAttr.from_array(array.reshape(ttype.static_shape))
+        nested = self.peek("[")
+        empty = self.peek(">")
+        items = [] if empty else self._dense_items()
+        self.expect(">")
+        self.expect(":")
+        ttype = self.tensor_type()
+        if not ttype.is_static:
+            raise self.error("dense attribute needs a static shape", pos)
+        if empty:
+            if ttype.num_elements:
+                raise self.error(f"an empty dense literal does not fit {ttype}", pos)
+            return DenseElementsAttr.from_array(np.zeros(ttype.static_shape, ttype.dtype))
+        flat = list(_flatten(items))
+        shape = _nested_shape(items)
+        if shape is None or (nested and shape != ttype.shape) or (not nested and ttype.num_elements == 0):
+            raise self.error(f"dense literal of shape {shape or 'ragged'} does not fit {ttype}", pos)
+        values = [self._dense_value(literal, ttype.element, pos) for literal in flat]
+        array = np.array(values, dtype=ttype.dtype)
+        return DenseElementsAttr.from_array(np.broadcast_to(array.reshape(shape), ttype.static_shape).copy())
+
+    def _dense_value(self, literal: str, element: ElementType, pos: int) -> float | int | bool:
+        if literal in ("true", "false"):
+            return literal == "true"
+        if element.is_float:
+            return self.float_literal(literal, element, pos)
+        if _is_float_literal(literal):
+            raise self.error(f"float literal {literal} in a dense {element} tensor", pos)
+        return self.integer(literal, element, pos)
+
+    def _dense_items(self) -> list | str:
+        """A dense literal's elements as nested lists of their literal text."""
+        self.skip()
+        pos = self.pos
+        if self.accept("["):
+            with self.nested(pos):
+                return self.sequence("]", self._dense_items)
+        return self.match(re.compile(r"true|false|" + _NUMBER.pattern), "a dense element")
+
+    # --- types
+    def type(self) -> Type:
+        self.skip()
+        if self.peek("tensor<"):
+            return self.tensor_type()
+        pos = self.pos
+        if self.accept("("):
+            with self.nested(pos):
+                inputs = self.sequence(")", self.type)
+                self.expect("->")
+                results = self.sequence(")", self.type) if self.accept("(") else [self.type()]
+            return FunctionType(tuple(inputs), tuple(results))
+        return self.element_type()
+
     def tensor_type(self) -> TensorType:
         pos = self.pos
         self.expect("tensor<")
         if self.accept("*"):
             raise self.error("unranked tensors are not supported", pos)
         dims = self.match(_DIMS, "tensor dimensions") if _DIMS.match(self.text, self.pos).group(0) else ""  # type: ignore[union-attr]
+        for dim in dims.split("x")[:-1]:
+            if dim != "?" and (len(dim) > _MAX_DIGITS or int(dim) > INT64_MAX):
+                raise self.error(f"dimension {dim[:24]}{'...' if len(dim) > 24 else ''} is beyond int64", pos)
         shape = tuple(None if d == "?" else int(d) for d in dims.split("x")[:-1])
-        element = self.type()
-        if not isinstance(element, ElementType):
+        self.skip()
+        if self.peek("tensor<") or self.peek("("):
             raise self.error("tensor element must be a scalar type", pos)
+        element = self.element_type()
         self.expect(">")
-        return TensorType(shape, element)
+        ttype = TensorType(shape, element)
+        problem = oversize(ttype.static_shape, ttype.dtype) if ttype.is_static else None
+        if problem:
+            raise self.error(f"{ttype}: {problem}", pos)
+        return ttype
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _int_range(element: ElementType) -> tuple[int, int]:
+    """The least and greatest integer ``element`` holds (0 and 1 for ``i1``)."""
+    if element.name == "i1":
+        return 0, 1
+    info = np.iinfo(element.dtype)
+    return int(info.min), int(info.max)
+
+
+def _hex_bytes(text: str) -> bytes | None:
+    """The bytes of ``0x`` and hex digits; None for anything else."""
+    if not text.startswith("0x"):
+        return None
+    try:
+        return bytes.fromhex(text[2:])
+    except ValueError:
+        return None
+
+
+def _flatten(items: list | str) -> Iterator[str]:
+    if isinstance(items, str):
+        yield items
+        return
+    for item in items:
+        yield from _flatten(item)
+
+
+def _nested_shape(items: list | str) -> tuple[int, ...] | None:
+    """The shape of nested lists, or None when they are ragged (or mix lists and scalars)."""
+    if isinstance(items, str):
+        return ()
+    shapes = {_nested_shape(item) for item in items}
+    if None in shapes or len(shapes) > 1:
+        return None
+    inner = shapes.pop() if shapes else ()
+    return None if inner is None else (len(items), *inner)
 
 
 def _split_resources(text: str) -> tuple[str, str | None]:

@@ -6,9 +6,12 @@ so that our text stays parseable by any MLIR parser.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from cimc.ir.limits import INT64_MAX
 
 # MLIR spelling -> numpy dtype. ``i1`` is MLIR's boolean; integers are signless unless ``ui``.
 _ELEMENT_DTYPES: dict[str, np.dtype] = {
@@ -79,8 +82,9 @@ class TensorType(Type):
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(None if d is None else int(d) for d in self.shape))
         for d in self.shape:
-            if d is not None and d < 0:
-                raise ValueError(f"negative dimension in tensor shape {self.shape}")
+            if d is not None and not 0 <= d <= INT64_MAX:
+                problem = "negative" if d < 0 else "beyond int64"
+                raise ValueError(f"{problem} dimension {d} in tensor shape {self.shape}")
 
     @property
     def rank(self) -> int:
@@ -100,8 +104,8 @@ class TensorType(Type):
 
     @property
     def num_elements(self) -> int:
-        """Element count of a static shape."""
-        return int(np.prod(self.static_shape, dtype=np.int64))
+        """Element count of a static shape (an exact integer: never wraps around int64)."""
+        return math.prod(self.static_shape)
 
     @property
     def dtype(self) -> np.dtype:

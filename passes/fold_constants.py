@@ -8,7 +8,9 @@ reshapes to the shape it already has are dropped.
 
 Random ops are never folded, nor ``DequantizeLinear`` and ``Inverse`` (see ``NEVER_FOLDED``). Folding never makes a
 tensor larger than ``max-elements`` unless its inputs were at least as large (transposing a weight folds; broadcasting a
-scalar into a huge tensor does not), so weights are not blown up in the IR.
+scalar into a huge tensor does not), so weights are not blown up in the IR; a result's size is known before it is
+computed, from its type or the op's shape inference on the constants. Folding finite constants into NaN or infinity
+(a division by zero, the log of 0) is refused, naming the op: the model would compute garbage on the chip.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cimc.ir.core import Operation
+from cimc.ir.core import Operation, VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
-from cimc.ir.dialects.graph import GraphOp, ReshapeOp, element_to_onnx, infer_types
+from cimc.ir.dialects.graph import INFINITY_READERS, GraphOp, ReshapeOp, element_to_onnx, infer_types, nonfinite
 from cimc.ir.options import Option, Rule
 from cimc.ir.pass_manager import Pass, register_pass
 from cimc.ir.rewrite import RewritePattern, Rewriter
@@ -63,14 +65,16 @@ class FoldConstantOp(RewritePattern):
         if len(args) != len(known):
             return False
         limit = max(self.max_elements, sum(a.size for a in args))
-        if _static_size(op) > limit:
+        if _result_size(op, args) > limit:
             return False  # known too large without computing it
         try:
-            results = [np.asarray(r) for r in op.evaluate(args)]
+            with np.errstate(all="ignore"):  # non-finite results are refused below, naming the op
+                results = [np.asarray(r) for r in op.evaluate(args)]
         except Exception as exc:  # the model computes something invalid from its own constants: name the node
             raise op.error(f"evaluating it on its constant operands failed: {exc}") from exc
         if sum(r.size for r in results) > limit:
             return False
+        _refuse_nonfinite(op, args, results)
         arrays = []
         for result, array in zip(op.results, results):
             declared = result.type
@@ -87,9 +91,27 @@ class FoldConstantOp(RewritePattern):
         return True
 
 
-def _static_size(op: Operation) -> int:
-    """Elements of the op's statically shaped results (dynamic ones count as 0: checked after evaluating)."""
-    return sum(r.type.num_elements for r in op.results if isinstance(r.type, TensorType) and r.type.is_static)
+def _result_size(op: Operation, args: list[np.ndarray]) -> int:
+    """Elements of the op's results, by their types or, where those are dynamic, by the op's shape inference on
+    the constants (results still dynamic count as 0: checked after evaluating)."""
+    types = [r.type for r in op.results]
+    if not all(isinstance(t, TensorType) and t.is_static for t in types):
+        types = op.result_types_for(args) or types
+    return sum(t.num_elements for t in types if isinstance(t, TensorType) and t.is_static)
+
+
+def _refuse_nonfinite(op: Operation, args: list[np.ndarray], results: list[np.ndarray]) -> None:
+    """Refuse NaN made from finite constants, and infinity unless only ops that select or clamp read it."""
+    if any(nonfinite(a) for a in args):
+        return  # the model's own non-finite constants: the importer has allowed them already
+    for result, array in zip(op.results, results):
+        found = nonfinite(array)
+        readers = {getattr(use.op, "onnx_type", use.op.name) for use in result.uses}
+        if found and ("NaN" in found or not readers <= INFINITY_READERS):
+            raise op.error(
+                f"folding it on its constant operands gives {found} (a division by zero, the log of 0 or an "
+                "overflow); fix the model's constants"
+            )
 
 
 def _shape_dims(op: Operation) -> list[int | None]:
@@ -167,7 +189,10 @@ class RemoveSameShapeReshape(RewritePattern):
             if target is None:
                 return False
             # the type predates the shape becoming constant: infer it again, with ONNX's rules
-            result_type = infer_types(type(op), [data.type, shape.type], op.attributes, {1: target})[0]
+            try:
+                result_type = infer_types(type(op), [data.type, shape.type], op.attributes, {1: target})[0]
+            except VerifyError as exc:  # the model reshapes to a shape its input does not have: name the node
+                raise op.error(f"its shape {target.tolist()} does not fit its input {data.type}: {exc}") from None
         if result_type != data.type:
             return False
         replace_op(rewriter, op, [data])

@@ -66,3 +66,14 @@ def refused(
     assert not _temporaries({p.parent for p in outputs}), f"{argv} left a temporary file"
     assert peak < MEMORY_LIMIT, f"{argv} allocated {peak / 2**30:.1f} GiB"
     return lines[0]
+
+
+def refused_or_accepted(argv: Sequence[str]) -> int:
+    """Assert that ``cimc argv`` either succeeds or refuses in one ``cimc: error:`` line, never an internal error
+    or a traceback, within ``MEMORY_LIMIT``; return the exit status. For fuzzing, where a mutant may be valid."""
+    status, _, err, peak = run_cimc(argv)
+    assert "Traceback" not in err and "internal error" not in err, err
+    refusal = status in (1, 2) and len(err.splitlines()) == 1 and err.startswith("cimc: error: ")
+    assert status == 0 or refusal, f"exit status {status} for {argv}: {err}"
+    assert peak < MEMORY_LIMIT, f"{argv} allocated {peak / 2**30:.1f} GiB"
+    return status

@@ -111,6 +111,27 @@ def definition_from_schema(onnx_type: str) -> OpDef:
     )
 
 
+#: ONNX ops that may read an infinite constant: they select or clamp with it rather than compute with it (PyTorch
+#: exports ``masked_fill(mask, -inf)`` as a Where, and an open bound of a clamp as Clip's inf).
+INFINITY_READERS = frozenset({"Where", "Clip", "Max", "Min"})
+
+
+def nonfinite(array: np.ndarray) -> str | None:
+    """What is not finite in a float array, for a message: ``NaN (2 of 8 values, the first at [1, 0])``; None when
+    every value is finite (or the array holds no floats). NaN is named before infinity when it holds both."""
+    array = np.asarray(array)
+    if array.dtype.kind != "f":
+        return None
+    bad = ~np.isfinite(array)
+    if not bad.any():
+        return None
+    nan = np.isnan(array)
+    mask = nan if nan.any() else bad
+    first = np.unravel_index(int(np.argmax(mask)), array.shape) if array.ndim else ()
+    kind = "NaN" if nan.any() else str(array[first])
+    return f"{kind} ({int(mask.sum())} of {array.size} values, the first at {[int(i) for i in first]})"
+
+
 # --- ops ---------------------------------------------------------------------------------------------------------
 
 #: Constant operands up to this many elements are handed to shape inference by ``GraphOp.build`` (shapes, axes,
@@ -236,6 +257,16 @@ class GraphOp(Operation):
     @classmethod
     def infer_result_types(cls, operand_types: list[Type], attributes: dict[str, Attribute]) -> list[Type]:
         return cls.infer(operand_types, attributes, {})
+
+    def result_types_for(self, args: Sequence[np.ndarray]) -> list[Type] | None:
+        """Shape inference on the arrays' types and the values of the small ones (shapes, repeats, pads, scales);
+        None where ONNX's inference refuses what ``evaluate`` would run."""
+        types: list[Type] = [TensorType.of(np.asarray(a)) for a in args]
+        constants = {i: np.asarray(a) for i, a in enumerate(args) if np.size(a) <= _SHAPE_OPERAND_SIZE}
+        try:
+            return infer_types(type(self), types, self.attributes, constants, len(self.results))
+        except VerifyError:
+            return None
 
     @classmethod
     def infer(
