@@ -34,6 +34,7 @@ from cimc.compiler.pipeline import (
 )
 from cimc.compiler.simulate_cli import (
     add_simulation_flags,
+    checked_inputs,
     cmd_demo,
     cmd_eval,
     integer,
@@ -73,8 +74,19 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line naming the flag; ``--help`` still gives the usage."""
 
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"cimc: error: {message} (see {self.prog} --help)\n")
+    def error(self, message: str, prog: str | None = None) -> NoReturn:
+        self.exit(2, f"cimc: error: {message} (see {prog or self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):  # argparse types it by overloads
+        """The parsed arguments; an unknown flag is blamed on the subcommand it was given to, and a missing
+        subcommand is reported only after unknown flags."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        command = getattr(parsed, "command", None)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}", f"{self.prog} {command}" if command else None)
+        if command is None:
+            self.error(f"a command is required: {', '.join(COMMANDS)}")
+        return parsed
 
 
 def _file_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -224,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="cimc", description="Compiler and simulator for analog compute-in-memory.")
     parser.add_argument("--version", action="version", version=f"cimc {cimc_version()}")
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     compile_ = sub.add_parser(
         "compile",
@@ -527,11 +539,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 "--fidelity and the --no-... switches set up the simulated chip of a .cimb binary; compile the model "
                 "first (cimc compile model.onnx)"
             )
-        from cimc.runtime.session import check_finite
-
         module = load_module(args.model, _options(args, args.stage or "graph"))
-        inputs = load_inputs(args.input, main_function(module).input_names)
-        check_finite(inputs, f"--input {args.input}")
+        func = main_function(module)
+        inputs = checked_inputs(func, load_inputs(args.input, func.input_names), f"--input {args.input}")
         outputs = run_module(module, inputs)
     if args.output:
         save_outputs(args.output, outputs)

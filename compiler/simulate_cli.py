@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from cimc.compiler.files import InputFileError, TensorFile, load_inputs
+from cimc.ir.dialects.builtin import FuncOp
+from cimc.ir.interpreter import InterpreterError, bind_inputs
 from cimc.ir.target.chip import BOUND_MANAGEMENTS, INPUT_SCALINGS
 from cimc.runtime.analog import FIDELITIES
 from cimc.runtime.devices import DEVICES
@@ -203,17 +205,28 @@ def _progress(total_label: str) -> Callable[[int, int], None] | None:
     return show
 
 
-def run_binary(args: argparse.Namespace) -> dict[str, np.ndarray]:
-    """``cimc run model.cimb``: its outputs on the simulated chip."""
+def checked_inputs(func: FuncOp, inputs: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
+    """``inputs`` once they fit ``func``'s arguments (names, shapes, dtypes) and hold no NaN or infinity; else a
+    one-line error that starts with ``where`` (the file and the flag that gave them)."""
     from cimc.runtime.session import check_finite
 
+    try:
+        bind_inputs(func, inputs)
+    except InterpreterError as exc:
+        raise InputFileError(f"{where}: {exc}") from None
+    check_finite(inputs, where)
+    return inputs
+
+
+def run_binary(args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """``cimc run model.cimb``: its outputs on the simulated chip."""
     session = session_for(args.model, args)
     if session.simulator.stats.ir_drop_warning:
         print(f"cimc: warning: {session.simulator.stats.ir_drop_warning}", file=sys.stderr)
     for reason in session.fallbacks():
         print(f"cimc: note: read per read, not statistically: {reason}", file=sys.stderr)
     inputs = load_inputs(args.input, session.simulator.input_names)
-    check_finite(inputs, f"--input {args.input}")
+    checked_inputs(session.simulator.func, inputs, f"--input {args.input}")
     show = _progress("simulated")
     first = next(iter(inputs.values()), np.zeros(0))
     total = len(first) if first.ndim else 1
@@ -273,13 +286,12 @@ def evaluate_binary(
     """Evaluate a binary as ``cimc eval`` does: the JSON-able result (with ``settings`` and ``performance``) and
     the ``Performance`` of one inference."""
     from cimc.runtime.evaluate import ReferenceModel, evaluate
-    from cimc.runtime.session import check_finite
 
     x, y = load_dataset(args.data, args.x_key, args.y_key)
     if args.limit is not None:
         x, y = x[: args.limit], (None if y is None else y[: args.limit])
     first = session_for(binary, args)
-    check_finite({first.simulator.input_names[0]: x}, f"--data {args.data}: array '{args.x_key}'")
+    checked_inputs(first.simulator.func, {first.simulator.input_names[0]: x}, f"--data {args.data}: '{args.x_key}'")
     sessions = {args.seed: first}
 
     def make(seed: int) -> Any:
