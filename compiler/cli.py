@@ -71,6 +71,12 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+#: The destinations of the flags that name a file a command reads (``--chip`` may name a
+#: preset, no file: only inputs that exist are guarded) and of those naming a file it writes.
+READS = ("model", "input", "binary", "calib", "data", "reference", "chip", "matrix", "rhs")
+WRITES = ("output", "html", "report_json")
+
+
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line naming the flag; ``--help`` still gives the usage."""
 
@@ -97,12 +103,6 @@ def _file_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
         for action in parser._actions  # argparse keeps a parser's flags there, and lists them nowhere public
         if action.dest in READS + WRITES
     }
-
-
-#: The destinations of the flags that name a file a command reads (a ``--chip`` preset name is no file, and is
-#: never a file any output names) and of those naming a file it writes.
-READS = ("model", "input", "binary", "calib", "data", "reference", "chip", "matrix", "rhs")
-WRITES = ("output", "html", "report_json")
 
 
 def _add_common_flags(parser: argparse.ArgumentParser) -> None:
@@ -207,8 +207,8 @@ def _declared(declared: Option) -> Callable[[str], object]:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not {declared.rule.describe(declared.kind)}") from None
-        if not declared.rule.choices and not declared.rule.holds(value):
+            value = None
+        if value is None or not (declared.rule.choices or declared.rule.holds(value)):  # argparse checks choices
             raise argparse.ArgumentTypeError(f"'{text}' is not {declared.rule.describe(declared.kind)}")
         return value
 

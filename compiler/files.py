@@ -33,9 +33,10 @@ class InputFileError(Exception):
 
 
 def check_outputs(reads: Mapping[str, str | os.PathLike], writes: Mapping[str, str | os.PathLike]) -> None:
-    """Refuse, before any work, an output (``writes``: flag -> path) that is one of the inputs (``reads``: flag ->
-    path, the same file or the same resolved path), another output, or a folder, or whose folder does not exist."""
-    seen = {f"the {flag} input": Path(path) for flag, path in reads.items() if str(path) != "-"}
+    """Refuse, before any work, an output (``writes``: flag -> path) that is one of the inputs that exist
+    (``reads``: flag -> path; the same file, by any path or link), another output (the same resolved path), or a
+    folder, or whose folder does not exist."""
+    seen = {f"the {flag} input": Path(path) for flag, path in reads.items() if Path(path).exists()}
     for flag, path in writes.items():
         target = Path(path)
         if target.is_dir():

@@ -8,7 +8,9 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper
 from refusal import refused
 
 from cimc.compiler import CrossbarOptions, PipelineOptions, compile_onnx
@@ -65,11 +67,30 @@ def test_a_float_model_without_calibration_is_refused(tmp_path: Path, capsys: py
     assert len(err.strip().splitlines()) == 1
 
 
-def test_explicit_calibration_file(tmp_path: Path) -> None:
+def test_explicit_calibration_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     alone = tmp_path / "cnn.onnx"
     shutil.copy(CNN, alone)
     calib = ROOT / "models" / "digits_calib.npz"
     assert main(["compile", str(alone), "--emit", "cim", "--calib", str(calib), "-o", str(tmp_path / "c.mlir")]) == 0
+    assert f"calibration: ranges measured on {calib} (--calib)" in capsys.readouterr().out.splitlines()
+
+
+def test_the_compile_line_says_which_calibration_file_was_used(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A bundled model is calibrated on its bundled set, and says so; a model that needs none says it read none."""
+    assert main(["compile", str(CNN), "-o", str(tmp_path / "c.cimb"), "--placement-effort", "1"]) == 0
+    line = f"calibration: ranges measured on {ROOT / 'models' / 'digits_calib.npz'} (the bundled model's own set)"
+    assert line in capsys.readouterr().out.splitlines()
+    relu = tmp_path / "relu.onnx"
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), relu)
+    calib = ROOT / "models" / "digits_calib.npz"
+    assert main(["compile", str(relu), "--emit", "cim", "-o", str(tmp_path / "r.mlir"), "--calib", str(calib)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("calibration: none read (no float layer to quantize")
 
 
 def test_a_calibration_file_without_the_input_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
