@@ -53,7 +53,7 @@ def add_simulation_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--drift-time",
         type=duration,
-        default="0",
+        default=0.0,
         metavar="T",
         help="evaluate T after programming: seconds or 1h, 1d, 1y (default 0)",
     )
@@ -140,15 +140,15 @@ def number(low: float, high: float = math.inf) -> Callable[[str], float]:
     return parse
 
 
-def duration(text: str) -> str:
-    """An argparse type: a duration ``parse_duration`` reads (``3600``, ``1h``), kept as the user wrote it."""
+def duration(text: str) -> float:
+    """An argparse type: the seconds of a duration ``parse_duration`` reads (``3600``, ``1h``). The runtime is
+    imported only when the flag is given (its default is no string, so argparse does not convert it)."""
     from cimc.runtime.session import parse_duration
 
     try:
-        parse_duration(text)
+        return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
 
 
 def simulation_flags_given(args: argparse.Namespace) -> bool:
@@ -158,7 +158,7 @@ def simulation_flags_given(args: argparse.Namespace) -> bool:
     switched = args.no_drift_compensation or any(getattr(args, _switch_dest(flag)) for flag in NOISE_SWITCHES)
     switched = switched or bool(args.input_scaling or args.bound_management) or args.fidelity != "per-read"
     return bool(
-        args.ideal or args.device or args.drift_time != "0" or args.verify_iterations or args.adc_offset or stuck
+        args.ideal or args.device or args.drift_time or args.verify_iterations or args.adc_offset or stuck
     ) or bool(switched)
 
 
