@@ -13,13 +13,15 @@ import math
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
 from cimc.compiler.binary import checked_report, cimc_version
 from cimc.compiler.calibration import CalibrationError
-from cimc.compiler.files import InputFileError, load_inputs, save_outputs, write_atomic
+from cimc.compiler.files import InputFileError, check_outputs, load_inputs, save_outputs, write_atomic
 from cimc.compiler.pipeline import (
     CHIP_FIELDS,
     STAGES,
@@ -30,13 +32,21 @@ from cimc.compiler.pipeline import (
     read_mlir,
     run_passes,
 )
-from cimc.compiler.simulate_cli import add_simulation_flags, cmd_demo, cmd_eval, run_binary, simulation_flags_given
+from cimc.compiler.simulate_cli import (
+    add_simulation_flags,
+    checked_inputs,
+    cmd_demo,
+    cmd_eval,
+    integer,
+    run_binary,
+    simulation_flags_given,
+)
 from cimc.compiler.solve_cli import add_solve_parser, cmd_solve
 from cimc.ir.core import VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
 from cimc.ir.interpreter import InterpreterError, main_function, run_module
 from cimc.ir.limits import parse_size, tensor_limit
-from cimc.ir.options import OptionError, option_of, option_text
+from cimc.ir.options import Option, OptionError, option_of, option_text
 from cimc.ir.parser import ParseError
 from cimc.ir.pass_manager import PassTiming, PipelineError
 from cimc.ir.printer import print_module
@@ -44,8 +54,8 @@ from cimc.ir.target.chip import ChipError, RangeManagement, list_presets, load_c
 from cimc.ir.verifier import verify
 from cimc.runtime.binary import BinaryFormatError
 
-#: Errors that mean bad input, reported in one line; anything else is an internal error. The ONNX importer's
-#: ``OnnxImportError`` is one too, recognised by ``is_user_error`` without importing the importer (and onnx).
+#: Errors that mean bad input, reported in one line; anything else is an internal error. Those of
+#: ``LAZY_USER_ERRORS`` are too, recognised by ``is_user_error`` without importing their modules.
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ParseError,
     VerifyError,
@@ -60,6 +70,40 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     IsADirectoryError,
     PermissionError,
 )
+
+
+#: The destinations of the flags that name a file a command reads (``--chip`` may name a
+#: preset, no file: only inputs that exist are guarded) and of those naming a file it writes.
+READS = ("model", "input", "binary", "calib", "data", "reference", "chip", "matrix", "rhs")
+WRITES = ("output", "html", "report_json")
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line naming the flag; ``--help`` still gives the usage."""
+
+    def error(self, message: str, prog: str | None = None) -> NoReturn:
+        self.exit(2, f"cimc: error: {message} (see {prog or self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):  # argparse types it by overloads
+        """The parsed arguments; an unknown flag is blamed on the subcommand it was given to, and a missing
+        subcommand is reported only after unknown flags."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        command = getattr(parsed, "command", None)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}", f"{self.prog} {command}" if command else None)
+        if command is None:
+            self.error(f"a command is required: {', '.join(COMMANDS)}")
+        return parsed
+
+
+def _file_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """The destinations of ``parser``'s flags that name files (``READS``, ``WRITES``), each with the flag as the
+    user sees it (``--html``, ``-o/--output``, ``model``)."""
+    return {
+        action.dest: "/".join(action.option_strings) or action.dest
+        for action in parser._actions  # argparse keeps a parser's flags there, and lists them nowhere public
+        if action.dest in READS + WRITES
+    }
 
 
 def _add_common_flags(parser: argparse.ArgumentParser) -> None:
@@ -128,8 +172,8 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--calib",
         metavar="FILE",
-        help="calibration inputs (.npz keyed by input name) for float models; default: the bundled set beside a "
-        "bundled model (<prefix>_calib.npz)",
+        help="calibration inputs (.npz keyed by input name) for float models; default: none, except for a model "
+        "bundled in cimc's models/, calibrated on its bundled set (<prefix>_calib.npz)",
     )
     group.add_argument(
         "--calib-method",
@@ -149,7 +193,7 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
         default = "the chip's" if field.name in CHIP_FIELDS else option_text(declared.default)
         group.add_argument(
             _flag(field.name),
-            type=type(declared.default),
+            type=_declared(declared),
             choices=list(declared.rule.choices) or None,
             metavar=None if declared.rule.choices else "N",
             help=f"{declared.doc} (default: {default})",
@@ -164,8 +208,29 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
         help="placement solver's work budget, not seconds: CP-SAT deterministic time (the same binary on an idle or "
         "a busy machine; default 10)",
     )
-    chip.add_argument("--seed", type=int, default=0, help="seed of the placement solver and the simulated noise")
-    chip.add_argument("--workers", type=int, default=1, help="placement solver's threads (default 1: reproducible)")
+    chip.add_argument(
+        "--seed", type=integer(0), default=0, help="seed of the placement solver and the simulated noise (default 0)"
+    )
+    chip.add_argument(
+        "--workers", type=integer(1), default=1, help="placement solver's threads (default 1: reproducible)"
+    )
+
+
+def _declared(declared: Option) -> Callable[[str], object]:
+    """An argparse type for a flag that sets a declared option: its value, checked against the option's rule when
+    parsed, so a bad value is blamed on the flag."""
+    kind = type(declared.default)
+
+    def parse(text: str) -> object:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not (declared.rule.choices or declared.rule.holds(value)):  # argparse checks choices
+            raise argparse.ArgumentTypeError(f"'{text}' is not {declared.rule.describe(declared.kind)}")
+        return value
+
+    return parse
 
 
 def _flag(option: str) -> str:
@@ -177,17 +242,19 @@ def _add_dataset_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="NPZ", help="an .npz with inputs and labels")
     parser.add_argument("--x-key", default="x", help="the inputs' array in --data (default x)")
     parser.add_argument("--y-key", default="y", help="the labels' array in --data (default y)")
-    parser.add_argument("--seeds", type=int, default=1, help="repeat with N noise seeds; report mean and spread")
-    parser.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N samples")
+    parser.add_argument(
+        "--seeds", type=integer(1), default=1, metavar="N", help="repeat with N noise seeds; report mean and spread"
+    )
+    parser.add_argument("--limit", type=integer(1), metavar="N", help="only the first N samples (default: all)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cimc`` command."""
-    parser = argparse.ArgumentParser(prog="cimc", description="Compiler and simulator for analog compute-in-memory.")
+    parser = Parser(prog="cimc", description="Compiler and simulator for analog compute-in-memory.")
     parser.add_argument("--version", action="version", version=f"cimc {cimc_version()}")
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     compile_ = sub.add_parser(
         "compile",
@@ -247,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         "SHA-256 the binary records: the file of its name beside the binary, or the bundled model; a model with "
         "another SHA-256 is compared with a warning)",
     )
-    eval_.add_argument("--seed", type=int, default=0, help="the first noise seed (default 0)")
+    eval_.add_argument("--seed", type=integer(0), default=0, help="the first noise seed (default 0)")
     add_simulation_flags(eval_)
 
     demo = sub.add_parser(
@@ -257,10 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--model", choices=["cnn", "mlp"], default="cnn", help="which bundled model (default cnn)")
     demo.add_argument("--chip", default="default", metavar="NAME|FILE", help="a preset (cimc chips) or a .toml file")
-    demo.add_argument("--seed", type=int, default=0, help="the placement and noise seed (default 0)")
-    demo.add_argument("--seeds", type=int, default=1, help="repeat with N noise seeds; report mean and spread")
+    demo.add_argument("--seed", type=integer(0), default=0, help="the placement and noise seed (default 0)")
+    demo.add_argument(
+        "--seeds", type=integer(1), default=1, metavar="N", help="repeat with N noise seeds; report mean and spread"
+    )
     demo.add_argument("--json", action="store_true", help="print the results as JSON")
-    demo.set_defaults(x_key="x", y_key="y", limit=0, reference=None)
+    demo.set_defaults(x_key="x", y_key="y", limit=None, reference=None)
     add_simulation_flags(demo)
 
     report = sub.add_parser("report", help="the placement report of a compiled binary")
@@ -278,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     ops = sub.add_parser("ops", help="list the ONNX operators cimc imports")
     for command in (compile_, opt, run, eval_, demo, report, solve, chips, ops):
         _add_common_flags(command)
+        command.set_defaults(file_flags=_file_flags(command))
     return parser
 
 
@@ -352,7 +422,9 @@ def _options(args: argparse.Namespace, emit: str = "graph") -> PipelineOptions:
 def _cmd_compile(args: argparse.Namespace) -> int:
     if args.emit is None:
         return _compile_binary(args)
-    module, timings = compile_onnx(args.model, _options(args, args.emit))
+    calibration: list[str] = []
+    options = dataclasses.replace(_options(args, args.emit), on_calibration=calibration.append)
+    module, timings = compile_onnx(args.model, options)
     report = None
     if args.emit in ("quantized", "cim", "placed"):
         from cimc.compiler.crossbar_report import crossbar_report
@@ -368,6 +440,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
         # the IR owns stdout unless it went to a file
         print(format_report(report), file=sys.stdout if args.output else sys.stderr)
+        print(calibration_line(calibration, args.calib), file=sys.stdout if args.output else sys.stderr)
     _report_timing(args, timings)
     return 0
 
@@ -375,7 +448,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 def _compile_binary(args: argparse.Namespace) -> int:
     from cimc.compiler.pipeline import compile_binary
 
-    output = args.output or Path(args.model).with_suffix(".cimb").name
+    output = args.output
     if not str(output).endswith(".cimb"):
         raise InputFileError(f"{output}: a compiled binary is named *.cimb; for IR text give --emit STAGE")
     steps = {
@@ -390,7 +463,8 @@ def _compile_binary(args: argparse.Namespace) -> int:
     def progress(stage: str) -> None:
         print(f"  {steps[stage]} ...", file=sys.stderr, flush=True)
 
-    options = _options(args, "placed")
+    calibration: list[str] = []
+    options = dataclasses.replace(_options(args, "placed"), on_calibration=calibration.append)
     if sys.stderr.isatty():  # a progress display for people, not for scripts reading stderr
         print(f"compiling {args.model} for chip '{args.chip}'", file=sys.stderr)
         options = dataclasses.replace(options, progress=progress)
@@ -408,8 +482,19 @@ def _compile_binary(args: argparse.Namespace) -> int:
         periphery = options.resolved_chip().periphery
         if periphery is not None:
             print(periphery_line(periphery))
+    print(calibration_line(calibration, args.calib))
     _report_timing(args, timings)
     return 0
+
+
+def calibration_line(read: list[str], given: str | None) -> str:
+    """One line on where the compile's ranges came from: the calibration file it read (``--calib``, or the bundled
+    set of a bundled model), or that it read none."""
+    if read:
+        whose = "--calib" if given else "the bundled model's own set"
+        return f"calibration: ranges measured on {read[0]} ({whose})"
+    unused = f"; --calib {given} was not needed" if given else ""
+    return f"calibration: none read (no float layer to quantize, no ADC range to measure){unused}"
 
 
 def converters_line(crossbar: CrossbarOptions, layers: list[dict]) -> str:
@@ -478,7 +563,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
         module = load_module(args.model, _options(args, args.stage or "graph"))
         func = main_function(module)
-        outputs = run_module(module, load_inputs(args.input, func.input_names))
+        inputs = checked_inputs(func, load_inputs(args.input, func.input_names), f"--input {args.input}")
+        outputs = run_module(module, inputs)
     if args.output:
         save_outputs(args.output, outputs)
     for name, array in outputs.items():
@@ -546,18 +632,38 @@ COMMANDS = {
 }
 
 
+#: User errors of modules that a command may never load (onnx for the importer, the simulator for evaluation):
+#: module -> the error's class name, recognised by ``is_user_error`` only where that module is loaded.
+LAZY_USER_ERRORS = {"cimc.compiler.onnx_importer": "OnnxImportError", "cimc.runtime.evaluate": "DatasetError"}
+
+
 def is_user_error(exc: BaseException) -> bool:
-    """Whether ``exc`` means bad input: one of ``USER_ERRORS`` or the ONNX importer's error. The importer is looked
-    up among the loaded modules, so ``cimc run model.cimb`` never loads onnx: a command that did not import the
+    """Whether ``exc`` means bad input: one of ``USER_ERRORS`` or of ``LAZY_USER_ERRORS``. Those are looked up
+    among the loaded modules, so ``cimc run model.cimb`` never loads onnx: a command that did not import the
     importer cannot have raised its error."""
-    importer = sys.modules.get("cimc.compiler.onnx_importer")
-    return isinstance(exc, USER_ERRORS) or (importer is not None and isinstance(exc, importer.OnnxImportError))
+    lazy = (getattr(sys.modules[name], error) for name, error in LAZY_USER_ERRORS.items() if name in sys.modules)
+    return isinstance(exc, (*USER_ERRORS, *lazy))
+
+
+def _check_files(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an output that names a folder or would replace an input or another output; the
+    binary ``cimc compile`` writes by default (``<model>.cimb`` here) is an output like any other."""
+    if args.command == "compile" and args.emit is None and not args.output:
+        args.output = Path(args.model).with_suffix(".cimb").name
+    given = {
+        dest: (flag, path) for dest, flag in args.file_flags.items() if isinstance(path := getattr(args, dest), str)
+    }
+    check_outputs(
+        {flag: path for dest, (flag, path) in given.items() if dest in READS},
+        {flag: path for dest, (flag, path) in given.items() if dest in WRITES},
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cimc`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        _check_files(args)
         with tensor_limit(getattr(args, "max_tensor_size", None)):
             return COMMANDS[args.command](args)
     except KeyboardInterrupt:

@@ -138,8 +138,8 @@ class CrossbarOptions:
 @dataclass
 class PipelineOptions:
     """How to run the pipeline: fix dynamic input dims to ``input_shapes``; stop after ``emit``; calibrate float
-    models on ``calib`` (arrays keyed by input name, or an ``.npz`` of them; by default the bundled set beside a
-    bundled model); verify, dump and time each pass when asked."""
+    models on ``calib`` (arrays keyed by input name, or an ``.npz`` of them; by default, for a bundled model only,
+    its bundled set: ``default_calibration``); verify, dump and time each pass when asked."""
 
     emit: str = "graph"
     #: sizes of input dims by input name, None keeping a dim dynamic (see ``import_onnx``): a binary's timing and
@@ -161,6 +161,8 @@ class PipelineOptions:
     workers: int = 1
     #: called with each stage's name as it starts (a progress display for long compilations)
     progress: Callable[[str], None] | None = None
+    #: called with the calibration inputs' source (the file read, or "the given arrays") when a step first needs them
+    on_calibration: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         if self.emit not in STAGES:
@@ -363,7 +365,7 @@ class AttachChip(CompilerStep):
 
 
 class CalibrationSet:
-    """One compilation's calibration inputs: ``options.calib``, else the set bundled beside the model, read from
+    """One compilation's calibration inputs: ``options.calib``, else the bundled set of a bundled model, read from
     its file once, when a step first needs it (activation ranges, then ADC ranges)."""
 
     def __init__(self, source: str | os.PathLike | onnx.ModelProto, options: PipelineOptions) -> None:
@@ -386,16 +388,30 @@ class CalibrationSet:
                 f"{where}: {why} needs calibration inputs; pass --calib data.npz (sample inputs keyed by input name, "
                 f"like --input){hint}"
             )
-        self._inputs = calib if isinstance(calib, Mapping) else load_inputs(calib, main_function(module).input_names)
+        if isinstance(calib, Mapping):
+            self._inputs = calib
+        else:
+            self._inputs = load_inputs(calib, main_function(module).input_names, "--calib")
+        if self.options.on_calibration is not None:
+            self.options.on_calibration("the given arrays" if isinstance(calib, Mapping) else str(calib))
         return self._inputs
 
 
+#: The folder of the models bundled with cimc (``models/`` of its source tree), the only ones calibrated by default.
+BUNDLED_MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
 def default_calibration(model: str | os.PathLike) -> Path | None:
-    """The calibration set shipped beside a model: ``<prefix>_calib.npz`` in its folder, where ``<prefix>`` starts
-    the model's name (``models/digits_calib.npz`` for ``models/digits_cnn.onnx``); the longest prefix wins."""
+    """The calibration set bundled with a bundled model: ``<prefix>_calib.npz`` in ``BUNDLED_MODELS``, where
+    ``<prefix>`` starts the model's name (``models/digits_calib.npz`` for ``models/digits_cnn.onnx``); the longest
+    prefix wins. None for any other model: a file that merely lies beside a user's model is never used unnamed."""
     model = Path(model)
+    if not model.is_file() or model.resolve().parent != BUNDLED_MODELS:
+        return None
     found = [
-        path for path in model.parent.glob("*_calib.npz") if model.stem.startswith(path.name.removesuffix("_calib.npz"))
+        path
+        for path in BUNDLED_MODELS.glob("*_calib.npz")
+        if model.stem.startswith(path.name.removesuffix("_calib.npz"))
     ]
     return max(found, key=lambda p: len(p.name), default=None)
 

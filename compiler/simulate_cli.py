@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cimc.compiler.files import InputFileError, load_inputs
+from cimc.compiler.files import InputFileError, TensorFile, load_inputs
+from cimc.ir.dialects.builtin import FuncOp
+from cimc.ir.interpreter import InterpreterError, bind_inputs
 from cimc.ir.target.chip import BOUND_MANAGEMENTS, INPUT_SCALINGS
 from cimc.runtime.analog import FIDELITIES
 from cimc.runtime.devices import DEVICES
@@ -49,7 +51,11 @@ def add_simulation_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ideal", action="store_true", help="every analog effect off: the exact crossbar arithmetic")
     group.add_argument("--device", choices=sorted(DEVICES), help="cell device model (default: the chip's device)")
     group.add_argument(
-        "--drift-time", default="0", metavar="T", help="evaluate T after programming: seconds or 1h, 1d, 1y (default 0)"
+        "--drift-time",
+        type=duration,
+        default=0.0,
+        metavar="T",
+        help="evaluate T after programming: seconds or 1h, 1d, 1y (default 0)",
     )
     group.add_argument(
         "--no-drift-compensation",
@@ -57,13 +63,25 @@ def add_simulation_flags(parser: argparse.ArgumentParser) -> None:
         help="no global drift compensation (the gain of a reference read-out at t0 over one at T)",
     )
     group.add_argument(
-        "--verify-iterations", type=int, default=0, metavar="N", help="program-and-verify iterations (default 0)"
+        "--verify-iterations",
+        type=integer(0),
+        default=0,
+        metavar="N",
+        help="program-and-verify iterations (default 0)",
     )
     group.add_argument(
-        "--adc-offset", type=float, default=0.0, metavar="LSB", help="spread of each ADC's offset, in LSB (default 0)"
+        "--adc-offset",
+        type=number(0),
+        default=0.0,
+        metavar="LSB",
+        help="spread of each ADC's offset, in LSB (default 0)",
     )
-    group.add_argument("--stuck-on", type=float, metavar="RATE", help="fraction of cells stuck at g_max (default 0)")
-    group.add_argument("--stuck-off", type=float, metavar="RATE", help="fraction of cells stuck at g_min (default 0)")
+    group.add_argument(
+        "--stuck-on", type=number(0, 1), metavar="RATE", help="fraction of cells stuck at g_max (default 0)"
+    )
+    group.add_argument(
+        "--stuck-off", type=number(0, 1), metavar="RATE", help="fraction of cells stuck at g_min (default 0)"
+    )
     for flag, (_, removes) in NOISE_SWITCHES.items():
         group.add_argument(flag, action="store_true", help=removes)
     group.add_argument(
@@ -86,7 +104,51 @@ def add_simulation_flags(parser: argparse.ArgumentParser) -> None:
         "statistical: one product per row block, those errors drawn in aggregate per output (row blocks whose ADCs "
         "can saturate are still read per read)",
     )
-    group.add_argument("--batch-size", type=int, default=256, help="samples simulated at a time (default 256)")
+    group.add_argument(
+        "--batch-size", type=integer(1), default=256, metavar="N", help="samples simulated at a time (default 256)"
+    )
+
+
+def integer(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``low``, else a one-line error naming the flag (argparse adds it)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number >= {low}")
+        return value
+
+    return parse
+
+
+def number(low: float, high: float = math.inf) -> Callable[[str], float]:
+    """An argparse type: a finite number from ``low`` to ``high``, else a one-line error naming the flag."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (low <= value <= high and math.isfinite(value)):
+            span = f">= {low:g}" if high == math.inf else f"from {low:g} to {high:g}"
+            raise argparse.ArgumentTypeError(f"'{text}' is not a finite number {span}")
+        return value
+
+    return parse
+
+
+def duration(text: str) -> float:
+    """An argparse type: the seconds of a duration ``parse_duration`` reads (``3600``, ``1h``). The runtime is
+    imported only when the flag is given (its default is no string, so argparse does not convert it)."""
+    from cimc.runtime.session import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def simulation_flags_given(args: argparse.Namespace) -> bool:
@@ -96,7 +158,7 @@ def simulation_flags_given(args: argparse.Namespace) -> bool:
     switched = args.no_drift_compensation or any(getattr(args, _switch_dest(flag)) for flag in NOISE_SWITCHES)
     switched = switched or bool(args.input_scaling or args.bound_management) or args.fidelity != "per-read"
     return bool(
-        args.ideal or args.device or args.drift_time != "0" or args.verify_iterations or args.adc_offset or stuck
+        args.ideal or args.device or args.drift_time or args.verify_iterations or args.adc_offset or stuck
     ) or bool(switched)
 
 
@@ -104,8 +166,6 @@ def session_for(path: str | Path, args: argparse.Namespace, seed: int | None = N
     """The ``InferenceSession`` the flags describe."""
     from cimc.runtime.session import InferenceSession
 
-    if args.verify_iterations < 0 or args.batch_size < 1:
-        raise InputFileError("--verify-iterations must be >= 0 and --batch-size >= 1")
     switches: dict[str, Any] = {  # a switch not given keeps the default (the chip's, for IR drop)
         name: False for flag, (name, _) in NOISE_SWITCHES.items() if getattr(args, _switch_dest(flag))
     }
@@ -145,6 +205,19 @@ def _progress(total_label: str) -> Callable[[int, int], None] | None:
     return show
 
 
+def checked_inputs(func: FuncOp, inputs: dict[str, np.ndarray], where: str) -> dict[str, np.ndarray]:
+    """``inputs`` once they fit ``func``'s arguments (names, shapes, dtypes) and hold no NaN or infinity; else a
+    one-line error that starts with ``where`` (the file and the flag that gave them)."""
+    from cimc.runtime.session import check_finite
+
+    try:
+        bind_inputs(func, inputs)
+    except InterpreterError as exc:
+        raise InputFileError(f"{where}: {exc}") from None
+    check_finite(inputs, where)
+    return inputs
+
+
 def run_binary(args: argparse.Namespace) -> dict[str, np.ndarray]:
     """``cimc run model.cimb``: its outputs on the simulated chip."""
     session = session_for(args.model, args)
@@ -153,30 +226,43 @@ def run_binary(args: argparse.Namespace) -> dict[str, np.ndarray]:
     for reason in session.fallbacks():
         print(f"cimc: note: read per read, not statistically: {reason}", file=sys.stderr)
     inputs = load_inputs(args.input, session.simulator.input_names)
+    checked_inputs(session.simulator.func, inputs, f"--input {args.input}")
     show = _progress("simulated")
-    total = len(next(iter(inputs.values()))) if inputs else 0
+    first = next(iter(inputs.values()), np.zeros(0))
+    total = len(first) if first.ndim else 1
     outputs = session.run(None, inputs, progress=None if show is None else (lambda done: show(done, total)))
     return dict(zip(session.simulator.output_names, outputs))
 
 
 def load_dataset(path: str, x_key: str, y_key: str | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Inputs and labels from an ``.npz``: ``x_key`` must be there; ``y_key`` may be missing (no accuracy)."""
-    file = Path(path)
-    if not file.is_file():
-        raise InputFileError(f"{file}: no such file")
-    try:
-        loaded = np.load(file, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputFileError(f"{file}: not a readable .npz file ({exc})") from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise InputFileError(f"{file}: a dataset is an .npz with inputs and labels (keys '{x_key}', '{y_key}')")
-    with loaded:
-        keys = list(loaded.keys())
-        if x_key not in keys:
-            raise InputFileError(f"{file}: no array '{x_key}' (it holds {keys}); name the inputs with --x-key")
-        if y_key is not None and y_key not in keys:
-            raise InputFileError(f"{file}: no array '{y_key}' (it holds {keys}); name the labels with --y-key")
-        return loaded[x_key], (loaded[y_key] if y_key is not None else None)
+    """Inputs and labels from an ``.npz``: ``x_key`` must be there, with samples along axis 0; ``y_key`` may be
+    missing (no accuracy), else it holds one class label per sample (``labels_of``)."""
+    from cimc.runtime.evaluate import labels_of
+
+    file = TensorFile(path, "--data")
+    if file.keys is None:
+        raise InputFileError(f"--data {path}: a dataset is an .npz with inputs and labels (keys '{x_key}', '{y_key}')")
+    if x_key not in file.keys:
+        raise InputFileError(f"--data {path}: no array '{x_key}' (it holds {file.keys}); name the inputs with --x-key")
+    if y_key is not None and y_key not in file.keys:
+        raise InputFileError(f"--data {path}: no array '{y_key}' (it holds {file.keys}); name the labels with --y-key")
+    x = file.array(x_key)
+    if x.ndim == 0 or not len(x):
+        raise InputFileError(
+            f"--data {path}: array '{x_key}' (--x-key) is {x.dtype}{list(x.shape)}, no samples; give samples along "
+            "axis 0"
+        )
+    if y_key is None:
+        return x, None
+    y = file.array(y_key)
+    where = f"--data {path}: array '{y_key}' (--y-key)"
+    if y.ndim == 0 or len(y) != len(x):
+        raise InputFileError(
+            f"{where} has {y.shape[0] if y.ndim else 'no'} labels for {len(x)} samples of '{x_key}': give one label "
+            "per sample"
+        )
+    labels_of(y, where)
+    return x, y
 
 
 def _reference_path(args: argparse.Namespace, meta: dict[str, Any]) -> tuple[Path | None, str | None]:
@@ -224,11 +310,10 @@ def evaluate_binary(
     from cimc.runtime.evaluate import ReferenceModel, evaluate
 
     x, y = load_dataset(args.data, args.x_key, args.y_key)
-    if args.limit:
+    if args.limit is not None:
         x, y = x[: args.limit], (None if y is None else y[: args.limit])
-    if args.seeds < 1:
-        raise InputFileError("--seeds must be >= 1")
     first = session_for(binary, args)
+    checked_inputs(first.simulator.func, {first.simulator.input_names[0]: x}, f"--data {args.data}: '{args.x_key}'")
     sessions = {args.seed: first}
 
     def make(seed: int) -> Any:
@@ -346,11 +431,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     model = bundled_model(f"digits_{args.model}.onnx")
     args.data = str(bundled_model("digits_test.npz"))
+    calib = bundled_model("digits_calib.npz")
     chip = load_chip(args.chip)
     with tempfile.TemporaryDirectory() as scratch:
         binary = Path(scratch) / f"digits_{args.model}.cimb"
         started = time.perf_counter()
-        report, _ = compile_binary(model, binary, PipelineOptions(emit="placed", chip=chip, seed=args.seed))
+        report, _ = compile_binary(
+            model, binary, PipelineOptions(emit="placed", chip=chip, seed=args.seed, calib=calib)
+        )
         compiled = time.perf_counter() - started
         results = {}
         for mode in ("ideal", "simulated") if not args.ideal else ("ideal",):

@@ -111,9 +111,22 @@ def top1(outputs: np.ndarray) -> np.ndarray:
     return np.argmax(flat, axis=-1) if flat.ndim == 2 else flat
 
 
-def labels_of(y: np.ndarray) -> np.ndarray:
-    """Integer labels from class indices or one-hot rows."""
-    return np.argmax(y, axis=-1) if y.ndim == 2 and y.shape[1] > 1 else y.reshape(len(y))
+class DatasetError(ValueError):
+    """Inputs or labels that cannot be evaluated; the message names them (``where``) and what to do."""
+
+
+def labels_of(y: np.ndarray, where: str = "labels") -> np.ndarray:
+    """Integer labels from class indices (integers, ``[N]`` or ``[N, 1]``) or one-hot rows (``[N, classes]`` of 0
+    and 1, one 1 a row); a ``DatasetError`` naming ``where`` for anything else (float classes, other shapes)."""
+    if y.ndim == 2 and y.shape[1] > 1:
+        if y.dtype.kind not in "biuf" or not (np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all()):
+            raise DatasetError(
+                f"{where}: {y.dtype}{list(y.shape)} is not one-hot rows (0 and 1, one 1 a row); give class indices [N]"
+            )
+        return np.argmax(y, axis=-1)
+    if y.ndim not in (1, 2) or y.dtype.kind not in "iu":
+        raise DatasetError(f"{where}: {y.dtype}{list(y.shape)} are not class indices; give integers, shape [N]")
+    return y.reshape(len(y))
 
 
 class ReferenceModel:
@@ -145,7 +158,7 @@ def evaluate(
     and the fp32 ``reference``; ``progress(done, total)`` counts samples over all seeds."""
     labels = None if y is None else labels_of(np.asarray(y))
     if labels is not None and len(labels) != len(x):
-        raise ValueError(f"{len(x)} inputs but {len(labels)} labels")
+        raise DatasetError(f"{len(x)} inputs but {len(labels)} labels: give one label per sample")
     reference_top1: list[np.ndarray] = []
     results: list[SeedResult] = []
     saturation: dict[str, AdcCounts] = {}

@@ -143,6 +143,37 @@ def _node_arg(name: str, ttype: Any) -> NodeArg:
     return NodeArg(name, list(ttype.shape), f"tensor({kind})")
 
 
+class NonFiniteInputError(InterpreterError):
+    """An input holds NaN or infinity: no DAC can apply it, and quantizing it would give finite, wrong outputs."""
+
+
+def check_finite(inputs: Mapping[str, np.ndarray], source: str = "") -> None:
+    """Raise ``NonFiniteInputError`` naming the first float input of ``inputs`` (by name) that holds NaN or
+    infinity, and the position of its first such value; ``source`` (a file, a flag) prefixes the message."""
+    for name, array in inputs.items():
+        array = np.asarray(array)
+        if array.dtype.kind != "f":
+            continue
+        bad = _first_non_finite(array)
+        if bad is not None:
+            where = f"{source}: " if source else ""
+            raise NonFiniteInputError(
+                f"{where}input '{name}' holds {array[bad]} at index {list(bad)}: the chip's DACs take finite values "
+                "only; replace NaN and infinity in the data"
+            )
+
+
+def _first_non_finite(array: np.ndarray, chunk: int = 1 << 20) -> tuple[int, ...] | None:
+    """The index of the first NaN or infinity in ``array``, looked for ``chunk`` values at a time (memory stays
+    that of one chunk's mask)."""
+    flat = array.reshape(-1)
+    for start in range(0, flat.size, chunk):
+        found = np.flatnonzero(~np.isfinite(flat[start : start + chunk]))
+        if found.size:
+            return tuple(int(i) for i in np.unravel_index(start + int(found[0]), array.shape))
+    return None
+
+
 class InferenceSession:
     """A compiled model (a ``.cimb`` path or a loaded ``CompiledModel``) on its simulated chip.
 
@@ -196,12 +227,13 @@ class InferenceSession:
         progress: Callable[[int], None] | None = None,
     ) -> list[np.ndarray]:
         """The outputs named (all when ``None``) for ``input_feed``, in order; inputs of any batch size are run
-        ``batch_size`` samples at a time."""
+        ``batch_size`` samples at a time. An input holding NaN or infinity is refused (``NonFiniteInputError``)."""
         names = list(output_names) if output_names is not None else self.simulator.output_names
         unknown = [n for n in names if n not in self.simulator.output_names]
         if unknown:
             raise InterpreterError(f"no output named {unknown}; the outputs are {self.simulator.output_names}")
         arrays = bind_inputs(self.simulator.func, input_feed)
+        check_finite(dict(zip(self.simulator.input_names, arrays)))
         collected: dict[str, list[np.ndarray]] = {n: [] for n in names}
         for outputs in self.simulator.run_stream(self._batches(arrays), progress):
             for name, parts in collected.items():

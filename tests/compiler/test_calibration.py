@@ -266,3 +266,15 @@ def test_narrow_adcs_without_calibration_inputs_are_refused() -> None:
     full = CrossbarOptions.for_chip(load_chip("hermes"), adc_range="full")
     module, _ = compile_onnx(model, PipelineOptions(emit="cim", chip="hermes", crossbar=full))
     assert _adcs(module) == [(8, 22, None)]
+
+
+def test_only_a_bundled_model_is_calibrated_on_its_bundled_set_unnamed(tmp_path: Path) -> None:
+    """``models/digits_cnn.onnx`` takes ``models/digits_calib.npz``; a copy of both in a user's folder takes none:
+    a file that merely lies beside a model is never used unless named with ``--calib``."""
+    from cimc.compiler.pipeline import default_calibration
+
+    assert default_calibration(ROOT / "models" / "digits_cnn.onnx") == ROOT / "models" / "digits_calib.npz"
+    for name in ("digits_cnn.onnx", "digits_calib.npz"):
+        (tmp_path / name).write_bytes((ROOT / "models" / name).read_bytes())
+    assert default_calibration(tmp_path / "digits_cnn.onnx") is None
+    assert default_calibration(ROOT / "models" / "no_such.onnx") is None

@@ -19,7 +19,7 @@ from cimc.ir import run_module
 from cimc.ir.interpreter import InterpreterError
 from cimc.runtime import InferenceSession
 from cimc.runtime.binary import load_binary
-from cimc.runtime.session import parse_duration
+from cimc.runtime.session import NonFiniteInputError, check_finite, parse_duration
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 X = np.load(MODELS / "digits_test.npz")["x"][:40]
@@ -205,3 +205,17 @@ def test_a_device_with_too_few_levels_for_the_cells_is_refused(cnn: Path) -> Non
 def test_a_bad_batch_size_is_refused(cnn: Path) -> None:
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         InferenceSession(cnn, batch_size=0)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_input_is_refused_naming_the_input(two_outputs: tuple[Path, np.ndarray], value: float) -> None:
+    """No DAC applies NaN or infinity: quantized, it would give finite, wrong outputs, so it is refused."""
+    path, x = two_outputs
+    x = x.copy()
+    x[3, 7] = value
+    with pytest.raises(NonFiniteInputError, match=rf"input 'x' holds {value} at index \[3, 7\]"):
+        InferenceSession(path, ideal=True).run(None, {"x": x})
+
+
+def test_check_finite_passes_integers_and_finite_floats() -> None:
+    check_finite({"a": np.arange(4), "b": np.ones((2, 2), np.float32)})
