@@ -569,10 +569,12 @@ def _toml(value: Any) -> str:
 
 
 def _toml_char(ch: str) -> str:
+    """A character of a basic string: quotes and backslashes escaped, and every character that does not print
+    (controls, line and paragraph separators) as ``\\uXXXX``, so that a value shown in a message stays on its line."""
     if ch in '"\\':
         return "\\" + ch
-    if (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F:
-        return f"\\u{ord(ch):04X}"
+    if ch != "\t" and not ch.isprintable():
+        return f"\\u{ord(ch):04X}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08X}"
     return ch
 
 
