@@ -18,9 +18,10 @@ import numpy as np
 from cimc.compiler.files import InputFileError, write_atomic
 from cimc.runtime.devices import DEVICES
 
-#: The largest dimension of ``A`` or ``b`` ``cimc solve`` takes unless ``--max-size`` says otherwise: a 512x512
-#: system takes seconds to simulate, and the time grows about with n^2 (a 5000x5000 one ran past 4 minutes).
-MAX_SIZE = 4096
+#: The largest dimension of ``A`` or ``b`` ``cimc solve`` takes unless ``--max-size`` says otherwise: simulating a
+#: system on the 64x64 arrays of milan-closed-loop took 5 s at n = 512 and 27 s at 1024, growing about as n^2.5, so
+#: about 2.5 minutes at 2048 (and a quarter of an hour at 4096; a 5000x5000 one ran past 4 minutes unannounced).
+MAX_SIZE = 2048
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 

@@ -40,8 +40,8 @@ ARRAY_CASES = [
     ("b-columns-mismatch", GOOD_A, np.ones((3, 2)), ["b", "(3, 2)", "does not match"]),
     ("not-square", np.ones((2, 3)), GOOD_B, ["A", "2x3", "not square", "--remedy normal"]),
     ("unstable-loop", -np.eye(3), np.ones(3), ["A", "cannot settle", "remedy"]),
-    ("A-past-max-size", np.zeros((5000, 1), np.float32), GOOD_B, ["A", "(5000, 1)", "--max-size 4096"]),
-    ("b-past-max-size", GOOD_A, np.zeros((2, 5000), np.float32), ["b", "(2, 5000)", "--max-size"]),
+    ("A-past-max-size", np.zeros((5000, 1), np.float32), GOOD_B, ["A", "(5000, 1)", "--max-size 2048"]),
+    ("b-past-max-size", GOOD_A, np.zeros((2, 2049), np.float32), ["b", "(2, 2049)", "--max-size"]),
 ]
 
 
