@@ -64,13 +64,13 @@ def _header(file: Path, what: str) -> tuple[tuple[int, ...], np.dtype]:
         raise InputFileError(f"{file}: no such file ({what} is a .npy array)")
     with file.open("rb") as stream:
         try:
-            version = np.lib.format.read_magic(stream)
-            reader = _HEADER_READERS.get(version)
-            shape, _, dtype = reader(stream) if reader else ((), None, None)
-        except ValueError:
-            reader = None
-    if reader is None or dtype is None:
+            reader = _HEADER_READERS.get(np.lib.format.read_magic(stream))
+            header = reader(stream) if reader else None
+        except ValueError:  # no .npy magic, or a header that does not parse
+            header = None
+    if header is None:
         raise InputFileError(f"{file}: not a readable .npy array ({what} is saved with np.save)")
+    shape, _, dtype = header
     return shape, dtype
 
 

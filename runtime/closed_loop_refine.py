@@ -120,7 +120,12 @@ def remedy_shift(hw: Hardware, matrix: np.ndarray) -> float:
 
 
 def relative_error(difference: np.ndarray, reference: np.ndarray) -> float:
-    """Largest relative 2-norm over the columns (0 where the reference column is 0 and so is the difference)."""
+    """Largest relative 2-norm over the columns (0 where the reference column is 0 and so is the difference); both
+    divided by the reference's largest magnitude first, so that a solution near float64's range (``A`` of 1e-300)
+    does not overflow the norms."""
+    scale = float(np.max(np.abs(reference), initial=0.0))
+    if scale > 0:
+        difference, reference = difference / scale, reference / scale
     norms = np.linalg.norm(reference, axis=0)
     diffs = np.linalg.norm(difference, axis=0)
     return float(np.max(np.where(norms > 0, diffs / np.where(norms > 0, norms, 1.0), diffs)))

@@ -17,6 +17,9 @@ faulty_tiles = [[0, 3]]        # [row, col]; optional
 [opamp]                        # optional: the feedback op-amps of a closed-loop chip (cimc.runtime.closed_loop)
 ```
 
+Every field is checked against its type and range (the ``MAX_*`` bounds below say why each is where it is) before
+anything is sized by it, and a bad description is refused in one line naming the file, the field and its range.
+
 The pipeline attaches the chip to the module as the discardable attribute ``cim.chip`` (``Chip.to_attribute``), so
 passes read it from the IR; ``Chip.from_attribute`` reads it back with the same checks as a file.
 """

@@ -372,3 +372,9 @@ def test_progress_counts_every_leaf_loop_once() -> None:
     _, stats = solve(spd(150), rhs(150), progress=lambda done, total: calls.append((done, total)))
     assert leaf_loops(150, 64) == stats.blocks == 4  # 150 -> 75 + 75 -> (38 + 37) x 2
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_a_solution_near_the_float64_range_has_finite_errors() -> None:
+    x, stats = solve(np.eye(2) * 1e-300, np.ones(2))  # x = 1e300: its norm alone overflows
+    assert np.allclose(x, 1e300, rtol=1e-5) and stats.error is not None and stats.error < 1e-5
+    assert math.isfinite(stats.first_step_error) and stats.converged
