@@ -7,6 +7,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,12 @@ import numpy as np
 
 from cimc.compiler.files import InputFileError, write_atomic
 from cimc.runtime.devices import DEVICES
+
+#: The largest dimension of ``A`` or ``b`` ``cimc solve`` takes unless ``--max-size`` says otherwise: simulating a
+#: system on the 64x64 arrays of milan-closed-loop took 5 s at n = 512 and 27 s at 1024, growing about as n^2.5, so
+#: about 2.5 minutes at 2048 (and a quarter of an hour at 4096; a 5000x5000 one ran past 4 minutes unannounced).
+MAX_SIZE = 2048
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
 def add_solve_parser(sub: Any) -> argparse.ArgumentParser:
@@ -27,30 +36,111 @@ def add_solve_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument("rhs", metavar="b.npy", help="the right-hand side b, [m] or [m, k] (k right-hand sides)")
     parser.add_argument("-o", "--output", metavar="x.npy", help="write the solution x to this .npy")
     parser.add_argument("--chip", default="milan-closed-loop", metavar="NAME|FILE", help="a chip with [opamp]")
-    parser.add_argument("--tol", type=float, default=1e-6, help="refinement target on ||b - A x|| / ||b||")
+    parser.add_argument("--tol", type=_positive, default=1e-6, help="refinement target on ||b - A x|| / ||b||")
     parser.add_argument(
-        "--max-iterations", type=int, metavar="N", help="refinement steps at most (default: SolveConfig's, 100)"
+        "--max-iterations", type=_integer(0), metavar="N", help="refinement steps at most (default: SolveConfig's, 100)"
     )
-    parser.add_argument("--matrix-bits", type=int, default=8, metavar="N", help="signed bits of the programmed A")
+    parser.add_argument(
+        "--matrix-bits", type=_integer(2, 24), default=8, metavar="N", help="signed bits of the programmed A (2 to 24)"
+    )
+    parser.add_argument(
+        "--max-size",
+        type=_integer(1),
+        default=MAX_SIZE,
+        metavar="N",
+        help=f"refuse A or b larger than N along a dimension (default {MAX_SIZE}): larger systems take long",
+    )
     parser.add_argument("--remedy", choices=["negate", "shift", "normal"], help="for a loop that cannot settle")
     parser.add_argument("--ideal", action="store_true", help="every analog effect off: the float64 solution")
     parser.add_argument("--device", choices=sorted(DEVICES), help="cell device model (default: the chip's device)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated noise (default 0)")
+    parser.add_argument("--seed", type=_integer(0), default=0, help="seed of the simulated noise (default 0)")
     parser.add_argument("--json", action="store_true", help="print the stats as JSON")
     return parser
 
 
-def _load(path: str, what: str) -> np.ndarray:
-    file = Path(path)
+def _header(file: Path, what: str) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an ``.npy`` file declares, read before its data (which may be large or absent)."""
     if not file.is_file():
         raise InputFileError(f"{file}: no such file ({what} is a .npy array)")
+    with file.open("rb") as stream:
+        try:
+            reader = _HEADER_READERS.get(np.lib.format.read_magic(stream))
+            header = reader(stream) if reader else None
+        except ValueError:  # no .npy magic, or a header that does not parse
+            header = None
+    if header is None:
+        raise InputFileError(f"{file}: not a readable .npy array ({what} is saved with np.save)")
+    shape, _, dtype = header
+    return shape, dtype
+
+
+def _load(path: str, what: str, dims: tuple[int, ...], max_size: int) -> np.ndarray:
+    """``what`` (``A`` or ``b``) from the ``.npy`` at ``path``: its header checked first (a real or integer dtype,
+    ``dims`` dimensions, each at most ``max_size`` and none empty), then its data (finite numbers)."""
+    file = Path(path)
+    shape, dtype = _header(file, what)
+    if dtype.hasobject or dtype.kind not in "fiu":
+        raise InputFileError(f"{file}: {what} must hold real numbers (a float or integer dtype), got dtype {dtype}")
+    if len(shape) not in dims:
+        wanted = " or ".join(f"{d}-D" for d in dims)
+        raise InputFileError(f"{file}: {what} must be {wanted}, got shape {shape} ({len(shape)}-D)")
+    if 0 in shape:
+        raise InputFileError(f"{file}: {what} is empty (shape {shape}); a system needs at least one equation")
+    if max(shape) > max_size:
+        raise InputFileError(
+            f"{file}: {what} of shape {shape} is larger than --max-size {max_size} along a dimension; a larger "
+            "system takes minutes to hours to simulate: raise --max-size to solve it anyway"
+        )
     try:
         array = np.load(file, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputFileError(f"{file}: not a readable .npy file ({exc})") from None
-    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
-        raise InputFileError(f"{file}: {what} must be a numeric .npy array")
-    return array
+    except (ValueError, OSError, EOFError):
+        raise InputFileError(
+            f"{file}: not a readable .npy array (truncated or damaged); save it with np.save"
+        ) from None
+    values = np.asarray(array, dtype=np.float64)
+    bad = np.argwhere(~np.isfinite(values))
+    if bad.size:
+        index = tuple(int(i) for i in bad[0])
+        raise InputFileError(f"{file}: {what} holds {values[index]} at {list(index)}; give finite numbers")
+    return values
+
+
+def _matching(a: np.ndarray, b: np.ndarray, args: argparse.Namespace) -> None:
+    """Refuse a right-hand side whose rows are not ``A``'s, or a non-square ``A`` without least squares."""
+    m, n = a.shape
+    if b.shape[0] != m:
+        raise InputFileError(
+            f"{args.rhs}: b of shape {b.shape} does not match A of shape {a.shape} ({args.matrix}): b must be [{m}] "
+            f"or [{m}, k]"
+        )
+    if m != n and args.remedy != "normal":
+        raise InputFileError(
+            f"{args.matrix}: A is {m}x{n}, not square; --remedy normal solves it in the least-squares sense"
+        )
+
+
+def _positive(text: str) -> float:
+    """A flag's finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number > 0")
+    return value
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """A flag's integer from ``low`` (to ``high``)."""
+
+    def parse(text: str) -> int:
+        value = int(text) if text.strip().lstrip("+-").isdigit() else None
+        if value is None or value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"'{text}' is not an integer {bound}")
+        return value
+
+    return parse
 
 
 def format_stats(stats: dict[str, Any], shape: tuple[int, ...]) -> str:
@@ -76,25 +166,51 @@ def format_stats(stats: dict[str, Any], shape: tuple[int, ...]) -> str:
     return "\n".join(lines)
 
 
+def _check_output(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an ``-o`` that names a folder or one of the inputs (it would replace it)."""
+    if not args.output:
+        return
+    target = Path(args.output)
+    if target.is_dir():
+        raise InputFileError(f"-o {target}: is a folder; name the .npy file to write")
+    for path in (args.matrix, args.rhs):
+        if target.resolve() == Path(path).resolve():
+            raise InputFileError(f"-o {target}: is also the input {path}; writing x would replace it")
+
+
+def _progress_line(done: int, total: int) -> None:
+    """One line on stderr, rewritten as each leaf block of a long solve (more than one block) is set up."""
+    if total > 1:
+        print(f"\rcimc solve: block {done} of {total} set up", end="", file=sys.stderr, flush=True)
+
+
 def cmd_solve(args: argparse.Namespace) -> int:
     """``cimc solve A.npy b.npy -o x.npy``."""
     from cimc.ir.target.chip import load_chip
-    from cimc.runtime.closed_loop import SolveConfig, solve
+    from cimc.runtime.closed_loop import SolveConfig, SolveError, closed_loop_chip, solve
 
-    a, b = _load(args.matrix, "A"), _load(args.rhs, "b")
+    _check_output(args)
+    chip = closed_loop_chip(load_chip(args.chip))
+    a = _load(args.matrix, "A", (2,), args.max_size)
+    b = _load(args.rhs, "b", (1, 2), args.max_size)
+    _matching(a, b, args)
+    config = SolveConfig(
+        ideal=args.ideal,
+        device=args.device,
+        matrix_bits=args.matrix_bits,
+        tol=args.tol,
+        max_iterations=SolveConfig.max_iterations if args.max_iterations is None else args.max_iterations,
+        remedy=args.remedy,
+        seed=args.seed,
+    )
+    progress = _progress_line if sys.stderr.isatty() else None  # a line that changes with time: terminals only
     try:
-        config = SolveConfig(
-            ideal=args.ideal,
-            device=args.device,
-            matrix_bits=args.matrix_bits,
-            tol=args.tol,
-            max_iterations=SolveConfig.max_iterations if args.max_iterations is None else args.max_iterations,
-            remedy=args.remedy,
-            seed=args.seed,
-        )
-        x, stats = solve(a, b, load_chip(args.chip), config=config)
-    except ValueError as exc:  # bad shapes or values, an unstable loop, a chip with no op-amps
+        x, stats = solve(a, b, chip, config=config, progress=progress)
+    except SolveError as exc:  # a matrix the chip cannot solve: singular, an unstable loop, saturated outputs
         raise InputFileError(f"{args.matrix}: {exc}") from None
+    finally:
+        if progress is not None:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
     if args.output:
         buffer = io.BytesIO()
         np.save(buffer, x)

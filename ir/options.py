@@ -51,7 +51,10 @@ class Rule:
 
 
 def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
+    """A bound as written: integers in full, whole floats as integers up to a million, other floats as ``1e+12``."""
+    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e6):
+        return str(int(value))
+    return f"{value:g}"
 
 
 class OptionError(ValueError):

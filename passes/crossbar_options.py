@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from cimc.ir.dialects.cim import SIGN_ENCODINGS, WEIGHT_SCALINGS
 from cimc.ir.options import Option, Rule
+from cimc.ir.target.chip import MAX_ARRAY_SIZE
 from cimc.passes.crossbar_match import MAX_BITS
 
 #: How codes stream through the DACs (see ``cimc.passes.bit_slice``).
@@ -37,8 +38,8 @@ ADC_BITS = Option(
 SIGN_ENCODING = Option(
     "differential", "signed weights as differential array pairs or offset codes", Rule(choices=SIGN_ENCODINGS)
 )
-ARRAY_ROWS = Option(64, "rows (word lines) of a crossbar array", Rule(low=1))
-ARRAY_COLS = Option(64, "columns (bit lines) of a crossbar array", Rule(low=1))
+ARRAY_ROWS = Option(64, "rows (word lines) of a crossbar array", Rule(low=1, high=MAX_ARRAY_SIZE))
+ARRAY_COLS = Option(64, "columns (bit lines) of a crossbar array", Rule(low=1, high=MAX_ARRAY_SIZE))
 INPUT_ENCODING = Option(
     "signed",
     "stream codes around their zero point in a positive and a negative phase (signed), or as they are (unsigned: "

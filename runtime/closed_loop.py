@@ -13,6 +13,8 @@ is the interface: ``solve`` and ``solve_cost``, their configuration and their re
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,7 @@ from cimc.runtime.closed_loop_circuit import (
     REMEDIES,
     SaturatedOutputError,
     SolveConfig,
+    SolveError,
     UnstableMatrixError,
     closed_loop_chip,
 )
@@ -34,8 +37,11 @@ __all__ = [
     "SaturatedOutputError",
     "SolveConfig",
     "SolveCost",
+    "SolveError",
     "SolveStats",
     "UnstableMatrixError",
+    "closed_loop_chip",
+    "condition_number",
     "solve",
     "solve_cost",
 ]
@@ -81,20 +87,54 @@ def _inputs(a: Any, b: Any, remedy: str | None) -> tuple[np.ndarray, np.ndarray,
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.ndim != 2 or a.size == 0:
-        raise ValueError(f"A must be a non-empty 2-D matrix, got shape {a.shape}")
+        raise SolveError(f"A must be a non-empty 2-D matrix, got shape {a.shape}")
     vector = b.ndim == 1
-    if b.ndim not in (1, 2) or b.shape[0] != a.shape[0]:
-        raise ValueError(f"b must be [{a.shape[0]}] or [{a.shape[0]}, k] to match A of shape {a.shape}, got {b.shape}")
+    if b.ndim not in (1, 2) or b.shape[0] != a.shape[0] or b.size == 0:
+        raise SolveError(
+            f"b must be [{a.shape[0]}] or [{a.shape[0]}, k], k >= 1, to match A of shape {a.shape}, got {b.shape}"
+        )
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        raise ValueError("A and b must hold finite numbers (no NaN or infinity)")
+        raise SolveError("A and b must hold finite numbers (no NaN or infinity)")
     m, n = a.shape
     if m != n and remedy != "normal":
-        raise ValueError(
+        raise SolveError(
             f"A is {m}x{n}, not square: least squares runs on the two-array normal-equations circuit, remedy='normal'"
         )
     if remedy == "normal" and (m < n or np.linalg.matrix_rank(a) < n):
-        raise ValueError(f"remedy 'normal' needs A of full column rank ({m}x{n} A has rank {np.linalg.matrix_rank(a)})")
+        raise SolveError(f"remedy 'normal' needs A of full column rank ({m}x{n} A has rank {np.linalg.matrix_rank(a)})")
+    if remedy != "normal":
+        _check_invertible(a)
     return a, (b[:, None] if vector else b), vector
+
+
+#: The largest condition number of a matrix ``solve`` takes: beyond 1 / eps, float64 itself cannot tell ``A`` from
+#: a singular matrix (LAPACK's "singular to working precision"), let alone an 8-bit analog copy of it.
+MAX_CONDITION = 1 / np.finfo(np.float64).eps
+
+
+def condition_number(a: np.ndarray) -> float:
+    """``A``'s condition number in the 1-norm, ``||A|| ||A^-1||`` (inf for a singular ``A``); scaled by its largest
+    entry first, which leaves it unchanged and keeps the inverse in range."""
+    largest = float(np.max(np.abs(a)))
+    if largest == 0:
+        return math.inf
+    scaled = a / largest
+    try:
+        inverse = np.linalg.inv(scaled)
+    except np.linalg.LinAlgError:  # an exactly zero pivot
+        return math.inf
+    return float(np.linalg.norm(scaled, 1) * np.linalg.norm(inverse, 1))
+
+
+def _check_invertible(a: np.ndarray) -> None:
+    """Refuse a square ``A`` that is singular, or numerically so: ``A x = b`` has no unique solution to refine."""
+    condition = condition_number(a)
+    if not condition < MAX_CONDITION:
+        raise SolveError(
+            f"A is singular{'' if math.isinf(condition) else ' to working precision'} (its condition number is "
+            f"{condition:.3g}, at most {MAX_CONDITION:.3g} can be solved): A x = b has no unique solution; check for a "
+            "zero or repeated row or column, or use --remedy normal for least squares if A has full column rank"
+        )
 
 
 def solve(
@@ -104,12 +144,14 @@ def solve(
     tol: float = 1e-6,
     *,
     config: SolveConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
     **config_fields: Any,
 ) -> tuple[np.ndarray, SolveStats]:
     """Solve ``A x = b`` (``b``: ``[n]`` or ``[n, k]``, several right-hand sides; least squares for ``m x n`` ``A``
     with ``remedy="normal"``) on a closed-loop chip, refined to ``tol``; the solution (float64, ``b``'s layout) and
     what it reached and cost. ``config_fields`` set ``SolveConfig`` fields (on ``config``'s when given); ``tol`` is
-    the config's unless given apart from its default."""
+    the config's unless given apart from its default; ``progress(done, total)`` is called as each of the ``total``
+    leaf loops is set up."""
     base = config or SolveConfig()
     if tol != SolveConfig.tol:
         config_fields.setdefault("tol", tol)
@@ -117,7 +159,7 @@ def solve(
     chip = closed_loop_chip(chip)
     a, rhs, vector = _inputs(A, b, config.remedy)
     m, n = a.shape
-    problem = Problem(a, chip, config)
+    problem = Problem(a, chip, config, progress)
     normal = problem.normal
     try:
         reference = np.linalg.lstsq(a, rhs, rcond=None)[0] if normal else np.linalg.solve(a, rhs)
@@ -172,7 +214,7 @@ def solve_cost(
     matrix = np.asarray(A, dtype=np.float64)
     rows = matrix.shape[0] if matrix.ndim == 2 else 1
     if config.remedy == "normal":
-        raise ValueError("solve_cost prices square systems; least squares (remedy='normal') has no cost model here")
+        raise SolveError("solve_cost prices square systems; least squares (remedy='normal') has no cost model here")
     a, rhs, _ = _inputs(matrix, np.random.default_rng(config.seed).standard_normal(rows), config.remedy)
     problem = Problem(a, chip, config)
     ledger = problem.hw.ledger

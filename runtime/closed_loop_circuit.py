@@ -64,7 +64,7 @@ from functools import partial
 import numpy as np
 
 from cimc.ir.dialects.cim_solve import top_level
-from cimc.ir.target.chip import PRESETS, Chip, OpAmp, load_chip
+from cimc.ir.target.chip import PRESETS, Chip, ChipError, OpAmp, load_chip
 from cimc.runtime.analog import AnalogConfig, level_step_us, program_group, read_sigmas
 from cimc.runtime.closed_loop_cost import Ledger
 from cimc.runtime.devices import Device, device, for_chip_device, require
@@ -78,12 +78,17 @@ _MAX_RETRIES = 60
 _MAX_ADC_GAIN_LOG2 = 16
 
 
-class UnstableMatrixError(ValueError):
+class SolveError(ValueError):
+    """A system the closed-loop chip cannot solve (a singular matrix, shapes that do not match, a loop that cannot
+    settle); the message is one line saying why and what to do."""
+
+
+class UnstableMatrixError(SolveError):
     """The closed loop cannot settle on this matrix: the smallest real part of its loop matrix's eigenvalues is not
     positive. The message (one line) gives it and the remedies."""
 
 
-class SaturatedOutputError(ValueError):
+class SaturatedOutputError(SolveError):
     """The loop amplifies the op-amps' input offsets alone beyond the output swing: every solve would saturate
     whatever its input, so the matrix (too ill-conditioned for the chip) is refused. The message is one line."""
 
@@ -159,6 +164,8 @@ class Hardware:
         self.resident: OrderedDict[int, None] = OrderedDict()
         self.ledger = Ledger(chip, opamp)
         self._keys = 0
+        #: called with the count of leaf loops set up so far, as each is (a progress display)
+        self.on_leaf: Callable[[int], None] | None = None
 
     def program(self, matrix: np.ndarray) -> Block:
         """Quantize ``matrix`` to ``matrix_bits``, ``max|A|`` at the level ``top_level`` picks (the full scale when
@@ -269,7 +276,7 @@ class Loop:
         self.hw, self.sign = hw, 1.0
         m, n = matrix.shape
         if n > hw.leaf or m > hw.leaf:
-            raise ValueError(
+            raise SolveError(
                 f"a {m}x{n} least-squares system does not fit the two-array circuit of {hw.leaf}x{hw.leaf} arrays; "
                 f"give at most {hw.leaf} rows and columns"
             )
@@ -287,6 +294,8 @@ class Loop:
         if self.min_eigenvalue <= 0:
             raise unstable_error(self.min_eigenvalue, n)
         hw.ledger.leaves += 1
+        if hw.on_leaf is not None:
+            hw.on_leaf(hw.ledger.leaves)
         hw.ledger.min_eigenvalue = min(hw.ledger.min_eigenvalue, self.min_eigenvalue)
         adc_bits = hw.chip.tile.adc_bits
         self.settling_s = math.log(2.0 ** (adc_bits + 1)) / (2 * math.pi * hw.opamp.gbw_hz * self.min_eigenvalue)
@@ -429,10 +438,10 @@ def closed_loop_chip(chip: str | Chip) -> Chip:
     chip = load_chip(chip) if isinstance(chip, str) else chip
     if chip.opamp is None:
         with_opamps = [name for name in PRESETS if load_chip(name).opamp is not None]
-        raise ValueError(
+        raise ChipError(
             f"chip '{chip.name}' has no [opamp] section, and a closed-loop solve needs its feedback op-amps: use "
             f"{' or '.join(repr(name) for name in with_opamps)}, or add [opamp] to the description"
         )
     if chip.arrays < 2:
-        raise ValueError(f"chip '{chip.name}' has {chip.arrays} array; a matrix needs a differential pair of two")
+        raise ChipError(f"chip '{chip.name}' has {chip.arrays} array; a matrix needs a differential pair of two")
     return chip

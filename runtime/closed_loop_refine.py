@@ -87,6 +87,15 @@ class Inverse:
         return np.vstack([x1, x2])
 
 
+def leaf_loops(n: int, leaf: int) -> int:
+    """The closed loops ``Inverse`` sets up for an ``n x n`` matrix on arrays of ``leaf`` rows: one per leaf of the
+    block elimination (``A11``'s, then the Schur complement's)."""
+    if n <= leaf:
+        return 1
+    h = (n + 1) // 2
+    return leaf_loops(h, leaf) + leaf_loops(n - h, leaf)
+
+
 def remedy_shift(hw: Hardware, matrix: np.ndarray) -> float:
     """The ``shift`` remedy's ``s``: of the shifts that make every real part of ``A + s I``'s eigenvalues positive,
     the one whose refinement contracts fastest, ``min_s max_i |s / (lambda_i + s)|``; refused when that is not below
@@ -111,7 +120,12 @@ def remedy_shift(hw: Hardware, matrix: np.ndarray) -> float:
 
 
 def relative_error(difference: np.ndarray, reference: np.ndarray) -> float:
-    """Largest relative 2-norm over the columns (0 where the reference column is 0 and so is the difference)."""
+    """Largest relative 2-norm over the columns (0 where the reference column is 0 and so is the difference); both
+    divided by the reference's largest magnitude first, so that a solution near float64's range (``A`` of 1e-300)
+    does not overflow the norms."""
+    scale = float(np.max(np.abs(reference), initial=0.0))
+    if scale > 0:
+        difference, reference = difference / scale, reference / scale
     norms = np.linalg.norm(reference, axis=0)
     diffs = np.linalg.norm(difference, axis=0)
     return float(np.max(np.where(norms > 0, diffs / np.where(norms > 0, norms, 1.0), diffs)))
@@ -186,10 +200,15 @@ class Problem:
     """A matrix as the chip solves systems with it: the hardware, the remedy's shift and the operator, set up (the
     blocks programmed, Schur complements built, charged to the hardware's ledger) when made."""
 
-    def __init__(self, a: np.ndarray, chip: Chip, config: SolveConfig) -> None:
+    def __init__(
+        self, a: np.ndarray, chip: Chip, config: SolveConfig, progress: Callable[[int, int], None] | None = None
+    ) -> None:
         assert chip.opamp is not None
         self.a, self.normal = a, config.remedy == "normal"
         self.hw = Hardware(chip, chip.opamp, config, solver_device(chip, config))
+        if progress is not None:
+            total = 1 if self.normal else leaf_loops(a.shape[0], self.hw.leaf)
+            self.hw.on_leaf = lambda done: progress(done, total)
         self.shift = remedy_shift(self.hw, a) if config.remedy == "shift" else 0.0
         n = a.shape[1]
         self.operator = Loop(self.hw, a, normal=True) if self.normal else Inverse(self.hw, a + self.shift * np.eye(n))

@@ -17,6 +17,9 @@ faulty_tiles = [[0, 3]]        # [row, col]; optional
 [opamp]                        # optional: the feedback op-amps of a closed-loop chip (cimc.runtime.closed_loop)
 ```
 
+Every field is checked against its type and range (the ``MAX_*`` bounds below say why each is where it is) before
+anything is sized by it, and a bad description is refused in one line naming the file, the field and its range.
+
 The pipeline attaches the chip to the module as the discardable attribute ``cim.chip`` (``Chip.to_attribute``), so
 passes read it from the IR; ``Chip.from_attribute`` reads it back with the same checks as a file.
 """
@@ -62,8 +65,39 @@ def _rule(**bounds: Any) -> dict[str, Rule]:
     return {"rule": Rule(**bounds)}
 
 
-_POSITIVE = _rule(low=1)
-_ENERGY = _rule(low=0)
+# The bounds of a chip description's fields. Each is far past every preset and every published chip, and low enough
+# that what the compiler and the simulator size by it stays well under a workstation's memory (a 1000x1000 mesh asked
+# for 9.8 GB before any check): a description past one is refused, naming the field, before anything is allocated.
+
+#: Tiles along a mesh side, and in the whole mesh: placement keeps the hops between every two tiles and, per tile
+#: pair, a flag per hop distance (tiles^2 x (rows + cols) bytes), 85 MB at 1024 tiles (presets: at most 256).
+MAX_MESH_SIDE = 64
+MAX_TILES = 1024
+#: Arrays per tile (presets: at most 128).
+MAX_ARRAYS_PER_TILE = 4096
+#: Rows or columns of one crossbar array: 16 M cells, simulated as dense matrices (presets: at most 1024).
+MAX_ARRAY_SIZE = 4096
+#: Cycles of one array read or ADC conversion, and a router's latency: a millisecond at 1 GHz (presets: 3200).
+MAX_CYCLES = 1 << 20
+#: A tile's buffer: 1 GiB (presets: 64 KiB).
+MAX_BUFFER_BYTES = 1 << 30
+#: A tile's digital-unit lanes and a link's width in bits (presets: 16 and 128).
+MAX_LANES = 1 << 16
+#: The chip's clock, 1 kHz to 1 THz: every cycle count becomes seconds through it (presets: 100 MHz to 1.2 GHz).
+CLOCK_HZ = (1e3, 1e12)
+#: Picojoules of one event: a millijoule (presets: at most 26,214 pJ, a whole Mythic array read).
+MAX_EVENT_PJ = 1e9
+#: An op-amp's open-loop gain (V/V) and unity-gain bandwidth (Hz): the loop model divides by both (presets: 1e4, 1e7).
+OPAMP_GAIN, OPAMP_GBW_HZ = (2.0, 1e12), (1.0, 1e12)
+#: Volts of a row's full scale and an op-amp's swing, from a microvolt to 100 V (presets: 0.2, 0.5).
+VOLTS = (1e-6, 100.0)
+#: Characters of a chip's name and description, which are printed on one line (``cimc chips``, the reports).
+MAX_NAME, MAX_DESCRIPTION = 64, 1024
+#: Bytes of a chip description file (presets: under 4 KiB; a faulty-tile list of every tile takes about 16 KiB).
+MAX_FILE_BYTES = 1 << 20
+
+_ENERGY = _rule(low=0, high=MAX_EVENT_PJ)
+_CYCLES = _rule(low=1, high=MAX_CYCLES)
 
 
 @dataclass(frozen=True)
@@ -71,8 +105,8 @@ class Mesh:
     """The tile grid: ``rows`` x ``cols`` tiles on a 2D mesh, each router linked to its four neighbours; a torus
     also links the ends of every row and column."""
 
-    rows: int = field(metadata=_POSITIVE)
-    cols: int = field(metadata=_POSITIVE)
+    rows: int = field(metadata=_rule(low=1, high=MAX_MESH_SIDE))
+    cols: int = field(metadata=_rule(low=1, high=MAX_MESH_SIDE))
     torus: bool = False
 
 
@@ -90,18 +124,18 @@ class TileSpec:
     makes the arrays' wires ideal (aihwkit's default ``IOParameters.ir_drop = 0``).
     """
 
-    arrays: int = field(metadata=_POSITIVE)
-    array_rows: int = field(default=64, metadata=_POSITIVE)
-    array_cols: int = field(default=64, metadata=_POSITIVE)
+    arrays: int = field(metadata=_rule(low=1, high=MAX_ARRAYS_PER_TILE))
+    array_rows: int = field(default=64, metadata=_rule(low=1, high=MAX_ARRAY_SIZE))
+    array_cols: int = field(default=64, metadata=_rule(low=1, high=MAX_ARRAY_SIZE))
     cell_bits: int = field(metadata=_rule(low=1, high=8))
     device: str = field(metadata=_rule(choices=DEVICES))
     dac_bits: int = field(metadata=_rule(low=1, high=8))
     adc_bits: int = field(metadata=_rule(low=1, high=16))
-    adc_columns: int = field(metadata=_POSITIVE)
-    read_cycles: int = field(metadata=_POSITIVE)
-    adc_cycles: int = field(metadata=_POSITIVE)
-    buffer_bytes: int = field(metadata=_POSITIVE)
-    digital_ops_per_cycle: int = field(metadata=_POSITIVE)
+    adc_columns: int = field(metadata=_rule(low=1, high=MAX_ARRAY_SIZE))
+    read_cycles: int = field(metadata=_CYCLES)
+    adc_cycles: int = field(metadata=_CYCLES)
+    buffer_bytes: int = field(metadata=_rule(low=1, high=MAX_BUFFER_BYTES))
+    digital_ops_per_cycle: int = field(metadata=_rule(low=1, high=MAX_LANES))
     sign_encoding: str = field(default="differential", metadata=_rule(choices=SIGN_ENCODINGS))
     weight_scaling: str = field(default="column", metadata=_rule(choices=WEIGHT_SCALINGS))
     ir_drop: bool = True
@@ -112,9 +146,9 @@ class Network:
     """The on-chip network: ``link_bits`` bits per cycle per link, ``router_latency`` cycles per router, and the
     chip's clock, which every cycle count of the chip (these and the tile's) is in."""
 
-    link_bits: int = field(metadata=_POSITIVE)
-    router_latency: int = field(metadata=_POSITIVE)
-    clock_hz: float = field(metadata=_rule(above=0))
+    link_bits: int = field(metadata=_rule(low=1, high=MAX_LANES))
+    router_latency: int = field(metadata=_CYCLES)
+    clock_hz: float = field(metadata=_rule(low=CLOCK_HZ[0], high=CLOCK_HZ[1]))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,12 +194,12 @@ class OpAmp:
     (V).
     """
 
-    gain: float = field(metadata=_rule(above=1))
-    gbw_hz: float = field(metadata=_rule(above=0))
-    offset_mv: float = field(metadata=_rule(low=0))
-    power_uw: float = field(metadata=_rule(low=0))
-    v_read: float = field(metadata=_rule(above=0))
-    v_sat: float = field(metadata=_rule(above=0))
+    gain: float = field(metadata=_rule(low=OPAMP_GAIN[0], high=OPAMP_GAIN[1]))
+    gbw_hz: float = field(metadata=_rule(low=OPAMP_GBW_HZ[0], high=OPAMP_GBW_HZ[1]))
+    offset_mv: float = field(metadata=_rule(low=0, high=VOLTS[1] * 1e3))
+    power_uw: float = field(metadata=_rule(low=0, high=1e6))  # a watt (presets: 100 uW)
+    v_read: float = field(metadata=_rule(low=VOLTS[0], high=VOLTS[1]))
+    v_sat: float = field(metadata=_rule(low=VOLTS[0], high=VOLTS[1]))
 
 
 #: How the inputs of a read are scaled (``Periphery.input_scaling``): by their largest magnitude, or not at all.
@@ -192,7 +226,7 @@ class RangeManagement:
     input_scaling: str = field(metadata=_rule(choices=INPUT_SCALINGS))
     input_levels: int = field(metadata=_rule(low=1, high=1 << 16))
     output_levels: int = field(metadata=_rule(low=1, high=1 << 24))
-    output_bound: float = field(metadata=_rule(above=0))
+    output_bound: float = field(metadata=_rule(low=1e-6, high=1e6))  # aihwkit's: 12
     bound_management: str = field(metadata=_rule(choices=BOUND_MANAGEMENTS))
     max_passes: int = field(default=1, metadata=_rule(low=1, high=32))
     weight_units: bool = False
@@ -267,11 +301,17 @@ class Chip:
         if not isinstance(data, dict):
             raise ChipError(f"{where}: expected a table of chip fields, got {_show(data)}")
         _reject_unknown(data, (*_TOP_LEVEL, *SECTIONS, *OPTIONAL_SECTIONS), where, "")
-        name = _value(data, "name", "str", Rule(), where, "", required=True)
+        name = _line(data, "name", MAX_NAME, where, required=True)
         if not name:
             raise ChipError(f"{where}: name must not be empty")
-        description = _value(data, "description", "str", Rule(), where, "", required=False) or ""
+        description = _line(data, "description", MAX_DESCRIPTION, where, required=False)
         sections = {section: _section(cls, data, section, where) for section, cls in SECTIONS.items()}
+        mesh = sections["mesh"]
+        if mesh.rows * mesh.cols > MAX_TILES:
+            raise ChipError(
+                f"{where}: [mesh] rows x cols must be at most {MAX_TILES} tiles, got {mesh.rows}x{mesh.cols} = "
+                f"{mesh.rows * mesh.cols}"
+            )
         for section, cls in OPTIONAL_SECTIONS.items():
             if section in data:
                 sections[section] = _section(cls, data, section, where)
@@ -382,10 +422,17 @@ def load_chip(name_or_path: str | os.PathLike[str]) -> Chip:
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise ChipError(f"unknown chip '{text}': {hint}presets are {', '.join(PRESETS)}; or give a .toml file")
     where = str(path)
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ChipError(f"{where}: {size:,} bytes is too large for a chip description (at most {MAX_FILE_BYTES:,})")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ChipError(f"{where}: not valid TOML: {err}") from None
+    except OSError as err:
+        raise ChipError(f"{where}: cannot read the chip file: {err.strerror}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ChipError(f"{where}: not valid TOML: arrays or tables nested too deeply") from None
     return Chip.from_dict(data, where)
 
 
@@ -443,12 +490,24 @@ def _value(table: dict[str, Any], key: str, kind: str, rule: Rule, where: str, s
     return value
 
 
+def _line(data: dict[str, Any], key: str, limit: int, where: str, required: bool) -> str:
+    """A one-line text field (``name``, ``description``) of at most ``limit`` characters; "" when absent."""
+    value = _value(data, key, "str", Rule(), where, "", required) or ""
+    if len(value) > limit or not value.replace("\t", " ").isprintable():
+        raise ChipError(
+            f"{where}: {key} must be one line of at most {limit} printable characters (tabs allowed), got "
+            f"{_show(value)}"
+        )
+    return value
+
+
 def _reject_unknown(table: dict[str, Any], known: Sequence[str], where: str, prefix: str) -> None:
     """A key that is no field is a typo until shown otherwise: name the closest known one."""
     for key, value in table.items():
         if key not in known:
             section = isinstance(value, dict) and not prefix
             name = "[{}]" if section else "'{}'"
+            key = _clip("".join(_toml_char(ch) for ch in key))
             close = difflib.get_close_matches(key, list(known), n=1)
             hint = f"did you mean {name.format(close[0])}?" if close else f"known: {', '.join(known)}"
             raise ChipError(f"{where}: {prefix}unknown {'section' if section else 'field'} {name.format(key)} ({hint})")
@@ -459,7 +518,7 @@ def _faulty_tiles(value: Any, mesh: Mesh, where: str) -> tuple[tuple[int, int], 
     shape = "a list of [row, col] pairs"
     if not isinstance(value, list):
         raise ChipError(f"{where}: faulty_tiles must be {shape}, got {_show(value)}")
-    tiles: list[tuple[int, int]] = []
+    tiles: set[tuple[int, int]] = set()
     for item in value:
         pair = isinstance(item, list) and len(item) == 2
         if not pair or not all(isinstance(v, int) and not isinstance(v, bool) for v in item):
@@ -472,7 +531,7 @@ def _faulty_tiles(value: Any, mesh: Mesh, where: str) -> tuple[tuple[int, int], 
             )
         if (row, col) in tiles:
             raise ChipError(f"{where}: faulty_tiles: [{row}, {col}] is listed twice")
-        tiles.append((row, col))
+        tiles.add((row, col))
     if len(tiles) == mesh.rows * mesh.cols:
         raise ChipError(f"{where}: faulty_tiles: all {len(tiles)} tiles are faulty; a chip needs a working tile")
     return tuple(sorted(tiles))
@@ -485,7 +544,13 @@ def _show(value: Any, with_kind: bool = True) -> str:
     except TypeError:  # a table, a date: TOML values no field takes
         return "a table" if isinstance(value, dict) else f"a {type(value).__name__}"
     kind = {bool: "a boolean", str: "a string", list: "a list", float: "a number"}.get(type(value))
+    text = _clip(text)
     return f"{text} ({kind})" if kind and with_kind else text
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters, so that a huge value keeps its message one short line."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 # --- writing a description ----------------------------------------------------------------------------------------
@@ -507,10 +572,12 @@ def _toml(value: Any) -> str:
 
 
 def _toml_char(ch: str) -> str:
+    """A character of a basic string: quotes and backslashes escaped, and every character that does not print
+    (controls, line and paragraph separators) as ``\\uXXXX``, so that a value shown in a message stays on its line."""
     if ch in '"\\':
         return "\\" + ch
-    if (ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F:
-        return f"\\u{ord(ch):04X}"
+    if ch != "\t" and not ch.isprintable():
+        return f"\\u{ord(ch):04X}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08X}"
     return ch
 
 

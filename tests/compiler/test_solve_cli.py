@@ -3,6 +3,7 @@ with ``--remedy normal``, and one ``cimc: error:`` line for every kind of bad in
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def test_least_squares_needs_remedy_normal(tmp_path: Path, capsys) -> None:
     np.save(tmp_path / "b.npy", b)
     argv = ["solve", str(tmp_path / "A.npy"), str(tmp_path / "b.npy")]
     assert main(argv) == 1
-    assert "remedy='normal'" in capsys.readouterr().err
+    assert "--remedy normal" in capsys.readouterr().err
     assert main([*argv, "--remedy", "normal", "-o", str(tmp_path / "x.npy")]) == 0
     reference = np.linalg.lstsq(a, b, rcond=None)[0]
     assert np.linalg.norm(np.load(tmp_path / "x.npy") - reference) <= 1e-6 * np.linalg.norm(reference)
@@ -66,7 +67,7 @@ def test_least_squares_needs_remedy_normal(tmp_path: Path, capsys) -> None:
         (np.eye(4), np.ones(3), "b must be [4] or [4, k]"),
         (np.array([[1.0, np.inf], [0.0, 1.0]]), np.ones(2), "finite"),
         (-np.eye(3), np.ones(3), "cannot settle"),
-        (np.array(["a", "b"]), np.ones(2), "must be a numeric .npy array"),
+        (np.array(["a", "b"]), np.ones(2), "A must hold real numbers"),
     ],
 )
 def test_bad_input_is_one_error_line(a, b, message: str, tmp_path: Path, capsys) -> None:
@@ -85,3 +86,20 @@ def test_missing_file_and_chip_without_opamps(system, tmp_path: Path, capsys) ->
     assert "nope.npy: no such file" in capsys.readouterr().err
     assert main(["solve", str(a_path), str(b_path), "--chip", "default"]) == 1
     assert "has no [opamp] section" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_long_solve_shows_its_blocks_on_a_terminal_only(tmp_path: Path, monkeypatch, capsys) -> None:
+    np.save(tmp_path / "A.npy", _spd(150))  # four 38- or 37-row leaf loops on 64x64 arrays
+    np.save(tmp_path / "b.npy", np.ones(150))
+    argv = ["solve", str(tmp_path / "A.npy"), str(tmp_path / "b.npy")]
+    assert main(argv) == 0 and capsys.readouterr().err == ""
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(argv) == 0
+    shown = terminal.getvalue()
+    assert [f"block {i} of 4 set up" in shown for i in range(1, 5)] == [True] * 4 and shown.endswith("\r\033[K")

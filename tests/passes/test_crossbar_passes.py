@@ -321,8 +321,8 @@ def test_array_counts_follow_the_closed_form(sign_encoding: str, signs: int) -> 
         ("bit-slice{cell-bits=9}", "pass 'bit-slice' option 'cell-bits' must be an integer from 1 to 8, got 9"),
         ("bit-slice{dac-bits=0}", "pass 'bit-slice' option 'dac-bits' must be an integer from 1 to 8, got 0"),
         ("bit-slice{sign-encoding=twos}", "must be one of 'differential', 'offset', got 'twos'"),
-        ("bit-slice{array-cols=0}", "pass 'bit-slice' option 'array-cols' must be an integer >= 1, got 0"),
-        ("tile{array-rows=0}", "pass 'tile' option 'array-rows' must be an integer >= 1, got 0"),
+        ("bit-slice{array-cols=0}", "pass 'bit-slice' option 'array-cols' must be an integer from 1 to 4096, got 0"),
+        ("tile{array-rows=0}", "pass 'tile' option 'array-rows' must be an integer from 1 to 4096, got 0"),
         ("replicate{budget=-1}", "pass 'replicate' option 'budget' must be an integer >= 0, got -1"),
     ],
 )

@@ -94,7 +94,9 @@ def test_passes_sharing_an_option_share_its_declaration() -> None:
     solve = {f.name: option_of(f) for f in dataclasses.fields(LowerSolvePass)}
     assert solve["cell_bits"] == CELL_BITS.or_zero(CHIP_DEFAULT)
     assert (solve["cell_bits"].default, solve["cell_bits"].rule.low, solve["cell_bits"].rule.high) == (0, 0, 8)
-    with pytest.raises(PipelineError, match=r"^pass 'tile' option 'array-rows' must be an integer >= 1, got -3$"):
+    with pytest.raises(
+        PipelineError, match=r"^pass 'tile' option 'array-rows' must be an integer from 1 to 4096, got -3$"
+    ):
         TilePass(array_rows=-3)
     with pytest.raises(
         PipelineError, match=r"^pass 'bit-slice' option 'cell-bits' must be an integer from 1 to 8, got 'two'$"

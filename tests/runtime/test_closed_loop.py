@@ -15,8 +15,8 @@ import pytest
 from cimc.ir.dialects.cim_solve import top_level
 from cimc.ir.target.chip import load_chip
 from cimc.runtime import SolveConfig, UnstableMatrixError, solve
-from cimc.runtime.closed_loop import SaturatedOutputError, solve_cost
-from cimc.runtime.closed_loop_refine import DIVERGENCE_STEPS
+from cimc.runtime.closed_loop import SaturatedOutputError, SolveError, condition_number, solve_cost
+from cimc.runtime.closed_loop_refine import DIVERGENCE_STEPS, leaf_loops
 from cimc.runtime.devices import device
 from cimc.runtime.energy import BASELINE, FP32_BASELINE
 
@@ -353,3 +353,28 @@ def test_stats_are_json_able() -> None:
     _, stats = solve(spd(8), rhs(8))
     data = json.loads(json.dumps(stats.to_dict()))
     assert data["iterations"] == stats.iterations and set(data["energy_pj"]) == set(stats.energy_pj)
+
+
+def test_singular_matrices_are_refused_by_their_condition_number() -> None:
+    hilbert = 1 / (np.arange(14)[:, None] + np.arange(14)[None, :] + 1)
+    assert condition_number(np.zeros((3, 3))) == math.inf
+    assert condition_number(np.array([[1.0, 2.0], [2.0, 4.0]])) == math.inf
+    assert condition_number(np.eye(4) * 1e-300) == pytest.approx(1.0)  # scaled first: no overflow
+    assert condition_number(hilbert) > 1 / np.finfo(np.float64).eps
+    with pytest.raises(SolveError, match=r"^A is singular \(its condition number is inf"):
+        solve(np.array([[1.0, 2.0], [2.0, 4.0]]), np.ones(2))
+    with pytest.raises(SolveError, match=r"^A is singular to working precision \(its condition number is"):
+        solve(hilbert, np.ones(14))
+
+
+def test_progress_counts_every_leaf_loop_once() -> None:
+    calls: list[tuple[int, int]] = []
+    _, stats = solve(spd(150), rhs(150), progress=lambda done, total: calls.append((done, total)))
+    assert leaf_loops(150, 64) == stats.blocks == 4  # 150 -> 75 + 75 -> (38 + 37) x 2
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_a_solution_near_the_float64_range_has_finite_errors() -> None:
+    x, stats = solve(np.eye(2) * 1e-300, np.ones(2))  # x = 1e300: its norm alone overflows
+    assert np.allclose(x, 1e300, rtol=1e-5) and stats.error is not None and stats.error < 1e-5
+    assert math.isfinite(stats.first_step_error) and stats.converged
