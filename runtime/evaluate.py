@@ -167,9 +167,9 @@ def evaluate(
         session = make_session(seed)
         name = session.simulator.input_names[0]
         predictions, agree, errors = [], 0, _ErrorSums()
-        for start in range(0, len(x), session.batch_size):
+        outputs = session.stream([session.simulator.output_names[0]], {name: x})  # one stream: noise as one run's
+        for start, (out,) in zip(range(0, len(x), session.batch_size), outputs):
             batch = x[start : start + session.batch_size]
-            (out,) = session.run([session.simulator.output_names[0]], {name: batch})
             predictions.append(top1(out))
             if reference is not None:  # run again per seed rather than kept: memory stays one batch's
                 ref = reference(batch)

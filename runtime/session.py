@@ -228,18 +228,27 @@ class InferenceSession:
     ) -> list[np.ndarray]:
         """The outputs named (all when ``None``) for ``input_feed``, in order; inputs of any batch size are run
         ``batch_size`` samples at a time. An input holding NaN or infinity is refused (``NonFiniteInputError``)."""
+        pieces = list(self.stream(output_names, input_feed, progress))
+        return [np.concatenate(parts) if len(parts) > 1 else parts[0] for parts in zip(*pieces)]
+
+    def stream(
+        self,
+        output_names: Sequence[str] | None,
+        input_feed: Mapping[str, np.ndarray],
+        progress: Callable[[int], None] | None = None,
+    ) -> Iterator[list[np.ndarray]]:
+        """``run``'s outputs a batch at a time (``batch_size`` samples, in order), for a caller that keeps one
+        batch's outputs only: the pieces of ``run``'s result, the same noise included (each sample's draws follow
+        its position in ``input_feed``, whatever the batches), where running the batches one by one would draw
+        every batch's noise from the first samples' positions again."""
         names = list(output_names) if output_names is not None else self.simulator.output_names
         unknown = [n for n in names if n not in self.simulator.output_names]
         if unknown:
             raise InterpreterError(f"no output named {unknown}; the outputs are {self.simulator.output_names}")
         arrays = bind_inputs(self.simulator.func, input_feed)
         check_finite(dict(zip(self.simulator.input_names, arrays)))
-        collected: dict[str, list[np.ndarray]] = {n: [] for n in names}
         for outputs in self.simulator.run_stream(self._batches(arrays), progress):
-            for name, parts in collected.items():
-                parts.append(outputs[name])
-        merged = {n: np.concatenate(parts) if len(parts) > 1 else parts[0] for n, parts in collected.items()}
-        return [merged[n] for n in names]
+            yield [outputs[n] for n in names]
 
     def _batches(self, arrays: list[np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
         """Slices of ``batch_size`` samples along the inputs' first axis; one piece when the inputs do not share

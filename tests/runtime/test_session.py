@@ -19,6 +19,7 @@ from cimc.ir import run_module
 from cimc.ir.interpreter import InterpreterError
 from cimc.runtime import InferenceSession
 from cimc.runtime.binary import load_binary
+from cimc.runtime.evaluate import evaluate
 from cimc.runtime.session import NonFiniteInputError, check_finite, parse_duration
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -81,6 +82,25 @@ def test_batches_smaller_than_the_input_give_the_same_outputs(cnn: Path, setting
     np.testing.assert_array_equal(batched, whole)
     if "ideal" not in settings:  # the noise is there: the batches really saw the same programmed arrays
         assert not np.array_equal(whole, run_module(load_binary(cnn).module, [X])["logits"])
+
+
+def test_a_stream_gives_the_pieces_of_one_run(cnn: Path) -> None:
+    settings = {"device": "pcm", "drift_time": "1h", "seed": 2}
+    (whole,) = InferenceSession(cnn, **settings).run(None, {"x": X})
+    pieces = [p for (p,) in InferenceSession(cnn, batch_size=7, **settings).stream(["logits"], {"x": X})]
+    assert [len(p) for p in pieces] == [7] * 5 + [5]
+    np.testing.assert_array_equal(np.concatenate(pieces), whole)
+
+
+@pytest.mark.parametrize("batch_size", [7, 40])
+def test_evaluation_is_one_runs_outputs_whatever_the_batch_size(cnn: Path, batch_size: int) -> None:
+    """``evaluate`` streams the data through one session per seed: its figures are those of one run over the whole
+    data (each sample's noise drawn from its own position), not of batches that repeat the first samples' noise."""
+    y = np.load(MODELS / "digits_test.npz")["y"][:40]
+    settings = {"device": "pcm", "drift_time": "1h"}
+    result = evaluate(lambda seed: InferenceSession(cnn, batch_size=batch_size, seed=seed, **settings), X, y, seeds=[4])
+    (logits,) = InferenceSession(cnn, seed=4, **settings).run(None, {"x": X})
+    assert result.accuracy == float((np.argmax(logits, axis=1) == y).mean())
 
 
 def test_a_session_from_a_loaded_model_runs_like_one_from_the_path(cnn: Path) -> None:
