@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from cli_workspace import fill, make_workspace
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from refusal import refused, run_cimc
 
@@ -174,7 +174,7 @@ VALUES = st.one_of(
 )
 
 
-@settings(derandomize=True, max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(derandomize=True, max_examples=60, deadline=None)
 @given(command=st.sampled_from(sorted(FLAGS)), data=st.data())
 def test_random_flag_values_are_accepted_or_refused_in_one_line(
     files: dict[str, str], command: str, data: st.DataObject
