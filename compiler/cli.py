@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import sys
 import traceback
@@ -22,6 +21,7 @@ import numpy as np
 from cimc.compiler.binary import checked_report, cimc_version
 from cimc.compiler.calibration import CalibrationError
 from cimc.compiler.files import InputFileError, check_outputs, load_inputs, save_outputs, write_atomic
+from cimc.compiler.flag_values import integer, number
 from cimc.compiler.pipeline import (
     CHIP_FIELDS,
     STAGES,
@@ -37,7 +37,6 @@ from cimc.compiler.simulate_cli import (
     checked_inputs,
     cmd_demo,
     cmd_eval,
-    integer,
     run_binary,
     simulation_flags_given,
 )
@@ -149,16 +148,6 @@ def _array_size(text: str) -> tuple[int, int]:
     return int(rows), int(cols)
 
 
-def _effort(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a positive number")
-    return value
-
-
 def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input-shape",
@@ -202,7 +191,7 @@ def _add_lowering_flags(parser: argparse.ArgumentParser) -> None:
     chip.add_argument("--chip", default="default", metavar="NAME|FILE", help="a preset (cimc chips) or a .toml file")
     chip.add_argument(
         "--placement-effort",
-        type=_effort,
+        type=number(0, above=True),
         default=10.0,
         metavar="UNITS",
         help="placement solver's work budget, not seconds: CP-SAT deterministic time (the same binary on an idle or "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from cimc.compiler.files import InputFileError, TensorFile, load_inputs
+from cimc.compiler.flag_values import integer, number
 from cimc.ir.dialects.builtin import FuncOp
 from cimc.ir.interpreter import InterpreterError, bind_inputs
 from cimc.ir.target.chip import BOUND_MANAGEMENTS, INPUT_SCALINGS
@@ -107,37 +107,6 @@ def add_simulation_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--batch-size", type=integer(1), default=256, metavar="N", help="samples simulated at a time (default 256)"
     )
-
-
-def integer(low: int) -> Callable[[str], int]:
-    """An argparse type: a whole number >= ``low``, else a one-line error naming the flag (argparse adds it)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = low - 1
-        if value < low:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number >= {low}")
-        return value
-
-    return parse
-
-
-def number(low: float, high: float = math.inf) -> Callable[[str], float]:
-    """An argparse type: a finite number from ``low`` to ``high``, else a one-line error naming the flag."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not (low <= value <= high and math.isfinite(value)):
-            span = f">= {low:g}" if high == math.inf else f"from {low:g} to {high:g}"
-            raise argparse.ArgumentTypeError(f"'{text}' is not a finite number {span}")
-        return value
-
-    return parse
 
 
 def duration(text: str) -> float:

@@ -7,15 +7,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cimc.compiler.files import InputFileError, write_atomic
+from cimc.compiler.flag_values import integer, number
 from cimc.runtime.devices import DEVICES
 
 #: The largest dimension of ``A`` or ``b`` ``cimc solve`` takes unless ``--max-size`` says otherwise: simulating a
@@ -36,16 +35,18 @@ def add_solve_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument("rhs", metavar="b.npy", help="the right-hand side b, [m] or [m, k] (k right-hand sides)")
     parser.add_argument("-o", "--output", metavar="x.npy", help="write the solution x to this .npy")
     parser.add_argument("--chip", default="milan-closed-loop", metavar="NAME|FILE", help="a chip with [opamp]")
-    parser.add_argument("--tol", type=_positive, default=1e-6, help="refinement target on ||b - A x|| / ||b||")
     parser.add_argument(
-        "--max-iterations", type=_integer(0), metavar="N", help="refinement steps at most (default: SolveConfig's, 100)"
+        "--tol", type=number(0, above=True), default=1e-6, help="refinement target on ||b - A x|| / ||b||"
     )
     parser.add_argument(
-        "--matrix-bits", type=_integer(2, 24), default=8, metavar="N", help="signed bits of the programmed A (2 to 24)"
+        "--max-iterations", type=integer(0), metavar="N", help="refinement steps at most (default: SolveConfig's, 100)"
+    )
+    parser.add_argument(
+        "--matrix-bits", type=integer(2, 24), default=8, metavar="N", help="signed bits of the programmed A (2 to 24)"
     )
     parser.add_argument(
         "--max-size",
-        type=_integer(1),
+        type=integer(1),
         default=MAX_SIZE,
         metavar="N",
         help=f"refuse A or b larger than N along a dimension (default {MAX_SIZE}): larger systems take long",
@@ -53,7 +54,7 @@ def add_solve_parser(sub: Any) -> argparse.ArgumentParser:
     parser.add_argument("--remedy", choices=["negate", "shift", "normal"], help="for a loop that cannot settle")
     parser.add_argument("--ideal", action="store_true", help="every analog effect off: the float64 solution")
     parser.add_argument("--device", choices=sorted(DEVICES), help="cell device model (default: the chip's device)")
-    parser.add_argument("--seed", type=_integer(0), default=0, help="seed of the simulated noise (default 0)")
+    parser.add_argument("--seed", type=integer(0), default=0, help="seed of the simulated noise (default 0)")
     parser.add_argument("--json", action="store_true", help="print the stats as JSON")
     return parser
 
@@ -117,30 +118,6 @@ def _matching(a: np.ndarray, b: np.ndarray, args: argparse.Namespace) -> None:
         raise InputFileError(
             f"{args.matrix}: A is {m}x{n}, not square; --remedy normal solves it in the least-squares sense"
         )
-
-
-def _positive(text: str) -> float:
-    """A flag's finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number > 0")
-    return value
-
-
-def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
-    """A flag's integer from ``low`` (to ``high``)."""
-
-    def parse(text: str) -> int:
-        value = int(text) if text.strip().lstrip("+-").isdigit() else None
-        if value is None or value < low or (high is not None and value > high):
-            bound = f"from {low} to {high}" if high is not None else f">= {low}"
-            raise argparse.ArgumentTypeError(f"'{text}' is not an integer {bound}")
-        return value
-
-    return parse
 
 
 def format_stats(stats: dict[str, Any], shape: tuple[int, ...]) -> str:

@@ -111,7 +111,7 @@ def test_bad_array_size_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
 def test_placement_effort_must_be_a_positive_number(effort: str, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["compile", str(CNN), "--placement-effort", effort])
-    message = f"argument --placement-effort: '{effort}' is not a positive number"
+    message = f"argument --placement-effort: '{effort}' is not a finite number > 0"
     assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
