@@ -118,6 +118,18 @@ def where_mask(fill: float) -> onnx.ModelProto:
     return model(nodes, [value("x", [4])], [value("y", [4])])
 
 
+def batch_norm(var: np.ndarray) -> onnx.ModelProto:
+    """Conv 'conv1' then BatchNormalization 'bn' with the given variances: the batch norm folds into the Conv."""
+    channels = len(var)
+    ones = np.ones(channels, np.float32)
+    nodes = [
+        node("Conv", ["x", "w"], ["h"], "conv1"),
+        node("BatchNormalization", ["h", "g", "b", "m", "v"], ["y"], "bn"),
+    ]
+    weights = {"w": np.ones((channels, 2, 1, 1), np.float32), "g": ones, "b": ones, "m": ones, "v": var}
+    return model(nodes, [value("x", [1, 2, 3, 3])], [value("y", [1, channels, 3, 3])], weights)
+
+
 ONES = np.ones((64, 32), np.float32)  # 2048 elements: kept out of the importer's skeleton
 SMALL = np.ones((4, 2), np.float32)
 
@@ -147,6 +159,7 @@ NONFINITE = {
     "folded-sqrt-of-negative": (folded("Sqrt", np.array([-1, 4], np.float32)), ['"consts"', "NaN"]),
     "folded-overflow": (folded("Mul", np.full(2, 1e30, np.float32), np.full(2, 1e30, np.float32)), ['"consts"', "inf"]),
     "folded-reciprocal-of-zero": (folded("Reciprocal", np.zeros(3, np.float32)), ['"consts"', "inf"]),
+    "batch-norm-negative-variance": (batch_norm(np.array([1, -2, 1], np.float32)), ['"bn"', "-1.99999", "channel 1"]),
 }
 
 
