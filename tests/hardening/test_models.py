@@ -373,6 +373,25 @@ def test_the_corpus_is_large() -> None:
     assert len(CASES) >= 60
 
 
+@pytest.mark.parametrize(
+    ("shape", "names"),
+    [
+        ("?x99999999999x99999999999", ["input 'x'", "limit"]),
+        (f"1x{2**64}x4", ["input 'x'", "beyond int64"]),
+        ("1x0x4", ["input 'x'", "not positive"]),
+    ],
+    ids=["past-the-limit", "past-int64", "zero"],
+)
+def test_a_bad_input_shape_flag_is_refused_naming_the_input(tmp_path: Path, shape: str, names: list[str]) -> None:
+    path = tmp_path / "m.onnx"
+    path.write_bytes(
+        model(
+            [node("Relu", ["x"], ["y"], "relu")], [value("x", [1, "h", "w"])], [value("y", [1, "h", "w"])]
+        ).SerializeToString()
+    )
+    refused(["compile", str(path), "--emit", "graph", "--input-shape", f"x={shape}"], *names, inputs=[path])
+
+
 # --- what is still accepted ---------------------------------------------------------------------------------------
 
 
