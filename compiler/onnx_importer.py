@@ -14,6 +14,11 @@ model whose weights exceed protobuf's 2 GB limit (external data) never has to be
 
 ``input_shapes`` fixes the sizes of dims a model leaves dynamic (image height and width, sequence length) before
 shape inference, so every later type is as static as the input the chip will see.
+
+A model is untrusted input: a few bytes can declare or compute a tensor far larger than memory, so every
+initializer, Constant node, input and inferred value is sized against the tensor limit (``cimc.ir.limits``) before
+anything allocates it, and refused naming the node. Constants must be finite: NaN nowhere, infinity only where a
+node selects or clamps with it (``INFINITY_READERS``), as the weights a chip is programmed with cannot hold either.
 """
 
 from __future__ import annotations
@@ -514,7 +519,8 @@ class _Builder:
         self.initializers = {t.name: t for t in self.graph.initializer}
         graph = self.graph
         self.types = {v.name: v.type for v in (*graph.input, *graph.value_info, *graph.output)}
-        self.consumed = {name for node in graph.node for name in node.input} | {v.name for v in graph.output}
+        self.outputs = {v.name for v in graph.output}
+        self.consumed = {name for node in graph.node for name in node.input} | self.outputs
         self.readers: dict[str, list[tuple[int, onnx.NodeProto]]] = {}
         for index, node in enumerate(graph.node):
             for name in dict.fromkeys(node.input):
@@ -578,7 +584,7 @@ class _Builder:
         readers = self.readers.get(name, [])
         if "NaN" not in found:
             readers = [(i, node) for i, node in readers if node.op_type not in INFINITY_READERS]
-            if not readers and name not in {v.name for v in self.graph.output}:
+            if not readers and name not in self.outputs:
                 return
         reader = (
             f" read by node '{_node_name(readers[0][1], readers[0][0])}' ({readers[0][1].op_type})" if readers else ""

@@ -216,12 +216,6 @@ class Operation:
         """Result types from operand types and attributes; ops that can infer override this."""
         raise VerifyError(f"'{cls.name}' cannot infer its result types; pass result_types")
 
-    def result_types_for(self, args: Sequence[Any]) -> list[Type] | None:
-        """The result types this op gives on these operand arrays, found without computing the results (so that a
-        result too large to create is refused before it is made); None when the op cannot tell. Ops whose result
-        shapes depend on operand values (a ConstantOfShape's shape) override this."""
-        return None
-
     # operands and results
     @property
     def operands(self) -> tuple[Value, ...]:

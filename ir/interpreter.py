@@ -2,8 +2,9 @@
 
 With the ``graph`` dialect's numpy implementations this is the reference interpreter, checked against
 onnxruntime. Inputs are checked against the function's types first, and each intermediate is freed after its
-last use, so memory follows the live set rather than the whole graph. Each result is sized before its op runs
-(from its type, or from the op's shape inference on the actual operands) and refused past the tensor limit.
+last use, so memory follows the live set rather than the whole graph. A result of static type is sized before its op
+runs and refused past the tensor limit; ops whose output size comes from operand values (ConstantOfShape, Expand,
+Tile, Range, Pad, Resize, OneHot) size it themselves before allocating.
 """
 
 from __future__ import annotations
@@ -71,8 +72,6 @@ def run_block(block: Block, args: Sequence[np.ndarray], observe: Observer | None
         values = [env[id(v)] for v in op.operands]
         if observe is not None:
             observe(op, values)
-        if not all(_is_static(r.type) for r in op.results):
-            _refuse_oversize(op, op.result_types_for(values) or [])
         results = evaluate_op(op, values)
         for value, array in zip(op.results, results):
             env[id(value)] = array

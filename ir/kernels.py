@@ -301,6 +301,7 @@ def pad(
     crop = tuple(slice(max(-b, 0), n - max(-e, 0)) for b, e, n in zip(begins, ends, x.shape))
     x = x[crop]
     widths = [(max(b, 0), max(e, 0)) for b, e in zip(begins, ends)]
+    check_size([n + b + e for n, (b, e) in zip(x.shape, widths)], x.dtype, "output")
     if mode == "constant":
         return np.pad(x, widths, constant_values=np.asarray(fill).astype(x.dtype))
     return np.pad(x, widths, mode=cast(PadMode, mode))  # one of PAD_MODES, checked above
@@ -504,6 +505,7 @@ def resize(
         raise ValueError(f"resize mode must be one of {', '.join(RESIZE_MODES)}, got '{mode}'")
     axes = [a % x.ndim for a in axes] if axes is not None else list(range(x.ndim))
     out, factors = resize_shape(x.shape, scales, sizes, axes, keep_aspect_ratio_policy)
+    check_size(out, x.dtype, "output")
     if out == list(x.shape):  # onnxruntime copies the input then, whatever the scales and modes say
         return x
     y = x if mode == "nearest" or x.dtype.kind == "f" else x.astype(np.float32)

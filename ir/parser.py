@@ -428,9 +428,9 @@ class Parser:
         digits = literal.lstrip("+-")
         base = 16 if digits.lower().startswith("0x") else 10
         value = int(literal, base) if len(digits) <= _MAX_DIGITS + 2 else None  # "0x" and 16 hex digits fit
-        if value is None or not _int_range(element)[0] <= value <= _int_range(element)[1]:
+        low, high = _int_range(element)
+        if value is None or not low <= value <= high:
             shown = literal if len(literal) <= 24 else literal[:24] + "..."
-            low, high = _int_range(element)
             raise self.error(f"integer literal {shown} is out of range for {element} ({low} to {high})", pos)
         return value
 
@@ -484,7 +484,7 @@ class Parser:
         flat = list(_flatten(items))
         shape = _nested_shape(items)
         if shape is None or (nested and shape != ttype.shape) or (not nested and ttype.num_elements == 0):
-            raise self.error(f"dense literal of shape {shape or 'ragged'} does not fit {ttype}", pos)
+            raise self.error(f"dense literal of shape {'ragged' if shape is None else shape} does not fit {ttype}", pos)
         values = [self._dense_value(literal, ttype.element, pos) for literal in flat]
         array = np.array(values, dtype=ttype.dtype)
         return DenseElementsAttr.from_array(np.broadcast_to(array.reshape(shape), ttype.static_shape).copy())

@@ -48,7 +48,14 @@ def channel_affine(bn: Operation, producer_name: str) -> ChannelAffine | None:
     gamma, beta, mean, var = (np.asarray(p, np.float64) for p in params)
     if not gamma.shape == beta.shape == mean.shape == var.shape or gamma.ndim != 1:
         return None
-    scale = gamma / np.sqrt(var + float(bn.attr("epsilon")))
+    denominator = var + float(bn.attr("epsilon"))
+    if not np.all(denominator > 0):  # NaN fails too
+        channel = int(np.argmin(np.nan_to_num(denominator, nan=-np.inf)))
+        raise bn.error(
+            f"its variance plus epsilon is {denominator[channel]:g} at channel {channel}, not positive: folding it "
+            "would program NaN or infinite weights; fix the model's batch norm statistics"
+        )
+    scale = gamma / np.sqrt(denominator)
     return ChannelAffine(producer, scale, beta - mean * scale)
 
 

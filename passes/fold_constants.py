@@ -21,7 +21,15 @@ import numpy as np
 
 from cimc.ir.core import Operation, VerifyError
 from cimc.ir.dialects.builtin import ModuleOp
-from cimc.ir.dialects.graph import INFINITY_READERS, GraphOp, ReshapeOp, element_to_onnx, infer_types, nonfinite
+from cimc.ir.dialects.graph import (
+    INFINITY_READERS,
+    SHAPE_OPERAND_SIZE,
+    GraphOp,
+    ReshapeOp,
+    element_to_onnx,
+    infer_types,
+    nonfinite,
+)
 from cimc.ir.options import Option, Rule
 from cimc.ir.pass_manager import Pass, register_pass
 from cimc.ir.rewrite import RewritePattern, Rewriter
@@ -94,9 +102,13 @@ class FoldConstantOp(RewritePattern):
 def _result_size(op: Operation, args: list[np.ndarray]) -> int:
     """Elements of the op's results, by their types or, where those are dynamic, by the op's shape inference on
     the constants (results still dynamic count as 0: checked after evaluating)."""
-    types = [r.type for r in op.results]
-    if not all(isinstance(t, TensorType) and t.is_static for t in types):
-        types = op.result_types_for(args) or types
+    types: list = [r.type for r in op.results]
+    if not all(isinstance(t, TensorType) and t.is_static for t in types) and isinstance(op, GraphOp):
+        small = {i: a for i, a in enumerate(args) if a.size <= SHAPE_OPERAND_SIZE}
+        try:
+            types = infer_types(type(op), [TensorType.of(a) for a in args], op.attributes, small, len(types))
+        except VerifyError:
+            pass  # ONNX's inference refuses what evaluating may still do: sized after evaluating
     return sum(t.num_elements for t in types if isinstance(t, TensorType) and t.is_static)
 
 

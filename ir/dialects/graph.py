@@ -136,7 +136,7 @@ def nonfinite(array: np.ndarray) -> str | None:
 
 #: Constant operands up to this many elements are handed to shape inference by ``GraphOp.build`` (shapes, axes,
 #: scales); weights are not, as no shape depends on them and copying them would cost time.
-_SHAPE_OPERAND_SIZE = 4096
+SHAPE_OPERAND_SIZE = 4096
 
 #: ONNX op type -> graph op class, for the importer and the ONNX backend.
 BY_ONNX_TYPE: dict[str, type[GraphOp]] = {}
@@ -205,7 +205,7 @@ class GraphOp(Operation):
             constants = {
                 i: v.op.value
                 for i, v in enumerate(op.operands)
-                if isinstance(v, OpResult) and isinstance(v.op, ConstantOp) and v.op.value.size <= _SHAPE_OPERAND_SIZE
+                if isinstance(v, OpResult) and isinstance(v.op, ConstantOp) and v.op.value.size <= SHAPE_OPERAND_SIZE
             }
             inferred = infer_types(cls, [v.type for v in op.operands], op.attributes, constants)
             op.results = [OpResult(t, op, i) for i, t in enumerate(inferred)]
@@ -257,16 +257,6 @@ class GraphOp(Operation):
     @classmethod
     def infer_result_types(cls, operand_types: list[Type], attributes: dict[str, Attribute]) -> list[Type]:
         return cls.infer(operand_types, attributes, {})
-
-    def result_types_for(self, args: Sequence[np.ndarray]) -> list[Type] | None:
-        """Shape inference on the arrays' types and the values of the small ones (shapes, repeats, pads, scales);
-        None where ONNX's inference refuses what ``evaluate`` would run."""
-        types: list[Type] = [TensorType.of(np.asarray(a)) for a in args]
-        constants = {i: np.asarray(a) for i, a in enumerate(args) if np.size(a) <= _SHAPE_OPERAND_SIZE}
-        try:
-            return infer_types(type(self), types, self.attributes, constants, len(self.results))
-        except VerifyError:
-            return None
 
     @classmethod
     def infer(
@@ -1479,6 +1469,7 @@ class OneHotOp(GraphOp):
         axis = self.attr("axis") % (indices.ndim + 1)
         positions = np.where(indices < 0, indices + depth, indices)
         shape = [depth if a == axis else 1 for a in range(indices.ndim + 1)]
+        kernels.check_size([*indices.shape, depth], values.dtype, "output")
         hot = np.expand_dims(positions, axis) == np.arange(depth).reshape(shape)
         off, on = values.reshape(-1)
         return [np.where(hot, on, off)]
@@ -1671,7 +1662,9 @@ class ExpandOp(GraphOp):
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         x, shape = args
-        return [np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(_ints(shape)))).copy()]
+        out = np.broadcast_shapes(x.shape, tuple(_ints(shape)))
+        kernels.check_size(out, x.dtype, "output")
+        return [np.broadcast_to(x, out).copy()]
 
 
 @graph_op("Tile")
@@ -1682,6 +1675,7 @@ class TileOp(GraphOp):
 
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         x, repeats = args
+        kernels.check_size([n * r for n, r in zip(x.shape, _ints(repeats))], x.dtype, "output")
         return [np.tile(x, _ints(repeats))]
 
 
@@ -1736,6 +1730,7 @@ class ConstantOfShapeOp(GraphOp):
         (shape,) = args
         value = self.attributes.get("value")
         fill = np.zeros(1, np.float32) if value is None else value.array  # type: ignore[attr-defined]
+        kernels.check_size(_ints(shape), fill.dtype, "output")
         return [np.full(_ints(shape), fill.reshape(-1)[0], dtype=fill.dtype)]
 
 
@@ -1748,6 +1743,7 @@ class RangeOp(GraphOp):
     def evaluate(self, args: list[np.ndarray]) -> list[np.ndarray]:
         start, limit, delta = (np.asarray(a).reshape(()) for a in args)
         count = max(math.ceil(float(limit - start) / float(delta)), 0)
+        kernels.check_size([count], start.dtype, "output")
         # each term is the previous plus delta, in the element type, as onnxruntime accumulates them
         terms = np.full(count, delta, dtype=start.dtype)
         if count:

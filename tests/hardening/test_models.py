@@ -118,6 +118,18 @@ def where_mask(fill: float) -> onnx.ModelProto:
     return model(nodes, [value("x", [4])], [value("y", [4])])
 
 
+def batch_norm(var: np.ndarray) -> onnx.ModelProto:
+    """Conv 'conv1' then BatchNormalization 'bn' with the given variances: the batch norm folds into the Conv."""
+    channels = len(var)
+    ones = np.ones(channels, np.float32)
+    nodes = [
+        node("Conv", ["x", "w"], ["h"], "conv1"),
+        node("BatchNormalization", ["h", "g", "b", "m", "v"], ["y"], "bn"),
+    ]
+    weights = {"w": np.ones((channels, 2, 1, 1), np.float32), "g": ones, "b": ones, "m": ones, "v": var}
+    return model(nodes, [value("x", [1, 2, 3, 3])], [value("y", [1, channels, 3, 3])], weights)
+
+
 ONES = np.ones((64, 32), np.float32)  # 2048 elements: kept out of the importer's skeleton
 SMALL = np.ones((4, 2), np.float32)
 
@@ -147,6 +159,7 @@ NONFINITE = {
     "folded-sqrt-of-negative": (folded("Sqrt", np.array([-1, 4], np.float32)), ['"consts"', "NaN"]),
     "folded-overflow": (folded("Mul", np.full(2, 1e30, np.float32), np.full(2, 1e30, np.float32)), ['"consts"', "inf"]),
     "folded-reciprocal-of-zero": (folded("Reciprocal", np.zeros(3, np.float32)), ['"consts"', "inf"]),
+    "batch-norm-negative-variance": (batch_norm(np.array([1, -2, 1], np.float32)), ['"bn"', "-1.99999", "channel 1"]),
 }
 
 
@@ -358,6 +371,25 @@ def test_bad_model_is_refused_naming_the_fault(
 
 def test_the_corpus_is_large() -> None:
     assert len(CASES) >= 60
+
+
+@pytest.mark.parametrize(
+    ("shape", "names"),
+    [
+        ("?x99999999999x99999999999", ["input 'x'", "limit"]),
+        (f"1x{2**64}x4", ["input 'x'", "beyond int64"]),
+        ("1x0x4", ["input 'x'", "not positive"]),
+    ],
+    ids=["past-the-limit", "past-int64", "zero"],
+)
+def test_a_bad_input_shape_flag_is_refused_naming_the_input(tmp_path: Path, shape: str, names: list[str]) -> None:
+    path = tmp_path / "m.onnx"
+    path.write_bytes(
+        model(
+            [node("Relu", ["x"], ["y"], "relu")], [value("x", [1, "h", "w"])], [value("y", [1, "h", "w"])]
+        ).SerializeToString()
+    )
+    refused(["compile", str(path), "--emit", "graph", "--input-shape", f"x={shape}"], *names, inputs=[path])
 
 
 # --- what is still accepted ---------------------------------------------------------------------------------------
