@@ -407,7 +407,10 @@ class Simulator:
             ):
                 continue
             blocks = [c for c in chains if c is not None]
-            depth = max(c.mvm.attr("row_offset") + c.program.rows for c in blocks)
+            # the codes' width where known, not the last block's end: a trailing row block of zeros has no arrays
+            # (``tile``), and a convolution's patches still hold its rows
+            width = blocks[0].planes.operands[0].type.shape[-1]  # type: ignore[attr-defined]
+            depth = width if width is not None else max(c.mvm.attr("row_offset") + c.program.rows for c in blocks)
             weights = np.zeros((depth, columns), np.int64)
             for chain, offset in zip(blocks, col_offsets):
                 block = self._arrays[chain.group].exact_weights

@@ -18,10 +18,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from oracles import assert_chain, lower
 from zoo import ZOO
 
-from cimc.compiler import CrossbarOptions, PipelineOptions, compile_onnx
-from cimc.ir import run_module, verify
+from cimc.compiler import CrossbarOptions
+from cimc.ir import run_module
 from cimc.ir.dialects.cim import AdcOp, DequantizeOp, ProgramOp
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -39,21 +40,6 @@ CHIPS = {
         cell_bits=4, dac_bits=3, array_rows=32, array_cols=48, weight_bits=6, input_bits=5
     ),
 }
-
-
-def lower(source, stage: str, crossbar: CrossbarOptions | None = None, calib=None):
-    options = PipelineOptions(emit=stage, crossbar=crossbar or CrossbarOptions(), calib=calib)
-    module, _ = compile_onnx(source, options)
-    verify(module)
-    return module
-
-
-def assert_chain(source, inputs: dict[str, np.ndarray], crossbar: CrossbarOptions, calib=None) -> None:
-    reference = run_module(lower(source, "quantized", crossbar, calib), inputs)
-    crossbars = run_module(lower(source, "cim", crossbar, calib), inputs)
-    assert reference.keys() == crossbars.keys()
-    for name in reference:
-        np.testing.assert_array_equal(crossbars[name], reference[name], err_msg=name)
 
 
 @pytest.mark.parametrize("chip", CHIPS)

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
+from oracles import assert_outputs_match, onnxruntime_outputs
 from zoo import ZOO, ZooModel
 
 from cimc.compiler.onnx_importer import OnnxImportError, import_onnx
@@ -30,34 +30,8 @@ from cimc.ir.pass_manager import PassManager
 from cimc.ir.printer import print_module
 from cimc.ir.verifier import verify
 
-#: Largest error allowed, relative to the largest magnitude of the reference output.
-RELATIVE_TOLERANCE = 1e-4
-
 COMPILED = [m for m in ZOO.values() if m.refused_node is None]
 REFUSED = [m for m in ZOO.values() if m.refused_node is not None]
-
-
-def onnxruntime_outputs(model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """What onnxruntime computes for the graph as written (optimizations off), keyed by output name."""
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(names, inputs)))
-
-
-def assert_outputs_match(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> None:
-    """Same names, shapes and dtypes; integer outputs equal, float outputs within ``RELATIVE_TOLERANCE``."""
-    assert sorted(actual) == sorted(expected)
-    for name, want in expected.items():
-        got = np.asarray(actual[name])
-        assert (got.shape, got.dtype) == (want.shape, want.dtype), f"output '{name}'"
-        if np.issubdtype(want.dtype, np.integer) or want.dtype == np.bool_:
-            np.testing.assert_array_equal(got, want, err_msg=f"output '{name}'")
-            continue
-        scale = float(np.max(np.abs(want), initial=0.0)) or 1.0  # an all-zero output: absolute error
-        error = float(np.max(np.abs(got.astype(np.float64) - want))) / scale
-        assert error <= RELATIVE_TOLERANCE, f"output '{name}': max error {error:.3g} of max |value| {scale:.3g}"
 
 
 @cache

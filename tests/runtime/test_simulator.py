@@ -14,6 +14,7 @@ import numba as nb
 import numpy as np
 import onnx
 import pytest
+from oracles import IDEAL, assert_ideal_equals
 
 from cimc.compiler.pipeline import CrossbarOptions, PipelineOptions, compile_binary
 from cimc.ir import run_module
@@ -31,7 +32,6 @@ from cimc.runtime.simulator import Simulator
 MODELS = Path(__file__).resolve().parents[2] / "models"
 EXPORTS = Path(__file__).resolve().parents[1] / "data" / "torch_exports"
 TEST = np.load(MODELS / "digits_test.npz")
-IDEAL = AnalogConfig.ideal(device("pcm"))
 
 #: Chips and lowering options that change the read arithmetic: bit slices and planes, offset codes, 128-row
 #: arrays with an ADC one bit narrower than exact, analog 8-bit cells with 8-bit DACs and 8-bit ADCs over a
@@ -68,13 +68,10 @@ def test_ideal_equals_the_exact_executor_bit_for_bit(model: str, variant: str, t
     chip, crossbar = VARIANTS[variant]
     compiled = _compile(MODELS / f"{model}.onnx", tmp_path, chip, **crossbar)
     x = TEST["x"][:120]
-    exact = run_module(compiled.module, [x])["logits"]
-    for fast in (True, False):
-        simulator = Simulator(compiled, IDEAL, exact_fast_path=fast)
-        out = simulator.run([x])["logits"]
-        assert out.dtype == exact.dtype and np.array_equal(out, exact), (variant, fast)
-        if fast and model == "digits_cnn" and variant == "default":  # conv, transpose, relu, quantize, conv: linked
-            assert sum(layer.requantize is not None for layer in simulator._layers.values()) == 1
+    assert_ideal_equals(compiled, [x], run_module(compiled.module, [x]))
+    if model == "digits_cnn" and variant == "default":  # conv, transpose, relu, quantize, conv: linked
+        layers = Simulator(compiled, IDEAL)._layers.values()
+        assert sum(layer.requantize is not None for layer in layers) == 1
 
 
 def test_a_narrow_adc_changes_the_outputs(cnn: CompiledModel, tmp_path: Path) -> None:
@@ -99,11 +96,7 @@ def test_ideal_equals_the_exact_executor_on_pytorch_exports(name: str, tmp_path:
         else:
             inputs[value.name] = rng.standard_normal(dims).astype(np.float32)
     compiled = _compile(EXPORTS / name, tmp_path, "default", calib=inputs)
-    exact = run_module(compiled.module, inputs)
-    for fast in (True, False):
-        out = Simulator(compiled, IDEAL, exact_fast_path=fast).run(inputs)
-        for key in exact:
-            assert np.array_equal(out[key], exact[key]), (name, key, fast)
+    assert_ideal_equals(compiled, inputs, run_module(compiled.module, inputs))
 
 
 def _accuracy(compiled: CompiledModel) -> float:
