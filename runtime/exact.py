@@ -168,7 +168,7 @@ class ExactLayer:
         self.channels = self.depth // taps
         by_offset = self.weights.reshape(self.channels, taps, self.columns).transpose(1, 0, 2)
         self.weights = np.ascontiguousarray(by_offset.reshape(self.depth, self.columns))
-        g = self.groups = weight_groups(weights)
+        g = self.groups = weight_groups(weights, taps)
         per_group = self.columns // g
         if g > 1 and per_group == 1 and self.depth // g == taps and taps * x_max * self.w_max < 2**31:
             self.mode = "depthwise"  # channel c's weights are rows c * taps .. of column c
@@ -323,14 +323,15 @@ class ExactLayer:
         return bool(np.all(l1 | l2))
 
 
-def weight_groups(weights: np.ndarray) -> int:
+def weight_groups(weights: np.ndarray, taps: int = 1) -> int:
     """The most groups ``G`` whose diagonal blocks ``[K/G, C/G]`` hold every nonzero weight of ``weights``
-    ``[K, C]``: a grouped convolution's matrix (rows channel-major, as ``cim.im2col`` orders them). 1 for a dense
-    one. A matrix block diagonal for ``G`` is so for every divisor of ``G``, so a failing smallest prime factor
-    settles a dense matrix in one test."""
+    ``[K, C]``: a grouped convolution's matrix (rows channel-major, ``taps`` rows a channel, as ``cim.im2col``
+    orders them). 1 for a dense one. ``G`` divides the channels, never a channel's taps: a sparse matrix (weights
+    quantized to 0) may look block diagonal for more groups than there are channels. A matrix block diagonal for
+    ``G`` is so for every divisor of ``G``, so a failing smallest prime factor settles a dense matrix in one test."""
     depth, columns = weights.shape
     rows, cols = np.nonzero(weights)
-    common = math.gcd(depth, columns)
+    common = math.gcd(depth // taps, columns)
 
     def fits(g: int) -> bool:
         return bool(np.array_equal(rows // (depth // g), cols // (columns // g)))

@@ -177,9 +177,31 @@ class Graph:
                 attrs["beta"] = draw(st.sampled_from([0.5, 1.0, 2.0]))
         return self.node("Gemm", inputs, (n, cols), **attrs)
 
+    def conv_transpose(self) -> str:
+        """A ConvTranspose whose square kernel equals its stride (each pixel makes its own block of outputs, as
+        U-Net decoders upsample: a crossbar layer)."""
+        n, c, h, w = self.shape
+        k, cout = self.draw(st.integers(1, 2)), self.draw(st.integers(1, 4))
+        inputs = [self.value, self.weights((c, cout, k, k), c)]
+        if self.draw(st.booleans()):
+            inputs.append(self.constant(self.rng.standard_normal(cout) * 0.1))
+        self.crossbar_layers += 1
+        return self.node("ConvTranspose", inputs, (n, cout, h * k, w * k), kernel_shape=[k, k], strides=[k, k])
+
+    def mix_steps(self) -> str:
+        """A MatMul ``W @ X`` over a sequence's steps (the constant first: the lowering moves the codes into the
+        crossbar's layout and the result back)."""
+        n, steps, features = self.shape
+        rows = self.draw(st.integers(1, 6))
+        self.crossbar_layers += 1
+        return self.node("MatMul", [self.weights((rows, steps), steps), self.value], (n, rows, features))
+
     def layer(self) -> str:
-        """A Conv or a Gemm/MatMul, by the current rank."""
-        return self.conv() if len(self.shape) == 4 else self.gemm()
+        """A crossbar layer for the current rank: a Conv (or a ConvTranspose), a MatMul (or ``W @ X``) or a Gemm."""
+        rank, other = len(self.shape), self.draw(st.integers(0, 3)) == 0
+        if rank == 4:
+            return self.conv_transpose() if other else self.conv()
+        return self.mix_steps() if rank == 3 and other else self.gemm()
 
     def batch_norm(self) -> str:
         c = self.shape[1]
@@ -410,3 +432,14 @@ def test_a_conv_whose_last_row_block_is_all_zero(tmp_path: Path) -> None:
     weights[:, 8] = 0
     conv = helper.make_node("Conv", ["x", "w"], ["y"])
     check_chain(one_node_case(conv, (9, 2, 3), (2, 2, 3), {"w": weights}, small_chip(array_rows=8)), tmp_path)
+
+
+def test_a_grouped_conv_whose_weights_quantize_to_a_finer_block_diagonal(tmp_path: Path) -> None:
+    """A Conv of 2 groups over 2 channels with 3x1 kernels, one weight nonzero: its matrix (6 rows, 3 taps a
+    channel) is block diagonal for 6 groups of one row, and the ideal fast path took 6 groups, splitting channels'
+    taps: its outputs lost their inputs (in the fuzzer: 2-bit weights scaled per tensor rounding all but one to 0).
+    Groups divide the channels now."""
+    weights = np.zeros((6, 1, 3, 1))
+    weights[1, 0, 1, 0] = 1.0
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], group=2)
+    check_chain(one_node_case(conv, (2, 4, 6), (6, 2, 6), {"w": weights}, small_chip()), tmp_path)
