@@ -1,17 +1,17 @@
 """Random small graphs through the whole chain (issue 14, item 7).
 
-Hypothesis builds small valid ONNX models, on images ``[N, C, H, W]``, sequences ``[N, T, F]`` or vectors
-``[N, F]`` (the batch symbolic), from what cimc lowers onto crossbars and the digital ops around them: Conv (kernel
-sizes, strides, pads, dilations, auto_pad, groups, depthwise) with or without bias, ConvTranspose with stride ==
-kernel, Gemm (transB, alpha, beta, with or without bias), MatMul (with or without a bias Add; ``W @ X`` over a
-sequence's steps), BatchNormalization (after a layer, where canonicalization folds it, or alone), Relu, LeakyRelu,
-Clip, Sigmoid, HardSigmoid, HardSwish and Tanh, residual Adds, Concat of a layer's input with its output, MaxPool,
-AveragePool and GlobalAveragePool, Flatten and Reshape; random weights from a drawn seed, calibration inputs (on a
-grid of quarters half the time, so codes land on rounding ties), and a small chip (a 2x2 or 3x3 mesh, perhaps with a
-faulty tile, arrays of 8 to 32 rows and columns, 1- to 4-bit cells, 1- to 3-bit DACs, differential or offset signs,
-weights scaled per column or per tensor) with 2- to 8-bit weights, 1- to 8-bit inputs, signed or unsigned input
-streams, replication on or off, and exact ADCs (three times in five) or 3- and 5-bit ones over calibrated or
-worst-case ranges.
+Hypothesis builds small valid ONNX models, on images ``[N, C, H, W]``, sequences ``[N, T, F]`` or vectors ``[N, F]``
+(the batch symbolic), from what cimc lowers onto crossbars and the digital ops around them: Conv (kernel sizes, strides,
+pads, dilations, auto_pad, groups, depthwise) with or without bias, ConvTranspose with stride == kernel, Gemm (transB,
+alpha, beta, with or without bias), MatMul (with or without a bias Add; ``W @ X`` over a sequence's steps),
+BatchNormalization (after a layer, where canonicalization folds it, or alone), Relu, LeakyRelu, Clip, Sigmoid,
+HardSigmoid, HardSwish and Tanh, residual Adds, Concat of a layer's input with its output, MaxPool, AveragePool and
+GlobalAveragePool, Flatten and Reshape; random weights from a drawn seed (dense, or with half or 90% of them 0),
+calibration inputs (on a grid of quarters half the time, so codes land on rounding ties), and a small chip (a 2x2 or 3x3
+mesh, perhaps with a faulty tile, arrays of 8 to 32 rows and columns, 1- to 4-bit cells, 1- to 3-bit DACs, differential
+or offset signs, weights scaled per column or per tensor) with 2- to 8-bit weights, 1- to 8-bit inputs, signed or
+unsigned input streams, replication on or off, and exact ADCs (three times in five) or 3- and 5-bit ones over calibrated
+or worst-case ranges.
 
 For each model, bit for bit on inputs beyond the calibration range (so codes clip):
 
@@ -72,6 +72,7 @@ class Graph:
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     initializers: list[onnx.TensorProto] = field(default_factory=list)
     crossbar_layers: int = 0
+    sparsity: float = 0.0
 
     def constant(self, array: np.ndarray, dtype: type = np.float32) -> str:
         name = f"c{len(self.initializers)}"
@@ -79,7 +80,10 @@ class Graph:
         return name
 
     def weights(self, shape: tuple[int, ...], fan_in: int) -> str:
-        return self.constant(self.rng.standard_normal(shape) / np.sqrt(fan_in))
+        """Random weights, a ``sparsity`` fraction of them 0 (whole row blocks and columns of zeros, which ``tile``
+        leaves without arrays)."""
+        weights = self.rng.standard_normal(shape) / np.sqrt(fan_in)
+        return self.constant(weights * (self.rng.random(shape) >= self.sparsity))
 
     def node(self, op_type: str, inputs: list[str], shape: tuple[int, ...], **attrs: object) -> str:
         """Append ``op_type`` on ``inputs``; its output (of ``shape``) becomes the current value."""
@@ -349,7 +353,7 @@ def cases(draw: st.DrawFn, max_blocks: int = 3) -> Case:
         shape: tuple[int, ...] = (0, draw(st.integers(1, 4)), draw(st.integers(1, 7)), draw(st.integers(1, 7)))
     else:
         shape = (0, *[draw(st.integers(1, 4))] * (rank == 3), draw(st.integers(1, 24)))
-    graph = Graph(draw, rng, shape, shape=shape)
+    graph = Graph(draw, rng, shape, shape=shape, sparsity=draw(st.sampled_from([0.0, 0.0, 0.5, 0.9])))
     if len(shape) == 4:
         for _ in range(draw(st.integers(1, max_blocks))):
             graph.block()
