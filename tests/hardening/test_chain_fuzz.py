@@ -283,8 +283,8 @@ class Graph:
     def to_vector(self) -> str:
         """From images to vectors: GlobalAveragePool then Flatten or Reshape, or Flatten or Reshape alone."""
         draw = self.draw
-        if draw(st.booleans()):
-            n, c = self.shape[:2]
+        n, c, h, w = self.shape
+        if h * w * c > 256 or draw(st.booleans()):  # keeps the next layers' arrays within the chip
             self.node("GlobalAveragePool", [self.value], (n, c, 1, 1))
         n, size = self.shape[0], int(np.prod(self.shape[1:]))
         if draw(st.booleans()):
@@ -320,9 +320,10 @@ class Case:
 
 def small_chip(side: int = 2, faulty: tuple[tuple[int, int], ...] = (), **tile: object) -> Chip:
     """The default chip cut down to a ``side`` x ``side`` mesh with ``faulty`` tiles, its tiles' fields ``tile``
-    replaced, 512 arrays a tile: enough for any model ``cases`` draws."""
+    replaced, 4096 arrays a tile: enough for any model ``cases`` draws (its layers are at most a few hundred rows
+    and a few dozen columns, a few thousand arrays replicated on 8x8 arrays of 1-bit cells)."""
     base = load_chip("default")
-    spec = dataclasses.replace(base.tile, arrays=512, **tile)  # type: ignore[arg-type]
+    spec = dataclasses.replace(base.tile, arrays=4096, **tile)  # type: ignore[arg-type]
     return dataclasses.replace(base, name="small", mesh=Mesh(side, side), tile=spec, faulty_tiles=faulty)
 
 
