@@ -69,7 +69,7 @@ def test_ideal_equals_the_exact_executor_bit_for_bit(model: str, variant: str, t
     compiled = _compile(MODELS / f"{model}.onnx", tmp_path, chip, **crossbar)
     x = TEST["x"][:120]
     assert_ideal_equals(compiled, [x], run_module(compiled.module, [x]))
-    if model == "digits_cnn" and variant == "default":  # conv, transpose, relu, quantize, conv: the two linked
+    if model == "digits_cnn" and variant == "default":  # conv, transpose, relu, quantize, conv: linked
         layers = Simulator(compiled, IDEAL)._layers.values()
         assert sum(layer.requantize is not None for layer in layers) == 1
 
