@@ -153,7 +153,7 @@ def test_singular_matrix_is_an_error(graph) -> None:
     [
         ("lower-solve{matrix-bits=1}", "'matrix-bits' must be an integer from 2 to 16, got 1"),
         ("lower-solve{cell-bits=9}", "'cell-bits' must be an integer from 0 to 8, got 9"),
-        ("lower-solve{array-rows=-1}", "'array-rows' must be an integer >= 0, got -1"),
+        ("lower-solve{array-rows=-1}", "'array-rows' must be an integer from 0 to 4096, got -1"),
     ],
 )
 def test_bad_options(pipeline, message) -> None:

@@ -37,7 +37,7 @@
 // WIDE-NEXT:   %5 = "cim.accumulate"(%4) <{col_offsets = array<i64: 1>, columns = 3 : i64}> {{.*}} loc("edge")
 // WIDE-NEXT:   "func.return"(%0, %1, %2, %3, %5)
 
-// BAD: cimc: error: pass 'tile' option 'array-rows' must be an integer >= 1, got 0
+// BAD: cimc: error: pass 'tile' option 'array-rows' must be an integer from 1 to 4096, got 0
 "builtin.module"() ({
   "func.func"() <{arg_attrs = [{graph.name = "codes"}], function_type = (tensor<?x13xui8>) -> (tensor<?x2xi32>, tensor<?x5xi32>, tensor<?x5xi32>, tensor<?x2xi32>, tensor<?x3xi32>), res_attrs = [{graph.name = "y0"}, {graph.name = "y1"}, {graph.name = "y2"}, {graph.name = "y3"}, {graph.name = "y4"}], sym_name = "main"}> ({
   ^bb0(%arg0: tensor<?x13xui8>):
