@@ -572,8 +572,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from cimc.compiler.placement_report import format_placement_report
 
     path = Path(args.binary)
-    if not path.is_file():
-        raise InputFileError(f"{path}: no such file")
     report = checked_report(path)
     try:
         if args.html:

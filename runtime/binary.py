@@ -391,7 +391,12 @@ def load_binary(path: str | os.PathLike) -> CompiledModel:
     """Read, check and decode a ``.cimb``, its program checked against its chip and IR and planned
     (``cimc.runtime.program.load_program``); ``BinaryFormatError`` names the file and what is wrong with it."""
     filename = str(path)
-    version, sections = read_sections(Path(path).read_bytes(), filename)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:  # missing, a folder, unreadable: said in words, not as an errno
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc)).lower()
+        raise BinaryFormatError(f"{filename}: {reason}; give a .cimb that cimc compile wrote") from None
+    version, sections = read_sections(data, filename)
     meta = decode_json(sections["meta"], "meta", filename)
     check_meta(meta, filename)
     report = decode_json(sections["report"], "report", filename)

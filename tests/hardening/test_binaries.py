@@ -359,5 +359,17 @@ def test_eval_never_opens_a_path_from_the_binary(base: tuple[Path, Sections], tm
     refused(argv, str(path), "'meta'", "'model'", inputs=[path])
 
 
+@pytest.mark.parametrize("command", ["run", "report", "eval"])
+@pytest.mark.parametrize(("what", "reason"), [("missing", "no such file"), ("folder", "is a directory")])
+def test_a_binary_that_is_no_file_is_refused_in_words(tmp_path: Path, command: str, what: str, reason: str) -> None:
+    path = tmp_path / "gone.cimb"
+    if what == "folder":
+        path.mkdir()
+    extra = {"run": ["-i", str(MODELS / "digits_test.npz")], "eval": ["--data", str(MODELS / "digits_test.npz")]}
+    argv = [command, str(path), *extra.get(command, [])]
+    line = refused(argv, str(path), reason)
+    assert "Errno" not in line
+
+
 def test_the_corpus_is_large_enough() -> None:
     assert len(CASES) >= 40
