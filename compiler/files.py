@@ -133,16 +133,22 @@ class TensorFile:
             raise InputFileError(f"{where}: cannot be read, the file is damaged ({exc})") from None
 
 
+def npy_header(stream: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """What an ``.npy`` stream declares before its data: its shape, Fortran order and dtype. ValueError (saying
+    which) for no ``.npy`` magic, a format version numpy has no reader for, or a header that does not parse."""
+    version = np.lib.format.read_magic(stream)
+    reader = _HEADER_READERS.get(version)
+    if reader is None:
+        raise ValueError(f".npy format {version[0]}.{version[1]} is not read; save it with np.save")
+    return reader(stream)
+
+
 def _read_checked(stream: IO[bytes], size: int, where: str) -> np.ndarray:
     """The array in an ``.npy`` stream of ``size`` bytes, its header checked before its data is read."""
     try:
-        version = np.lib.format.read_magic(stream)
-        reader = _HEADER_READERS.get(version)
-        if reader is None:
-            raise InputFileError(f"{where}: .npy format {version[0]}.{version[1]} is not read; save it with np.save")
-        shape, fortran, dtype = reader(stream)
-    except ValueError:
-        raise InputFileError(f"{where}: not an .npy array (its header cannot be read)") from None
+        shape, fortran, dtype = npy_header(stream)
+    except ValueError as exc:
+        raise InputFileError(f"{where}: not an .npy array ({exc})") from None
     if dtype.hasobject:
         raise InputFileError(f"{where}: holds Python objects, which cimc never unpickles; save numeric arrays")
     if dtype.kind not in NUMERIC_KINDS:

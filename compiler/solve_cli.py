@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from cimc.compiler.files import InputFileError, write_atomic
+from cimc.compiler.files import InputFileError, npy_header, write_atomic
 from cimc.compiler.flag_values import integer, number
 from cimc.runtime.devices import DEVICES
 
@@ -21,7 +21,6 @@ from cimc.runtime.devices import DEVICES
 #: system on the 64x64 arrays of milan-closed-loop took 5 s at n = 512 and 27 s at 1024, growing about as n^2.5, so
 #: about 2.5 minutes at 2048 (and a quarter of an hour at 4096; a 5000x5000 one ran past 4 minutes unannounced).
 MAX_SIZE = 2048
-_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
 def add_solve_parser(sub: Any) -> argparse.ArgumentParser:
@@ -65,13 +64,9 @@ def _header(file: Path, what: str) -> tuple[tuple[int, ...], np.dtype]:
         raise InputFileError(f"{file}: no such file ({what} is a .npy array)")
     with file.open("rb") as stream:
         try:
-            reader = _HEADER_READERS.get(np.lib.format.read_magic(stream))
-            header = reader(stream) if reader else None
-        except ValueError:  # no .npy magic, or a header that does not parse
-            header = None
-    if header is None:
-        raise InputFileError(f"{file}: not a readable .npy array ({what} is saved with np.save)")
-    shape, _, dtype = header
+            shape, _, dtype = npy_header(stream)
+        except ValueError:  # no .npy magic, a version numpy does not read, or a header that does not parse
+            raise InputFileError(f"{file}: not a readable .npy array ({what} is saved with np.save)") from None
     return shape, dtype
 
 
