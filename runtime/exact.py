@@ -257,9 +257,9 @@ class ExactLayer:
             requantize = np.array([q.low, q.high, q.scale, q.zero_point, (1 << q.bits) - 1], np.float32)
         if acc.dtype in (np.float32, np.int32) and np.all(np.abs(d.offsets) < 2**53):
             offsets = d.offsets.astype(np.float64)  # exact: below 2^53
-            exact_kernels.dequantize_narrow(acc, offsets, d.scale, bias, d.bias is not None, requantize, out)
+            exact_kernels.dequantize(acc, offsets, d.scale, bias, d.bias is not None, False, requantize, out)
         else:
-            exact_kernels.dequantize(acc, d.offsets, d.scale, bias, d.bias is not None, requantize, out)
+            exact_kernels.dequantize(acc, d.offsets, d.scale, bias, d.bias is not None, True, requantize, out)
 
     def _rows(self, codes: np.ndarray, out: np.ndarray) -> None:
         """Input vectors as rows ``codes`` ``[vectors, >= K]``, a block of rows per GEMM ``block @ W``."""

@@ -259,46 +259,27 @@ def dequantize(
     scale: np.ndarray,
     bias: np.ndarray,
     with_bias: bool,
+    wrap: bool,
     requantize: np.ndarray,
     out: np.ndarray,
 ) -> None:
     """``out[n, p, c] = f32(f64(i32(acc[n, p, c]) - offsets[c]) * scale[c] (+ bias[c]))`` over 3-D arrays:
     ``acc`` holds exact integers (integer or float), wrapped to int32 as the i32 accumulators are; ``offsets`` the
-    dequantize's ``zero_point x weight_sums`` (int64); the bias added only ``with_bias``, as ``cim.dequantize``
-    adds it only when it has one; with ``requantize`` (``_output``), the codes of those floats."""
+    dequantize's ``zero_point x weight_sums``; the bias added only ``with_bias``, as ``cim.dequantize`` adds it only
+    when it has one; with ``requantize`` (``_output``), the codes of those floats. Without ``wrap`` (accumulators
+    int32 holds as they are: float32 exact integers, or int32; ``offsets`` in float64), the wrap is the identity and
+    ``f64(acc) - offsets[c]`` the exact integer difference, with no conversion through int64."""
     batch, positions, columns = out.shape
     bounds = requantize[:2]
     for np_ in nb.prange(batch * positions):
         n = np_ // positions
         p = np_ % positions
         for c in range(columns):
-            value = np.int64(np.int32(np.int64(acc[n, p, c]))) - offsets[c]
-            y = np.float64(value) * scale[c]
-            if with_bias:
-                y = y + bias[c]
-            out[n, p, c] = _output(y, requantize, bounds)
-
-
-@nb.njit(cache=True, nogil=True, parallel=True)
-def dequantize_narrow(
-    acc: np.ndarray,
-    offsets: np.ndarray,
-    scale: np.ndarray,
-    bias: np.ndarray,
-    with_bias: bool,
-    requantize: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """``dequantize`` of accumulators that int32 holds as they are (float32 exact integers, or int32), with
-    ``offsets`` in float64: the wrap is the identity and ``f64(acc) - offsets[c]`` is the exact integer difference,
-    so the result is ``dequantize``'s without its conversions through int64."""
-    batch, positions, columns = out.shape
-    bounds = requantize[:2]
-    for np_ in nb.prange(batch * positions):
-        n = np_ // positions
-        p = np_ % positions
-        for c in range(columns):
-            y = (np.float64(acc[n, p, c]) - offsets[c]) * scale[c]
+            if wrap:
+                difference = np.float64(np.int64(np.int32(np.int64(acc[n, p, c]))) - offsets[c])
+            else:
+                difference = np.float64(acc[n, p, c]) - offsets[c]
+            y = difference * scale[c]
             if with_bias:
                 y = y + bias[c]
             out[n, p, c] = _output(y, requantize, bounds)
